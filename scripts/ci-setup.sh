@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh machine (idempotent):
+# - a C toolchain, make, perl and cmake for librdkafka and OpenSSL (built from source
+#   by rdkafka-sys, statically linked),
+# - Java 17 and Maven (the real Apache Kafka broker runs from the official jars),
+# - promtool (Debian's prometheus package) for metrics and alert-rule checks.
+set -euo pipefail
+
+need=()
+command -v cc >/dev/null || need+=(build-essential)
+command -v make >/dev/null || need+=(make)
+command -v perl >/dev/null || need+=(perl)
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v curl >/dev/null || need+=(curl)
+if ((${#need[@]})); then
+  echo "ci-setup: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  echo "ci-setup: cargo not found; install Rust (rustup) first" >&2
+  exit 1
+fi

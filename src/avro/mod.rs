@@ -1,0 +1,1 @@
+//! Avro schemas (embedded from `schemas/`), encoding and the Schema Registry client.

@@ -1,0 +1,1 @@
+//! Kafka I/O: topic checks, state restore from the compacted state topic, and the transactional publisher.

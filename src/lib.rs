@@ -1,0 +1,28 @@
+//! streak-connector: change data capture for Streak CRM organization membership.
+//!
+//! Streak has no webhooks and no SCIM, so this crate polls it. One poll of one
+//! organization walks the pipeline once:
+//!
+//! 1. [`streak`] fetches the organization's members over HTTPS (Basic auth, rate
+//!    limited, retried with backoff on transient errors) and parses them leniently
+//!    into a [`membership::Listing`], counting every field that drifted.
+//! 2. [`membership`] compares the listing with the organization's known state (pure:
+//!    no I/O, the clock passed in) and yields change events, the state records to
+//!    write and the departure guard's verdict.
+//! 3. [`avro`] encodes events and state records with the schemas in `schemas/`
+//!    (Confluent wire format with a Schema Registry, single-object encoding without).
+//! 4. [`kafka`] writes the events, the state records and the organization's
+//!    checkpoint in one Kafka transaction; at start-up it restores all state from
+//!    the compacted state topic, read committed.
+//! 5. Only after the commit does the in-memory state move on, so a crash anywhere
+//!    replays the poll from the last committed state: exactly once.
+//!
+//! [`metrics`] holds the Prometheus registry that every stage updates, and
+//! [`simulator`] is a Streak API simulator used by the demo, tests and benchmarks.
+
+pub mod avro;
+pub mod kafka;
+pub mod membership;
+pub mod metrics;
+pub mod simulator;
+pub mod streak;

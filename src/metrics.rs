@@ -1,0 +1,306 @@
+//! The Prometheus registry and every metric the connector exports.
+//!
+//! One `Metrics` value is built at start-up and shared (`Arc`) by every stage; tests
+//! build their own, so assertions on counters never race between tests. Names follow
+//! Prometheus practice: the `streak_connector_` prefix, base units, `_total` on
+//! counters, bounded labels (organization keys come from configuration, never from
+//! API data). The HTTP endpoints that serve this registry live with the runtime.
+//!
+//! This module must not log: internal events (one struct per occurrence) do the
+//! logging and call into these handles.
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Label values for the API endpoints the client calls.
+pub mod endpoint {
+    pub const USERS_ME: &str = "users_me";
+    pub const ORGANIZATION: &str = "organization";
+    pub const ORG_USERS: &str = "organization_users";
+    pub const ALL: [&str; 3] = [USERS_ME, ORGANIZATION, ORG_USERS];
+}
+
+/// Every metric of the connector.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Build information: always 1, labelled with the version.
+    pub build_info: IntGaugeVec,
+
+    // --- Streak API client ---
+    /// Requests by endpoint and status class (`2xx`, `4xx`, `5xx`, `timeout`, `transport`).
+    pub api_requests_total: IntCounterVec,
+    /// Request latency by endpoint.
+    pub api_request_duration_seconds: HistogramVec,
+    /// Retries by endpoint and reason (`rate_limited`, `server_error`, `timeout`, `transport`).
+    pub api_retries_total: IntCounterVec,
+    /// Requests that failed for good by endpoint and fixed error code.
+    pub api_errors_total: IntCounterVec,
+    /// Fields dropped because of a wrong type or an absurd value, by field name
+    /// (known field names only; anything else is `other`).
+    pub api_drift_total: IntCounterVec,
+    /// Listing entries without a usable `key`, by organization.
+    pub api_invalid_entries_total: IntCounterVec,
+    /// Listing entries merged because their key was listed twice, by organization.
+    pub api_duplicate_entries_total: IntCounterVec,
+    /// 1 while an API key is rejected (401/403/410), by key fingerprint.
+    pub api_key_rejected: IntGaugeVec,
+
+    // --- Poll cycle ---
+    /// Polls by organization and result (`success`, `failure`, `held`).
+    pub polls_total: IntCounterVec,
+    /// Poll duration (fetch, diff, publish, commit) by organization.
+    pub poll_duration_seconds: HistogramVec,
+    /// Change events published by organization and event type.
+    pub events_total: IntCounterVec,
+    /// Known members by organization.
+    pub members: IntGaugeVec,
+    /// Known admins by organization.
+    pub admins: IntGaugeVec,
+    /// Known inactive members by organization.
+    pub inactive_members: IntGaugeVec,
+    /// Unix time of the last successful poll by organization.
+    pub last_success_timestamp_seconds: GaugeVec,
+    /// 1 while the departure guard holds an organization.
+    pub departure_guard_tripped: IntGaugeVec,
+
+    // --- Kafka ---
+    /// Transactions by result (`committed`, `aborted`).
+    pub transactions_total: IntCounterVec,
+    /// Duration of the last state restore.
+    pub state_restore_duration_seconds: prometheus::Gauge,
+    /// Records read by the last state restore.
+    pub state_restore_records: IntGauge,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("valid metric definition");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("metric registered once");
+    h
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let registry =
+            Registry::new_custom(Some("streak_connector".into()), None).expect("valid prefix");
+        let r = &registry;
+        let build_info = gauge(
+            r,
+            "build_info",
+            "Build information; the value is always 1.",
+            &["version"],
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let latency = vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+        let poll = vec![
+            0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+        ];
+        let restore_duration = prometheus::Gauge::new(
+            "state_restore_duration_seconds",
+            "Duration of the last restore of the state topic.",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(restore_duration.clone()))
+            .expect("metric registered once");
+        let restore_records = IntGauge::new(
+            "state_restore_records",
+            "Records read by the last restore of the state topic.",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(restore_records.clone()))
+            .expect("metric registered once");
+        let last_success = GaugeVec::new(
+            Opts::new(
+                "last_success_timestamp_seconds",
+                "Unix time of the last successful poll of the organization.",
+            ),
+            &["org"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(last_success.clone()))
+            .expect("metric registered once");
+
+        let m = Metrics {
+            build_info,
+            api_requests_total: counter(
+                r,
+                "api_requests_total",
+                "Streak API requests by endpoint and status class.",
+                &["endpoint", "status_class"],
+            ),
+            api_request_duration_seconds: histogram(
+                r,
+                "api_request_duration_seconds",
+                "Streak API request latency.",
+                &["endpoint"],
+                latency,
+            ),
+            api_retries_total: counter(
+                r,
+                "api_retries_total",
+                "Streak API request retries by endpoint and reason.",
+                &["endpoint", "reason"],
+            ),
+            api_errors_total: counter(
+                r,
+                "api_errors_total",
+                "Streak API calls that failed for good, by endpoint and error code.",
+                &["endpoint", "error_code"],
+            ),
+            api_drift_total: counter(
+                r,
+                "api_drift_total",
+                "API fields dropped for a wrong type or an absurd value, by field.",
+                &["field"],
+            ),
+            api_invalid_entries_total: counter(
+                r,
+                "api_invalid_entries_total",
+                "Listing entries without a usable key, by organization.",
+                &["org"],
+            ),
+            api_duplicate_entries_total: counter(
+                r,
+                "api_duplicate_entries_total",
+                "Listing entries merged because their key was listed twice, by organization.",
+                &["org"],
+            ),
+            api_key_rejected: gauge(
+                r,
+                "api_key_rejected",
+                "1 while the Streak API rejects the key (401, 403 or 410), by key fingerprint.",
+                &["key_fingerprint"],
+            ),
+            polls_total: counter(
+                r,
+                "polls_total",
+                "Polls by organization and result (success, failure, held).",
+                &["org", "result"],
+            ),
+            poll_duration_seconds: histogram(
+                r,
+                "poll_duration_seconds",
+                "Duration of one poll: fetch, diff, publish and commit.",
+                &["org"],
+                poll,
+            ),
+            events_total: counter(
+                r,
+                "events_total",
+                "Change events published by organization and type.",
+                &["org", "event_type"],
+            ),
+            members: gauge(r, "members", "Known members of the organization.", &["org"]),
+            admins: gauge(r, "admins", "Known admins of the organization.", &["org"]),
+            inactive_members: gauge(
+                r,
+                "inactive_members",
+                "Known inactive members of the organization.",
+                &["org"],
+            ),
+            last_success_timestamp_seconds: last_success,
+            departure_guard_tripped: gauge(
+                r,
+                "departure_guard_tripped",
+                "1 while the departure guard holds the organization.",
+                &["org"],
+            ),
+            transactions_total: counter(
+                r,
+                "transactions_total",
+                "Kafka transactions by result (committed, aborted).",
+                &["result"],
+            ),
+            state_restore_duration_seconds: restore_duration,
+            state_restore_records: restore_records,
+            registry,
+        };
+        for result in ["committed", "aborted"] {
+            m.transactions_total.with_label_values(&[result]);
+        }
+        m
+    }
+
+    /// Export zero-valued series for a configured organization, so dashboards and
+    /// alerts see it before its first poll.
+    pub fn register_org(&self, org: &str) {
+        for result in ["success", "failure", "held"] {
+            self.polls_total.with_label_values(&[org, result]);
+        }
+        for t in crate::membership::EventType::ALL {
+            self.events_total.with_label_values(&[org, t.as_str()]);
+        }
+        self.departure_guard_tripped
+            .with_label_values(&[org])
+            .set(0);
+        self.api_invalid_entries_total.with_label_values(&[org]);
+        self.api_duplicate_entries_total.with_label_values(&[org]);
+    }
+
+    /// The registry, for anything that adds its own collectors.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The whole registry in the Prometheus text exposition format.
+    pub fn encode_text(&self) -> String {
+        let mut buf = Vec::new();
+        let families = self.registry.gather();
+        // Encoding into a Vec cannot fail for well-formed families.
+        if TextEncoder::new().encode(&families, &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exports_prefixed_names_and_build_info() {
+        let m = Metrics::new();
+        m.register_org("org1");
+        let text = m.encode_text();
+        assert!(text.contains("streak_connector_build_info{version=\""));
+        assert!(text.contains("streak_connector_polls_total{org=\"org1\",result=\"success\"} 0"));
+        assert!(text.contains("streak_connector_transactions_total{result=\"aborted\"} 0"));
+    }
+}

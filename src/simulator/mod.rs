@@ -1,0 +1,1 @@
+//! The Streak API simulator: scenarios, timelines and injected faults, served over HTTP.
