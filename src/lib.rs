@@ -21,6 +21,8 @@
 //! [`simulator`] is a Streak API simulator used by the demo, tests and benchmarks.
 
 pub mod avro;
+pub mod cli;
+pub mod config;
 pub mod kafka;
 pub mod membership;
 pub mod metrics;
