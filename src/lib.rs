@@ -26,5 +26,6 @@ pub mod config;
 pub mod kafka;
 pub mod membership;
 pub mod metrics;
+pub mod server;
 pub mod simulator;
 pub mod streak;
