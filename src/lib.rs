@@ -26,6 +26,7 @@ pub mod config;
 pub mod kafka;
 pub mod membership;
 pub mod metrics;
+pub mod scheduler;
 pub mod server;
 pub mod simulator;
 pub mod streak;

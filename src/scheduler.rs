@@ -1,0 +1,397 @@
+//! The scheduler: polls every organization on its own interval with jitter.
+//!
+//! Each organization is one task looping over "wait, poll", so two cycles of one
+//! organization never overlap. A semaphore bounds how many organizations poll at
+//! once. One organization's failure never stops the others; only a fatal error (the
+//! producer was fenced by another instance) stops the whole connector.
+//!
+//! Shutdown: when the token is cancelled, no new cycle starts; a cycle in flight is
+//! told (through the same token) and finishes by committing or aborting its
+//! transaction. The caller bounds how long it waits for that.
+//!
+//! This module knows nothing of Streak or Kafka: it drives [`Pollable`]s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// What one cycle came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollStatus {
+    /// Committed (or nothing to do).
+    Done,
+    /// Held by the departure guard: nothing written, poll again at the next interval.
+    Held,
+    /// Failed; the next cycle comes at the next interval, or sooner with backoff when
+    /// `retry_soon` (e.g. the broker went away mid-commit).
+    Failed { retry_soon: bool },
+    /// Shutdown was requested before anything was written.
+    Cancelled,
+}
+
+/// A fatal error that stops the connector.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Fatal(pub String);
+
+/// One organization's poll cycle, as the scheduler sees it.
+#[async_trait]
+pub trait Pollable: Send {
+    /// A label for logs.
+    fn name(&self) -> &str;
+    /// Runs one cycle. `shutdown` is cancelled when the process is stopping: a cycle
+    /// that has not started its transaction returns `Cancelled`; one that has,
+    /// finishes it.
+    async fn poll(&mut self, shutdown: &CancellationToken) -> Result<PollStatus, Fatal>;
+}
+
+/// How polls are spaced.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub interval: Duration,
+    /// Fraction of `interval` used as uniform jitter either side (0.1 = ±10%).
+    pub jitter: f64,
+    /// Organizations polling at the same time at most.
+    pub max_concurrent: usize,
+    /// First retry delay after a `retry_soon` failure; doubles up to `interval`.
+    pub retry_base: Duration,
+}
+
+impl Schedule {
+    /// The delay before the next cycle after a normal one.
+    pub fn next_delay(&self, rng: &mut impl Rng) -> Duration {
+        let base = self.interval.as_secs_f64();
+        let j = self.jitter.clamp(0.0, 0.5);
+        let factor = if j > 0.0 {
+            rng.random_range(1.0 - j..=1.0 + j)
+        } else {
+            1.0
+        };
+        Duration::from_secs_f64(base * factor)
+    }
+
+    /// The delay before retry number `attempt` (1-based) after a `retry_soon` failure.
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(16);
+        let d = self.retry_base.saturating_mul(1u32 << exp);
+        d.min(self.interval)
+    }
+}
+
+/// Polls every task forever, until `shutdown` is cancelled or a task fails fatally.
+/// The first cycle of each organization starts at once (spread by a small random
+/// delay so many organizations do not hit the API at the same instant).
+pub async fn run_forever(
+    tasks: Vec<Box<dyn Pollable>>,
+    schedule: Schedule,
+    shutdown: CancellationToken,
+) -> Result<(), Fatal> {
+    let permits = Arc::new(Semaphore::new(schedule.max_concurrent.max(1)));
+    let stop_all = shutdown.child_token();
+    let mut set = JoinSet::new();
+    let n = tasks.len().max(1) as u32;
+    for task in tasks {
+        let permits = permits.clone();
+        let stop = stop_all.clone();
+        set.spawn(org_loop(task, schedule, permits, stop, n));
+    }
+    let mut result = Ok(());
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(fatal)) => {
+                if result.is_ok() {
+                    result = Err(fatal);
+                }
+                stop_all.cancel();
+            }
+            Err(join_error) => {
+                if result.is_ok() {
+                    result = Err(Fatal(format!("poll task crashed: {join_error}")));
+                }
+                stop_all.cancel();
+            }
+        }
+    }
+    result
+}
+
+async fn org_loop(
+    mut task: Box<dyn Pollable>,
+    schedule: Schedule,
+    permits: Arc<Semaphore>,
+    stop: CancellationToken,
+    spread_over: u32,
+) -> Result<(), Fatal> {
+    // Spread the first polls of many organizations over up to a second each.
+    let initial = {
+        let mut rng = rand::rng();
+        let max_ms = (u64::from(spread_over.saturating_sub(1)) * 1000)
+            .min(schedule.interval.as_millis() as u64 / 2);
+        Duration::from_millis(if max_ms == 0 {
+            0
+        } else {
+            rng.random_range(0..=max_ms)
+        })
+    };
+    let mut delay = initial;
+    let mut failures_in_row = 0u32;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        let status = {
+            let _permit = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                p = permits.acquire() => match p {
+                    Ok(p) => p,
+                    Err(_) => return Ok(()),
+                },
+            };
+            task.poll(&stop).await?
+        };
+        delay = match status {
+            PollStatus::Done | PollStatus::Held => {
+                failures_in_row = 0;
+                schedule.next_delay(&mut rand::rng())
+            }
+            PollStatus::Failed { retry_soon: true } => {
+                failures_in_row += 1;
+                schedule.retry_delay(failures_in_row)
+            }
+            PollStatus::Failed { retry_soon: false } => {
+                failures_in_row += 1;
+                schedule.next_delay(&mut rand::rng())
+            }
+            PollStatus::Cancelled => return Ok(()),
+        };
+        tracing::debug!(org = task.name(), ?status, next_in = ?delay, "Cycle finished");
+    }
+}
+
+/// Polls every task once, at most `max_concurrent` at a time, and returns each
+/// task's name with its outcome, in the tasks' order.
+pub async fn run_once(
+    tasks: Vec<Box<dyn Pollable>>,
+    max_concurrent: usize,
+    shutdown: CancellationToken,
+) -> Vec<(String, Result<PollStatus, Fatal>)> {
+    let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
+    let mut set = JoinSet::new();
+    for (i, mut task) in tasks.into_iter().enumerate() {
+        let permits = permits.clone();
+        let stop = shutdown.clone();
+        set.spawn(async move {
+            let name = task.name().to_string();
+            let result = match permits.acquire().await {
+                Ok(_permit) => task.poll(&stop).await,
+                Err(_) => Ok(PollStatus::Cancelled),
+            };
+            (i, name, result)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(r) => out.push(r),
+            Err(e) => out.push((
+                usize::MAX,
+                "?".to_string(),
+                Err(Fatal(format!("poll task crashed: {e}"))),
+            )),
+        }
+    }
+    out.sort_by_key(|(i, _, _)| *i);
+    out.into_iter().map(|(_, n, r)| (n, r)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// A task that records when it ran and plays a script of outcomes.
+    #[derive(Debug)]
+    struct Scripted {
+        name: String,
+        script: Vec<Result<PollStatus, Fatal>>,
+        calls: Arc<Mutex<Vec<tokio::time::Instant>>>,
+        running: Arc<AtomicUsize>,
+        max_running: Arc<AtomicUsize>,
+        work: Duration,
+    }
+
+    #[async_trait]
+    impl Pollable for Scripted {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        async fn poll(&mut self, _: &CancellationToken) -> Result<PollStatus, Fatal> {
+            let now_running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_running.fetch_max(now_running, Ordering::SeqCst);
+            if let Ok(mut c) = self.calls.lock() {
+                c.push(tokio::time::Instant::now());
+            }
+            tokio::time::sleep(self.work).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            if self.script.is_empty() {
+                Ok(PollStatus::Done)
+            } else {
+                self.script.remove(0)
+            }
+        }
+    }
+
+    fn scripted(
+        name: &str,
+        script: Vec<Result<PollStatus, Fatal>>,
+        running: &Arc<AtomicUsize>,
+        max_running: &Arc<AtomicUsize>,
+    ) -> (Box<dyn Pollable>, Arc<Mutex<Vec<tokio::time::Instant>>>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        (
+            Box::new(Scripted {
+                name: name.into(),
+                script,
+                calls: calls.clone(),
+                running: running.clone(),
+                max_running: max_running.clone(),
+                work: Duration::from_secs(1),
+            }),
+            calls,
+        )
+    }
+
+    fn schedule() -> Schedule {
+        Schedule {
+            interval: Duration::from_secs(60),
+            jitter: 0.1,
+            max_concurrent: 2,
+            retry_base: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_bounds() {
+        let s = schedule();
+        let mut rng = rand::rng();
+        for _ in 0..1000 {
+            let d = s.next_delay(&mut rng).as_secs_f64();
+            assert!((54.0..=66.0).contains(&d), "{d}");
+        }
+    }
+
+    #[test]
+    fn retry_delay_doubles_up_to_the_interval() {
+        let s = schedule();
+        let d: Vec<u64> = (1..=8).map(|a| s.retry_delay(a).as_secs()).collect();
+        assert_eq!(d, [1, 2, 4, 8, 16, 32, 60, 60]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_on_interval_bounded_and_survives_failures() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let max_running = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        let mut calls = Vec::new();
+        for i in 0..4 {
+            let script = if i == 0 {
+                vec![Ok(PollStatus::Failed { retry_soon: false }); 10]
+            } else {
+                vec![]
+            };
+            let (t, c) = scripted(&format!("org{i}"), script, &running, &max_running);
+            tasks.push(t);
+            calls.push(c);
+        }
+        let shutdown = CancellationToken::new();
+        let stopper = shutdown.clone();
+        let handle = tokio::spawn(run_forever(tasks, schedule(), shutdown));
+        tokio::time::sleep(Duration::from_secs(60 * 5 + 30)).await;
+        stopper.cancel();
+        handle.await.expect("joined").expect("no fatal");
+        assert!(
+            max_running.load(Ordering::SeqCst) <= 2,
+            "bounded concurrency"
+        );
+        for c in &calls {
+            let c = c.lock().expect("lock");
+            // Five and a half intervals with ±10% jitter: 5 or 6 polls, failing or not.
+            assert!((5..=7).contains(&c.len()), "{} polls", c.len());
+            for w in c.windows(2) {
+                let gap = (w[1] - w[0]).as_secs_f64();
+                assert!(
+                    gap >= 54.0,
+                    "cycles of one org never closer than the jittered interval: {gap}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_soon_backs_off_then_resumes_interval() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let max_running = Arc::new(AtomicUsize::new(0));
+        let script = vec![
+            Ok(PollStatus::Failed { retry_soon: true }),
+            Ok(PollStatus::Failed { retry_soon: true }),
+            Ok(PollStatus::Failed { retry_soon: true }),
+            Ok(PollStatus::Done),
+        ];
+        let (t, calls) = scripted("org", script, &running, &max_running);
+        let shutdown = CancellationToken::new();
+        let stopper = shutdown.clone();
+        let handle = tokio::spawn(run_forever(vec![t], schedule(), shutdown));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        stopper.cancel();
+        handle.await.expect("joined").expect("no fatal");
+        let c = calls.lock().expect("lock");
+        let gaps: Vec<u64> = c.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
+        // Each poll takes 1s of work, then 1s, 2s, 4s of backoff.
+        assert_eq!(gaps, [2, 3, 5]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fatal_stops_everything() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let max_running = Arc::new(AtomicUsize::new(0));
+        let (a, _) = scripted(
+            "fenced",
+            vec![Ok(PollStatus::Done), Err(Fatal("fenced".into()))],
+            &running,
+            &max_running,
+        );
+        let (b, _) = scripted("other", vec![], &running, &max_running);
+        let err = run_forever(vec![a, b], schedule(), CancellationToken::new())
+            .await
+            .expect_err("fatal");
+        assert_eq!(err.0, "fenced");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn once_reports_each_org_in_order() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let max_running = Arc::new(AtomicUsize::new(0));
+        let (a, _) = scripted(
+            "a",
+            vec![Ok(PollStatus::Failed { retry_soon: false })],
+            &running,
+            &max_running,
+        );
+        let (b, _) = scripted("b", vec![], &running, &max_running);
+        let out = run_once(vec![a, b], 1, CancellationToken::new()).await;
+        assert_eq!(
+            out[0],
+            ("a".into(), Ok(PollStatus::Failed { retry_soon: false }))
+        );
+        assert_eq!(out[1], ("b".into(), Ok(PollStatus::Done)));
+        assert_eq!(max_running.load(Ordering::SeqCst), 1);
+    }
+}
