@@ -966,3 +966,22 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// The documented example must stay valid.
+    #[test]
+    fn example_config_parses_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config.toml");
+        let mut file = read_file_config(&path).expect("example parses");
+        // The example names a key directory that does not exist here.
+        file.api_key_file = None;
+        let env: Env = [("STREAK_CONNECTOR_API_KEYS".to_string(), "k".to_string())]
+            .into_iter()
+            .collect();
+        let c = Config::from_layers(&SettingsArgs::default(), &file, &env).expect("valid");
+        assert_eq!(c.kafka.properties["linger.ms"], "20");
+    }
+}

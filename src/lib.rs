@@ -30,3 +30,4 @@ pub mod scheduler;
 pub mod server;
 pub mod simulator;
 pub mod streak;
+pub mod telemetry;
