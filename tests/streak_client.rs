@@ -11,7 +11,9 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use streak_connector::membership::Member;
 use streak_connector::metrics::{endpoint, Metrics};
-use streak_connector::streak::{ApiError, ApiKey, ClientConfig, StreakClient, USER_AGENT};
+use streak_connector::streak::{
+    ApiError, ApiKey, ClientConfig, StreakApi, StreakClient, USER_AGENT,
+};
 use tokio::time::Instant;
 
 mod streak_client_support;
@@ -124,6 +126,19 @@ async fn sends_basic_auth_user_agent_and_parses_me_and_organization() {
     assert_eq!(h.requests(endpoint::ORGANIZATION, "2xx"), 1);
     assert_eq!(h.latency_samples(endpoint::USERS_ME), 1);
     assert_eq!(h.key_rejected(), 0);
+}
+
+#[tokio::test]
+async fn the_client_serves_as_a_dyn_streak_api() {
+    let server = Server::start(vec![json(200, ME), json(200, r#"[{"key":"u1"}]"#)]).await;
+    let h = client_for(&server, |_| {});
+    let fingerprint = h.client.key_fingerprint().to_string();
+    let api: Arc<dyn StreakApi> = Arc::new(h.client);
+    assert_eq!(api.me().await.unwrap().key, "user-1");
+    let fetched = api.org_users("org-1").await.unwrap();
+    assert_eq!(fetched.listing.members.len(), 1);
+    assert_eq!(api.key_fingerprint(), fingerprint);
+    assert_eq!(fingerprint.len(), 8);
 }
 
 #[tokio::test]
@@ -490,6 +505,16 @@ async fn slow_answers_time_out_and_are_retried() {
     assert_eq!(h.requests(endpoint::USERS_ME, "timeout"), 3);
     assert_eq!(h.retries(endpoint::USERS_ME, "timeout"), 2);
     assert_eq!(h.errors(endpoint::USERS_ME, "timeout"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_408_is_retried_as_a_timeout() {
+    let server = Server::start(vec![json(408, ""), json(200, ME)]).await;
+    let h = client_for(&server, |_| {});
+    h.client.me().await.unwrap();
+    assert_eq!(server.requests(), 2);
+    assert_eq!(h.requests(endpoint::USERS_ME, "4xx"), 1);
+    assert_eq!(h.retries(endpoint::USERS_ME, "timeout"), 1);
 }
 
 #[tokio::test(start_paused = true)]
