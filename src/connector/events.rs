@@ -1,0 +1,133 @@
+//! Internal events of the poll cycle: one struct per occurrence, whose `emit` logs
+//! through `tracing` and updates the metrics, so a call site is one line.
+
+use std::time::Duration;
+
+use crate::membership::EventType;
+use crate::metrics::Metrics;
+
+/// A poll committed its transaction.
+#[derive(Debug)]
+pub struct PollSucceeded<'a> {
+    pub org: &'a str,
+    pub poll_seq: u64,
+    pub duration: Duration,
+    /// Events published, by type.
+    pub events: &'a [(EventType, u64)],
+    pub members: usize,
+    pub admins: usize,
+    pub inactive: usize,
+    /// Connector clock at the poll, epoch ms.
+    pub now_ms: i64,
+}
+
+impl PollSucceeded<'_> {
+    pub fn emit(self, m: &Metrics) {
+        let total: u64 = self.events.iter().map(|(_, n)| n).sum();
+        tracing::info!(
+            org = self.org,
+            poll_seq = self.poll_seq,
+            events = total,
+            members = self.members,
+            duration_ms = self.duration.as_millis() as u64,
+            "Poll committed"
+        );
+        m.polls_total.with_label_values(&[self.org, "success"]).inc();
+        m.poll_duration_seconds
+            .with_label_values(&[self.org])
+            .observe(self.duration.as_secs_f64());
+        for (t, n) in self.events {
+            m.events_total
+                .with_label_values(&[self.org, t.as_str()])
+                .inc_by(*n);
+        }
+        m.members
+            .with_label_values(&[self.org])
+            .set(self.members as i64);
+        m.admins.with_label_values(&[self.org]).set(self.admins as i64);
+        m.inactive_members
+            .with_label_values(&[self.org])
+            .set(self.inactive as i64);
+        m.last_success_timestamp_seconds
+            .with_label_values(&[self.org])
+            .set(self.now_ms as f64 / 1000.0);
+        m.departure_guard_tripped.with_label_values(&[self.org]).set(0);
+    }
+}
+
+/// A poll failed; nothing was written (or its transaction was aborted).
+#[derive(Debug)]
+pub struct PollFailed<'a> {
+    pub org: &'a str,
+    /// Fixed code for the metric label and alert routing.
+    pub error_code: &'static str,
+    pub error: &'a dyn std::fmt::Display,
+    pub duration: Duration,
+    /// Whether an operator must act (revoked key, retired API): logged at ERROR.
+    pub operator_action: bool,
+}
+
+impl PollFailed<'_> {
+    pub fn emit(self, m: &Metrics) {
+        if self.operator_action {
+            tracing::error!(org = self.org, error_code = self.error_code, error = %self.error, "Poll failed; operator action needed");
+        } else {
+            tracing::warn!(org = self.org, error_code = self.error_code, error = %self.error, "Poll failed");
+        }
+        m.polls_total.with_label_values(&[self.org, "failure"]).inc();
+        m.poll_duration_seconds
+            .with_label_values(&[self.org])
+            .observe(self.duration.as_secs_f64());
+    }
+}
+
+/// The departure guard held an organization's poll: nothing written.
+#[derive(Debug)]
+pub struct DepartureGuardTripped<'a> {
+    pub org: &'a str,
+    pub departures: usize,
+    pub known: usize,
+    pub reason: &'a str,
+}
+
+impl DepartureGuardTripped<'_> {
+    pub fn emit(self, m: &Metrics) {
+        tracing::error!(
+            org = self.org,
+            departures = self.departures,
+            known = self.known,
+            reason = self.reason,
+            release = format!(
+                "POST /admin/departure-guard/release?org={}&expected_departures={}",
+                self.org, self.departures
+            ),
+            "Departure guard holds the organization; nothing written"
+        );
+        m.polls_total.with_label_values(&[self.org, "held"]).inc();
+        m.departure_guard_tripped.with_label_values(&[self.org]).set(1);
+    }
+}
+
+/// The state topic was read to its end at start-up.
+#[derive(Debug)]
+pub struct StateRestored {
+    pub records: u64,
+    pub organizations: usize,
+    pub members: usize,
+    pub duration: Duration,
+}
+
+impl StateRestored {
+    pub fn emit(self, m: &Metrics) {
+        tracing::info!(
+            records = self.records,
+            organizations = self.organizations,
+            members = self.members,
+            duration_ms = self.duration.as_millis() as u64,
+            "State restored"
+        );
+        m.state_restore_duration_seconds
+            .set(self.duration.as_secs_f64());
+        m.state_restore_records.set(self.records as i64);
+    }
+}

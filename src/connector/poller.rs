@@ -1,0 +1,362 @@
+//! One organization's poll cycle: fetch, diff, encode, commit, then (and only then)
+//! move the in-memory state on.
+//!
+//! Exactly once rests on that order. The events, the state records and the
+//! checkpoint of one poll go out in one Kafka transaction; until it commits, the
+//! in-memory state is untouched, so a failed or aborted cycle is redone from the last
+//! committed state, and a crash is redone after the restart's restore. Event ids are
+//! deterministic, so even a consumer that reads uncommitted data can drop repeats.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::events::{DepartureGuardTripped, PollFailed, PollSucceeded};
+use crate::avro::Encoder;
+use crate::kafka::{OutRecord, Recovery, TransactionalSink};
+use crate::membership::{self, ChangeEvent, EventType, GuardRelease, GuardVerdict, OrgState};
+use crate::metrics::Metrics;
+use crate::scheduler::{Fatal, PollStatus, Pollable};
+use crate::server::{Health, Releases};
+use crate::streak::{ApiError, StreakApi};
+
+/// The connector's clock: epoch milliseconds. Injected so tests control time.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    })
+}
+
+/// Publish for real, or only show what would be published.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Commit every poll to Kafka.
+    Publish,
+    /// Commit nothing; send the events of each poll here instead.
+    DryRun(mpsc::UnboundedSender<ChangeEvent>),
+}
+
+/// What every organization's poller shares.
+pub struct PollContext {
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub releases: Arc<Releases>,
+    pub sink: Arc<dyn TransactionalSink>,
+    pub encoder: Encoder,
+    pub events_topic: String,
+    pub state_topic: String,
+    pub settings: membership::Settings,
+    pub clock: Clock,
+    pub mode: Mode,
+    /// State restored at start-up, handed to each organization's poller when it
+    /// learns which organization its key sees.
+    pub restored: Mutex<HashMap<String, OrgState>>,
+    /// Organizations already taken by a poller: two keys of one organization must
+    /// not both publish it.
+    pub claimed: Mutex<HashSet<String>>,
+    /// The organizations being polled (shown to the admin endpoint).
+    pub orgs: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::fmt::Debug for PollContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollContext")
+            .field("events_topic", &self.events_topic)
+            .field("state_topic", &self.state_topic)
+            .field("settings", &self.settings)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a cycle did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    /// The Streak API call failed (after the client's own retries).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// Two API keys see the same organization: only the first publishes it.
+    #[error("organization {org} is already polled with another API key (key {fingerprint} is ignored); remove the duplicate key")]
+    DuplicateOrganization { org: String, fingerprint: String },
+    /// An event or state record could not be encoded: a defect; the cycle is retried.
+    #[error("cannot encode the poll's records: {0}")]
+    Encode(#[from] crate::avro::EncodeError),
+    /// The transaction was not committed; nothing of it is visible.
+    #[error(transparent)]
+    Publish(#[from] crate::kafka::PublishError),
+    /// A lock was poisoned by a panic elsewhere: retried at the next interval.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CycleError {
+    /// A fixed code for metrics, logs and `/readyz`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CycleError::Api(e) => e.error_code(),
+            CycleError::DuplicateOrganization { .. } => "duplicate_organization",
+            CycleError::Encode(_) => "encode",
+            CycleError::Publish(e) => e.code(),
+            CycleError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// The poll cycle of the organization one API key sees.
+pub struct OrgPoller {
+    api: Arc<dyn StreakApi>,
+    /// The organization key once known; until then `key:<fingerprint>`.
+    label: String,
+    org: Option<(String, OrgState)>,
+    ctx: Arc<PollContext>,
+}
+
+impl std::fmt::Debug for OrgPoller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrgPoller")
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OrgPoller {
+    pub fn new(api: Arc<dyn StreakApi>, ctx: Arc<PollContext>) -> Self {
+        let label = format!("key:{}", api.key_fingerprint());
+        OrgPoller {
+            api,
+            label,
+            org: None,
+            ctx,
+        }
+    }
+
+    /// The organization key, once resolved.
+    pub fn org_key(&self) -> Option<&str> {
+        self.org.as_ref().map(|(k, _)| k.as_str())
+    }
+
+    /// The organization's committed state, once resolved.
+    pub fn state(&self) -> Option<&OrgState> {
+        self.org.as_ref().map(|(_, s)| s)
+    }
+
+    /// Learns which organization the key sees, and takes its restored state.
+    async fn resolve(&mut self) -> Result<(), CycleError> {
+        if self.org.is_some() {
+            return Ok(());
+        }
+        let me = self.api.me().await?;
+        let org_key = match me.org_key.filter(|k| !k.is_empty()) {
+            Some(k) => k,
+            None => self.api.organization().await?.key,
+        };
+        {
+            let mut claimed = self
+                .ctx
+                .claimed
+                .lock()
+                .map_err(|_| poisoned("claimed organizations"))?;
+            if !claimed.insert(org_key.clone()) {
+                return Err(CycleError::DuplicateOrganization {
+                    org: org_key,
+                    fingerprint: self.api.key_fingerprint().to_string(),
+                });
+            }
+        }
+        let state = self
+            .ctx
+            .restored
+            .lock()
+            .map_err(|_| poisoned("restored state"))?
+            .remove(&org_key)
+            .unwrap_or_else(|| OrgState::new(org_key.clone()));
+        if let Ok(mut orgs) = self.ctx.orgs.lock() {
+            orgs.push(org_key.clone());
+        }
+        self.ctx.metrics.register_org(&org_key);
+        self.ctx
+            .metrics
+            .members
+            .with_label_values(&[&org_key])
+            .set(state.len() as i64);
+        tracing::info!(
+            org = %org_key,
+            key = self.api.key_fingerprint(),
+            known_members = state.len(),
+            poll_seq = state.checkpoint().map_or(0, |c| c.poll_seq),
+            "Organization resolved"
+        );
+        self.label = org_key.clone();
+        self.org = Some((org_key, state));
+        Ok(())
+    }
+
+    /// One cycle. `Ok(None)` means shutdown was requested before anything was
+    /// written.
+    async fn cycle(
+        &mut self,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<PollStatus>, CycleError> {
+        tokio::select! {
+            r = self.resolve() => r?,
+            _ = shutdown.cancelled() => return Ok(None),
+        }
+        let Some((org_key, _)) = &self.org else {
+            return Ok(None);
+        };
+        let org_key = org_key.clone();
+        let fetched = tokio::select! {
+            r = self.api.org_users(&org_key) => r?,
+            _ = shutdown.cancelled() => return Ok(None),
+        };
+        let started = Instant::now();
+        let now_ms = (self.ctx.clock)();
+        let release = self
+            .ctx
+            .releases
+            .peek(&org_key)
+            .map(|expected_departures| GuardRelease {
+                org_key: org_key.clone(),
+                expected_departures,
+            });
+        let Some((_, state)) = &mut self.org else {
+            return Ok(None);
+        };
+        let outcome = membership::diff(
+            state,
+            &fetched.listing,
+            now_ms,
+            &self.ctx.settings,
+            release.as_ref(),
+        );
+        if let GuardVerdict::Held {
+            departures,
+            known,
+            reason,
+            release_refused,
+        } = &outcome.verdict
+        {
+            let why = match release_refused {
+                Some(r) => format!("{}; release refused: {r:?}", reason.as_str()),
+                None => reason.as_str().to_string(),
+            };
+            DepartureGuardTripped {
+                org: &org_key,
+                departures: *departures,
+                known: *known,
+                reason: &why,
+            }
+            .emit(&self.ctx.metrics);
+            return Ok(Some(PollStatus::Held));
+        }
+
+        let mut records = Vec::with_capacity(outcome.events.len() + outcome.state_writes.len());
+        for event in &outcome.events {
+            let r = self.ctx.encoder.encode_event(event)?;
+            records.push(OutRecord {
+                topic: self.ctx.events_topic.clone(),
+                key: r.key,
+                value: r.value,
+            });
+        }
+        for write in &outcome.state_writes {
+            let r = self.ctx.encoder.encode_state(write)?;
+            records.push(OutRecord {
+                topic: self.ctx.state_topic.clone(),
+                key: r.key,
+                value: r.value,
+            });
+        }
+
+        if let Mode::DryRun(out) = &self.ctx.mode {
+            for e in &outcome.events {
+                let _ = out.send(e.clone());
+            }
+            return Ok(Some(PollStatus::Done));
+        }
+
+        self.ctx.sink.commit_batch(records).await?;
+
+        // Committed: now, and only now, the in-memory state moves on.
+        state.apply(&outcome);
+        if matches!(outcome.verdict, GuardVerdict::Released { .. }) {
+            self.ctx.releases.take(&org_key);
+            tracing::warn!(org = %org_key, "Departure guard release used");
+        }
+        let mut by_type: BTreeMap<EventType, u64> = BTreeMap::new();
+        for e in &outcome.events {
+            *by_type.entry(e.event_type).or_default() += 1;
+        }
+        let by_type: Vec<(EventType, u64)> = by_type.into_iter().collect();
+        PollSucceeded {
+            org: &org_key,
+            poll_seq: state.checkpoint().map_or(0, |c| c.poll_seq),
+            duration: started.elapsed(),
+            events: &by_type,
+            members: state.len(),
+            admins: state.admin_count(),
+            inactive: state.inactive_count(),
+            now_ms,
+        }
+        .emit(&self.ctx.metrics);
+        Ok(Some(PollStatus::Done))
+    }
+}
+
+fn poisoned(what: &str) -> CycleError {
+    CycleError::Internal(format!("{what} lock poisoned"))
+}
+
+#[async_trait]
+impl Pollable for OrgPoller {
+    fn name(&self) -> &str {
+        &self.label
+    }
+
+    async fn poll(&mut self, shutdown: &CancellationToken) -> Result<PollStatus, Fatal> {
+        let started = Instant::now();
+        match self.cycle(shutdown).await {
+            Ok(Some(status)) => {
+                self.ctx.health.poll_ok(&self.label);
+                Ok(status)
+            }
+            Ok(None) => Ok(PollStatus::Cancelled),
+            Err(e) => {
+                let code = e.code();
+                let operator_action = match &e {
+                    CycleError::Api(a) => a.is_key_rejected(),
+                    CycleError::DuplicateOrganization { .. } => true,
+                    _ => false,
+                };
+                PollFailed {
+                    org: &self.label,
+                    error_code: code,
+                    error: &e,
+                    duration: started.elapsed(),
+                    operator_action,
+                }
+                .emit(&self.ctx.metrics);
+                self.ctx.health.poll_failed(&self.label, code);
+                match &e {
+                    CycleError::Publish(p) if p.recovery() == Recovery::Stop => {
+                        Err(Fatal(p.to_string()))
+                    }
+                    CycleError::Publish(_) | CycleError::Encode(_) => {
+                        Ok(PollStatus::Failed { retry_soon: true })
+                    }
+                    _ => Ok(PollStatus::Failed { retry_soon: false }),
+                }
+            }
+        }
+    }
+}
