@@ -260,14 +260,22 @@ fn into_response(reply: Reply) -> Response {
         Some(keep) => {
             builder = builder.header(header::CONTENT_LENGTH, reply.body.len());
             let part = reply.body.slice(..keep);
-            let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-                Ok(part),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionAborted,
-                    "simulated connection drop",
-                )),
-            ];
-            Body::from_stream(futures::stream::iter(chunks))
+            // Send the part, pause so hyper flushes it with the headers, then fail
+            // the body: hyper drops the connection short of the declared length.
+            let chunks = futures::stream::unfold(Some(Some(part)), |state| async move {
+                match state? {
+                    Some(part) => Some((Ok(part), Some(None))),
+                    None => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        let err = std::io::Error::new(
+                            std::io::ErrorKind::ConnectionAborted,
+                            "simulated connection drop",
+                        );
+                        Some((Err::<bytes::Bytes, _>(err), None))
+                    }
+                }
+            });
+            Body::from_stream(chunks)
         }
     };
     builder.body(body).unwrap_or_else(|_| {
