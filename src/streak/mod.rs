@@ -1,1 +1,30 @@
 //! The Streak API client: HTTP, auth, rate limit, retries and lenient wire parsing.
+//!
+//! [`StreakClient`] makes the three calls the connector needs (`GET /users/me`,
+//! `GET /users/me/organization`, `GET /organizations/{orgKey}/users`) with HTTP Basic
+//! auth (the [`ApiKey`] as username, empty password), a per-key rate limit, timeouts,
+//! a capped streamed body, and retries with full-jitter backoff on 429, 5xx,
+//! timeouts and transport errors. Listings are parsed leniently ([`parse_listing`]):
+//! what drifts is dropped and counted, never fatal.
+//!
+//! This module owns talking to Streak and nothing else: it does not decide what a
+//! listing means (that is `membership`) and never logs, returns or labels the key.
+//! Operator-facing behaviour is documented in `docs/streak-client.md`.
+
+mod client;
+mod config;
+mod error;
+mod events;
+mod key;
+mod ratelimit;
+mod retry;
+mod wire;
+
+pub use client::{FetchedListing, StreakClient};
+pub use config::{ClientConfig, DEFAULT_BASE_URL, USER_AGENT};
+pub use error::ApiError;
+pub use key::ApiKey;
+pub use retry::{backoff_ceiling, backoff_delay, parse_retry_after, RetryPolicy};
+pub use wire::{
+    parse_listing, CurrentUser, FieldDrift, ListingStats, Organization, ParsedListing, WireError,
+};

@@ -1,0 +1,433 @@
+//! Lenient, counted parsing of Streak's JSON into domain types.
+//!
+//! Owns the rules of the issue: unknown fields are ignored; every field but `key` is
+//! optional; a field of the wrong type (or an absurd timestamp) is dropped and
+//! counted as drift; an entry without a usable `key` is counted as invalid and makes
+//! the listing incomplete; entries sharing a key are merged and counted. A body that
+//! is not the expected JSON shape at all is a [`WireError`].
+//!
+//! Pure and synchronous: no I/O, no metrics, no logging (the client reports the
+//! tallies this returns). It never panics on any input (property-tested).
+//!
+//! Memory: the listing is deserialized straight from the body bytes with a serde
+//! visitor, one entry at a time, keeping only the fields the connector reads. No
+//! `serde_json::Value` tree of the whole body (several times its size) is built.
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeSeed;
+
+use super::key::ApiKey;
+use crate::membership::{Listing, Member};
+use de::{Entry, ListingSeed, Scalar, TopObject};
+
+mod de;
+
+/// Values below this are epoch seconds, not milliseconds (10^11 ms is March 1973).
+const SECONDS_BELOW: i128 = 100_000_000_000;
+/// 3000-01-01T00:00:00Z in epoch milliseconds: anything later is absurd.
+const YEAR_3000_MS: i128 = 32_503_680_000_000;
+/// Characters of a body quoted in an error.
+const SNIPPET_CHARS: usize = 200;
+/// Bytes of a body scrubbed before the snippet is cut (see `ApiKey::scrub`).
+const SNIPPET_WINDOW: usize = 64 * 1024;
+
+/// The fields the connector reads from Streak's objects, by their JSON names. Also
+/// the fixed set of `field` labels of `api_drift_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Key,
+    Email,
+    DisplayName,
+    FirstName,
+    LastName,
+    Image,
+    IsOrgAdmin,
+    OrgKey,
+    LastSeenTimestamp,
+    CreationTimestamp,
+    Name,
+}
+
+const FIELDS: [Field; 11] = [
+    Field::Key,
+    Field::Email,
+    Field::DisplayName,
+    Field::FirstName,
+    Field::LastName,
+    Field::Image,
+    Field::IsOrgAdmin,
+    Field::OrgKey,
+    Field::LastSeenTimestamp,
+    Field::CreationTimestamp,
+    Field::Name,
+];
+
+impl Field {
+    fn json_name(self) -> &'static str {
+        match self {
+            Field::Key => "key",
+            Field::Email => "email",
+            Field::DisplayName => "displayName",
+            Field::FirstName => "firstName",
+            Field::LastName => "lastName",
+            Field::Image => "image",
+            Field::IsOrgAdmin => "isOrgAdmin",
+            Field::OrgKey => "orgKey",
+            Field::LastSeenTimestamp => "lastSeenTimestamp",
+            Field::CreationTimestamp => "creationTimestamp",
+            Field::Name => "name",
+        }
+    }
+
+    fn from_json_name(name: &str) -> Option<Field> {
+        FIELDS.into_iter().find(|f| f.json_name() == name)
+    }
+}
+
+/// Drifted fields (dropped for a wrong type or an absurd value), by field name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldDrift {
+    counts: [u64; FIELDS.len()],
+}
+
+impl FieldDrift {
+    fn add(&mut self, field: Field) {
+        // `FIELDS` lists every variant in declaration order, so the index is in range.
+        if let Some(count) = self.counts.get_mut(field as usize) {
+            *count += 1;
+        }
+    }
+
+    /// All drifted fields together.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// `(JSON field name, count)` for every field that drifted at least once.
+    pub fn by_field(&self) -> Vec<(&'static str, u64)> {
+        FIELDS
+            .iter()
+            .zip(self.counts)
+            .filter(|(_, n)| *n > 0)
+            .map(|(f, n)| (f.json_name(), n))
+            .collect()
+    }
+}
+
+/// What one listing held, beyond its members.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListingStats {
+    /// Elements of the JSON array.
+    pub entries: u64,
+    /// Entries without a usable `key` (not an object, key missing, not a string, blank).
+    pub invalid: u64,
+    /// Entries merged into an earlier entry with the same key.
+    pub duplicates: u64,
+    /// Field values dropped as drift, all fields together.
+    pub drifted_fields: u64,
+}
+
+/// A parsed listing with its tallies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedListing {
+    /// The members, one per key, in order of first appearance; `complete` is false
+    /// when any entry was invalid.
+    pub listing: Listing,
+    pub stats: ListingStats,
+    pub drift: FieldDrift,
+}
+
+/// The key owner, from `GET /users/me`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentUser {
+    pub key: String,
+    pub email: Option<String>,
+    /// The organization this key sees.
+    pub org_key: Option<String>,
+}
+
+/// The key owner's organization, from `GET /users/me/organization`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub key: String,
+    pub name: Option<String>,
+}
+
+/// The body is not the JSON shape the endpoint promises (not JSON, truncated, an
+/// object where an array belongs...). The reason never quotes the body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct WireError {
+    pub reason: String,
+}
+
+/// Parses a `GET /organizations/{orgKey}/users` body: a JSON array of users.
+pub fn parse_listing(body: &[u8]) -> Result<ParsedListing, WireError> {
+    let mut acc = Accumulator::default();
+    deserialize_whole(body, ListingSeed { acc: &mut acc })?;
+    let mut stats = acc.stats;
+    stats.drifted_fields = acc.drift.total();
+    Ok(ParsedListing {
+        listing: Listing {
+            members: acc.members,
+            complete: stats.invalid == 0,
+        },
+        stats,
+        drift: acc.drift,
+    })
+}
+
+/// Parses a `GET /users/me` body.
+pub(crate) fn parse_current_user(body: &[u8]) -> Result<(CurrentUser, FieldDrift), WireError> {
+    let object = deserialize_whole(body, TopObject)?;
+    let mut drift = FieldDrift::default();
+    let key = usable_key(&object).ok_or_else(|| WireError {
+        reason: "the user has no usable `key`".into(),
+    })?;
+    let mut user = CurrentUser {
+        key,
+        email: None,
+        org_key: None,
+    };
+    for (field, value) in object {
+        match field {
+            Field::Email => user.email = string_value(field, value, &mut drift),
+            Field::OrgKey => user.org_key = string_value(field, value, &mut drift),
+            _ => {}
+        }
+    }
+    Ok((user, drift))
+}
+
+/// Parses a `GET /users/me/organization` body.
+pub(crate) fn parse_organization(body: &[u8]) -> Result<(Organization, FieldDrift), WireError> {
+    let object = deserialize_whole(body, TopObject)?;
+    let mut drift = FieldDrift::default();
+    let key = usable_key(&object).ok_or_else(|| WireError {
+        reason: "the organization has no usable `key`".into(),
+    })?;
+    let mut org = Organization { key, name: None };
+    for (field, value) in object {
+        if field == Field::Name {
+            org.name = string_value(field, value, &mut drift);
+        }
+    }
+    Ok((org, drift))
+}
+
+/// The first 200 characters of a body (on a character boundary, invalid UTF-8
+/// replaced), with the key scrubbed out, for quoting in an error.
+pub(crate) fn snippet(body: &[u8], key: &ApiKey) -> String {
+    let window = &body[..body.len().min(SNIPPET_WINDOW)];
+    key.scrub(&String::from_utf8_lossy(window))
+        .chars()
+        .take(SNIPPET_CHARS)
+        .collect()
+}
+
+/// What to quote from an error response: the `error` of a `{"error": "..."}` body,
+/// else the start of the body; scrubbed and at most 200 characters.
+pub(crate) fn error_detail(body: &[u8], key: &ApiKey) -> Option<String> {
+    let window = &body[..body.len().min(SNIPPET_WINDOW)];
+    let from_json = serde_json::from_slice::<serde_json::Value>(window)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
+    let text = match from_json {
+        Some(message) => key.scrub(&message).chars().take(SNIPPET_CHARS).collect(),
+        None => snippet(window, key).trim().to_string(),
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+fn deserialize_whole<'de, S: DeserializeSeed<'de>>(
+    body: &'de [u8],
+    seed: S,
+) -> Result<S::Value, WireError> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = seed.deserialize(&mut de).map_err(wire_error)?;
+    de.end().map_err(wire_error)?;
+    Ok(value)
+}
+
+fn wire_error(e: serde_json::Error) -> WireError {
+    let reason = if e.is_eof() {
+        format!("truncated JSON ({e})")
+    } else {
+        format!("not valid JSON of the expected shape ({e})")
+    };
+    WireError { reason }
+}
+
+// ---------------------------------------------------------------------------------
+// Normalization: raw field values to domain values, counting drift.
+
+fn usable_key(object: &[(Field, Scalar)]) -> Option<String> {
+    // The last occurrence wins, as for every field of one object.
+    match object.iter().rev().find(|(f, _)| *f == Field::Key) {
+        Some((_, Scalar::Str(s))) if !s.trim().is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn string_value(field: Field, value: Scalar, drift: &mut FieldDrift) -> Option<String> {
+    match value {
+        Scalar::Null => None,
+        Scalar::Str(s) => Some(s),
+        _ => {
+            drift.add(field);
+            None
+        }
+    }
+}
+
+fn bool_value(field: Field, value: Scalar, drift: &mut FieldDrift) -> Option<bool> {
+    match value {
+        Scalar::Null => None,
+        Scalar::Bool(b) => Some(b),
+        _ => {
+            drift.add(field);
+            None
+        }
+    }
+}
+
+fn timestamp_value(field: Field, value: Scalar, drift: &mut FieldDrift) -> Option<i64> {
+    match timestamp_ms(&value) {
+        Ok(ms) => ms,
+        Err(Absurd) => {
+            drift.add(field);
+            None
+        }
+    }
+}
+
+/// A timestamp that cannot be right: wrong type, negative, or after the year 3000.
+#[derive(Debug, PartialEq, Eq)]
+struct Absurd;
+
+/// Epoch milliseconds from a JSON number (integer or not) or a string of decimal
+/// digits; a value below 10^11 is seconds and is scaled.
+fn timestamp_ms(value: &Scalar) -> Result<Option<i64>, Absurd> {
+    let whole = |v: i128| -> Result<Option<i64>, Absurd> {
+        if v < 0 {
+            return Err(Absurd);
+        }
+        let ms = if v < SECONDS_BELOW { v * 1000 } else { v };
+        if ms > YEAR_3000_MS {
+            return Err(Absurd);
+        }
+        i64::try_from(ms).map(Some).map_err(|_| Absurd)
+    };
+    match value {
+        Scalar::Null => Ok(None),
+        Scalar::Int(i) => whole(i128::from(*i)),
+        Scalar::UInt(u) => whole(i128::from(*u)),
+        Scalar::Float(f) => {
+            if !f.is_finite() || *f < 0.0 {
+                return Err(Absurd);
+            }
+            let ms = if *f < SECONDS_BELOW as f64 {
+                f * 1000.0
+            } else {
+                *f
+            };
+            if ms > YEAR_3000_MS as f64 {
+                return Err(Absurd);
+            }
+            // In range [0, 3.3e13] by now, so the cast is exact in its integer part.
+            Ok(Some(ms.trunc() as i64))
+        }
+        Scalar::Str(s) => {
+            let s = s.trim();
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Absurd);
+            }
+            whole(s.parse::<i128>().map_err(|_| Absurd)?)
+        }
+        Scalar::Bool(_) | Scalar::Compound => Err(Absurd),
+    }
+}
+
+fn member_from(object: Vec<(Field, Scalar)>, drift: &mut FieldDrift) -> Option<Member> {
+    let key = usable_key(&object)?;
+    let mut m = Member {
+        key,
+        ..Member::default()
+    };
+    for (field, value) in object {
+        match field {
+            Field::Key | Field::Name => {}
+            Field::Email => m.email = string_value(field, value, drift),
+            Field::DisplayName => m.display_name = string_value(field, value, drift),
+            Field::FirstName => m.first_name = string_value(field, value, drift),
+            Field::LastName => m.last_name = string_value(field, value, drift),
+            Field::Image => m.image = string_value(field, value, drift),
+            Field::IsOrgAdmin => m.is_org_admin = bool_value(field, value, drift),
+            // Checked for drift, not kept: the listing's organization is known.
+            Field::OrgKey => drop(string_value(field, value, drift)),
+            Field::LastSeenTimestamp => m.last_seen_ms = timestamp_value(field, value, drift),
+            Field::CreationTimestamp => m.creation_ms = timestamp_value(field, value, drift),
+        }
+    }
+    Some(m)
+}
+
+/// Merges a later entry with the same key into the earlier one: every field the
+/// later entry has (not missing, null or drifted) wins; the rest keep the earlier
+/// value. The member keeps the position of its first entry.
+fn merge(into: &mut Member, later: Member) {
+    fn take<T>(into: &mut Option<T>, later: Option<T>) {
+        if later.is_some() {
+            *into = later;
+        }
+    }
+    take(&mut into.email, later.email);
+    take(&mut into.display_name, later.display_name);
+    take(&mut into.first_name, later.first_name);
+    take(&mut into.last_name, later.last_name);
+    take(&mut into.image, later.image);
+    take(&mut into.is_org_admin, later.is_org_admin);
+    take(&mut into.last_seen_ms, later.last_seen_ms);
+    take(&mut into.creation_ms, later.creation_ms);
+}
+
+#[derive(Default)]
+struct Accumulator {
+    members: Vec<Member>,
+    index: HashMap<String, usize>,
+    stats: ListingStats,
+    drift: FieldDrift,
+}
+
+impl Accumulator {
+    fn add(&mut self, entry: Entry) {
+        self.stats.entries += 1;
+        let member = match entry {
+            Entry::Object(object) => member_from(object, &mut self.drift),
+            Entry::Other => None,
+        };
+        let Some(member) = member else {
+            self.stats.invalid += 1;
+            return;
+        };
+        match self
+            .index
+            .get(&member.key)
+            .and_then(|&i| self.members.get_mut(i))
+        {
+            Some(earlier) => {
+                merge(earlier, member);
+                self.stats.duplicates += 1;
+            }
+            None => {
+                self.index.insert(member.key.clone(), self.members.len());
+                self.members.push(member);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
