@@ -36,6 +36,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         None => Scenario::lively(),
     };
     let orgs = scenario.organizations();
+    // Handlers first: a SIGTERM right after the address is printed must already
+    // mean "shut down gracefully".
+    let stop = shutdown_signal()?;
     let sim = Simulator::start(scenario, args.listen).await?;
     println!("simulator listening on {}", sim.base_url());
     for o in &orgs {
@@ -47,31 +50,30 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
             "Serving organization"
         );
     }
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("Simulator stopping");
     sim.shutdown().await?;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// Registers the SIGINT/SIGTERM handlers now; the future completes on either.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    })
+}
+
+/// Ctrl-C elsewhere.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
