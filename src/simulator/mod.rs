@@ -19,9 +19,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: [`model`](self) data types, `generate` deterministic members, `scenario`
+//! Layout: `model` data types, `generate` deterministic members, `scenario`
 //! the file format and its validation, `faults` what faults do, `world` the live
-//! state and per-request decisions (no I/O), `server` the axum side, `clock` time,
+//! state and per-request decisions (no I/O), `reply` and `stats` their outputs, `server` the axum side, `clock` time,
 //! `cli` the command. The simulator is a product surface, not a test helper, but it
 //! must never be mistaken for the connector: it imports nothing from the client and
 //! the connector imports nothing from it.
@@ -31,8 +31,10 @@ mod clock;
 mod faults;
 mod generate;
 mod model;
+mod reply;
 mod scenario;
 mod server;
+mod stats;
 mod world;
 
 use std::net::SocketAddr;
@@ -43,7 +45,7 @@ pub use generate::{generate_members, generate_members_at};
 pub use model::{Change, Endpoint, MemberSpec, ProfilePatch, SimMember, Stamp, GO_QUIET_FOR};
 pub use scenario::{OrganizationSummary, Scenario};
 pub use server::{RunningSimulator, Simulator};
-pub use world::SimStats;
+pub use stats::SimStats;
 
 /// What can go wrong with the simulator. None is worth retrying as is: each says what
 /// to fix.

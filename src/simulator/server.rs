@@ -21,8 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock::{Clock, TokioClock};
 use super::model::{Change, Endpoint, SimMember};
+use super::reply::{Plan, Reply};
 use super::scenario::Scenario;
-use super::world::{Credentials, Plan, Reply, SimStats, World};
+use super::stats::SimStats;
+use super::world::{Credentials, World};
 use super::SimError;
 
 /// How long [`RunningSimulator::shutdown`] lets requests in flight finish.

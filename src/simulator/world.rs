@@ -13,119 +13,17 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::clock::Clock;
-use super::faults::{self, Class, Fault, FaultKind, RetryAfter};
+use super::faults::{self, Class, Fault, FaultKind};
 use super::generate::generate_members_at;
 use super::model::{duration_ms, Change, Endpoint, SimMember, WireUser};
+use super::reply::{status_reply, Plan, Reply};
 use super::scenario::{Scenario, Settings, Timeline, Trigger};
+use super::stats::{ChangeApplied, FaultInjected, SimStats};
 use super::SimError;
 
 /// A catch-up cap: after a long pause, a repeating timeline replays at most this many
 /// of each entry's missed occurrences (older whole cycles are skipped).
 const MAX_CATCH_UP: u64 = 1000;
-
-/// Counters of what the simulator received and did, for tests and logs.
-#[derive(Debug, Clone, Default)]
-pub struct SimStats {
-    total: u64,
-    by_endpoint: HashMap<Endpoint, u64>,
-    by_org: HashMap<String, u64>,
-    by_org_endpoint: HashMap<(String, Endpoint), u64>,
-    by_status: HashMap<u16, u64>,
-    faults: HashMap<&'static str, u64>,
-    changes_applied: u64,
-}
-
-impl SimStats {
-    /// Requests received, all endpoints.
-    pub fn total(&self) -> u64 {
-        self.total
-    }
-
-    /// Requests received on one endpoint, all organizations (and unknown keys).
-    pub fn requests(&self, endpoint: Endpoint) -> u64 {
-        self.by_endpoint.get(&endpoint).copied().unwrap_or(0)
-    }
-
-    /// Requests about one organization, all endpoints.
-    pub fn org_total(&self, org: &str) -> u64 {
-        self.by_org.get(org).copied().unwrap_or(0)
-    }
-
-    /// Requests about one organization on one endpoint.
-    pub fn org_requests(&self, org: &str, endpoint: Endpoint) -> u64 {
-        self.by_org_endpoint
-            .get(&(org.to_owned(), endpoint))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Responses sent with this status code.
-    pub fn responses(&self, status: u16) -> u64 {
-        self.by_status.get(&status).copied().unwrap_or(0)
-    }
-
-    /// Times a fault of this kind (its scenario name, e.g. `http_error`) was injected.
-    pub fn faults_injected(&self, kind: &str) -> u64 {
-        self.faults.get(kind).copied().unwrap_or(0)
-    }
-
-    /// Timeline and test changes applied so far.
-    pub fn changes_applied(&self) -> u64 {
-        self.changes_applied
-    }
-}
-
-/// What one request gets: a wait, then a reply.
-#[derive(Debug)]
-pub(crate) struct Plan {
-    pub(crate) delay: Duration,
-    pub(crate) reply: Reply,
-}
-
-/// A response to send.
-#[derive(Debug)]
-pub(crate) struct Reply {
-    pub(crate) status: StatusCode,
-    pub(crate) content_type: &'static str,
-    pub(crate) retry_after: Option<String>,
-    pub(crate) www_authenticate: bool,
-    pub(crate) body: Bytes,
-    /// Send only this many bytes of `body`, having declared its whole length, then
-    /// break the connection.
-    pub(crate) abort_after: Option<usize>,
-}
-
-const JSON: &str = "application/json; charset=utf-8";
-const HTML: &str = "text/html; charset=UTF-8";
-
-impl Reply {
-    fn json(status: StatusCode, body: impl Into<Bytes>) -> Reply {
-        Reply {
-            status,
-            content_type: JSON,
-            retry_after: None,
-            www_authenticate: false,
-            body: body.into(),
-            abort_after: None,
-        }
-    }
-
-    fn error(status: StatusCode, message: &str) -> Reply {
-        Reply::json(status, faults::error_body(message))
-    }
-
-    /// The answer to a path the API does not have.
-    pub(crate) fn not_found() -> Reply {
-        Reply::error(StatusCode::NOT_FOUND, "Not found")
-    }
-
-    fn unauthorized(message: &str) -> Reply {
-        Reply {
-            www_authenticate: true,
-            ..Reply::error(StatusCode::UNAUTHORIZED, message)
-        }
-    }
-}
 
 #[derive(Debug)]
 struct OrgRuntime {
@@ -445,7 +343,7 @@ impl World {
             _ => key_state.map(|k| k.org),
         };
         let org_key = org.map(|i| self.orgs[i].key.clone());
-        let numbers = self.count(endpoint, org_key.as_deref());
+        let numbers = self.stats.count(endpoint, org_key.as_deref());
 
         let mut delay = Duration::ZERO;
         let mut delays = Vec::new();
@@ -492,11 +390,7 @@ impl World {
                 org_key.as_deref(),
             )
         };
-        *self
-            .stats
-            .by_status
-            .entry(reply.status.as_u16())
-            .or_default() += 1;
+        self.stats.record_status(reply.status.as_u16());
         Plan { delay, reply }
     }
 
@@ -508,31 +402,6 @@ impl World {
             request: n,
         }
         .emit(&mut self.stats);
-    }
-
-    fn count(&mut self, endpoint: Endpoint, org: Option<&str>) -> Numbers {
-        let s = &mut self.stats;
-        s.total += 1;
-        let by_endpoint = s.by_endpoint.entry(endpoint).or_default();
-        *by_endpoint += 1;
-        let mut numbers = Numbers {
-            total: s.total,
-            endpoint: *by_endpoint,
-            org: 0,
-            org_endpoint: 0,
-        };
-        if let Some(org) = org {
-            let o = s.by_org.entry(org.to_owned()).or_default();
-            *o += 1;
-            numbers.org = *o;
-            let oe = s
-                .by_org_endpoint
-                .entry((org.to_owned(), endpoint))
-                .or_default();
-            *oe += 1;
-            numbers.org_endpoint = *oe;
-        }
-        numbers
     }
 
     /// The normal answer (auth checked), with transforms and a serialization fault.
@@ -637,32 +506,6 @@ impl World {
     }
 }
 
-/// The response of a status fault.
-fn status_reply(kind: &FaultKind) -> Reply {
-    match kind {
-        FaultKind::HttpError {
-            status,
-            message,
-            retry_after,
-        } => Reply {
-            retry_after: retry_after.map(|r| match r {
-                RetryAfter::Seconds(s) => s.to_string(),
-                RetryAfter::HttpDate(s) => {
-                    httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(s))
-                }
-            }),
-            www_authenticate: *status == StatusCode::UNAUTHORIZED,
-            ..Reply::error(*status, message)
-        },
-        FaultKind::HtmlError { status } => Reply {
-            content_type: HTML,
-            ..Reply::json(*status, faults::html_page(*status))
-        },
-        // Only status kinds reach here.
-        _ => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "simulator bug"),
-    }
-}
-
 /// How many occurrences of a trigger at `at`, repeating every `period`, are due at
 /// `now` (all in the same unit).
 fn occurrences(now: u128, at: u128, period: Option<u128>) -> u128 {
@@ -673,67 +516,5 @@ fn occurrences(now: u128, at: u128, period: Option<u128>) -> u128 {
             Some(p) if p > 0 => (now - at) / p + 1,
             _ => 1,
         }
-    }
-}
-
-/// The number of the current request in each counting scope.
-#[derive(Debug, Clone, Copy)]
-struct Numbers {
-    total: u64,
-    endpoint: u64,
-    org: u64,
-    org_endpoint: u64,
-}
-
-impl Numbers {
-    fn for_scope(&self, by_org: bool, by_endpoint: bool) -> u64 {
-        match (by_org, by_endpoint) {
-            (true, true) => self.org_endpoint,
-            (true, false) => self.org,
-            (false, true) => self.endpoint,
-            (false, false) => self.total,
-        }
-    }
-}
-
-/// Internal event: a timeline or test change was applied.
-struct ChangeApplied<'a> {
-    org: &'a str,
-    action: &'static str,
-    member: Option<&'a str>,
-    source: &'static str,
-}
-
-impl ChangeApplied<'_> {
-    fn emit(self, stats: &mut SimStats) {
-        stats.changes_applied += 1;
-        tracing::info!(
-            org = self.org,
-            action = self.action,
-            member = self.member,
-            source = self.source,
-            "Simulated change applied"
-        );
-    }
-}
-
-/// Internal event: a fault was injected into a response.
-struct FaultInjected<'a> {
-    kind: &'static str,
-    org: Option<&'a str>,
-    endpoint: Endpoint,
-    request: u64,
-}
-
-impl FaultInjected<'_> {
-    fn emit(self, stats: &mut SimStats) {
-        *stats.faults.entry(self.kind).or_default() += 1;
-        tracing::debug!(
-            kind = self.kind,
-            org = self.org,
-            endpoint = self.endpoint.as_str(),
-            request = self.request,
-            "Fault injected"
-        );
     }
 }
