@@ -30,7 +30,8 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
 
     // --- Streak API client ---
-    /// Requests by endpoint and status class (`2xx`, `4xx`, `5xx`, `timeout`, `transport`).
+    /// Requests by endpoint and status class (`2xx`, `3xx`, `4xx`, `5xx`, `timeout`,
+    /// `transport`), one per HTTP attempt, retries included.
     pub api_requests_total: IntCounterVec,
     /// Request latency by endpoint.
     pub api_request_duration_seconds: HistogramVec,

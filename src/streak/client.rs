@@ -14,6 +14,9 @@ use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use tokio::time::Instant;
 use url::Url;
 
+use super::attempt::{
+    read_capped, read_prefix, status_class, Body, Outcome, ReadError, Transient, TransientKind,
+};
 use super::config::{base_is_loopback, ClientConfig, USER_AGENT};
 use super::error::ApiError;
 use super::events::{
@@ -60,61 +63,6 @@ impl std::fmt::Debug for StreakClient {
             .field("base_url", &self.config.base_url.as_str())
             .field("key", &self.key)
             .finish_non_exhaustive()
-    }
-}
-
-/// A successful (2xx) response, body read.
-struct Body {
-    status: u16,
-    content_type: Option<String>,
-    bytes: Vec<u8>,
-}
-
-/// How one attempt ended.
-enum Outcome {
-    Done(Body),
-    /// Not worth retrying within this call.
-    Fail(ApiError),
-    Retry(Transient),
-}
-
-/// A failure worth retrying, and what it becomes if the retries run out.
-struct Transient {
-    /// `api_retries_total` reason label.
-    reason: &'static str,
-    /// The server's `Retry-After`, uncapped.
-    retry_after: Option<Duration>,
-    kind: TransientKind,
-}
-
-enum TransientKind {
-    RateLimited,
-    Server { status: u16, detail: Option<String> },
-    Timeout,
-    Transport { detail: String },
-}
-
-impl Transient {
-    fn into_error(self, endpoint: &'static str, attempts: u32) -> ApiError {
-        match self.kind {
-            TransientKind::RateLimited => ApiError::RateLimited {
-                endpoint,
-                attempts,
-                retry_after: self.retry_after,
-            },
-            TransientKind::Server { status, detail } => ApiError::ServerError {
-                endpoint,
-                status,
-                attempts,
-                detail,
-            },
-            TransientKind::Timeout => ApiError::Timeout { endpoint, attempts },
-            TransientKind::Transport { detail } => ApiError::Transport {
-                endpoint,
-                attempts,
-                detail,
-            },
-        }
     }
 }
 
@@ -356,8 +304,8 @@ impl StreakClient {
         let response = match sent {
             Ok(response) => response,
             Err(e) => {
-                let (class, transient) = self.request_failure(&e);
-                completed(class, None).emit(&self.metrics);
+                let transient = self.request_failure(&e);
+                completed(transient.reason, None).emit(&self.metrics);
                 return Outcome::Retry(transient);
             }
         };
@@ -380,7 +328,7 @@ impl StreakClient {
                         content_length,
                     })
                 }
-                Err(ReadError::Failed(e)) => Outcome::Retry(self.request_failure(&e).1),
+                Err(ReadError::Failed(e)) => Outcome::Retry(self.request_failure(&e)),
             };
         }
         let body = read_prefix(response, ERROR_BODY_BYTES).await;
@@ -397,25 +345,25 @@ impl StreakClient {
             404 => ApiError::NotFound { endpoint, detail },
             410 => ApiError::Gone { endpoint, detail },
             408 => {
-                return Outcome::Retry(Transient {
-                    reason: "timeout",
+                return Outcome::Retry(Transient::new(
+                    "timeout",
                     retry_after,
-                    kind: TransientKind::Timeout,
-                })
+                    TransientKind::Timeout,
+                ))
             }
             429 => {
-                return Outcome::Retry(Transient {
-                    reason: "rate_limited",
+                return Outcome::Retry(Transient::new(
+                    "rate_limited",
                     retry_after,
-                    kind: TransientKind::RateLimited,
-                })
+                    TransientKind::RateLimited,
+                ))
             }
             500..=599 => {
-                return Outcome::Retry(Transient {
-                    reason: "server_error",
+                return Outcome::Retry(Transient::new(
+                    "server_error",
                     retry_after,
-                    kind: TransientKind::Server { status, detail },
-                })
+                    TransientKind::Server { status, detail },
+                ))
             }
             300..=399 => ApiError::Redirect {
                 endpoint,
@@ -431,17 +379,10 @@ impl StreakClient {
     }
 
     /// A request that got no status (or whose body broke off): timeout or transport.
-    fn request_failure(&self, e: &reqwest::Error) -> (&'static str, Transient) {
+    /// The reason doubles as the `status_class` of the attempt.
+    fn request_failure(&self, e: &reqwest::Error) -> Transient {
         if e.is_timeout() {
-            let kind = TransientKind::Timeout;
-            return (
-                "timeout",
-                Transient {
-                    reason: "timeout",
-                    retry_after: None,
-                    kind,
-                },
-            );
+            return Transient::new("timeout", None, TransientKind::Timeout);
         }
         let mut detail = e.to_string();
         let mut source = std::error::Error::source(e);
@@ -450,17 +391,8 @@ impl StreakClient {
             detail.push_str(&cause.to_string());
             source = cause.source();
         }
-        let kind = TransientKind::Transport {
-            detail: self.key.scrub(&detail),
-        };
-        (
-            "transport",
-            Transient {
-                reason: "transport",
-                retry_after: None,
-                kind,
-            },
-        )
+        let detail = self.key.scrub(&detail);
+        Transient::new("transport", None, TransientKind::Transport { detail })
     }
 
     /// A header's value for quoting in an error: text only, scrubbed, short.
@@ -476,56 +408,4 @@ impl StreakClient {
 
 fn jittered(retry: u32, policy: &RetryPolicy) -> Duration {
     backoff_delay(retry, policy, &mut rand::rng())
-}
-
-fn status_class(status: u16) -> &'static str {
-    match status {
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "other",
-    }
-}
-
-enum ReadError {
-    TooLarge { content_length: Option<u64> },
-    Failed(reqwest::Error),
-}
-
-/// Reads the body as a stream, refusing it as soon as it passes `limit` bytes (or
-/// announces more up front): memory use never exceeds the limit plus one chunk.
-async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let announced = response.content_length();
-    if announced.is_some_and(|n| n > limit) {
-        return Err(ReadError::TooLarge {
-            content_length: announced,
-        });
-    }
-    // Trust an announced length for preallocation only up to 1 MiB.
-    let initial = announced.unwrap_or(0).min(1 << 20);
-    let mut bytes = Vec::with_capacity(usize::try_from(initial).unwrap_or(0));
-    while let Some(chunk) = response.chunk().await.map_err(ReadError::Failed)? {
-        let total = bytes.len() as u64 + chunk.len() as u64;
-        if total > limit {
-            return Err(ReadError::TooLarge {
-                content_length: announced,
-            });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
-}
-
-/// Reads at most `limit` bytes of an error body; a broken body yields what arrived.
-async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = limit.saturating_sub(bytes.len());
-        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if bytes.len() >= limit {
-            break;
-        }
-    }
-    bytes
 }

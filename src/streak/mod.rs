@@ -11,6 +11,8 @@
 //! listing means (that is `membership`) and never logs, returns or labels the key.
 //! Operator-facing behaviour is documented in `docs/streak-client.md`.
 
+mod api;
+mod attempt;
 mod client;
 mod config;
 mod error;
@@ -20,6 +22,7 @@ mod ratelimit;
 mod retry;
 mod wire;
 
+pub use api::StreakApi;
 pub use client::{FetchedListing, StreakClient};
 pub use config::{ClientConfig, DEFAULT_BASE_URL, USER_AGENT};
 pub use error::ApiError;

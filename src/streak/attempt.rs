@@ -1,0 +1,131 @@
+//! One HTTP attempt's vocabulary: how an attempt ends, what a transient failure
+//! becomes when retries run out, status classes, and capped body reads.
+//!
+//! No policy lives here (the client decides what to retry and when), and nothing
+//! here sees the key.
+
+use std::time::Duration;
+
+use super::error::ApiError;
+
+/// A successful (2xx) response, body read.
+pub(super) struct Body {
+    pub(super) status: u16,
+    pub(super) content_type: Option<String>,
+    pub(super) bytes: Vec<u8>,
+}
+
+/// How one attempt ended.
+pub(super) enum Outcome {
+    Done(Body),
+    /// Not worth retrying within this call.
+    Fail(ApiError),
+    Retry(Transient),
+}
+
+/// A failure worth retrying, and what it becomes if the retries run out.
+pub(super) struct Transient {
+    /// `api_retries_total` reason label.
+    pub(super) reason: &'static str,
+    /// The server's `Retry-After`, uncapped.
+    pub(super) retry_after: Option<Duration>,
+    pub(super) kind: TransientKind,
+}
+
+pub(super) enum TransientKind {
+    RateLimited,
+    Server { status: u16, detail: Option<String> },
+    Timeout,
+    Transport { detail: String },
+}
+
+impl Transient {
+    pub(super) fn new(
+        reason: &'static str,
+        retry_after: Option<Duration>,
+        kind: TransientKind,
+    ) -> Transient {
+        Transient {
+            reason,
+            retry_after,
+            kind,
+        }
+    }
+
+    pub(super) fn into_error(self, endpoint: &'static str, attempts: u32) -> ApiError {
+        match self.kind {
+            TransientKind::RateLimited => ApiError::RateLimited {
+                endpoint,
+                attempts,
+                retry_after: self.retry_after,
+            },
+            TransientKind::Server { status, detail } => ApiError::ServerError {
+                endpoint,
+                status,
+                attempts,
+                detail,
+            },
+            TransientKind::Timeout => ApiError::Timeout { endpoint, attempts },
+            TransientKind::Transport { detail } => ApiError::Transport {
+                endpoint,
+                attempts,
+                detail,
+            },
+        }
+    }
+}
+
+pub(super) fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}
+
+pub(super) enum ReadError {
+    TooLarge { content_length: Option<u64> },
+    Failed(reqwest::Error),
+}
+
+/// Reads the body as a stream, refusing it as soon as it passes `limit` bytes (or
+/// announces more up front): memory use never exceeds the limit plus one chunk.
+pub(super) async fn read_capped(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> Result<Vec<u8>, ReadError> {
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > limit) {
+        return Err(ReadError::TooLarge {
+            content_length: announced,
+        });
+    }
+    // Trust an announced length for preallocation only up to 1 MiB.
+    let initial = announced.unwrap_or(0).min(1 << 20);
+    let mut bytes = Vec::with_capacity(usize::try_from(initial).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Failed)? {
+        let total = bytes.len() as u64 + chunk.len() as u64;
+        if total > limit {
+            return Err(ReadError::TooLarge {
+                content_length: announced,
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// Reads at most `limit` bytes of an error body; a broken body yields what arrived.
+pub(super) async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = limit.saturating_sub(bytes.len());
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if bytes.len() >= limit {
+            break;
+        }
+    }
+    bytes
+}
