@@ -45,6 +45,8 @@ pub enum Command {
     Tail(TailArgs),
     /// Print the embedded Avro schemas, or write them to a directory.
     Schemas(SchemasArgs),
+    /// Serve the Streak API simulator (scenarios, timelines, injected faults).
+    Simulate(crate::simulator::cli::SimulateArgs),
 }
 
 /// Flags of `once`.
