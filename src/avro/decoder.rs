@@ -57,13 +57,9 @@ pub enum DecodeError {
         expected: &'static str,
         found: String,
     },
-    /// The body does not decode with its writer schema: corrupt bytes.
-    #[error("malformed {role:?} record: {source}")]
-    Malformed {
-        role: SchemaRole,
-        #[source]
-        source: Box<apache_avro::Error>,
-    },
+    /// The body does not decode with its writer schema: corrupt or truncated bytes.
+    #[error("malformed {role:?} record: {reason}")]
+    Malformed { role: SchemaRole, reason: String },
     #[error("{count} unexpected bytes after the Avro datum")]
     TrailingBytes { count: usize },
     /// The writer schema cannot be read with the current schema (not BACKWARD
@@ -298,12 +294,20 @@ fn read_datum(schema: &Schema, body: &[u8], role: SchemaRole) -> Result<Value, D
     let value = apache_avro::from_avro_datum(schema, &mut reader, None).map_err(|e| {
         DecodeError::Malformed {
             role,
-            source: Box::new(e),
+            reason: e.to_string(),
         }
     })?;
     if !reader.is_empty() {
         return Err(DecodeError::TrailingBytes {
             count: reader.len(),
+        });
+    }
+    // apache-avro 0.21 decodes a string cut short by the end of the input as null
+    // instead of failing; validation against the writer schema catches that.
+    if !value.validate(schema) {
+        return Err(DecodeError::Malformed {
+            role,
+            reason: "the datum ends early or does not match its writer schema".to_owned(),
         });
     }
     Ok(value)
