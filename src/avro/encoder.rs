@@ -1,0 +1,201 @@
+//! Encoding of change events and state records into Kafka key and value bytes, in
+//! the Confluent wire format (with a Schema Registry) or in Avro single-object
+//! encoding (without). Schema ids are resolved once, at construction; encoding
+//! itself does no I/O.
+
+use std::sync::Arc;
+
+use apache_avro::types::Value;
+
+use crate::membership::{ChangeEvent, SourceInfo, StateRecord};
+
+use super::convert;
+use super::events::SchemaRegistered;
+use super::registry::{RegistryClient, RegistryError};
+use super::schemas::{SchemaRole, Schemas};
+use super::wire::{confluent_header, single_object_header, WireFormat};
+
+/// The two topics whose subjects the encoder registers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicNames {
+    pub events: String,
+    pub state: String,
+}
+
+/// The Schema Registry subject of a topic's keys (TopicNameStrategy).
+pub fn key_subject(topic: &str) -> String {
+    format!("{topic}-key")
+}
+
+/// The Schema Registry subject of a topic's values (TopicNameStrategy).
+pub fn value_subject(topic: &str) -> String {
+    format!("{topic}-value")
+}
+
+/// What to do with the subjects at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Registration {
+    /// Register the schemas (`POST /subjects/{s}/versions`): idempotent, needs
+    /// write access; the registry checks compatibility.
+    #[default]
+    Register,
+    /// Only look the schemas up (`POST /subjects/{s}`), for registries managed by
+    /// someone else: fails if a schema was not registered beforehand.
+    LookupOnly,
+}
+
+/// The registry ids of the four subjects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaIds {
+    pub events_key: u32,
+    pub events_value: u32,
+    pub state_key: u32,
+    pub state_value: u32,
+}
+
+/// A Kafka record's bytes. `value: None` is a tombstone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedRecord {
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Why a record could not be encoded. Both are defects, not conditions of the
+/// outside world: abort the transaction and stop.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// A counter does not fit an Avro long.
+    #[error("{field} = {value} does not fit an Avro long")]
+    OutOfRange { field: &'static str, value: u64 },
+    /// The value does not match its schema.
+    #[error("cannot encode a {role:?} record: {source}")]
+    Avro {
+        role: SchemaRole,
+        #[source]
+        source: Box<apache_avro::Error>,
+    },
+}
+
+/// Encodes events and state records. Build one at start-up; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    schemas: Arc<Schemas>,
+    source: SourceInfo,
+    format: WireFormat,
+    events_key_header: Vec<u8>,
+    events_value_header: Vec<u8>,
+    state_key_header: Vec<u8>,
+    state_value_header: Vec<u8>,
+}
+
+impl Encoder {
+    /// Single-object encoding: no registry needed; any consumer holding
+    /// `schemas/` can decode.
+    pub fn single_object(schemas: Arc<Schemas>, source: SourceInfo) -> Encoder {
+        let key = single_object_header(schemas.current(SchemaRole::Key).fingerprint);
+        let event = single_object_header(schemas.current(SchemaRole::Event).fingerprint);
+        let state = single_object_header(schemas.current(SchemaRole::State).fingerprint);
+        Encoder {
+            schemas,
+            source,
+            format: WireFormat::SingleObject,
+            events_key_header: key.clone(),
+            events_value_header: event,
+            state_key_header: key,
+            state_value_header: state,
+        }
+    }
+
+    /// Confluent wire format with ids already known (tests, benchmarks, or a caller
+    /// that resolved them itself).
+    pub fn with_schema_ids(schemas: Arc<Schemas>, source: SourceInfo, ids: SchemaIds) -> Encoder {
+        Encoder {
+            schemas,
+            source,
+            format: WireFormat::Confluent,
+            events_key_header: confluent_header(ids.events_key),
+            events_value_header: confluent_header(ids.events_value),
+            state_key_header: confluent_header(ids.state_key),
+            state_value_header: confluent_header(ids.state_value),
+        }
+    }
+
+    /// Confluent wire format: register (or look up) the four subjects
+    /// `<events>-key`, `<events>-value`, `<state>-key`, `<state>-value` and cache
+    /// their ids. Call at start-up; an error is fatal there and names the subject.
+    pub async fn with_registry(
+        schemas: Arc<Schemas>,
+        source: SourceInfo,
+        registry: &RegistryClient,
+        topics: &TopicNames,
+        registration: Registration,
+    ) -> Result<Encoder, RegistryError> {
+        let resolve = |subject: String, role: SchemaRole| {
+            let text = schemas.current(role).text;
+            async move {
+                let id = match registration {
+                    Registration::Register => registry.register(&subject, text).await?,
+                    Registration::LookupOnly => registry.lookup(&subject, text).await?,
+                };
+                SchemaRegistered {
+                    subject: &subject,
+                    id,
+                    registration,
+                }
+                .emit();
+                Ok::<u32, RegistryError>(id)
+            }
+        };
+        let ids = SchemaIds {
+            events_key: resolve(key_subject(&topics.events), SchemaRole::Key).await?,
+            events_value: resolve(value_subject(&topics.events), SchemaRole::Event).await?,
+            state_key: resolve(key_subject(&topics.state), SchemaRole::Key).await?,
+            state_value: resolve(value_subject(&topics.state), SchemaRole::State).await?,
+        };
+        Ok(Encoder::with_schema_ids(schemas, source, ids))
+    }
+
+    pub fn wire_format(&self) -> WireFormat {
+        self.format
+    }
+
+    /// The `source` record written into every event.
+    pub fn source(&self) -> &SourceInfo {
+        &self.source
+    }
+
+    fn frame(&self, header: &[u8], role: SchemaRole, value: Value) -> Result<Vec<u8>, EncodeError> {
+        let body = apache_avro::to_avro_datum(&self.schemas.current(role).schema, value)
+            .map_err(|e| EncodeError::Avro {
+                role,
+                source: Box::new(e),
+            })?;
+        let mut out = Vec::with_capacity(header.len() + body.len());
+        out.extend_from_slice(header);
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Key (`MembershipKey` with the member) and value (`ChangeEvent`) of an event
+    /// for the events topic.
+    pub fn encode_event(&self, event: &ChangeEvent) -> Result<EncodedRecord, EncodeError> {
+        let key = convert::key_to_value(&event.org_key, Some(&event.user_key));
+        let value = convert::event_to_value(event, &self.source)?;
+        Ok(EncodedRecord {
+            key: self.frame(&self.events_key_header, SchemaRole::Key, key)?,
+            value: Some(self.frame(&self.events_value_header, SchemaRole::Event, value)?),
+        })
+    }
+
+    /// Key and value (`None` for a tombstone) of a record for the state topic. A
+    /// checkpoint's key has `user_key` null.
+    pub fn encode_state(&self, record: &StateRecord) -> Result<EncodedRecord, EncodeError> {
+        let (key, value) = convert::state_to_values(record)?;
+        let key = self.frame(&self.state_key_header, SchemaRole::Key, key)?;
+        let value = match value {
+            Some(v) => Some(self.frame(&self.state_value_header, SchemaRole::State, v)?),
+            None => None,
+        };
+        Ok(EncodedRecord { key, value })
+    }
+}

@@ -1,0 +1,529 @@
+//! A small Confluent Schema Registry client: the three REST calls the connector uses
+//! (register a schema under a subject, look one up, fetch a schema by id), Basic
+//! auth, timeouts, capped bodies and errors that say what to do.
+//!
+//! It owns HTTP to the registry and nothing else: no caching (the encoder and the
+//! decoder cache what they need), no retries (registration happens at start-up,
+//! where an error is fatal and clear; the caller decides).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+/// Environment variable holding the registry credentials as `user:password` (the
+/// format of Confluent's `basic.auth.user.info`).
+pub const USER_INFO_ENV: &str = "STREAK_CONNECTOR_SCHEMA_REGISTRY_USER_INFO";
+/// Environment variable naming a file that holds `user:password`.
+pub const USER_INFO_FILE_ENV: &str = "STREAK_CONNECTOR_SCHEMA_REGISTRY_USER_INFO_FILE";
+
+const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+const ACCEPT: &str = "application/vnd.schemaregistry.v1+json, application/json";
+/// Registry answers are small JSON documents; a larger body is a misconfigured URL.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Basic auth credentials for the registry. `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryAuth {
+    username: String,
+    password: String,
+}
+
+impl fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl RegistryAuth {
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        RegistryAuth {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    /// Parse `user:password` (the password may contain `:`). `origin` names where
+    /// the text came from, for the error message (never the text itself).
+    pub fn parse_user_info(text: &str, origin: &str) -> Result<Self, RegistryError> {
+        let text = text.trim_end_matches(['\r', '\n']);
+        match text.split_once(':') {
+            Some((user, password)) if !user.is_empty() => Ok(RegistryAuth::new(user, password)),
+            _ => Err(RegistryError::BadCredentials {
+                origin: origin.to_owned(),
+            }),
+        }
+    }
+
+    /// Read `user:password` from a file (a mounted secret).
+    pub fn from_file(path: &Path) -> Result<Self, RegistryError> {
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            RegistryError::CredentialsFile {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        Self::parse_user_info(&text, &path.display().to_string())
+    }
+
+    /// Credentials from [`USER_INFO_ENV`], else from the file named by
+    /// [`USER_INFO_FILE_ENV`], else none. `lookup` reads a variable (pass
+    /// `|k| std::env::var(k).ok()`), so tests need not touch the process environment.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, RegistryError> {
+        if let Some(text) = lookup(USER_INFO_ENV).filter(|t| !t.is_empty()) {
+            return Self::parse_user_info(&text, USER_INFO_ENV).map(Some);
+        }
+        match lookup(USER_INFO_FILE_ENV).filter(|t| !t.is_empty()) {
+            Some(path) => Self::from_file(Path::new(&path)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+}
+
+/// How to reach the registry.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Base URL, e.g. `http://schema-registry:8081` (a path prefix is kept).
+    pub url: String,
+    pub auth: Option<RegistryAuth>,
+    /// Whole-request timeout.
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl RegistryConfig {
+    /// A configuration with default timeouts (10 s per request, 5 s to connect)
+    /// and no credentials.
+    pub fn new(url: impl Into<String>) -> Self {
+        RegistryConfig {
+            url: url.into(),
+            auth: None,
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    pub fn with_auth(mut self, auth: Option<RegistryAuth>) -> Self {
+        self.auth = auth;
+        self
+    }
+}
+
+/// What went wrong talking to the registry; each variant says how to recover.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Stop: fix the configured URL.
+    #[error("invalid Schema Registry URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// Stop: fix the credentials file or its path.
+    #[error("cannot read Schema Registry credentials file {path}: {source}")]
+    CredentialsFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Stop: the credentials must be `user:password`.
+    #[error("Schema Registry credentials from {origin} are not in the form user:password")]
+    BadCredentials { origin: String },
+    /// Retry later: the registry did not answer (connection refused, DNS, TLS,
+    /// timeout). At start-up this is fatal.
+    #[error("Schema Registry at {url} is unreachable ({operation}): {source}")]
+    Unavailable {
+        operation: &'static str,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Stop: the registry refused the credentials (401) or the permission (403).
+    #[error("Schema Registry refused {operation} with {status}: check the credentials in {USER_INFO_ENV} / {USER_INFO_FILE_ENV} and their permissions ({message})")]
+    Unauthorized {
+        operation: &'static str,
+        status: u16,
+        message: String,
+    },
+    /// Stop: the schema breaks the subject's compatibility rule (409). Either the
+    /// schema change is not compatible, or the subject holds unrelated schemas.
+    #[error("Schema Registry rejected the schema for subject {subject:?} as incompatible with its registered versions (409): {message}")]
+    Incompatible { subject: String, message: String },
+    /// Stop: the registry could not parse the schema (422).
+    #[error("Schema Registry rejected the schema for subject {subject:?} as invalid (422): {message}")]
+    InvalidSchema { subject: String, message: String },
+    /// Stop: look-up mode found no such schema under the subject (404); register
+    /// the schemas (`streak-connector schemas --dir`) or allow registration.
+    #[error("subject {subject:?} has no version equal to this schema in the Schema Registry (404): {message}")]
+    NotRegistered { subject: String, message: String },
+    /// Skip the record or stop: no schema has this id (404), the record was not
+    /// written against this registry.
+    #[error("Schema Registry has no schema with id {id} (404): {message}")]
+    UnknownId { id: u32, message: String },
+    /// Retry later: the registry failed (5xx).
+    #[error("Schema Registry failed on {operation} with {status}: {message}")]
+    Server {
+        operation: &'static str,
+        status: u16,
+        message: String,
+    },
+    /// Stop: an answer this client does not understand (wrong URL, proxy page,
+    /// not an Avro schema).
+    #[error("unexpected Schema Registry answer to {operation} (status {status}): {message}")]
+    Unexpected {
+        operation: &'static str,
+        status: u16,
+        message: String,
+    },
+}
+
+impl RegistryError {
+    /// Whether trying again later may succeed.
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Unavailable { .. } | RegistryError::Server { .. }
+        )
+    }
+
+    /// A fixed code for metric labels and logs.
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            RegistryError::InvalidUrl { .. } => "invalid_url",
+            RegistryError::CredentialsFile { .. } => "credentials_file",
+            RegistryError::BadCredentials { .. } => "bad_credentials",
+            RegistryError::Unavailable { .. } => "unavailable",
+            RegistryError::Unauthorized { .. } => "unauthorized",
+            RegistryError::Incompatible { .. } => "incompatible",
+            RegistryError::InvalidSchema { .. } => "invalid_schema",
+            RegistryError::NotRegistered { .. } => "not_registered",
+            RegistryError::UnknownId { .. } => "unknown_id",
+            RegistryError::Server { .. } => "server_error",
+            RegistryError::Unexpected { .. } => "unexpected",
+        }
+    }
+}
+
+/// A Confluent Schema Registry client. Cheap to clone (shares its connection pool).
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    http: reqwest::Client,
+    base: Url,
+    auth: Option<RegistryAuth>,
+}
+
+#[derive(Deserialize)]
+struct IdAnswer {
+    id: i64,
+}
+
+#[derive(Deserialize)]
+struct SchemaAnswer {
+    schema: String,
+    #[serde(rename = "schemaType")]
+    schema_type: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorAnswer {
+    error_code: Option<i64>,
+    message: Option<String>,
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// The URL for messages, without any credentials it may carry.
+fn redacted(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            if !u.username().is_empty() || u.password().is_some() {
+                // Only fails for cannot-be-a-base URLs, which carry no credentials.
+                let _ = u.set_username("redacted");
+                let _ = u.set_password(None);
+            }
+            u.to_string()
+        }
+        Err(_) if url.contains('@') => "<unparseable URL, redacted>".to_owned(),
+        Err(_) => url.to_owned(),
+    }
+}
+
+impl RegistryClient {
+    /// Check the URL and build the HTTP client. Refuses credentials in the URL
+    /// (they would sit in argv and logs) and Basic auth over plain `http://` to
+    /// anything but a loopback address (it would send the password in clear).
+    pub fn new(config: RegistryConfig) -> Result<Self, RegistryError> {
+        let shown = redacted(&config.url);
+        let invalid = |reason: &str| RegistryError::InvalidUrl {
+            url: shown.clone(),
+            reason: reason.to_owned(),
+        };
+        let base = Url::parse(&config.url).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(invalid("the scheme must be http or https"));
+        }
+        if base.cannot_be_a_base() || base.host().is_none() {
+            return Err(invalid("no host"));
+        }
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(invalid(&format!(
+                "credentials in the URL are refused; set {USER_INFO_ENV} or {USER_INFO_FILE_ENV}"
+            )));
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(invalid("a query or fragment is not allowed"));
+        }
+        if config.auth.is_some() && base.scheme() == "http" && !is_loopback(&base) {
+            return Err(invalid(
+                "Basic auth over plain http would send the password in clear; use https",
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.connect_timeout)
+            .user_agent(concat!("streak-connector/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| invalid(&format!("cannot build the HTTP client: {e}")))?;
+        Ok(RegistryClient {
+            http,
+            base,
+            auth: config.auth,
+        })
+    }
+
+    /// The registry's base URL.
+    pub fn url(&self) -> &Url {
+        &self.base
+    }
+
+    fn endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            // `new` refused cannot-be-a-base URLs, so this branch always runs.
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// Register `schema` under `subject` (`POST /subjects/{subject}/versions`), or
+    /// get the id it already has there. Returns the schema id.
+    pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let url = self.endpoint(&["subjects", subject, "versions"]);
+        let body = serde_json::json!({ "schema": schema });
+        let (status, bytes) = self.send("register", self.http.post(url).json(&body)).await?;
+        if status.is_success() {
+            return parse_id("register", status.as_u16(), &bytes);
+        }
+        Err(self.classify("register", status.as_u16(), &bytes, Some(subject), None))
+    }
+
+    /// Look up the id of `schema` under `subject` without registering it
+    /// (`POST /subjects/{subject}`), for registries where the connector may not
+    /// register.
+    pub async fn lookup(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let url = self.endpoint(&["subjects", subject]);
+        let body = serde_json::json!({ "schema": schema });
+        let (status, bytes) = self.send("lookup", self.http.post(url).json(&body)).await?;
+        if status.is_success() {
+            return parse_id("lookup", status.as_u16(), &bytes);
+        }
+        Err(self.classify("lookup", status.as_u16(), &bytes, Some(subject), None))
+    }
+
+    /// The schema text registered with `id` (`GET /schemas/ids/{id}`).
+    pub async fn schema_by_id(&self, id: u32) -> Result<String, RegistryError> {
+        let url = self.endpoint(&["schemas", "ids", &id.to_string()]);
+        let (status, bytes) = self.send("schema_by_id", self.http.get(url)).await?;
+        if !status.is_success() {
+            return Err(self.classify("schema_by_id", status.as_u16(), &bytes, None, Some(id)));
+        }
+        let answer: SchemaAnswer =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Unexpected {
+                operation: "schema_by_id",
+                status: status.as_u16(),
+                message: format!("not a schema answer: {e}"),
+            })?;
+        match answer.schema_type.as_deref() {
+            None | Some("AVRO") => Ok(answer.schema),
+            Some(other) => Err(RegistryError::Unexpected {
+                operation: "schema_by_id",
+                status: status.as_u16(),
+                message: format!("schema {id} is of type {other}, not AVRO"),
+            }),
+        }
+    }
+
+    async fn send(
+        &self,
+        operation: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), RegistryError> {
+        let mut request = request
+            .header(reqwest::header::ACCEPT, ACCEPT)
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE);
+        if let Some(auth) = &self.auth {
+            request = request.basic_auth(&auth.username, Some(&auth.password));
+        }
+        let unavailable = |source: reqwest::Error| RegistryError::Unavailable {
+            operation,
+            url: self.base.to_string(),
+            source,
+        };
+        let mut response = request.send().await.map_err(unavailable)?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unavailable)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(RegistryError::Unexpected {
+                    operation,
+                    status: status.as_u16(),
+                    message: format!("answer larger than {MAX_BODY_BYTES} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body))
+    }
+
+    fn classify(
+        &self,
+        operation: &'static str,
+        status: u16,
+        body: &[u8],
+        subject: Option<&str>,
+        id: Option<u32>,
+    ) -> RegistryError {
+        let answer: ErrorAnswer = serde_json::from_slice(body).unwrap_or_default();
+        let message = match (answer.error_code, answer.message) {
+            (Some(code), Some(m)) => format!("{m} (error code {code})"),
+            (None, Some(m)) => m,
+            (Some(code), None) => format!("error code {code}"),
+            (None, None) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        };
+        let subject = subject.unwrap_or_default().to_owned();
+        match status {
+            401 | 403 => RegistryError::Unauthorized {
+                operation,
+                status,
+                message,
+            },
+            409 => RegistryError::Incompatible { subject, message },
+            422 => RegistryError::InvalidSchema { subject, message },
+            404 => match id {
+                Some(id) => RegistryError::UnknownId { id, message },
+                None => RegistryError::NotRegistered { subject, message },
+            },
+            500..=599 => RegistryError::Server {
+                operation,
+                status,
+                message,
+            },
+            _ => RegistryError::Unexpected {
+                operation,
+                status,
+                message,
+            },
+        }
+    }
+}
+
+fn parse_id(operation: &'static str, status: u16, body: &[u8]) -> Result<u32, RegistryError> {
+    let answer: IdAnswer = serde_json::from_slice(body).map_err(|e| RegistryError::Unexpected {
+        operation,
+        status,
+        message: format!("no schema id in the answer: {e}"),
+    })?;
+    u32::try_from(answer.id).map_err(|_| RegistryError::Unexpected {
+        operation,
+        status,
+        message: format!("schema id {} out of range", answer.id),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_password() {
+        let auth = RegistryAuth::new("svc", "hunter2");
+        let shown = format!("{auth:?} {:?}", RegistryConfig::new("https://r").with_auth(Some(auth.clone())));
+        assert!(shown.contains("svc"));
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn parses_user_info_from_env_and_file() {
+        assert_eq!(
+            RegistryAuth::parse_user_info("u:p:w\n", "x").ok(),
+            Some(RegistryAuth::new("u", "p:w"))
+        );
+        assert!(matches!(
+            RegistryAuth::parse_user_info("nocolon", "the-origin"),
+            Err(RegistryError::BadCredentials { origin }) if origin == "the-origin"
+        ));
+        let none = RegistryAuth::from_env(|_| None).expect("no env is fine");
+        assert_eq!(none, None);
+        let env = RegistryAuth::from_env(|k| (k == USER_INFO_ENV).then(|| "a:b".to_owned()));
+        assert_eq!(env.ok().flatten(), Some(RegistryAuth::new("a", "b")));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("user-info");
+        std::fs::write(&path, "svc:s3cret\n").expect("write");
+        let p = path.display().to_string();
+        let from_file = RegistryAuth::from_env(|k| (k == USER_INFO_FILE_ENV).then(|| p.clone()));
+        assert_eq!(from_file.ok().flatten(), Some(RegistryAuth::new("svc", "s3cret")));
+        let missing = dir.path().join("missing").display().to_string();
+        let err = RegistryAuth::from_env(|k| (k == USER_INFO_FILE_ENV).then(|| missing.clone()))
+            .expect_err("missing file");
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn refuses_unsafe_or_malformed_urls() {
+        let auth = Some(RegistryAuth::new("u", "p"));
+        for (url, auth, needle) in [
+            ("not a url", None, "invalid"),
+            ("ftp://r:8081", None, "scheme"),
+            ("http://u:p@r:8081", None, "credentials in the URL"),
+            ("http://registry:8081", auth.clone(), "clear"),
+            ("http://r:8081/?x=1", None, "query"),
+        ] {
+            let err = RegistryClient::new(RegistryConfig::new(url).with_auth(auth))
+                .expect_err(url);
+            assert!(err.to_string().contains(needle), "{url}: {err}");
+            assert!(!err.to_string().contains(":p@"), "{err}");
+            assert!(!err.is_retriable());
+        }
+        for ok in ["http://127.0.0.1:8081", "http://localhost:8081", "https://r/prefix/"] {
+            RegistryClient::new(RegistryConfig::new(ok).with_auth(auth.clone())).expect(ok);
+        }
+    }
+
+    #[test]
+    fn endpoints_keep_a_path_prefix_and_escape_subjects() {
+        let c = RegistryClient::new(RegistryConfig::new("https://r/prefix/")).expect("client");
+        assert_eq!(
+            c.endpoint(&["subjects", "a/b-value", "versions"]).as_str(),
+            "https://r/prefix/subjects/a%2Fb-value/versions"
+        );
+        let c = RegistryClient::new(RegistryConfig::new("https://r")).expect("client");
+        assert_eq!(
+            c.endpoint(&["schemas", "ids", "7"]).as_str(),
+            "https://r/schemas/ids/7"
+        );
+    }
+}
