@@ -187,9 +187,10 @@ impl KafkaConfig {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
-            // No group.id: the consumer only assigns partitions, never joins a group
-            // nor commits (and its drop cannot wait on a group leave).
-            .set("auto.offset.reset", "earliest");
+            .set("auto.offset.reset", "earliest")
+            // librdkafka's assign() needs a group handle; the consumer only assigns
+            // partitions: it never joins the group nor commits offsets.
+            .set("group.id", format!("{}-restore", self.transactional_id));
         set_default(&mut c, "client.id", "streak-connector-restore");
         set_default(&mut c, "fetch.max.bytes", "104857600");
         set_default(&mut c, "max.partition.fetch.bytes", "16777216");

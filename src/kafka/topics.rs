@@ -153,7 +153,7 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<TopicsReport, TopicEr
     if state_created {
         state_partitions = Some(config.partitions as usize);
     }
-    check_compacted(&admin, &opts, &config.state_topic).await?;
+    check_compacted(&admin, &opts, &config.state_topic, timeout).await?;
     Ok(TopicsReport {
         events_created,
         state_created,
@@ -248,36 +248,55 @@ async fn create(
 
 /// Read the state topic's configuration back; refuse it unless compacted and
 /// without a deletion that would drop live keys.
+///
+/// Right after a creation the broker may not know the topic yet (metadata
+/// propagation): an answer without the topic or without its `cleanup.policy` is
+/// asked again, with a short backoff, until `timeout`.
 async fn check_compacted(
     admin: &AdminClient<DefaultClientContext>,
     opts: &AdminOptions,
     topic: &str,
+    timeout: Duration,
 ) -> Result<(), TopicError> {
     let describe_err = |detail: String| TopicError::Describe {
         topic: topic.to_owned(),
         detail,
     };
-    let results = admin
-        .describe_configs([&ResourceSpecifier::Topic(topic)], opts)
-        .await
-        .map_err(|e| describe_err(e.to_string()))?;
-    let resource = match results.into_iter().next() {
-        Some(Ok(r)) => r,
-        Some(Err(code)) => return Err(describe_err(format!("{code:?} ({code})"))),
-        None => return Err(describe_err("empty answer".into())),
-    };
-    let value = |name: &str| {
-        resource
-            .get(name)
-            .and_then(|e| e.value.clone())
-            .unwrap_or_default()
-    };
-    verdict(
-        topic,
-        &value("cleanup.policy"),
-        &value("retention.ms"),
-        &value("retention.bytes"),
-    )
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let results = admin
+            .describe_configs([&ResourceSpecifier::Topic(topic)], opts)
+            .await
+            .map_err(|e| describe_err(e.to_string()))?;
+        let answer = match results.into_iter().next() {
+            Some(Ok(r)) => {
+                let value = |name: &str| r.get(name).map(|e| e.value.clone().unwrap_or_default());
+                match value("cleanup.policy") {
+                    Some(policy) => Ok((
+                        policy,
+                        value("retention.ms").unwrap_or_default(),
+                        value("retention.bytes").unwrap_or_default(),
+                    )),
+                    None => Err("no cleanup.policy in the answer".to_owned()),
+                }
+            }
+            Some(Err(code)) => Err(format!("{code:?} ({code})")),
+            None => Err("empty answer".to_owned()),
+        };
+        match answer {
+            Ok((policy, retention_ms, retention_bytes)) => {
+                return verdict(topic, &policy, &retention_ms, &retention_bytes)
+            }
+            Err(detail) if tokio::time::Instant::now() + backoff > deadline => {
+                return Err(describe_err(detail))
+            }
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
 }
 
 /// The rule itself, pure: compacted, and if also `delete`, with no time or size
