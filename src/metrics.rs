@@ -68,7 +68,8 @@ pub struct Metrics {
     pub departure_guard_tripped: IntGaugeVec,
 
     // --- Kafka ---
-    /// Transactions by result (`committed`, `aborted`).
+    /// Transactions by result (`committed`, `aborted`, `fatal`: fenced or a fatal
+    /// producer error, the process stops).
     pub transactions_total: IntCounterVec,
     /// Duration of the last state restore.
     pub state_restore_duration_seconds: prometheus::Gauge,
@@ -239,14 +240,14 @@ impl Metrics {
             transactions_total: counter(
                 r,
                 "transactions_total",
-                "Kafka transactions by result (committed, aborted).",
+                "Kafka transactions by result (committed, aborted, fatal).",
                 &["result"],
             ),
             state_restore_duration_seconds: restore_duration,
             state_restore_records: restore_records,
             registry,
         };
-        for result in ["committed", "aborted"] {
+        for result in ["committed", "aborted", "fatal"] {
             m.transactions_total.with_label_values(&[result]);
         }
         m

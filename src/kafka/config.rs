@@ -1,0 +1,294 @@
+//! The validated Kafka settings and how each client (admin, restore consumer,
+//! transactional producer) is configured from them.
+//!
+//! This module owns the librdkafka properties the connector sets itself (they cannot
+//! be overridden: exactly-once depends on them); it must not create clients.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+
+/// Properties the connector sets itself: a passthrough value for one of them would
+/// weaken exactly-once or break restore, so it is refused.
+pub const RESERVED_PROPERTIES: [&str; 9] = [
+    "bootstrap.servers",
+    "transactional.id",
+    "transaction.timeout.ms",
+    "enable.idempotence",
+    "isolation.level",
+    "enable.auto.commit",
+    "enable.partition.eof",
+    "partitioner",
+    "group.id",
+];
+
+/// How [`ensure_topics`](super::ensure_topics) treats the topics at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TopicPolicy {
+    /// Create missing topics, read the state topic's configuration back and refuse
+    /// one that is not compacted. The default, for every real cluster.
+    #[default]
+    CreateAndVerify,
+    /// Create nothing, describe nothing: trust that the topics exist (or that the
+    /// cluster creates them on first use). For librdkafka's mock cluster, which
+    /// implements neither CreateTopics nor DescribeConfigs, and for clusters where
+    /// the connector's principal may not create or describe topics. Logged as a
+    /// warning at start-up.
+    Trust,
+}
+
+/// Everything the Kafka layer needs to know, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port...]`.
+    pub bootstrap_servers: String,
+    /// Extra librdkafka properties applied to every client (security, SASL, client
+    /// tuning). The [`RESERVED_PROPERTIES`] are refused.
+    pub properties: BTreeMap<String, String>,
+    /// Where change events go (created if absent, used as is otherwise).
+    pub events_topic: String,
+    /// The compacted topic holding each member's last state and each organization's
+    /// checkpoint.
+    pub state_topic: String,
+    /// Partitions of the topics the connector creates.
+    pub partitions: i32,
+    /// Replication factor of the topics the connector creates (`-1`: the broker's
+    /// `default.replication.factor`).
+    pub replication_factor: i32,
+    /// The producer's transactional id, derived from the connector's name by the
+    /// caller: a second instance with the same name fences the first.
+    pub transactional_id: String,
+    /// How long the broker lets a transaction stay open before aborting it; also
+    /// bounds a delivery (`message.timeout.ms` follows it) and a commit attempt. Must
+    /// not exceed the broker's `transaction.max.timeout.ms` (15 min by default).
+    pub transaction_timeout: Duration,
+    /// Timeout of admin requests, metadata look-ups and `init_transactions`.
+    pub request_timeout: Duration,
+    /// Consumers the restore runs in parallel (each reads a share of the partitions).
+    pub restore_parallelism: usize,
+    pub topic_policy: TopicPolicy,
+}
+
+/// A setting that cannot work. Recovery: stop, fix the configuration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("kafka.bootstrap_servers is empty; set it to the broker list, e.g. `broker1:9092,broker2:9092`")]
+    NoBootstrapServers,
+    #[error("Kafka property `{0}` is set by the connector itself (exactly-once depends on it); remove it from the passthrough properties")]
+    ReservedProperty(String),
+    #[error("the {which} topic name `{name}` is not a valid Kafka topic name (1-249 characters among a-z A-Z 0-9 . _ -)")]
+    InvalidTopicName { which: &'static str, name: String },
+    #[error("the events topic and the state topic must differ (both are `{0}`): the state topic is compacted")]
+    SameTopic(String),
+    #[error("kafka.partitions must be at least 1 (got {0})")]
+    Partitions(i32),
+    #[error("kafka.replication_factor must be -1 (broker default) or at least 1 (got {0})")]
+    ReplicationFactor(i32),
+    #[error("the transactional id is empty; it is derived from the connector name, which must not be empty")]
+    NoTransactionalId,
+    #[error("the transaction timeout must be between 1 s and 15 min (got {0:?})")]
+    TransactionTimeout(Duration),
+}
+
+impl KafkaConfig {
+    /// Settings with the defaults for everything but the broker list and the
+    /// transactional id.
+    pub fn new(bootstrap_servers: impl Into<String>, transactional_id: impl Into<String>) -> Self {
+        KafkaConfig {
+            bootstrap_servers: bootstrap_servers.into(),
+            properties: BTreeMap::new(),
+            events_topic: "streak.membership.events".into(),
+            state_topic: "streak.membership.state".into(),
+            partitions: 6,
+            replication_factor: -1,
+            transactional_id: transactional_id.into(),
+            transaction_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            restore_parallelism: 4,
+            topic_policy: TopicPolicy::CreateAndVerify,
+        }
+    }
+
+    /// Cross-field checks; run once at start-up.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.trim().is_empty() {
+            return Err(ConfigError::NoBootstrapServers);
+        }
+        if let Some(k) = self
+            .properties
+            .keys()
+            .find(|k| RESERVED_PROPERTIES.contains(&k.trim()))
+        {
+            return Err(ConfigError::ReservedProperty(k.clone()));
+        }
+        for (which, name) in [("events", &self.events_topic), ("state", &self.state_topic)] {
+            if !valid_topic_name(name) {
+                return Err(ConfigError::InvalidTopicName {
+                    which,
+                    name: name.clone(),
+                });
+            }
+        }
+        if self.events_topic == self.state_topic {
+            return Err(ConfigError::SameTopic(self.state_topic.clone()));
+        }
+        if self.partitions < 1 {
+            return Err(ConfigError::Partitions(self.partitions));
+        }
+        if self.replication_factor == 0 || self.replication_factor < -1 {
+            return Err(ConfigError::ReplicationFactor(self.replication_factor));
+        }
+        if self.transactional_id.trim().is_empty() {
+            return Err(ConfigError::NoTransactionalId);
+        }
+        if self.transaction_timeout < Duration::from_secs(1)
+            || self.transaction_timeout > Duration::from_secs(900)
+        {
+            return Err(ConfigError::TransactionTimeout(self.transaction_timeout));
+        }
+        Ok(())
+    }
+
+    /// Passthrough properties, then the broker list.
+    pub(crate) fn base_client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c.set("bootstrap.servers", &self.bootstrap_servers);
+        c
+    }
+
+    /// The transactional producer: idempotent, acks=all (implied), Java-compatible
+    /// key partitioning.
+    pub(crate) fn producer_config(&self) -> ClientConfig {
+        let mut c = self.base_client_config();
+        c.set("transactional.id", &self.transactional_id)
+            .set(
+                "transaction.timeout.ms",
+                self.transaction_timeout.as_millis().to_string(),
+            )
+            .set("enable.idempotence", "true")
+            .set("partitioner", "murmur2_random");
+        set_default(&mut c, "client.id", "streak-connector");
+        // A first poll of a large organization is one transaction of a few hundred
+        // thousand records: let them queue rather than spin on QueueFull.
+        set_default(&mut c, "queue.buffering.max.messages", "1000000");
+        set_default(&mut c, "linger.ms", "10");
+        c
+    }
+
+    /// The restore consumer: assigned partitions (no group, nothing committed), read
+    /// committed, end-of-partition events on.
+    pub(crate) fn restore_consumer_config(&self) -> ClientConfig {
+        let mut c = self.base_client_config();
+        c.set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "earliest")
+            // librdkafka's assign() needs a group handle; the consumer only assigns
+            // partitions: it never joins the group nor commits offsets.
+            .set("group.id", format!("{}-restore", self.transactional_id));
+        set_default(&mut c, "client.id", "streak-connector-restore");
+        set_default(&mut c, "fetch.max.bytes", "104857600");
+        set_default(&mut c, "max.partition.fetch.bytes", "16777216");
+        set_default(&mut c, "queued.max.messages.kbytes", "262144");
+        c
+    }
+
+    /// The admin client (topic creation and checks).
+    pub(crate) fn admin_config(&self) -> ClientConfig {
+        let mut c = self.base_client_config();
+        set_default(&mut c, "client.id", "streak-connector-admin");
+        c
+    }
+}
+
+fn set_default(c: &mut ClientConfig, key: &str, value: &str) {
+    if c.get(key).is_none() {
+        c.set(key, value);
+    }
+}
+
+/// Kafka's own rule for topic names.
+fn valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> KafkaConfig {
+        KafkaConfig::new("localhost:9092", "streak-connector-test")
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(config().validate(), Ok(()));
+    }
+
+    #[test]
+    fn refuses_reserved_properties() {
+        let mut c = config();
+        c.properties
+            .insert("isolation.level".into(), "read_uncommitted".into());
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ReservedProperty("isolation.level".into()))
+        );
+    }
+
+    #[test]
+    fn refuses_bad_topics_and_numbers() {
+        let mut c = config();
+        c.state_topic = "bad topic".into();
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::InvalidTopicName { which: "state", .. })
+        ));
+        let mut c = config();
+        c.state_topic = c.events_topic.clone();
+        assert!(matches!(c.validate(), Err(ConfigError::SameTopic(_))));
+        let mut c = config();
+        c.partitions = 0;
+        assert_eq!(c.validate(), Err(ConfigError::Partitions(0)));
+        let mut c = config();
+        c.replication_factor = 0;
+        assert_eq!(c.validate(), Err(ConfigError::ReplicationFactor(0)));
+        let mut c = config();
+        c.transaction_timeout = Duration::from_millis(10);
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::TransactionTimeout(_))
+        ));
+        let mut c = config();
+        c.bootstrap_servers = " ".into();
+        assert_eq!(c.validate(), Err(ConfigError::NoBootstrapServers));
+    }
+
+    #[test]
+    fn connector_properties_win_over_passthrough_defaults() {
+        let mut c = config();
+        c.properties.insert("linger.ms".into(), "50".into());
+        c.properties
+            .insert("security.protocol".into(), "SASL_SSL".into());
+        let p = c.producer_config();
+        assert_eq!(p.get("linger.ms"), Some("50"));
+        assert_eq!(p.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(p.get("enable.idempotence"), Some("true"));
+        assert_eq!(p.get("transaction.timeout.ms"), Some("60000"));
+        assert_eq!(p.get("transactional.id"), Some("streak-connector-test"));
+        let r = c.restore_consumer_config();
+        assert_eq!(r.get("isolation.level"), Some("read_committed"));
+        assert_eq!(r.get("security.protocol"), Some("SASL_SSL"));
+    }
+}

@@ -1,0 +1,284 @@
+//! [`MemoryStore`]: the in-memory twin of the Kafka topics, a
+//! [`TransactionalSink`] and a [`StateSource`] at once, for tests of the poll cycle.
+//!
+//! It models what the cycle relies on: a batch is all or nothing; an aborted batch
+//! stays in the log (as in Kafka) but no read-committed view shows it; a restore
+//! decodes every committed state record, last value per key, tombstones delete;
+//! once fenced (or fatally failed) every later commit fails the same way. Failures
+//! are injected with [`MemoryStore::fail_next`]. It must not model partitions or
+//! timing: those belong to the Kafka tests.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use super::events::{StateRestored, TransactionAborted, TransactionCommitted, TransactionFailed};
+use super::publisher::{CommitStats, PublishError, Stage};
+use super::restore::{RestoreError, RestoreStats, Restored, StateDecoder};
+use super::{OutRecord, StateSource, TransactionalSink};
+use crate::metrics::Metrics;
+
+/// A failure the next [`commit_batch`](TransactionalSink::commit_batch) returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectedFailure {
+    /// The commit timed out and the transaction was aborted: [`PublishError::Retriable`].
+    Retriable,
+    /// A delivery failed; the transaction was aborted: [`PublishError::Aborted`].
+    Abort,
+    /// Another instance took over: [`PublishError::Fenced`], now and for every
+    /// later batch.
+    Fenced,
+    /// A fatal producer error: [`PublishError::Fatal`], now and for every later batch.
+    Fatal,
+    /// The commit was not confirmed: [`PublishError::CommitOutcomeUnknown`]. The
+    /// batch IS committed (the worst case the caller must survive), and the store
+    /// is dead afterwards, like a producer whose process must restart.
+    CommitOutcomeUnknown,
+}
+
+/// One record in the in-memory log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub topic: String,
+    /// Position in its topic's log (aborted records take offsets too, as in Kafka).
+    pub offset: i64,
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+    /// Written by an aborted transaction: invisible to read-committed readers.
+    pub aborted: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    log: Vec<StoredRecord>,
+    next_offset: HashMap<String, i64>,
+    failures: VecDeque<InjectedFailure>,
+    dead: Option<PublishError>,
+    commits: u64,
+    aborts: u64,
+}
+
+/// The in-memory twin of the state and events topics.
+#[derive(Debug)]
+pub struct MemoryStore {
+    state_topic: String,
+    transactional_id: String,
+    metrics: Arc<Metrics>,
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new(state_topic: impl Into<String>, metrics: Arc<Metrics>) -> Self {
+        MemoryStore {
+            state_topic: state_topic.into(),
+            transactional_id: "memory".into(),
+            metrics,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Make the next commit fail with `failure` (queued: one per call).
+    pub fn fail_next(&self, failure: InjectedFailure) {
+        self.lock().failures.push_back(failure);
+    }
+
+    /// The committed records of `topic`, in log order (a read-committed consumer's view).
+    pub fn committed(&self, topic: &str) -> Vec<StoredRecord> {
+        self.lock()
+            .log
+            .iter()
+            .filter(|r| r.topic == topic && !r.aborted)
+            .cloned()
+            .collect()
+    }
+
+    /// Every record of `topic`, aborted ones included (a read-uncommitted view).
+    pub fn all_records(&self, topic: &str) -> Vec<StoredRecord> {
+        self.lock()
+            .log
+            .iter()
+            .filter(|r| r.topic == topic)
+            .cloned()
+            .collect()
+    }
+
+    /// Batches committed so far.
+    pub fn commits(&self) -> u64 {
+        self.lock().commits
+    }
+
+    /// Batches aborted so far.
+    pub fn aborts(&self) -> u64 {
+        self.lock().aborts
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves a consistent log (every mutation
+        // is a push or a counter): keep going with it.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn append(inner: &mut Inner, records: Vec<OutRecord>, aborted: bool) -> usize {
+        let mut bytes = 0;
+        for r in records {
+            bytes += r.key.len() + r.value.as_ref().map_or(0, Vec::len);
+            let next = inner.next_offset.entry(r.topic.clone()).or_insert(0);
+            let offset = *next;
+            *next += 1;
+            inner.log.push(StoredRecord {
+                topic: r.topic,
+                offset,
+                key: r.key,
+                value: r.value,
+                aborted,
+            });
+        }
+        bytes
+    }
+}
+
+fn injected_source(code: RDKafkaErrorCode) -> KafkaError {
+    KafkaError::MessageProduction(code)
+}
+
+#[async_trait]
+impl TransactionalSink for MemoryStore {
+    async fn commit_batch(&self, records: Vec<OutRecord>) -> Result<CommitStats, PublishError> {
+        let started = Instant::now();
+        let count = records.len();
+        let mut inner = self.lock();
+        if let Some(dead) = &inner.dead {
+            return Err(dead.clone());
+        }
+        let Some(failure) = inner.failures.pop_front() else {
+            let bytes = Self::append(&mut inner, records, false);
+            inner.commits += 1;
+            let stats = CommitStats {
+                records: count,
+                bytes,
+                duration: started.elapsed(),
+            };
+            TransactionCommitted {
+                metrics: &self.metrics,
+                records: count,
+                duration: stats.duration,
+            }
+            .emit();
+            return Ok(stats);
+        };
+        let err = match failure {
+            InjectedFailure::Retriable => PublishError::Retriable {
+                stage: Stage::Commit,
+                source: injected_source(RDKafkaErrorCode::RequestTimedOut),
+            },
+            InjectedFailure::Abort => PublishError::Aborted {
+                stage: Stage::Delivery,
+                source: injected_source(RDKafkaErrorCode::MessageTimedOut),
+            },
+            InjectedFailure::Fenced => PublishError::Fenced {
+                stage: Stage::Commit,
+                transactional_id: self.transactional_id.clone(),
+                source: injected_source(RDKafkaErrorCode::ProducerFenced),
+            },
+            InjectedFailure::Fatal => PublishError::Fatal {
+                stage: Stage::Commit,
+                source: injected_source(RDKafkaErrorCode::Fatal),
+            },
+            InjectedFailure::CommitOutcomeUnknown => PublishError::CommitOutcomeUnknown {
+                waited: Duration::ZERO,
+                source: injected_source(RDKafkaErrorCode::RequestTimedOut),
+            },
+        };
+        match failure {
+            InjectedFailure::Retriable | InjectedFailure::Abort => {
+                Self::append(&mut inner, records, true);
+                inner.aborts += 1;
+                TransactionAborted {
+                    metrics: &self.metrics,
+                    records: count,
+                    error_code: err.code(),
+                    error: &err,
+                }
+                .emit();
+            }
+            InjectedFailure::Fenced | InjectedFailure::Fatal => {
+                // The zombie's open transaction is aborted by whoever fenced it.
+                Self::append(&mut inner, records, true);
+                inner.aborts += 1;
+                inner.dead = Some(err.clone());
+                TransactionFailed {
+                    metrics: &self.metrics,
+                    records: count,
+                    error_code: err.code(),
+                    error: &err,
+                }
+                .emit();
+            }
+            InjectedFailure::CommitOutcomeUnknown => {
+                Self::append(&mut inner, records, false);
+                inner.commits += 1;
+                inner.dead = Some(err.clone());
+                TransactionFailed {
+                    metrics: &self.metrics,
+                    records: count,
+                    error_code: err.code(),
+                    error: &err,
+                }
+                .emit();
+            }
+        }
+        Err(err)
+    }
+}
+
+#[async_trait]
+impl StateSource for MemoryStore {
+    async fn restore<D: StateDecoder>(
+        &self,
+        decoder: D,
+    ) -> Result<Restored<D::Value>, RestoreError> {
+        let started = Instant::now();
+        let records = self.committed(&self.state_topic);
+        let mut stats = RestoreStats {
+            partitions: 1,
+            ..RestoreStats::default()
+        };
+        let mut entries = HashMap::new();
+        for r in records {
+            let decoded = decoder.decode(&r.key, r.value.as_deref()).map_err(|e| {
+                RestoreError::Undecodable {
+                    topic: self.state_topic.clone(),
+                    partition: 0,
+                    offset: r.offset,
+                    key: String::from_utf8_lossy(&r.key).chars().take(200).collect(),
+                    source: Box::new(e),
+                }
+            })?;
+            stats.records += 1;
+            stats.bytes += (r.key.len() + r.value.as_ref().map_or(0, Vec::len)) as u64;
+            match r.value {
+                Some(_) => {
+                    entries.insert(r.key, decoded);
+                }
+                None => {
+                    stats.tombstones += 1;
+                    entries.remove(&r.key);
+                }
+            }
+        }
+        stats.duration = started.elapsed();
+        StateRestored {
+            metrics: &self.metrics,
+            topic: &self.state_topic,
+            partitions: 1,
+            records: stats.records,
+            live: entries.len(),
+            duration: stats.duration,
+        }
+        .emit();
+        Ok(Restored { entries, stats })
+    }
+}

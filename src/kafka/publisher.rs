@@ -1,0 +1,552 @@
+//! The transactional publisher: one batch of records (a poll's events, state
+//! records, tombstones and checkpoint) is one Kafka transaction, committed or
+//! aborted as a whole.
+//!
+//! Errors are classified as librdkafka classifies them: retriable (try again),
+//! requires abort (abort, then redo the cycle from the last committed state), fatal
+//! (the producer is dead; fenced is the fatal case where another instance with the
+//! same transactional id took over). The caller reads [`PublishError::recovery`].
+//! This module must not retry a whole cycle itself nor touch any in-memory state:
+//! the caller's state moves only after `Ok`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::future_producer::OwnedDeliveryResult;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use tokio::sync::Mutex;
+
+use super::config::KafkaConfig;
+use super::events::{
+    TransactionAborted, TransactionCommitted, TransactionFailed, TransactionsInitialized,
+};
+use super::{OutRecord, TransactionalSink};
+use crate::metrics::Metrics;
+
+/// Where in a transaction an error happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Init,
+    /// Finishing the abort of an earlier failed transaction.
+    PendingAbort,
+    Begin,
+    /// Handing a record to the producer's queue.
+    Send,
+    /// A record's delivery report.
+    Delivery,
+    Commit,
+    Abort,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Init => "init_transactions",
+            Stage::PendingAbort => "finishing an earlier abort",
+            Stage::Begin => "begin_transaction",
+            Stage::Send => "send",
+            Stage::Delivery => "delivery",
+            Stage::Commit => "commit_transaction",
+            Stage::Abort => "abort_transaction",
+        })
+    }
+}
+
+/// What the caller does after a [`PublishError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// Nothing of the batch is visible: back off, then redo the cycle from the last
+    /// committed state (fetch again, diff again, publish again).
+    RedoCycle,
+    /// The producer cannot go on: stop the process with a non-zero status. A
+    /// restart resolves any open transaction (`init_transactions`) and restores the
+    /// committed state.
+    Stop,
+}
+
+/// Why a batch was not committed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PublishError {
+    /// Recovery: stop; the properties cannot make a producer.
+    #[error("cannot create the transactional producer (check the kafka properties): {0}")]
+    Client(#[source] KafkaError),
+    /// Recovery: stop; a bug (commit before `init`).
+    #[error("transactions are not initialized: call init() before commit_batch()")]
+    NotInitialized,
+    /// Recovery: back off and retry (the batch, or start-up for `init`). Nothing of
+    /// the batch is visible; the producer is usable (an unfinished abort is finished
+    /// before the next batch).
+    #[error("transaction not committed ({stage}): {source}; retry after a backoff")]
+    Retriable {
+        stage: Stage,
+        #[source]
+        source: KafkaError,
+    },
+    /// Recovery: redo the cycle. The transaction required an abort and was aborted:
+    /// nothing of the batch is visible to read-committed consumers.
+    #[error("transaction aborted ({stage}): {source}; nothing of the batch is visible, redo the cycle from the last committed state")]
+    Aborted {
+        stage: Stage,
+        #[source]
+        source: KafkaError,
+    },
+    /// Recovery: stop. Another instance initialized the same transactional id.
+    #[error("producer fenced ({stage}): another instance with the same connector name (transactional id `{transactional_id}`) took over; this instance stops. Give each instance its own connector name if both should run")]
+    Fenced {
+        stage: Stage,
+        transactional_id: String,
+        #[source]
+        source: KafkaError,
+    },
+    /// Recovery: stop; a restart starts a new producer from the committed state.
+    #[error("fatal producer error ({stage}): {source}; the producer cannot continue")]
+    Fatal {
+        stage: Stage,
+        #[source]
+        source: KafkaError,
+    },
+    /// Recovery: stop. The commit was sent but not confirmed in time: it may have
+    /// happened. Redoing the cycle could double it; a restart learns the outcome
+    /// (`init_transactions` completes it, the restore reads it).
+    #[error("commit_transaction did not complete within {waited:?} ({source}); its outcome is unknown, stopping so that a restart resolves it")]
+    CommitOutcomeUnknown {
+        waited: Duration,
+        #[source]
+        source: KafkaError,
+    },
+}
+
+impl PublishError {
+    pub fn recovery(&self) -> Recovery {
+        match self {
+            PublishError::Retriable { .. } | PublishError::Aborted { .. } => Recovery::RedoCycle,
+            PublishError::Client(_)
+            | PublishError::NotInitialized
+            | PublishError::Fenced { .. }
+            | PublishError::Fatal { .. }
+            | PublishError::CommitOutcomeUnknown { .. } => Recovery::Stop,
+        }
+    }
+
+    /// A fixed label for metrics and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PublishError::Client(_) => "client",
+            PublishError::NotInitialized => "not_initialized",
+            PublishError::Retriable { .. } => "retriable",
+            PublishError::Aborted { .. } => "aborted",
+            PublishError::Fenced { .. } => "fenced",
+            PublishError::Fatal { .. } => "fatal",
+            PublishError::CommitOutcomeUnknown { .. } => "commit_outcome_unknown",
+        }
+    }
+}
+
+/// What a committed batch cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitStats {
+    pub records: usize,
+    /// Key and value bytes.
+    pub bytes: usize,
+    /// From `begin_transaction` to the end of the commit.
+    pub duration: Duration,
+}
+
+/// The transactional producer. Batches are serialized: one at a time.
+pub struct TransactionalPublisher {
+    producer: FutureProducer,
+    transactional_id: String,
+    transaction_timeout: Duration,
+    metrics: Arc<Metrics>,
+    state: Mutex<TxnState>,
+}
+
+impl std::fmt::Debug for TransactionalPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionalPublisher")
+            .field("transactional_id", &self.transactional_id)
+            .field("transaction_timeout", &self.transaction_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+struct TxnState {
+    initialized: bool,
+    /// An abort was asked for and did not finish: finish it before the next begin.
+    needs_abort: bool,
+    /// Once fatal, always fatal: the same error for every later call.
+    dead: Option<PublishError>,
+}
+
+/// How librdkafka classified an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Fenced,
+    Fatal,
+    RequiresAbort,
+    Retriable,
+    Other,
+}
+
+const FENCED_CODES: [RDKafkaErrorCode; 4] = [
+    RDKafkaErrorCode::Fenced,
+    RDKafkaErrorCode::ProducerFenced,
+    RDKafkaErrorCode::InvalidProducerEpoch,
+    RDKafkaErrorCode::TransactionCoordinatorFenced,
+];
+
+impl TransactionalPublisher {
+    /// Build the producer (no network I/O yet). Call [`init`](Self::init) next.
+    pub fn new(config: &KafkaConfig, metrics: Arc<Metrics>) -> Result<Self, PublishError> {
+        let producer: FutureProducer = config
+            .producer_config()
+            .create()
+            .map_err(PublishError::Client)?;
+        Ok(TransactionalPublisher {
+            producer,
+            transactional_id: config.transactional_id.clone(),
+            transaction_timeout: config.transaction_timeout,
+            metrics,
+            state: Mutex::new(TxnState::default()),
+        })
+    }
+
+    pub fn transactional_id(&self) -> &str {
+        &self.transactional_id
+    }
+
+    /// `init_transactions`: registers the transactional id with its coordinator,
+    /// fences any older producer with the same id and aborts (or completes) its
+    /// open transaction. Run it before the restore, so that the restore reads a
+    /// settled state topic.
+    pub async fn init(&self) -> Result<(), PublishError> {
+        let mut state = self.state.lock().await;
+        if let Some(dead) = &state.dead {
+            return Err(dead.clone());
+        }
+        let started = Instant::now();
+        let producer = self.producer.clone();
+        let result = blocking(move || producer.init_transactions(Timeout::Never)).await;
+        match result {
+            Ok(()) => {
+                state.initialized = true;
+                TransactionsInitialized {
+                    transactional_id: &self.transactional_id,
+                    duration: started.elapsed(),
+                }
+                .emit();
+                Ok(())
+            }
+            Err(e) => match self.kind(&e) {
+                Kind::Fenced | Kind::Fatal => Err(self.die(&mut state, Stage::Init, e, 0)),
+                _ => Err(PublishError::Retriable {
+                    stage: Stage::Init,
+                    source: e,
+                }),
+            },
+        }
+    }
+
+    async fn commit(&self, records: Vec<OutRecord>) -> Result<CommitStats, PublishError> {
+        let mut state = self.state.lock().await;
+        if let Some(dead) = &state.dead {
+            return Err(dead.clone());
+        }
+        if !state.initialized {
+            return Err(PublishError::NotInitialized);
+        }
+        let count = records.len();
+        if state.needs_abort {
+            self.abort(&mut state, Stage::PendingAbort, count).await?;
+        }
+        let started = Instant::now();
+        if let Err(e) = self.producer.begin_transaction() {
+            return Err(self.fail(&mut state, Stage::Begin, e, count).await);
+        }
+        let bytes = match self.send_all(&records).await {
+            Ok(bytes) => bytes,
+            Err((stage, e)) => return Err(self.fail(&mut state, stage, e, count).await),
+        };
+        drop(records);
+
+        // Commit, resuming on retriable errors (librdkafka continues the commit in
+        // the background) until the deadline.
+        let deadline = started + self.transaction_timeout * 2;
+        loop {
+            let producer = self.producer.clone();
+            match blocking(move || producer.commit_transaction(Timeout::Never)).await {
+                Ok(()) => break,
+                Err(e) => match self.kind(&e) {
+                    Kind::Retriable if Instant::now() < deadline => {
+                        tracing::warn!(error = %e, "Commit not confirmed yet; resuming it");
+                    }
+                    Kind::Retriable | Kind::Other => {
+                        let err = PublishError::CommitOutcomeUnknown {
+                            waited: started.elapsed(),
+                            source: e,
+                        };
+                        return Err(self.die_with(&mut state, err, count));
+                    }
+                    Kind::RequiresAbort | Kind::Fenced | Kind::Fatal => {
+                        return Err(self.fail(&mut state, Stage::Commit, e, count).await);
+                    }
+                },
+            }
+        }
+        let stats = CommitStats {
+            records: count,
+            bytes,
+            duration: started.elapsed(),
+        };
+        TransactionCommitted {
+            metrics: &self.metrics,
+            records: count,
+            duration: stats.duration,
+        }
+        .emit();
+        Ok(stats)
+    }
+
+    /// Queue every record, then wait for every delivery report.
+    async fn send_all(&self, records: &[OutRecord]) -> Result<usize, (Stage, KafkaError)> {
+        let mut pending: VecDeque<DeliveryFuture> = VecDeque::with_capacity(records.len());
+        let mut bytes = 0;
+        for r in records {
+            bytes += r.key.len() + r.value.as_ref().map_or(0, Vec::len);
+            let mut record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(&r.topic).key(r.key.as_slice());
+            if let Some(v) = &r.value {
+                record = record.payload(v.as_slice());
+            }
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(fut) => {
+                        pending.push_back(fut);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // The local queue is full: wait for the oldest delivery.
+                        record = back;
+                        match pending.pop_front() {
+                            Some(fut) => check_delivery(fut.await)?,
+                            None => tokio::time::sleep(Duration::from_millis(10)).await,
+                        }
+                    }
+                    Err((e, _)) => return Err((Stage::Send, e)),
+                }
+            }
+        }
+        for fut in pending {
+            check_delivery(fut.await)?;
+        }
+        Ok(bytes)
+    }
+
+    /// The batch failed at `stage`: abort when possible, and say what the caller does.
+    async fn fail(
+        &self,
+        state: &mut TxnState,
+        stage: Stage,
+        e: KafkaError,
+        records: usize,
+    ) -> PublishError {
+        match self.kind(&e) {
+            Kind::Fenced | Kind::Fatal => self.die(state, stage, e, records),
+            kind => {
+                if let Err(abort_err) = self.abort(state, stage, records).await {
+                    return abort_err;
+                }
+                let err = if kind == Kind::Retriable {
+                    PublishError::Retriable { stage, source: e }
+                } else {
+                    PublishError::Aborted { stage, source: e }
+                };
+                TransactionAborted {
+                    metrics: &self.metrics,
+                    records,
+                    error_code: err.code(),
+                    error: &err,
+                }
+                .emit();
+                err
+            }
+        }
+    }
+
+    /// `abort_transaction`, resumed on retriable errors until the deadline; when it
+    /// cannot finish, it is left for the next batch to finish.
+    async fn abort(
+        &self,
+        state: &mut TxnState,
+        stage: Stage,
+        records: usize,
+    ) -> Result<(), PublishError> {
+        state.needs_abort = true;
+        let deadline = Instant::now() + self.transaction_timeout;
+        loop {
+            let producer = self.producer.clone();
+            match blocking(move || producer.abort_transaction(Timeout::Never)).await {
+                Ok(()) => {
+                    state.needs_abort = false;
+                    return Ok(());
+                }
+                Err(e) => match self.kind(&e) {
+                    Kind::Fenced | Kind::Fatal => {
+                        return Err(self.die(state, Stage::Abort, e, records))
+                    }
+                    Kind::Retriable if Instant::now() < deadline => {
+                        tracing::warn!(error = %e, "Abort not confirmed yet; resuming it");
+                    }
+                    _ => {
+                        let err = PublishError::Retriable {
+                            stage: if stage == Stage::PendingAbort {
+                                stage
+                            } else {
+                                Stage::Abort
+                            },
+                            source: e,
+                        };
+                        TransactionAborted {
+                            metrics: &self.metrics,
+                            records,
+                            error_code: err.code(),
+                            error: &err,
+                        }
+                        .emit();
+                        return Err(err);
+                    }
+                },
+            }
+        }
+    }
+
+    fn die(
+        &self,
+        state: &mut TxnState,
+        stage: Stage,
+        e: KafkaError,
+        records: usize,
+    ) -> PublishError {
+        let err = if self.kind(&e) == Kind::Fenced {
+            PublishError::Fenced {
+                stage,
+                transactional_id: self.transactional_id.clone(),
+                source: e,
+            }
+        } else {
+            PublishError::Fatal { stage, source: e }
+        };
+        self.die_with(state, err, records)
+    }
+
+    fn die_with(&self, state: &mut TxnState, err: PublishError, records: usize) -> PublishError {
+        TransactionFailed {
+            metrics: &self.metrics,
+            records,
+            error_code: err.code(),
+            error: &err,
+        }
+        .emit();
+        state.dead = Some(err.clone());
+        err
+    }
+
+    /// Classify by the transactional error's flags, then by the producer's fatal
+    /// error (a fenced producer raises one), then by the code.
+    fn kind(&self, e: &KafkaError) -> Kind {
+        let fatal = self.producer.client().fatal_error();
+        if let Some((code, _)) = &fatal {
+            return if FENCED_CODES.contains(code) {
+                Kind::Fenced
+            } else {
+                Kind::Fatal
+            };
+        }
+        let code = e.rdkafka_error_code();
+        if let KafkaError::Transaction(rd) = e {
+            if rd.is_fatal() {
+                return if FENCED_CODES.contains(&rd.code()) {
+                    Kind::Fenced
+                } else {
+                    Kind::Fatal
+                };
+            }
+            if rd.txn_requires_abort() {
+                return Kind::RequiresAbort;
+            }
+            if rd.is_retriable() {
+                return Kind::Retriable;
+            }
+            return Kind::Other;
+        }
+        match code {
+            Some(c) if FENCED_CODES.contains(&c) => Kind::Fenced,
+            // A failed delivery puts the transaction in the abortable state.
+            Some(_) => Kind::RequiresAbort,
+            None => Kind::Other,
+        }
+    }
+}
+
+/// A delivery report: `Err` outside when the producer dropped the report.
+fn check_delivery<Dropped>(
+    result: Result<OwnedDeliveryResult, Dropped>,
+) -> Result<(), (Stage, KafkaError)> {
+    match result {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _msg))) => Err((Stage::Delivery, e)),
+        Err(_) => Err((Stage::Delivery, KafkaError::Canceled)),
+    }
+}
+
+async fn blocking(
+    f: impl FnOnce() -> Result<(), KafkaError> + Send + 'static,
+) -> Result<(), KafkaError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or(Err(KafkaError::Canceled))
+}
+
+#[async_trait]
+impl TransactionalSink for TransactionalPublisher {
+    async fn commit_batch(&self, records: Vec<OutRecord>) -> Result<CommitStats, PublishError> {
+        self.commit(records).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_follows_the_kind() {
+        let src = KafkaError::MessageProduction(RDKafkaErrorCode::RequestTimedOut);
+        let retriable = PublishError::Retriable {
+            stage: Stage::Commit,
+            source: src.clone(),
+        };
+        assert_eq!(retriable.recovery(), Recovery::RedoCycle);
+        let fenced = PublishError::Fenced {
+            stage: Stage::Commit,
+            transactional_id: "streak-connector-a".into(),
+            source: src.clone(),
+        };
+        assert_eq!(fenced.recovery(), Recovery::Stop);
+        let msg = fenced.to_string();
+        assert!(
+            msg.contains("another instance with the same connector name"),
+            "{msg}"
+        );
+        assert!(msg.contains("streak-connector-a"), "{msg}");
+        let unknown = PublishError::CommitOutcomeUnknown {
+            waited: Duration::from_secs(1),
+            source: src,
+        };
+        assert_eq!(unknown.recovery(), Recovery::Stop);
+    }
+}

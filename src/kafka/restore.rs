@@ -1,0 +1,512 @@
+//! State restore: read every partition of the compacted state topic from its
+//! beginning to its end, read committed, in parallel across partitions, and keep the
+//! last value of each key (a tombstone deletes the key).
+//!
+//! "The end" is the partition's last stable offset, taken before reading: what was
+//! committed when the restore began. A partition is done when the consumer's
+//! POSITION reaches it, not when a record at `end - 1` arrives: the tail of a
+//! partition is often a transaction marker, or an aborted batch, that no
+//! read-committed consumer ever receives. Every record is decoded by the caller's
+//! [`StateDecoder`]; one that does not decode stops the restore with its
+//! coordinates. This module must not interpret the records beyond their key.
+
+// These errors happen once, at start-up: their size costs nothing worth a box.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::config::{KafkaConfig, TopicPolicy};
+use super::events::StateRestored;
+use super::StateSource;
+use crate::metrics::Metrics;
+
+/// Turns one raw state record into the caller's value.
+///
+/// `value` is `None` for a tombstone: the key is still decoded (and so checked), the
+/// result is then dropped since the key is deleted. Decoding runs on the restore's
+/// worker threads, in parallel across partitions.
+pub trait StateDecoder: Send + Sync + 'static {
+    type Value: Send + 'static;
+    type Error: std::error::Error + Send + Sync + 'static;
+    fn decode(&self, key: &[u8], value: Option<&[u8]>) -> Result<Self::Value, Self::Error>;
+}
+
+impl<F, T, E> StateDecoder for F
+where
+    F: Fn(&[u8], Option<&[u8]>) -> Result<T, E> + Send + Sync + 'static,
+    T: Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    type Value = T;
+    type Error = E;
+    fn decode(&self, key: &[u8], value: Option<&[u8]>) -> Result<T, E> {
+        self(key, value)
+    }
+}
+
+/// The outcome of a restore: the live entries by raw key, and how it went.
+#[derive(Debug, Clone)]
+pub struct Restored<T> {
+    pub entries: HashMap<Vec<u8>, T>,
+    pub stats: RestoreStats,
+}
+
+/// Measures of one restore (also exported as metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreStats {
+    /// Records read (values and tombstones), all partitions.
+    pub records: u64,
+    /// Of which tombstones.
+    pub tombstones: u64,
+    /// Key and value bytes read.
+    pub bytes: u64,
+    pub partitions: usize,
+    /// Keys found live in more than one partition (the state topic was
+    /// repartitioned); the most recent record by timestamp was kept.
+    pub key_conflicts: u64,
+    pub duration: Duration,
+}
+
+/// Why the state could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// Recovery: stop; the properties cannot make a consumer.
+    #[error("cannot create the restore consumer (check the kafka properties): {0}")]
+    Client(#[source] KafkaError),
+    /// Recovery: stop; run the topic set-up first, or check the topic name.
+    #[error("state topic `{0}` does not exist")]
+    MissingTopic(String),
+    /// Recovery: retry start-up after a backoff (the cluster may be unreachable).
+    #[error("cannot read {what} of state topic `{topic}`: {source}; is the cluster reachable?")]
+    Kafka {
+        topic: String,
+        what: String,
+        #[source]
+        source: KafkaError,
+    },
+    /// Recovery: retry start-up after a backoff.
+    #[error("restore of `{topic}` partition {partition} made no progress for {idle:?} (position {position}, end {end})")]
+    Stalled {
+        topic: String,
+        partition: i32,
+        position: i64,
+        end: i64,
+        idle: Duration,
+    },
+    /// Recovery: stop. The record must be fixed by hand (for instance by writing a
+    /// tombstone for its key, which forgets that member) or another state topic used.
+    #[error("state record at {topic}/{partition}@{offset} (key {key}) cannot be decoded: {source}; refusing to start rather than skip it")]
+    Undecodable {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        /// The key, lossy UTF-8, truncated to 200 characters.
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl RestoreError {
+    /// A fixed label for metrics and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RestoreError::Client(_) => "client",
+            RestoreError::MissingTopic(_) => "missing_topic",
+            RestoreError::Kafka { .. } => "kafka",
+            RestoreError::Stalled { .. } => "stalled",
+            RestoreError::Undecodable { .. } => "undecodable",
+        }
+    }
+
+    /// Whether start-up may be retried after a backoff (the cluster may come back).
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            RestoreError::Kafka { .. } | RestoreError::Stalled { .. }
+        )
+    }
+}
+
+/// The Kafka state topic as a [`StateSource`].
+#[derive(Debug, Clone)]
+pub struct KafkaStateSource {
+    config: KafkaConfig,
+    metrics: Arc<Metrics>,
+}
+
+impl KafkaStateSource {
+    pub fn new(config: KafkaConfig, metrics: Arc<Metrics>) -> Self {
+        KafkaStateSource { config, metrics }
+    }
+}
+
+#[async_trait]
+impl StateSource for KafkaStateSource {
+    async fn restore<D: StateDecoder>(
+        &self,
+        decoder: D,
+    ) -> Result<Restored<D::Value>, RestoreError> {
+        let started = Instant::now();
+        let topic = self.config.state_topic.clone();
+        let partitions = {
+            let config = self.config.clone();
+            blocking(move || list_partitions(&config)).await?
+        };
+        let workers = self
+            .config
+            .restore_parallelism
+            .clamp(1, partitions.len().max(1));
+        let decoder = Arc::new(decoder);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let share: Vec<i32> = partitions
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(i, _)| i % workers == w)
+                .map(|(_, p)| p)
+                .collect();
+            let config = self.config.clone();
+            let decoder = Arc::clone(&decoder);
+            let cancel = Arc::clone(&cancel);
+            handles.push(tokio::task::spawn_blocking(move || {
+                let out = read_partitions(&config, &share, decoder.as_ref(), &cancel);
+                if out.is_err() {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                out
+            }));
+        }
+        let mut parts = Vec::with_capacity(workers);
+        let mut first_err = None;
+        for h in handles {
+            match h.await {
+                Ok(Ok(part)) => parts.push(part),
+                Ok(Err(e)) => {
+                    // Keep the root cause, not a worker that only saw the cancel flag.
+                    if first_err.is_none() || matches!(e, RestoreError::Undecodable { .. }) {
+                        first_err = Some(e);
+                    }
+                }
+                Err(join) => {
+                    first_err.get_or_insert(RestoreError::Kafka {
+                        topic: topic.clone(),
+                        what: "the partitions".into(),
+                        source: KafkaError::Canceled,
+                    });
+                    tracing::error!(error = %join, "Restore worker panicked");
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        let mut restored = merge(parts);
+        restored.stats.partitions = partitions.len();
+        restored.stats.duration = started.elapsed();
+        if restored.stats.key_conflicts > 0 {
+            tracing::warn!(
+                topic = %topic,
+                conflicts = restored.stats.key_conflicts,
+                "State keys found in more than one partition (was the state topic repartitioned?); kept the latest by timestamp"
+            );
+        }
+        StateRestored {
+            metrics: &self.metrics,
+            topic: &topic,
+            partitions: partitions.len(),
+            records: restored.stats.records,
+            live: restored.entries.len(),
+            duration: restored.stats.duration,
+        }
+        .emit();
+        Ok(restored)
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RestoreError> + Send + 'static,
+) -> Result<T, RestoreError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(_) => Err(RestoreError::Kafka {
+            topic: String::new(),
+            what: "the metadata".into(),
+            source: KafkaError::Canceled,
+        }),
+    }
+}
+
+/// The state topic's partition ids.
+fn list_partitions(config: &KafkaConfig) -> Result<Vec<i32>, RestoreError> {
+    let consumer: BaseConsumer = config
+        .restore_consumer_config()
+        .create()
+        .map_err(RestoreError::Client)?;
+    let topic = &config.state_topic;
+    let md = consumer
+        .fetch_metadata(Some(topic), config.request_timeout)
+        .map_err(|source| RestoreError::Kafka {
+            topic: topic.clone(),
+            what: "the metadata".into(),
+            source,
+        })?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+        return Err(RestoreError::MissingTopic(topic.clone()));
+    };
+    match t.error().map(RDKafkaErrorCode::from) {
+        None => {}
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+            if config.topic_policy == TopicPolicy::Trust {
+                tracing::warn!(topic = %topic, "State topic does not exist yet; starting from empty state");
+                return Ok(Vec::new());
+            }
+            return Err(RestoreError::MissingTopic(topic.clone()));
+        }
+        Some(code) => {
+            return Err(RestoreError::Kafka {
+                topic: topic.clone(),
+                what: "the metadata".into(),
+                source: KafkaError::MetadataFetch(code),
+            })
+        }
+    }
+    let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// What one worker read: live entries of its partitions, with the timestamp that
+/// breaks a (rare) cross-partition tie.
+struct Part<T> {
+    entries: HashMap<Vec<u8>, (T, i64)>,
+    stats: RestoreStats,
+}
+
+/// Read `partitions` of the state topic to their end on one consumer.
+fn read_partitions<D: StateDecoder>(
+    config: &KafkaConfig,
+    partitions: &[i32],
+    decoder: &D,
+    cancel: &AtomicBool,
+) -> Result<Part<D::Value>, RestoreError> {
+    let topic = config.state_topic.as_str();
+    let mut part = Part {
+        entries: HashMap::new(),
+        stats: RestoreStats::default(),
+    };
+    if partitions.is_empty() {
+        return Ok(part);
+    }
+    // Declared first, so dropped last: no list of this consumer outlives it.
+    let consumer: BaseConsumer = config
+        .restore_consumer_config()
+        .create()
+        .map_err(RestoreError::Client)?;
+    let kafka_err = |what: String, source| RestoreError::Kafka {
+        topic: topic.to_owned(),
+        what,
+        source,
+    };
+
+    // The end of each partition: its last stable offset now (the consumer is read
+    // committed, so the watermark query answers the LSO rather than the high
+    // watermark). Empty partitions are done before they start.
+    let mut end: HashMap<i32, i64> = HashMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for &p in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, config.request_timeout)
+            .map_err(|e| kafka_err(format!("the offsets of partition {p}"), e))?;
+        if high > low {
+            end.insert(p, high);
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .map_err(|e| kafka_err(format!("partition {p}"), e))?;
+        }
+    }
+    if end.is_empty() {
+        return Ok(part);
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(|e| kafka_err("an assignment".into(), e))?;
+    drop(assignment);
+
+    let idle_limit = config.request_timeout;
+    let mut last_progress = Instant::now();
+    let mut position: HashMap<i32, i64> = end.keys().map(|&p| (p, -1)).collect();
+    while !end.is_empty() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(kafka_err("the partitions".into(), KafkaError::Canceled));
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(msg)) => {
+                let p = msg.partition();
+                let offset = msg.offset();
+                let Some(&stop) = end.get(&p) else { continue };
+                last_progress = Instant::now();
+                if offset < stop {
+                    let key = msg.key().unwrap_or_default();
+                    let value = msg.payload();
+                    let decoded =
+                        decoder
+                            .decode(key, value)
+                            .map_err(|e| RestoreError::Undecodable {
+                                topic: topic.to_owned(),
+                                partition: p,
+                                offset,
+                                key: printable_key(key),
+                                source: Box::new(e),
+                            })?;
+                    part.stats.records += 1;
+                    part.stats.bytes += (key.len() + value.map_or(0, <[u8]>::len)) as u64;
+                    match value {
+                        Some(_) => {
+                            let ts = msg.timestamp().to_millis().unwrap_or(0);
+                            part.entries.insert(key.to_vec(), (decoded, ts));
+                        }
+                        None => {
+                            part.stats.tombstones += 1;
+                            part.entries.remove(key);
+                        }
+                    }
+                }
+                if offset + 1 >= stop {
+                    end.remove(&p);
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) | None => {
+                // The tail may be a marker or an aborted batch: no record comes,
+                // but the position moves past it.
+                let positions = consumer
+                    .position()
+                    .map_err(|e| kafka_err("the consumer position".into(), e))?;
+                for elem in positions.elements_for_topic(topic) {
+                    let p = elem.partition();
+                    if let (Some(&stop), Offset::Offset(pos)) = (end.get(&p), elem.offset()) {
+                        if position.get(&p) != Some(&pos) {
+                            position.insert(p, pos);
+                            last_progress = Instant::now();
+                        }
+                        if pos >= stop {
+                            end.remove(&p);
+                        }
+                    }
+                }
+                drop(positions);
+                if !end.is_empty() && last_progress.elapsed() > idle_limit {
+                    let (&p, &stop) = end.iter().next().unwrap_or((&-1, &-1));
+                    return Err(RestoreError::Stalled {
+                        topic: topic.to_owned(),
+                        partition: p,
+                        position: position.get(&p).copied().unwrap_or(-1),
+                        end: stop,
+                        idle: idle_limit,
+                    });
+                }
+            }
+            Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                return Err(kafka_err(
+                    "the records".into(),
+                    KafkaError::MessageConsumptionFatal(code),
+                ));
+            }
+            Some(Err(e)) => {
+                // Transport and leadership errors are retried by librdkafka; the
+                // idle limit above bounds how long we wait for it.
+                tracing::debug!(topic, error = %e, "Restore consumer error; librdkafka retries");
+            }
+        }
+    }
+    Ok(part)
+}
+
+/// Join the workers' maps (partitions hold disjoint keys unless the topic was
+/// repartitioned; then the latest record wins).
+fn merge<T>(parts: Vec<Part<T>>) -> Restored<T> {
+    let mut stats = RestoreStats::default();
+    let capacity = parts.iter().map(|p| p.entries.len()).sum();
+    let mut entries: HashMap<Vec<u8>, (T, i64)> = HashMap::with_capacity(capacity);
+    for part in parts {
+        stats.records += part.stats.records;
+        stats.tombstones += part.stats.tombstones;
+        stats.bytes += part.stats.bytes;
+        if entries.is_empty() {
+            entries = part.entries;
+            continue;
+        }
+        for (key, (value, ts)) in part.entries {
+            match entries.get(&key) {
+                Some((_, old_ts)) => {
+                    stats.key_conflicts += 1;
+                    if ts >= *old_ts {
+                        entries.insert(key, (value, ts));
+                    }
+                }
+                None => {
+                    entries.insert(key, (value, ts));
+                }
+            }
+        }
+    }
+    Restored {
+        entries: entries.into_iter().map(|(k, (v, _))| (k, v)).collect(),
+        stats,
+    }
+}
+
+fn printable_key(key: &[u8]) -> String {
+    let s = String::from_utf8_lossy(key);
+    s.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(entries: &[(&str, u32, i64)], records: u64) -> Part<u32> {
+        Part {
+            entries: entries
+                .iter()
+                .map(|(k, v, ts)| (k.as_bytes().to_vec(), (*v, *ts)))
+                .collect(),
+            stats: RestoreStats {
+                records,
+                ..RestoreStats::default()
+            },
+        }
+    }
+
+    #[test]
+    fn merge_keeps_disjoint_keys_and_latest_on_conflict() {
+        let r = merge(vec![
+            part(&[("a", 1, 10), ("b", 2, 10)], 5),
+            part(&[("c", 3, 10), ("a", 4, 20)], 3),
+            part(&[("b", 5, 5)], 1),
+        ]);
+        assert_eq!(r.stats.records, 9);
+        assert_eq!(r.stats.key_conflicts, 2);
+        assert_eq!(r.entries.len(), 3);
+        assert_eq!(r.entries[&b"a".to_vec()], 4);
+        assert_eq!(r.entries[&b"b".to_vec()], 2);
+        assert_eq!(r.entries[&b"c".to_vec()], 3);
+    }
+
+    #[test]
+    fn printable_key_is_lossy_and_bounded() {
+        assert_eq!(printable_key(b"org/\xffuser"), "org/\u{fffd}user");
+        assert_eq!(printable_key(&[b'x'; 500]).len(), 200);
+    }
+}

@@ -1,0 +1,357 @@
+//! Topic set-up at start-up: create the events topic and the compacted state topic
+//! when absent, use an existing events topic as it is, and read an existing state
+//! topic's configuration back to refuse one that would lose state.
+//!
+//! This module must not alter an existing topic: a wrong state topic is the
+//! operator's to fix (the error says how), never silently "repaired".
+
+// These errors happen once, at start-up: their size costs nothing worth a box.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use super::config::{KafkaConfig, TopicPolicy};
+use super::events::{TopicCheckSkipped, TopicCreated};
+
+/// The configuration of a state topic the connector creates, with why:
+///
+/// - `cleanup.policy=compact`: the topic is the connector's memory; only the last
+///   value per key matters, and a tombstone deletes a key.
+/// - `segment.ms=3600000` (1 h): the active segment is never compacted; rolling it
+///   hourly (default: 7 days) keeps the superseded states a restore reads small.
+/// - `min.cleanable.dirty.ratio=0.1`: compact once 10% of the log is superseded
+///   (default 50%), so a restore reads at most about 1.1 records per live key.
+/// - `delete.retention.ms=86400000` (24 h): a tombstone stays readable for a day
+///   after compaction, far longer than any restore takes, so a restore never misses
+///   the deletion of a key whose older value it has read.
+/// - `min.compaction.lag.ms=60000` (1 min): the latest writes stay readable as
+///   written for a minute, for whoever debugs with a console consumer.
+pub const STATE_TOPIC_DEFAULTS: [(&str, &str); 5] = [
+    ("cleanup.policy", "compact"),
+    ("segment.ms", "3600000"),
+    ("min.cleanable.dirty.ratio", "0.1"),
+    ("delete.retention.ms", "86400000"),
+    ("min.compaction.lag.ms", "60000"),
+];
+
+/// What [`ensure_topics`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicsReport {
+    pub events_created: bool,
+    pub state_created: bool,
+    /// Partition count seen in the metadata (`None` under [`TopicPolicy::Trust`]
+    /// when the topic does not exist yet).
+    pub events_partitions: Option<usize>,
+    pub state_partitions: Option<usize>,
+    /// Whether the state topic's configuration was read back and found compacted.
+    pub state_verified: bool,
+}
+
+/// Why the topics are not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    /// Recovery: stop; the properties cannot make a client.
+    #[error("cannot create the Kafka admin client (check the kafka properties): {0}")]
+    Client(#[source] KafkaError),
+    /// Recovery: retry start-up (the cluster may be unreachable or still starting).
+    #[error("cannot read the metadata of topic `{topic}` from {bootstrap}: {source}; is the cluster reachable?")]
+    Metadata {
+        topic: String,
+        bootstrap: String,
+        #[source]
+        source: KafkaError,
+    },
+    /// Recovery: stop; grant the connector's principal CreateTopics, or create the
+    /// topic by hand with the settings of the docs, or fix partitions/replication.
+    #[error("cannot create topic `{topic}`: {code:?} ({code}); create it by hand (see docs/kafka.md) or grant the connector the right to create topics")]
+    Create {
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
+    /// Recovery: stop; grant DescribeConfigs on the topic, or use topic policy `trust`.
+    #[error("cannot read the configuration of state topic `{topic}`: {detail}; grant the connector DescribeConfigs on it")]
+    Describe { topic: String, detail: String },
+    /// Recovery: stop; the operator fixes the topic or picks another.
+    #[error(
+        "state topic `{topic}` is not compacted ({found}): old member states would be deleted and members announced again as JOINED. \
+         Fix it with `kafka-configs.sh --bootstrap-server <broker> --alter --entity-type topics --entity-name {topic} --add-config cleanup.policy=compact` \
+         (and delete any retention: `--delete-config retention.ms,retention.bytes`), or choose another state topic"
+    )]
+    NotCompacted { topic: String, found: String },
+}
+
+impl TopicError {
+    /// A fixed label for metrics and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TopicError::Client(_) => "client",
+            TopicError::Metadata { .. } => "metadata",
+            TopicError::Create { .. } => "create",
+            TopicError::Describe { .. } => "describe",
+            TopicError::NotCompacted { .. } => "not_compacted",
+        }
+    }
+}
+
+/// Create the topics when absent and check the state topic, per `config.topic_policy`.
+pub async fn ensure_topics(config: &KafkaConfig) -> Result<TopicsReport, TopicError> {
+    if config.topic_policy == TopicPolicy::Trust {
+        TopicCheckSkipped {
+            events_topic: &config.events_topic,
+            state_topic: &config.state_topic,
+        }
+        .emit();
+        return Ok(TopicsReport {
+            events_created: false,
+            state_created: false,
+            events_partitions: None,
+            state_partitions: None,
+            state_verified: false,
+        });
+    }
+    let admin: Arc<AdminClient<DefaultClientContext>> =
+        Arc::new(config.admin_config().create().map_err(TopicError::Client)?);
+    let timeout = config.request_timeout;
+    let opts = AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout));
+
+    let mut events_partitions = partition_count(
+        &admin,
+        &config.events_topic,
+        &config.bootstrap_servers,
+        timeout,
+    )
+    .await?;
+    let events_created = events_partitions.is_none()
+        && create(&admin, &opts, config, &config.events_topic, "events", &[]).await?;
+    let mut state_partitions = partition_count(
+        &admin,
+        &config.state_topic,
+        &config.bootstrap_servers,
+        timeout,
+    )
+    .await?;
+    let state_created = state_partitions.is_none()
+        && create(
+            &admin,
+            &opts,
+            config,
+            &config.state_topic,
+            "state",
+            &STATE_TOPIC_DEFAULTS,
+        )
+        .await?;
+    if events_created {
+        events_partitions = Some(config.partitions as usize);
+    }
+    if state_created {
+        state_partitions = Some(config.partitions as usize);
+    }
+    check_compacted(&admin, &opts, &config.state_topic, timeout).await?;
+    Ok(TopicsReport {
+        events_created,
+        state_created,
+        events_partitions,
+        state_partitions,
+        state_verified: true,
+    })
+}
+
+/// The topic's partition count, `None` when it does not exist.
+async fn partition_count(
+    admin: &Arc<AdminClient<DefaultClientContext>>,
+    topic: &str,
+    bootstrap: &str,
+    timeout: Duration,
+) -> Result<Option<usize>, TopicError> {
+    let admin = Arc::clone(admin);
+    let name = topic.to_owned();
+    let fetched = tokio::task::spawn_blocking(move || {
+        let md = admin.inner().fetch_metadata(Some(&name), timeout)?;
+        let found = md
+            .topics()
+            .iter()
+            .find(|t| t.name() == name)
+            .map(|t| (t.error(), t.partitions().len()));
+        Ok::<_, KafkaError>(found)
+    })
+    .await
+    .unwrap_or(Err(KafkaError::Canceled));
+    let meta_err = |source| TopicError::Metadata {
+        topic: topic.to_owned(),
+        bootstrap: bootstrap.to_owned(),
+        source,
+    };
+    match fetched.map_err(meta_err)? {
+        None => Ok(None),
+        Some((None, n)) => Ok(Some(n)),
+        Some((Some(err), n)) => match RDKafkaErrorCode::from(err) {
+            RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
+            RDKafkaErrorCode::LeaderNotAvailable if n > 0 => Ok(Some(n)),
+            code => Err(meta_err(KafkaError::MetadataFetch(code))),
+        },
+    }
+}
+
+/// Create one topic; `Ok(false)` when another process created it first.
+async fn create(
+    admin: &AdminClient<DefaultClientContext>,
+    opts: &AdminOptions,
+    config: &KafkaConfig,
+    topic: &str,
+    role: &'static str,
+    configs: &[(&str, &str)],
+) -> Result<bool, TopicError> {
+    let mut new = NewTopic::new(
+        topic,
+        config.partitions,
+        TopicReplication::Fixed(config.replication_factor),
+    );
+    for (k, v) in configs {
+        new = new.set(k, v);
+    }
+    let results = admin
+        .create_topics([&new], opts)
+        .await
+        .map_err(|e| TopicError::Create {
+            topic: topic.to_owned(),
+            code: e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
+        })?;
+    match results.into_iter().next() {
+        Some(Ok(_)) => {
+            TopicCreated {
+                topic,
+                role,
+                partitions: config.partitions,
+                replication_factor: config.replication_factor,
+            }
+            .emit();
+            Ok(true)
+        }
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
+        Some(Err((_, code))) => Err(TopicError::Create {
+            topic: topic.to_owned(),
+            code,
+        }),
+        None => Err(TopicError::Create {
+            topic: topic.to_owned(),
+            code: RDKafkaErrorCode::Fail,
+        }),
+    }
+}
+
+/// Read the state topic's configuration back; refuse it unless compacted and
+/// without a deletion that would drop live keys.
+///
+/// Right after a creation the broker may not know the topic yet (metadata
+/// propagation): an answer without the topic or without its `cleanup.policy` is
+/// asked again, with a short backoff, until `timeout`.
+async fn check_compacted(
+    admin: &AdminClient<DefaultClientContext>,
+    opts: &AdminOptions,
+    topic: &str,
+    timeout: Duration,
+) -> Result<(), TopicError> {
+    let describe_err = |detail: String| TopicError::Describe {
+        topic: topic.to_owned(),
+        detail,
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let results = admin
+            .describe_configs([&ResourceSpecifier::Topic(topic)], opts)
+            .await
+            .map_err(|e| describe_err(e.to_string()))?;
+        let answer = match results.into_iter().next() {
+            Some(Ok(r)) => {
+                let value = |name: &str| r.get(name).map(|e| e.value.clone().unwrap_or_default());
+                match value("cleanup.policy") {
+                    Some(policy) => Ok((
+                        policy,
+                        value("retention.ms").unwrap_or_default(),
+                        value("retention.bytes").unwrap_or_default(),
+                    )),
+                    None => Err("no cleanup.policy in the answer".to_owned()),
+                }
+            }
+            Some(Err(code)) => Err(format!("{code:?} ({code})")),
+            None => Err("empty answer".to_owned()),
+        };
+        match answer {
+            Ok((policy, retention_ms, retention_bytes)) => {
+                return verdict(topic, &policy, &retention_ms, &retention_bytes)
+            }
+            Err(detail) if tokio::time::Instant::now() + backoff > deadline => {
+                return Err(describe_err(detail))
+            }
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// The rule itself, pure: compacted, and if also `delete`, with no time or size
+/// retention (which would delete live keys).
+fn verdict(
+    topic: &str,
+    cleanup_policy: &str,
+    retention_ms: &str,
+    retention_bytes: &str,
+) -> Result<(), TopicError> {
+    let policies: Vec<&str> = cleanup_policy.split(',').map(str::trim).collect();
+    let refuse = |found: String| {
+        Err(TopicError::NotCompacted {
+            topic: topic.to_owned(),
+            found,
+        })
+    };
+    if !policies.contains(&"compact") {
+        return refuse(format!("cleanup.policy={cleanup_policy}"));
+    }
+    if policies.contains(&"delete") && (retention_ms != "-1" || retention_bytes != "-1") {
+        return refuse(format!(
+            "cleanup.policy={cleanup_policy} with retention.ms={retention_ms}, retention.bytes={retention_bytes}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compacted_is_accepted() {
+        assert!(verdict("s", "compact", "604800000", "-1").is_ok());
+        assert!(verdict("s", "compact,delete", "-1", "-1").is_ok());
+        assert!(verdict("s", "delete, compact", "-1", "-1").is_ok());
+    }
+
+    #[test]
+    fn delete_is_refused_with_the_fix() {
+        let err = verdict("state", "delete", "604800000", "-1").unwrap_err();
+        assert_eq!(err.code(), "not_compacted");
+        let msg = err.to_string();
+        assert!(msg.contains("cleanup.policy=delete"), "{msg}");
+        assert!(
+            msg.contains("--entity-name state --add-config cleanup.policy=compact"),
+            "{msg}"
+        );
+        assert!(msg.contains("choose another state topic"), "{msg}");
+    }
+
+    #[test]
+    fn compact_with_retention_is_refused() {
+        let err = verdict("state", "compact,delete", "604800000", "-1").unwrap_err();
+        assert!(err.to_string().contains("retention.ms=604800000"));
+    }
+}

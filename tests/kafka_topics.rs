@@ -1,0 +1,160 @@
+//! Topic set-up at start-up: creation with the documented settings, an existing
+//! events topic used as is, a state topic that is not compacted refused with the
+//! fix in the message. Creating topics with configs and describing them needs a
+//! real broker (the mock cluster implements neither).
+
+mod support;
+
+use std::collections::HashMap;
+
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use streak_connector::kafka::{
+    ensure_topics, KafkaConfig, TopicError, TopicPolicy, STATE_TOPIC_DEFAULTS,
+};
+use support::Broker;
+
+async fn describe(broker: &Broker, topic: &str) -> HashMap<String, String> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .expect("admin");
+    let res = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .expect("describe");
+    let r = res.into_iter().next().expect("one").expect("described");
+    r.entries
+        .into_iter()
+        .filter_map(|e| e.value.map(|v| (e.name, v)))
+        .collect()
+}
+
+fn partitions(config: &KafkaConfig, topic: &str) -> usize {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .create()
+        .expect("consumer");
+    let md = c
+        .fetch_metadata(Some(topic), std::time::Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()[0].partitions().len()
+}
+
+#[tokio::test]
+async fn creates_missing_topics_with_the_documented_settings() {
+    let broker = Broker::start().await;
+    if broker.skip_unless_real("creates_missing_topics_with_the_documented_settings") {
+        return;
+    }
+    let config = broker.config("create");
+    let report = ensure_topics(&config).await.expect("set up");
+    assert!(report.events_created && report.state_created, "{report:?}");
+    assert!(report.state_verified);
+    assert_eq!(report.state_partitions, Some(3));
+
+    let state = describe(&broker, &config.state_topic).await;
+    for (k, v) in STATE_TOPIC_DEFAULTS {
+        assert_eq!(state.get(k).map(String::as_str), Some(v), "{k}");
+    }
+    let events = describe(&broker, &config.events_topic).await;
+    assert_eq!(events["cleanup.policy"], "delete");
+    assert_eq!(partitions(&config, &config.events_topic), 3);
+
+    // A second start finds them and changes nothing.
+    let again = ensure_topics(&config).await.expect("set up again");
+    assert!(!again.events_created && !again.state_created, "{again:?}");
+    assert!(again.state_verified);
+}
+
+#[tokio::test]
+async fn an_existing_events_topic_is_used_as_it_is() {
+    let broker = Broker::start().await;
+    if broker.skip_unless_real("an_existing_events_topic_is_used_as_it_is") {
+        return;
+    }
+    let config = broker.config("existing");
+    broker
+        .create_topic(&config.events_topic, 1, &[("retention.ms", "3600000")])
+        .await;
+    let report = ensure_topics(&config).await.expect("set up");
+    assert!(!report.events_created);
+    assert_eq!(report.events_partitions, Some(1));
+    assert!(report.state_created);
+    let events = describe(&broker, &config.events_topic).await;
+    assert_eq!(events["retention.ms"], "3600000");
+}
+
+#[tokio::test]
+async fn a_state_topic_that_is_not_compacted_is_refused() {
+    let broker = Broker::start().await;
+    if broker.skip_unless_real("a_state_topic_that_is_not_compacted_is_refused") {
+        return;
+    }
+    let config = broker.config("notcompacted");
+    broker
+        .create_topic(&config.state_topic, 3, &[("cleanup.policy", "delete")])
+        .await;
+    let err = ensure_topics(&config).await.expect_err("refused");
+    assert!(matches!(err, TopicError::NotCompacted { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("cleanup.policy=delete"), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "--entity-name {} --add-config cleanup.policy=compact",
+            config.state_topic
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("choose another state topic"), "{msg}");
+}
+
+#[tokio::test]
+async fn compact_and_delete_with_retention_is_refused() {
+    let broker = Broker::start().await;
+    if broker.skip_unless_real("compact_and_delete_with_retention_is_refused") {
+        return;
+    }
+    let config = broker.config("compactdelete");
+    broker
+        .create_topic(
+            &config.state_topic,
+            3,
+            &[("cleanup.policy", "compact,delete"), ("retention.ms", "86400000")],
+        )
+        .await;
+    let err = ensure_topics(&config).await.expect_err("refused");
+    assert!(err.to_string().contains("retention.ms=86400000"), "{err}");
+}
+
+/// The mock cluster (or a cluster where the connector may not create topics):
+/// policy `trust` contacts nothing and says the state topic is unverified.
+#[tokio::test]
+async fn trust_policy_skips_creation_and_the_check() {
+    let broker = Broker::mock();
+    let mut config = broker.config("trust");
+    config.topic_policy = TopicPolicy::Trust;
+    let report = ensure_topics(&config).await.expect("nothing to fail");
+    assert!(!report.state_verified);
+    assert!(!report.events_created && !report.state_created);
+}
+
+/// Without `trust`, the mock cluster's missing CreateTopics is an error that says
+/// how to proceed, not a hang.
+#[tokio::test]
+async fn create_and_verify_on_the_mock_fails_clearly() {
+    let broker = Broker::mock();
+    let mut config = broker.config("mockcreate");
+    config.topic_policy = TopicPolicy::CreateAndVerify;
+    config.request_timeout = std::time::Duration::from_secs(5);
+    let err = tokio::time::timeout(std::time::Duration::from_secs(30), ensure_topics(&config))
+        .await
+        .expect("ends")
+        .expect_err("the mock cannot create topics");
+    assert!(
+        matches!(err, TopicError::Create { .. } | TopicError::Describe { .. }),
+        "{err:?}"
+    );
+}
