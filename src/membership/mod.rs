@@ -1,11 +1,34 @@
 //! The membership domain: detecting changes between what the connector knows of an
 //! organization and what the Streak API lists now.
 //!
-//! Pure: no tokio, no I/O, no clock read. Time comes in as an argument.
+//! Pure: no tokio, no I/O, no clock read, no logging, no metrics. Time comes in as
+//! an argument and every decision comes out as data ([`PollOutcome`],
+//! [`GuardVerdict`]) for the runtime to publish, log and count. Nothing here can
+//! fail, so the module has no error type.
+//!
+//! - [`diff`] applies the rules of `docs/events-semantics.md` and the departure
+//!   guard to one poll;
+//! - [`OrgState`] holds an organization's members compactly (one allocation per
+//!   member) and moves on only through [`OrgState::apply`] of a committed outcome,
+//!   or through the restore's `insert`/`remove`/`set_checkpoint`;
+//! - [`event_id`] derives the deterministic event ids.
 
+mod diff;
+mod event_id;
+mod guard;
 mod model;
+mod packed;
+mod state;
 
+#[cfg(test)]
+mod diff_tests;
+#[cfg(test)]
+mod proptests;
+
+pub use diff::{diff, is_inactive, PollOutcome, Settings, DEFAULT_INACTIVE_AFTER_MS};
+pub use event_id::{event_id, EVENT_ID_NAMESPACE};
+pub use guard::{GuardRelease, GuardVerdict, HoldReason, ReleaseRefused};
 pub use model::{
-    ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, OrgState, SourceInfo,
-    StateRecord,
+    ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, SourceInfo, StateRecord,
 };
+pub use state::OrgState;

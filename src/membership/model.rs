@@ -1,8 +1,7 @@
 //! The domain types of membership change detection: what a member is, what the
 //! connector remembers about one, an organization's state and checkpoint, and the
-//! change events it emits. Pure data: no I/O, no clock.
-
-use std::collections::HashMap;
+//! change events it emits. Pure data: no I/O, no clock. The organization's state,
+//! [`super::OrgState`], has its own compact representation in `state.rs`.
 
 /// One member of a Streak organization, normalized from the API's lenient JSON.
 ///
@@ -67,17 +66,13 @@ pub struct Checkpoint {
     pub member_count: u64,
 }
 
-/// Everything the connector knows about one organization.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct OrgState {
-    pub org_key: String,
-    /// Known members by user key.
-    pub members: HashMap<String, MemberState>,
-    /// `None` before the first committed poll: the next poll is a SNAPSHOT.
-    pub checkpoint: Option<Checkpoint>,
-}
-
-/// The kinds of change, in the order they are emitted for one member in one poll.
+/// The kinds of change, in the order they are emitted for one member in one poll
+/// (the declaration order is that order: `ALL` and `Ord` follow it).
+///
+/// SNAPSHOT, JOINED and LEFT never combine with another type. The others can
+/// co-occur and come security-first: an admin grant or revocation before a profile
+/// edit, and inactivity last, since it is derived by the connector rather than
+/// reported by Streak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
     Snapshot,

@@ -1,0 +1,275 @@
+//! Change detection: one pure function from (organization state, fresh listing,
+//! now, settings, operator release) to a [`PollOutcome`]: the change events, the
+//! state records to write and the departure guard's verdict.
+//!
+//! This module owns the rules of `docs/events-semantics.md` and must not do I/O,
+//! read a clock, log or touch metrics: the runtime does that with the outcome. It
+//! never mutates the state either; [`OrgState::apply`] does, after the commit.
+//!
+//! Output order is fixed so that a rerun of the same poll is byte-identical:
+//! members by key ascending (byte order of the UTF-8 key), and within one member
+//! the [`EventType`] declaration order. State writes follow the same member order,
+//! one per member with events, and the checkpoint comes last.
+
+use super::event_id::event_id;
+use super::guard::{evaluate, GuardRelease, GuardVerdict};
+use super::model::{ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, StateRecord};
+use super::packed::PackedMember;
+use super::state::OrgState;
+
+/// 30 days, the default inactivity threshold.
+pub const DEFAULT_INACTIVE_AFTER_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// The tunables of change detection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// A member whose last activity is more than this long before `now` is inactive.
+    pub inactive_after_ms: i64,
+    /// The guard holds only when at least this many members would leave...
+    pub min_departures: usize,
+    /// ...and they are more than this fraction of the known members.
+    pub max_departure_fraction: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            inactive_after_ms: DEFAULT_INACTIVE_AFTER_MS,
+            min_departures: 10,
+            max_departure_fraction: 0.2,
+        }
+    }
+}
+
+/// What one poll of one organization produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollOutcome {
+    /// In the documented order; empty when the guard holds.
+    pub events: Vec<ChangeEvent>,
+    /// One record per member with events (its new state, or a tombstone after
+    /// LEFT), then the checkpoint; empty when the guard holds.
+    pub state_writes: Vec<StateRecord>,
+    pub verdict: GuardVerdict,
+}
+
+/// Whether a member is inactive at `now_ms`: its last activity (`last_seen_ms`, else
+/// `creation_ms`) is more than `inactive_after_ms` old. A member with neither
+/// timestamp is never inactive.
+pub fn is_inactive(member: &Member, now_ms: i64, inactive_after_ms: i64) -> bool {
+    member
+        .last_seen_ms
+        .or(member.creation_ms)
+        .is_some_and(|t| now_ms.saturating_sub(t) > inactive_after_ms)
+}
+
+const fn bit(t: EventType) -> u8 {
+    1 << t as u8
+}
+
+/// One member that needs events or a write, before ordering.
+enum Change<'a> {
+    /// A listed member with events. `known` is its position in the state.
+    Listed {
+        member: &'a Member,
+        known: Option<usize>,
+        kinds: u8,
+        admin: Option<bool>,
+        inactive: bool,
+    },
+    /// A known member not listed (a departure).
+    Gone { known: usize },
+}
+
+fn change_key<'a>(change: &Change<'a>, packed: &'a [PackedMember]) -> &'a [u8] {
+    match change {
+        Change::Listed { member, .. } => member.key.as_bytes(),
+        Change::Gone { known } => packed[*known].key(),
+    }
+}
+
+/// Compare `listing` with `state` at `now_ms`. See the module docs and
+/// `docs/events-semantics.md` for the rules; `release` is the operator's release of
+/// a held poll, if one is pending for this organization.
+pub fn diff(
+    state: &OrgState,
+    listing: &Listing,
+    now_ms: i64,
+    settings: &Settings,
+    release: Option<&GuardRelease>,
+) -> PollOutcome {
+    let snapshot = state.checkpoint().is_none();
+    let poll_seq = state.checkpoint().map_or(1, |c| c.poll_seq + 1);
+    let packed = state.packed();
+    let known = packed.len();
+
+    let mut seen = vec![false; known];
+    let mut matched = 0usize;
+    let mut changes: Vec<Change<'_>> = Vec::new();
+    for member in &listing.members {
+        let inactive = is_inactive(member, now_ms, settings.inactive_after_ms);
+        let Some(i) = state.position(member.key.as_bytes()) else {
+            let kinds = bit(if snapshot {
+                EventType::Snapshot
+            } else {
+                EventType::Joined
+            });
+            changes.push(Change::Listed {
+                member,
+                known: None,
+                kinds,
+                admin: member.is_org_admin,
+                inactive,
+            });
+            continue;
+        };
+        if std::mem::replace(&mut seen[i], true) {
+            continue; // a duplicate key: the first occurrence wins
+        }
+        matched += 1;
+        let old = packed[i].view();
+        // Unknown (`None`) keeps what was known: a field the API dropped must not
+        // read as a revoked admin.
+        let admin = member.is_org_admin.or(old.is_org_admin());
+        let kinds = if snapshot {
+            bit(EventType::Snapshot)
+        } else {
+            let mut kinds = 0;
+            if admin != old.is_org_admin() {
+                kinds |= bit(EventType::AdminChanged);
+            }
+            if !old.profile_eq(member) {
+                kinds |= bit(EventType::ProfileChanged);
+            }
+            match (old.inactive(), inactive) {
+                (false, true) => kinds |= bit(EventType::WentInactive),
+                (true, false) => kinds |= bit(EventType::Reactivated),
+                _ => {}
+            }
+            kinds
+        };
+        if kinds != 0 {
+            changes.push(Change::Listed {
+                member,
+                known: Some(i),
+                kinds,
+                admin,
+                inactive,
+            });
+        }
+    }
+
+    let departures = if listing.complete { known - matched } else { 0 };
+    let verdict = evaluate(
+        state.org_key(),
+        known,
+        listing.members.is_empty(),
+        departures,
+        settings,
+        release,
+    );
+    if verdict.is_held() {
+        return PollOutcome {
+            events: Vec::new(),
+            state_writes: Vec::new(),
+            verdict,
+        };
+    }
+    if departures > 0 {
+        changes.extend(
+            seen.iter()
+                .enumerate()
+                .filter(|(_, &s)| !s)
+                .map(|(known, _)| Change::Gone { known }),
+        );
+    }
+
+    // Stable: among duplicate new keys the first listed stays first...
+    changes.sort_by(|a, b| change_key(a, packed).cmp(change_key(b, packed)));
+    // ...and is the one kept.
+    changes.dedup_by(|later, earlier| change_key(later, packed) == change_key(earlier, packed));
+
+    let org_key = state.org_key();
+    let mut events = Vec::with_capacity(changes.len());
+    let mut state_writes = Vec::with_capacity(changes.len() + 1);
+    let mut member_count = known;
+    let mut emit =
+        |event_type: EventType, before: Option<MemberState>, after: Option<MemberState>| {
+            let m = after.as_ref().or(before.as_ref()).map(|s| &s.member);
+            let user_key = m.map(|m| m.key.clone()).unwrap_or_default();
+            events.push(ChangeEvent {
+                event_id: event_id(org_key, &user_key, event_type, poll_seq),
+                event_type,
+                org_key: org_key.to_owned(),
+                email: m.and_then(|m| m.email.clone()),
+                user_key,
+                detected_at_ms: now_ms,
+                poll_seq,
+                before,
+                after,
+            });
+        };
+    for change in changes {
+        match change {
+            Change::Listed {
+                member,
+                known,
+                kinds,
+                admin,
+                inactive,
+            } => {
+                let old = known.map(|i| packed[i].view());
+                if old.is_none() {
+                    member_count += 1;
+                }
+                let after = MemberState {
+                    member: Member {
+                        is_org_admin: admin,
+                        ..member.clone()
+                    },
+                    inactive,
+                    first_seen_ms: old.map_or(now_ms, |v| v.first_seen_ms),
+                    last_changed_ms: now_ms,
+                };
+                // SNAPSHOT and JOINED have no `before`; every other event of this
+                // member in this poll shares the same `before` and `after`.
+                let before = old.filter(|_| !snapshot).map(|v| v.to_state());
+                for t in EventType::ALL {
+                    if kinds & bit(t) != 0 {
+                        emit(t, before.clone(), Some(after.clone()));
+                    }
+                }
+                state_writes.push(StateRecord::Member {
+                    org_key: org_key.to_owned(),
+                    user_key: member.key.clone(),
+                    state: Some(after),
+                });
+            }
+            Change::Gone { known } => {
+                member_count -= 1;
+                let before = packed[known].unpack();
+                let user_key = before.member.key.clone();
+                // Before the first committed poll there is no baseline to leave
+                // from: a stray member record is only tombstoned.
+                if !snapshot {
+                    emit(EventType::Left, Some(before), None);
+                }
+                state_writes.push(StateRecord::Member {
+                    org_key: org_key.to_owned(),
+                    user_key,
+                    state: None,
+                });
+            }
+        }
+    }
+    state_writes.push(StateRecord::Checkpoint(Checkpoint {
+        org_key: org_key.to_owned(),
+        poll_seq,
+        last_poll_ms: now_ms,
+        member_count: member_count as u64,
+    }));
+    PollOutcome {
+        events,
+        state_writes,
+        verdict,
+    }
+}
