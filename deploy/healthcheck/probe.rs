@@ -171,7 +171,10 @@ pub(crate) fn parse_status_line(head: &[u8]) -> Result<u16, String> {
 pub(crate) fn check(target: &Target, timeout: Duration) -> Result<String, String> {
     let status = status_of(target, timeout)?;
     if status == 200 || target.any_status {
-        Ok(format!("http://{}{} answered {status}", target.authority, target.path))
+        Ok(format!(
+            "http://{}{} answered {status}",
+            target.authority, target.path
+        ))
     } else {
         Err(format!(
             "http://{}{} answered {status}, not 200",
