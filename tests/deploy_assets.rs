@@ -207,6 +207,54 @@ fn metric_check_catches_unknown_names_and_labels() {
     );
 }
 
+#[test]
+fn dashboard_is_well_formed_and_data_source_agnostic() {
+    let d = json(DASHBOARD);
+    assert_eq!(d["uid"], "streak-connector");
+    let vars: Vec<&str> = d["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert_eq!(vars, ["datasource", "job", "instance", "org"]);
+    let mut ids = BTreeSet::new();
+    for p in d["panels"].as_array().expect("panels") {
+        let title = p["title"].as_str().unwrap_or("?");
+        assert!(
+            ids.insert(p["id"].as_u64().expect("numeric id")),
+            "{title}: duplicate id"
+        );
+        let g = &p["gridPos"];
+        let (x, w) = (g["x"].as_u64().unwrap_or(99), g["w"].as_u64().unwrap_or(99));
+        assert!(
+            x + w <= 24 && g["h"].as_u64().is_some(),
+            "{title}: outside the 24-column grid"
+        );
+        if p["type"] == "row" {
+            continue;
+        }
+        // Works with the compose data source and with any Prometheus a sidecar finds.
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{title}");
+        assert!(
+            p["description"].as_str().is_some_and(|s| !s.is_empty()),
+            "{title}: no description"
+        );
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{title}: no query");
+        for t in targets {
+            assert_eq!(t["datasource"]["uid"], "${datasource}", "{title}");
+            let expr = t["expr"].as_str().unwrap_or_default();
+            if expr.contains("streak_connector_") {
+                assert!(
+                    expr.contains(r#"job="$job""#),
+                    "{title}: query ignores $job: {expr}"
+                );
+            }
+        }
+    }
+}
+
 // --- Alerts ------------------------------------------------------------------------
 
 /// GitHub's anchor of a Markdown heading.
@@ -684,6 +732,44 @@ fn compose_wires_the_connector_to_the_simulator_over_loopback() {
         "scrapes {port}, connector listens on {listen}"
     );
     assert!(read(ALERTS).contains(r#"up{job="streak-connector"}"#));
+}
+
+#[test]
+fn compose_provisions_the_deploy_dashboard_and_rules() {
+    let compose = yaml(COMPOSE);
+    let mounted = |svc: &str, host: &str| -> String {
+        compose::mounts(&compose, &compose["services"][svc])
+            .into_iter()
+            .find(|m| m.host.trim_start_matches("./") == host)
+            .unwrap_or_else(|| panic!("{svc} does not mount {host}"))
+            .container
+    };
+    // Prometheus: its configuration loads alerts.yml from beside itself.
+    let config = mounted("prometheus", "deploy/prometheus/prometheus.yml");
+    let rules = mounted("prometheus", ALERTS);
+    let prom = yaml("deploy/prometheus/prometheus.yml");
+    let rule_file = prom["rule_files"][0].as_str().expect("a rule file");
+    let dir = config.rsplit_once('/').map(|(d, _)| d).unwrap_or_default();
+    assert_eq!(format!("{dir}/{rule_file}"), rules);
+    // Grafana: the provider reads the directory the dashboard is mounted in.
+    let dashboard = mounted("grafana", DASHBOARD);
+    let providers = yaml("deploy/grafana/provisioning/dashboards/streak-connector.yml");
+    let path = providers["providers"][0]["options"]["path"]
+        .as_str()
+        .expect("a path");
+    assert_eq!(dashboard.rsplit_once('/').map(|(d, _)| d), Some(path));
+    assert_eq!(
+        compose["services"]["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"],
+        dashboard.as_str()
+    );
+    assert_eq!(
+        mounted("grafana", "deploy/grafana/provisioning/dashboards"),
+        "/etc/grafana/provisioning/dashboards"
+    );
+    assert_eq!(
+        mounted("grafana", "deploy/grafana/provisioning/datasources"),
+        "/etc/grafana/provisioning/datasources"
+    );
 }
 
 #[test]
