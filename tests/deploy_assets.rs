@@ -12,7 +12,8 @@
 //!   validates against `values.schema.json`, its README lists every value, and its
 //!   copies of the dashboard and the rules are identical to `deploy/`. `helm lint` and
 //!   `helm template` run where a `helm` binary exists (`$HELM` or `PATH`).
-//! - `docker-compose.yml` names only official images and files of this repository.
+//! - `docker-compose.yml` names only official images and files of this repository,
+//!   and its API keys are those of the scenario the simulator plays.
 //! - The Dockerfile keeps its promises, and the image's health probe works.
 //!
 //! No Docker engine is needed: nothing here builds or starts a container.
@@ -44,11 +45,6 @@ const ALERT_TESTS: &str = "deploy/prometheus/alerts.test.yml";
 const OPERATIONS: &str = "docs/operations.md";
 const CHART: &str = "helm/streak-connector";
 const COMPOSE: &str = "docker-compose.yml";
-
-/// Repository files the compose stack uses that another issue adds (the simulator's
-/// example scenario, issue 2). While missing they are reported, not failed; remove an
-/// entry once the file is in the repository.
-const PENDING_FROM_OTHER_ISSUES: [&str; 1] = ["examples/scenario.toml"];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -642,7 +638,7 @@ fn helm_lint_and_template_where_helm_exists() {
 #[test]
 fn compose_names_only_official_images_and_files_in_the_repo() {
     let compose = yaml(COMPOSE);
-    let problems = compose::problems(&compose, &repo(), &PENDING_FROM_OTHER_ISSUES);
+    let problems = compose::problems(&compose, &repo());
     assert!(problems.is_empty(), "{COMPOSE}:\n{}", problems.join("\n"));
     let images: BTreeSet<String> = compose["services"]
         .as_object()
@@ -678,7 +674,7 @@ services:
 "#,
     )
     .expect("yaml");
-    let problems = compose::problems(&compose, &repo(), &[]);
+    let problems = compose::problems(&compose, &repo());
     let text = problems.join("\n");
     for needle in [
         "bitnami/kafka",
@@ -773,7 +769,30 @@ fn compose_provisions_the_deploy_dashboard_and_rules() {
 }
 
 #[test]
-fn compose_api_keys_are_the_scenarios() {
+fn compose_api_keys_are_the_simulated_scenarios() {
+    let compose = yaml(COMPOSE);
+    let simulator = &compose["services"]["simulator"];
+    let args: Vec<&str> = simulator["command"]
+        .as_array()
+        .expect("a command")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let at = args
+        .iter()
+        .position(|a| *a == "--scenario")
+        .expect("--scenario");
+    let scenario_path = compose::host_path_of(&compose::mounts(&compose, simulator), args[at + 1])
+        .expect("the scenario is mounted from the repository");
+    let scenario: toml::Value = toml::from_str(&read(scenario_path.trim_start_matches("./")))
+        .expect("the scenario is TOML");
+    let mut scenario_keys = BTreeSet::new();
+    for org in scenario["organizations"].as_array().expect("organizations") {
+        for k in org["api_keys"].as_array().into_iter().flatten() {
+            let key = k.as_str().or_else(|| k.get("key").and_then(|v| v.as_str()));
+            scenario_keys.extend(key.map(str::to_string));
+        }
+    }
     let keys: Vec<String> = read("deploy/compose/api-keys")
         .lines()
         .map(str::trim)
@@ -781,16 +800,14 @@ fn compose_api_keys_are_the_scenarios() {
         .map(str::to_string)
         .collect();
     assert!(!keys.is_empty());
-    let Ok(scenario) = std::fs::read_to_string(repo().join("examples/scenario.toml")) else {
-        eprintln!("NOTE examples/scenario.toml is not in the repository yet: key check skipped");
-        return;
-    };
-    for k in keys {
-        assert!(
-            scenario.contains(&k),
-            "deploy/compose/api-keys has {k:?}, which examples/scenario.toml does not define"
-        );
+    for k in &keys {
+        assert!(scenario_keys.contains(k), "deploy/compose/api-keys has {k:?}, which {scenario_path} does not define ({scenario_keys:?})");
     }
+    // One key per organization: every organization of the scenario is polled.
+    assert_eq!(
+        keys.len(),
+        scenario["organizations"].as_array().map_or(0, Vec::len)
+    );
 }
 
 // --- Dockerfile and the health probe ------------------------------------------------

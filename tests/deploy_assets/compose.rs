@@ -105,27 +105,16 @@ pub(crate) fn host_path_of(mounts: &[Mount], container_path: &str) -> Option<Str
 }
 
 /// Reports `host` (relative to the repository) unless it exists.
-fn exists(out: &mut Vec<String>, repo: &Path, pending: &[&str], origin: &str, host: &str) {
+fn exists(out: &mut Vec<String>, repo: &Path, origin: &str, host: &str) {
     if host.starts_with('/') {
         out.push(format!("{origin}: {host} is outside the repository"));
-        return;
-    }
-    let rel = host.trim_start_matches("./");
-    if !repo.join(rel).exists() {
-        if pending.contains(&rel) {
-            eprintln!(
-                "NOTE {origin}: {rel} is not in the repository yet (expected from another issue)"
-            );
-        } else {
-            out.push(format!("{origin}: {rel} does not exist in the repository"));
-        }
+    } else if !repo.join(host.trim_start_matches("./")).exists() {
+        out.push(format!("{origin}: {host} does not exist in the repository"));
     }
 }
 
 /// Everything wrong with the compose file, `repo` being the repository root.
-/// `pending` lists repository files that other work is known to add: missing, they
-/// are reported to stderr instead of failing.
-pub(crate) fn problems(compose: &Value, repo: &Path, pending: &[&str]) -> Vec<String> {
+pub(crate) fn problems(compose: &Value, repo: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let names: BTreeSet<&String> = services(compose).into_iter().map(|(n, _)| n).collect();
     for (name, svc) in services(compose) {
@@ -147,11 +136,10 @@ pub(crate) fn problems(compose: &Value, repo: &Path, pending: &[&str]) -> Vec<St
                 .pointer("/build/dockerfile")
                 .and_then(Value::as_str)
                 .unwrap_or("Dockerfile");
-            exists(&mut out, repo, pending, &origin, ctx);
+            exists(&mut out, repo, &origin, ctx);
             exists(
                 &mut out,
                 repo,
-                pending,
                 &origin,
                 &format!("{}/{dockerfile}", ctx.trim_end_matches('/')),
             );
@@ -168,7 +156,7 @@ pub(crate) fn problems(compose: &Value, repo: &Path, pending: &[&str]) -> Vec<St
         // Host files.
         let mounts = mounts(compose, svc);
         for m in &mounts {
-            exists(&mut out, repo, pending, &origin, &m.host);
+            exists(&mut out, repo, &origin, &m.host);
         }
         for f in svc
             .get("env_file")
@@ -176,13 +164,7 @@ pub(crate) fn problems(compose: &Value, repo: &Path, pending: &[&str]) -> Vec<St
             .into_iter()
             .flatten()
         {
-            exists(
-                &mut out,
-                repo,
-                pending,
-                &origin,
-                f.as_str().unwrap_or_default(),
-            );
+            exists(&mut out, repo, &origin, f.as_str().unwrap_or_default());
         }
         // Container paths handed to the program (arguments, environment values)
         // that fall inside a bind mount must exist on the host side.
@@ -198,7 +180,7 @@ pub(crate) fn problems(compose: &Value, repo: &Path, pending: &[&str]) -> Vec<St
         }
         for s in strings.iter().filter(|s| s.starts_with('/')) {
             if let Some(host) = host_path_of(&mounts, s) {
-                exists(&mut out, repo, pending, &format!("{origin} ({s})"), &host);
+                exists(&mut out, repo, &format!("{origin} ({s})"), &host);
             }
         }
 
@@ -242,7 +224,7 @@ pub(crate) fn problems(compose: &Value, repo: &Path, pending: &[&str]) -> Vec<St
         .flatten()
     {
         if let Some(f) = def.get("file").and_then(Value::as_str) {
-            exists(&mut out, repo, pending, &format!("secret {name}"), f);
+            exists(&mut out, repo, &format!("secret {name}"), f);
         }
     }
     for (name, def) in compose
@@ -252,7 +234,7 @@ pub(crate) fn problems(compose: &Value, repo: &Path, pending: &[&str]) -> Vec<St
         .flatten()
     {
         if let Some(f) = def.get("file").and_then(Value::as_str) {
-            exists(&mut out, repo, pending, &format!("config {name}"), f);
+            exists(&mut out, repo, &format!("config {name}"), f);
         }
     }
     out
