@@ -29,16 +29,18 @@ const REGISTRY_IMAGE: (&str, &str) = ("confluentinc/cp-schema-registry", "7.7.1"
 /// `Ok` when a Docker engine answers `GET /_ping` at `DOCKER_HOST` (or the default
 /// socket); `Err` says what was tried.
 fn docker_engine_answers() -> Result<(), String> {
-    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let ping = b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
     let timeout = Some(Duration::from_secs(2));
     let mut answer = String::new();
     if let Some(path) = host.strip_prefix("unix://") {
-        let mut s = std::os::unix::net::UnixStream::connect(path)
-            .map_err(|e| format!("{host}: {e}"))?;
+        let mut s =
+            std::os::unix::net::UnixStream::connect(path).map_err(|e| format!("{host}: {e}"))?;
         s.set_read_timeout(timeout).map_err(|e| e.to_string())?;
         s.write_all(ping).map_err(|e| format!("{host}: {e}"))?;
-        s.read_to_string(&mut answer).map_err(|e| format!("{host}: {e}"))?;
+        s.read_to_string(&mut answer)
+            .map_err(|e| format!("{host}: {e}"))?;
     } else if let Some(addr) = host.strip_prefix("tcp://") {
         let addr = std::net::ToSocketAddrs::to_socket_addrs(addr)
             .map_err(|e| format!("{host}: {e}"))?
@@ -48,7 +50,8 @@ fn docker_engine_answers() -> Result<(), String> {
             .map_err(|e| format!("{host}: {e}"))?;
         s.set_read_timeout(timeout).map_err(|e| e.to_string())?;
         s.write_all(ping).map_err(|e| format!("{host}: {e}"))?;
-        s.read_to_string(&mut answer).map_err(|e| format!("{host}: {e}"))?;
+        s.read_to_string(&mut answer)
+            .map_err(|e| format!("{host}: {e}"))?;
     } else {
         return Err(format!("unsupported DOCKER_HOST {host}"));
     }
@@ -140,9 +143,13 @@ async fn real_schema_registry_registers_rejects_and_serves_schemas() {
     )
     .await
     .expect("look up");
-    let e = encoder.encode_event(&event(EventType::Joined)).expect("encode");
+    let e = encoder
+        .encode_event(&event(EventType::Joined))
+        .expect("encode");
     assert_eq!(
-        again.encode_event(&event(EventType::Joined)).expect("encode"),
+        again
+            .encode_event(&event(EventType::Joined))
+            .expect("encode"),
         e
     );
 
@@ -171,12 +178,18 @@ async fn real_schema_registry_registers_rejects_and_serves_schemas() {
         .register(&subject, &incompatible.to_string())
         .await
         .expect_err("incompatible");
-    assert!(matches!(&err, RegistryError::Incompatible { subject: s, .. } if *s == subject), "{err}");
+    assert!(
+        matches!(&err, RegistryError::Incompatible { subject: s, .. } if *s == subject),
+        "{err}"
+    );
 
     // An id the registry never issued.
     let err = decoder
         .decode_key(&[0, 0x7f, 0xff, 0xff, 0xff, 0])
         .await
         .expect_err("unknown id");
-    assert!(matches!(err, DecodeError::Registry(RegistryError::UnknownId { .. })), "{err}");
+    assert!(
+        matches!(err, DecodeError::Registry(RegistryError::UnknownId { .. })),
+        "{err}"
+    );
 }

@@ -18,6 +18,7 @@ use crate::membership::StateRecord;
 use super::convert::{self, DecodedEvent, MembershipKey};
 use super::events::WriterSchemaFetched;
 use super::fingerprint::schema_fingerprint;
+use super::json;
 use super::registry::{RegistryClient, RegistryError};
 use super::schemas::{SchemaRole, Schemas};
 use super::wire::{parse_frame, Frame};
@@ -103,7 +104,10 @@ struct WriterSchema {
 fn role_of(schema: &Schema) -> (Option<SchemaRole>, String) {
     let name = match schema {
         Schema::Record(r) => r.name.fullname(None),
-        other => format!("a {:?} schema", apache_avro::schema::SchemaKind::from(other)),
+        other => format!(
+            "a {:?} schema",
+            apache_avro::schema::SchemaKind::from(other)
+        ),
     };
     let role = SchemaRole::ALL
         .into_iter()
@@ -235,7 +239,11 @@ impl Decoder {
     }
 
     /// An events-topic record, checking that its key names the event's member.
-    pub async fn decode_event(&self, key: &[u8], value: &[u8]) -> Result<DecodedEvent, DecodeError> {
+    pub async fn decode_event(
+        &self,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<DecodedEvent, DecodeError> {
         let k = self.decode_key(key).await?;
         let decoded = self.decode_event_value(value).await?;
         let e = &decoded.event;
@@ -279,7 +287,7 @@ impl Decoder {
             Writer::Fetched(w) => (&w.schema, w.role.unwrap_or(SchemaRole::Event)),
         };
         let value = read_datum(schema, body(&frame), role)?;
-        Ok(convert::value_to_json(value))
+        Ok(json::value_to_json(value))
     }
 }
 
