@@ -573,3 +573,25 @@ mod properties {
         }
     }
 }
+
+/// The encoder and decoder are shared across tasks; their futures can be spawned.
+#[tokio::test]
+async fn encoder_and_decoder_are_shareable_across_tasks() {
+    fn send_sync<T: Send + Sync + 'static>(_: &T) {}
+    let (encoder, decoder) = single_object_pair();
+    send_sync(&encoder);
+    send_sync(&decoder);
+    let r = encoder
+        .encode_event(&event(EventType::Joined))
+        .expect("encode");
+    let handle = tokio::spawn(async move {
+        decoder
+            .decode_event(&r.key, r.value.as_deref().expect("value"))
+            .await
+            .map(|d| d.event)
+    });
+    assert_eq!(
+        handle.await.expect("task").expect("decode"),
+        event(EventType::Joined)
+    );
+}
