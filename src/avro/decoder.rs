@@ -18,6 +18,7 @@ use crate::membership::StateRecord;
 use super::convert::{self, DecodedEvent, MembershipKey};
 use super::events::WriterSchemaFetched;
 use super::fingerprint::schema_fingerprint;
+use super::json;
 use super::registry::{RegistryClient, RegistryError};
 use super::schemas::{SchemaRole, Schemas};
 use super::wire::{parse_frame, Frame};
@@ -286,7 +287,7 @@ impl Decoder {
             Writer::Fetched(w) => (&w.schema, w.role.unwrap_or(SchemaRole::Event)),
         };
         let value = read_datum(schema, body(&frame), role)?;
-        Ok(convert::value_to_json(value))
+        Ok(json::value_to_json(value))
     }
 }
 

@@ -24,24 +24,25 @@
 //! compaction of the state topic would keep the old records.
 
 mod convert;
+mod credentials;
 mod decoder;
 mod encoder;
 mod events;
 mod fingerprint;
+mod json;
 mod registry;
 mod schemas;
 mod wire;
 
 pub use convert::{DecodedEvent, MembershipKey};
+pub use credentials::{RegistryAuth, USER_INFO_ENV, USER_INFO_FILE_ENV};
 pub use decoder::{DecodeError, Decoder};
 pub use encoder::{
     key_subject, value_subject, EncodeError, EncodedRecord, Encoder, Registration, SchemaIds,
     TopicNames,
 };
 pub use fingerprint::{parsing_canonical_form, rabin64, schema_fingerprint, CanonicalFormError};
-pub use registry::{
-    RegistryAuth, RegistryClient, RegistryConfig, RegistryError, USER_INFO_ENV, USER_INFO_FILE_ENV,
-};
+pub use registry::{RegistryClient, RegistryConfig, RegistryError};
 pub use schemas::{
     history_files, print_schemas, schema_files, write_schemas, HistoryFile, ParsedSchema,
     SchemaError, SchemaFile, SchemaRole, Schemas,
