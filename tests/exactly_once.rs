@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use streak_connector::simulator::Endpoint;
 
-use eos_support::kafka::{decode, read_to_end, Isolation, Watcher};
+use eos_support::kafka::{decode, read_to_end, Isolation, UncommittedCounter, Watcher};
 use eos_support::process::{Connector, ConnectorSpec};
 use eos_support::proof::prove;
 use eos_support::walk::Walk;
@@ -119,6 +119,26 @@ enum Kill {
     /// Right after the connector fetched the changed listing: inside the poll
     /// cycle (diff, encode, transaction).
     InCycle(Duration),
+    /// The moment the next transaction's first records reach the broker, before
+    /// its commit.
+    InTransaction,
+    /// While a freshly restarted instance starts up (init_transactions, restore).
+    AtStartUp(Duration),
+}
+
+/// Records of `topic` that only a read-uncommitted consumer sees.
+async fn aborted_records(bootstrap: &str, topic: &str) -> usize {
+    let read = |isolation| read_to_end(bootstrap, topic, isolation, Duration::from_secs(60));
+    let committed = read(Isolation::ReadCommitted)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let all = read(Isolation::ReadUncommitted)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let visible: HashSet<(i32, i64)> = committed.iter().map(|r| (r.partition, r.offset)).collect();
+    all.iter()
+        .filter(|r| !visible.contains(&(r.partition, r.offset)))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -141,6 +161,7 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
         "crash",
     );
     let watcher = Watcher::start(&bootstrap, &spec.events_topic).expect("a consumer");
+    let in_flight = UncommittedCounter::start(&bootstrap, &spec.state_topic).expect("a consumer");
     let mut driver = Driver::new(sim, orgs, watcher);
     let mut walk = Walk::new(
         seed,
@@ -167,22 +188,29 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
         let owed = MIN_KILLS.saturating_sub(kills.len());
         let left = STEPS + 1 - step_no;
         if owed >= left || rng.random_bool(0.75) {
-            let kill = if rng.random_bool(0.5) {
-                Kill::After(Duration::from_millis(rng.random_range(0..=1500)))
-            } else {
-                Kill::InCycle(Duration::from_millis(rng.random_range(0..=40)))
+            let kill = match rng.random_range(0..10) {
+                0..4 => Kill::After(Duration::from_millis(rng.random_range(0..=1500))),
+                4..7 => Kill::InCycle(Duration::from_millis(rng.random_range(0..=30))),
+                _ => Kill::InTransaction,
             };
             match kill {
-                Kill::After(d) => tokio::time::sleep(d).await,
+                Kill::After(d) | Kill::AtStartUp(d) => tokio::time::sleep(d).await,
                 Kill::InCycle(d) => {
                     let before = driver.sim.requests(Endpoint::OrganizationUsers);
                     let deadline = Instant::now() + Duration::from_secs(10);
                     while driver.sim.requests(Endpoint::OrganizationUsers) == before
                         && Instant::now() < deadline
                     {
-                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                     tokio::time::sleep(d).await;
+                }
+                Kill::InTransaction => {
+                    let before = in_flight.count();
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while in_flight.count() == before && Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
                 }
             }
             conn.kill().await;
@@ -192,9 +220,10 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
             // Now and then, a second kill while the new instance starts up
             // (init_transactions, restore).
             if rng.random_bool(0.2) {
-                tokio::time::sleep(Duration::from_millis(rng.random_range(0..=1500))).await;
+                let d = Duration::from_millis(rng.random_range(0..=1500));
+                tokio::time::sleep(d).await;
                 conn.kill().await;
-                kills.push((step_no, Kill::After(Duration::ZERO)));
+                kills.push((step_no, Kill::AtStartUp(d)));
                 instance += 1;
                 conn = Connector::spawn(&spec, format!("instance-{instance}"));
             }
@@ -268,15 +297,20 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
         })
         .unwrap_or(0);
 
-    let in_cycle = kills
-        .iter()
-        .filter(|(_, k)| matches!(k, Kill::InCycle(_)))
-        .count();
+    // The same for the state topic: every poll commits a checkpoint there, so an
+    // aborted state record is a transaction that a kill cut short.
+    let aborted_state = aborted_records(&bootstrap, &spec.state_topic).await;
+
+    let kinds = |f: fn(&Kill) -> bool| kills.iter().filter(|(_, k)| f(k)).count();
+    let in_cycle = kinds(|k| matches!(k, Kill::InCycle(_)));
+    let in_txn = kinds(|k| matches!(k, Kill::InTransaction));
+    let at_start = kinds(|k| matches!(k, Kill::AtStartUp(_)));
     let slowest = step_times.iter().max().copied().unwrap_or_default();
     eprintln!(
-        "{TEST}: seed {seed}: {} steps, {} SIGKILLs ({in_cycle} timed inside a poll cycle), {} connector processes; \
+        "{TEST}: seed {seed}: {} steps, {} SIGKILLs ({in_txn} as a transaction's records landed, {in_cycle} just after a fetch, {at_start} during start-up), {} connector processes; \
          {} committed events for {} members from {} instances, equal to the oracle {:?}; \
-         read_uncommitted shows {} aborted records, {aborted_dups} of them duplicates of committed events; \
+         read_uncommitted shows {} aborted event records ({aborted_dups} of them duplicates of committed events) \
+         and {aborted_state} aborted state records; \
          SIGTERM at the end: {stop:?}; slowest step {slowest:?}; total {:?}",
         STEPS,
         kills.len(),
@@ -289,10 +323,127 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
         started.elapsed()
     );
     assert!(kills.len() >= MIN_KILLS, "only {} kills", kills.len());
+    assert!(
+        aborted_state > 0,
+        "no kill landed inside a transaction after its records reached the broker \
+         (no aborted state record); the crash schedule is too weak (seed {seed})"
+    );
     assert_eq!(
         driver.oracle.totals().len(),
         7,
         "test design: every event type must occur: {:?}",
         driver.oracle.totals()
     );
+}
+
+/// The proof must be able to fail: each way a broken connector could publish is
+/// caught. These need no broker.
+mod the_proof_can_fail {
+    use streak_connector::simulator::SimMember;
+
+    use super::eos_support::oracle::Oracle;
+    use super::eos_support::proof::{prove, synthesize, Observed};
+
+    const DAY: i64 = 86_400_000;
+
+    fn member(key: &str, admin: bool, last_seen: i64) -> SimMember {
+        SimMember {
+            key: key.into(),
+            email: Some(format!("{key}@example.com")),
+            is_org_admin: Some(admin),
+            last_seen_ms: Some(last_seen),
+            ..SimMember::default()
+        }
+    }
+
+    /// A snapshot, then an admin grant, a departure, a join and going quiet.
+    fn oracle() -> Oracle {
+        let now = 1_800_000_000_000;
+        let mut o = Oracle::new(30 * DAY);
+        let (a, b) = (member("a", false, now - DAY), member("b", false, now - DAY));
+        o.first_poll("org", &[a.clone(), b.clone()], now);
+        let a2 = member("a", true, now - DAY);
+        o.poll("org", &[a2.clone(), b.clone()], now);
+        o.poll("org", &[a2.clone()], now);
+        let c = member("c", false, now - DAY);
+        o.poll("org", &[a2.clone(), c.clone()], now);
+        o.poll("org", &[member("a", true, now - 60 * DAY), c], now);
+        o
+    }
+
+    fn verdict(events: &[Observed]) -> Result<(), String> {
+        prove(events, &oracle()).map(|_| ())
+    }
+
+    #[test]
+    fn it_accepts_an_uninterrupted_run() {
+        let events = synthesize(&oracle());
+        assert_eq!(events.len(), 6);
+        verdict(&events).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn it_rejects_a_doubled_event() {
+        let mut events = synthesize(&oracle());
+        let mut again = events[1].clone();
+        again.offset = 1_000;
+        events.push(again);
+        let err = verdict(&events).expect_err("a doubled event must fail");
+        assert!(err.contains("DOUBLED"), "{err}");
+    }
+
+    #[test]
+    fn it_rejects_a_poll_redone_under_a_new_id() {
+        let mut events = synthesize(&oracle());
+        let mut again = events[1].clone();
+        again.offset = 1_000;
+        again.event.event_id = uuid::Uuid::new_v4();
+        again.event.poll_seq = 99;
+        events.push(again);
+        let err = verdict(&events).expect_err("a republished event must fail");
+        assert!(err.contains("expected"), "{err}");
+    }
+
+    #[test]
+    fn it_rejects_a_missing_event() {
+        let mut events = synthesize(&oracle());
+        events.remove(2);
+        verdict(&events).expect_err("a lost event must fail");
+    }
+
+    #[test]
+    fn it_rejects_events_out_of_order() {
+        let mut events = synthesize(&oracle());
+        let a: Vec<usize> = (0..events.len())
+            .filter(|&i| events[i].event.user_key == "a")
+            .collect();
+        let (x, y) = (a[0], a[1]);
+        let (ox, oy) = (events[x].offset, events[y].offset);
+        events[x].offset = oy;
+        events[y].offset = ox;
+        verdict(&events).expect_err("a reordered member history must fail");
+    }
+
+    #[test]
+    fn it_rejects_a_before_that_is_not_the_last_after() {
+        let mut events = synthesize(&oracle());
+        let i = events
+            .iter()
+            .position(|o| o.event.before.is_some())
+            .expect("an event with a before");
+        if let Some(b) = events[i].event.before.as_mut() {
+            b.last_changed_ms += 1;
+        }
+        let err = verdict(&events).expect_err("a broken chain must fail");
+        assert!(err.contains("broken chain"), "{err}");
+    }
+
+    #[test]
+    fn it_rejects_an_event_with_the_wrong_after() {
+        let mut events = synthesize(&oracle());
+        if let Some(a) = events[0].event.after.as_mut() {
+            a.inactive = !a.inactive;
+        }
+        verdict(&events).expect_err("a wrong after must fail");
+    }
 }

@@ -140,6 +140,12 @@ async fn a_second_instance_fences_the_first_and_nothing_doubles() {
         "A's exit message does not say \"fenced\". Last lines:\n{a_log}"
     );
 
+    let fenced_line = a_log
+        .lines()
+        .find(|l| l.to_lowercase().contains("fenced"))
+        .unwrap_or_default()
+        .to_owned();
+
     // B keeps publishing.
     let published_before = driver.watcher.events().await.expect("decodable").len();
     for _ in 0..3 {
@@ -186,7 +192,7 @@ async fn a_second_instance_fences_the_first_and_nothing_doubles() {
     eprintln!(
         "{TEST}: A exited with {a_status} {fenced_after:?} after B started ({n} changes in all); \
          {} committed events from {} instances equal the oracle; {} records read uncommitted; \
-         B stopped with {b_stop:?}",
+         B stopped with {b_stop:?}; A said: {fenced_line}",
         proof.events,
         proof.instances,
         all.len()

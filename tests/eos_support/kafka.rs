@@ -7,7 +7,7 @@
 //! own; records are decoded afterwards with the product's Avro [`Decoder`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -46,8 +46,14 @@ pub struct Raw {
 }
 
 fn consumer(bootstrap: &str, isolation: Isolation) -> Result<BaseConsumer, String> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    consumer_config(bootstrap, isolation)
+        .create()
+        .map_err(|e| format!("cannot create a consumer: {e}"))
+}
+
+fn consumer_config(bootstrap: &str, isolation: Isolation) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
         .set(
             "group.id",
             format!("eos-test-{}", uuid::Uuid::new_v4().simple()),
@@ -55,9 +61,8 @@ fn consumer(bootstrap: &str, isolation: Isolation) -> Result<BaseConsumer, Strin
         .set("isolation.level", isolation.as_str())
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .map_err(|e| format!("cannot create a consumer: {e}"))
+        .set("enable.partition.eof", "true");
+    c
 }
 
 /// The topic's partitions, or `None` while it does not exist.
@@ -168,6 +173,68 @@ impl Watcher {
 }
 
 impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Counts the records of `topic` as soon as they reach the broker, transactions
+/// still open included (read uncommitted, fetches answered within 5 ms): the test
+/// kills the connector the moment a transaction's first records land, before its
+/// commit. Stops when dropped.
+#[derive(Debug)]
+pub struct UncommittedCounter {
+    count: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl UncommittedCounter {
+    pub fn start(bootstrap: &str, topic: &str) -> Result<UncommittedCounter, String> {
+        let c: BaseConsumer = consumer_config(bootstrap, Isolation::ReadUncommitted)
+            .set("fetch.wait.max.ms", "5")
+            .set("fetch.min.bytes", "1")
+            .create()
+            .map_err(|e| format!("cannot create a consumer: {e}"))?;
+        let count = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (n, halt, topic) = (count.clone(), stop.clone(), topic.to_owned());
+        let thread = std::thread::spawn(move || {
+            let parts = loop {
+                if halt.load(Ordering::Relaxed) {
+                    return;
+                }
+                match partitions(&c, &topic) {
+                    Some(p) => break p,
+                    None => std::thread::sleep(Duration::from_millis(200)),
+                }
+            };
+            if assign_from_beginning(&c, &topic, &parts).is_err() {
+                return;
+            }
+            while !halt.load(Ordering::Relaxed) {
+                if let Some(Ok(_)) = c.poll(Duration::from_millis(20)) {
+                    n.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        Ok(UncommittedCounter {
+            count,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Records seen so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for UncommittedCounter {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {

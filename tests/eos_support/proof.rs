@@ -146,3 +146,53 @@ pub fn prove(observed: &[Observed], oracle: &Oracle) -> Result<Proof, String> {
         instances: instances.len(),
     })
 }
+
+/// What a correct, uninterrupted run publishes for `oracle`: for the tests that show
+/// [`prove`] fails when it should. Member events go to partition `hash % 3`, in order,
+/// each with a fresh id and the next poll sequence; `before` chains to the last `after`.
+pub fn synthesize(oracle: &Oracle) -> Vec<Observed> {
+    use std::hash::{Hash, Hasher};
+    use streak_connector::membership::MemberState;
+
+    let state = |s: &Seen, at: i64| MemberState {
+        member: s.member.clone(),
+        inactive: s.inactive,
+        first_seen_ms: 0,
+        last_changed_ms: at,
+    };
+    let mut next_offset = [0i64; 3];
+    let mut out = Vec::new();
+    for ((org, user), events) in oracle.expected() {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (org, user).hash(&mut h);
+        let partition = (h.finish() % 3) as i32;
+        for (i, e) in events.iter().enumerate() {
+            let seq = i as u64 + 1;
+            let after = e.after.as_ref().map(|s| state(s, seq as i64));
+            let before = e.before.as_ref().map(|s| state(s, seq as i64 - 1));
+            let offset = next_offset[partition as usize];
+            next_offset[partition as usize] += 1;
+            out.push(Observed {
+                partition,
+                offset,
+                event: ChangeEvent {
+                    event_id: uuid::Uuid::new_v4(),
+                    event_type: e.event_type,
+                    org_key: org.clone(),
+                    user_key: user.clone(),
+                    email: None,
+                    detected_at_ms: seq as i64,
+                    poll_seq: seq,
+                    before,
+                    after,
+                },
+                source: SourceInfo {
+                    connector: "synthetic".into(),
+                    version: "0".into(),
+                    instance: "synthetic-1".into(),
+                },
+            });
+        }
+    }
+    out
+}
