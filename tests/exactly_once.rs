@@ -175,6 +175,8 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
     let mut conn = Connector::spawn(&spec, "instance-0");
     let mut kills: Vec<(usize, Kill)> = Vec::new();
     let mut step_times: Vec<Duration> = Vec::new();
+    // Aborted state records seen so far (checked after in-transaction kills).
+    let mut aborted_seen = 0usize;
 
     for step_no in 0..=STEPS {
         let prediction = if step_no == 0 {
@@ -184,15 +186,21 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
             driver.apply(&step)
         };
         // Kill on three steps in four, forced when the run would end short of
-        // MIN_KILLS; half of them timed on the fetch of the changed listing.
+        // MIN_KILLS. A kill "as the records land" races the commit by a few ms, so
+        // until one is seen to have cut a transaction short (an aborted state
+        // record), every step gets one.
         let owed = MIN_KILLS.saturating_sub(kills.len());
         let left = STEPS + 1 - step_no;
-        if owed >= left || rng.random_bool(0.75) {
+        let want_txn_kill = aborted_seen == 0;
+        let mut txn_kill_now = false;
+        if want_txn_kill || owed >= left || rng.random_bool(0.75) {
             let kill = match rng.random_range(0..10) {
+                _ if want_txn_kill => Kill::InTransaction,
                 0..4 => Kill::After(Duration::from_millis(rng.random_range(0..=1500))),
                 4..7 => Kill::InCycle(Duration::from_millis(rng.random_range(0..=30))),
                 _ => Kill::InTransaction,
             };
+            txn_kill_now = matches!(kill, Kill::InTransaction);
             match kill {
                 Kill::After(d) | Kill::AtStartUp(d) => tokio::time::sleep(d).await,
                 Kill::InCycle(d) => {
@@ -240,7 +248,12 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
             .wait_observed(&prediction, STEP_TIMEOUT, &mut health)
             .await
         {
-            Ok(took) => step_times.push(took),
+            Ok(took) => {
+                step_times.push(took);
+                if txn_kill_now && aborted_seen == 0 {
+                    aborted_seen = aborted_records(&bootstrap, &spec.state_topic).await;
+                }
+            }
             Err(e) => {
                 let tail = conn.stderr_tail();
                 conn.kill().await;
