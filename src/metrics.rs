@@ -250,6 +250,39 @@ impl Metrics {
         for result in ["committed", "aborted", "fatal"] {
             m.transactions_total.with_label_values(&[result]);
         }
+        // Zero series for the bounded label sets, so dashboards and alerts see every
+        // family before the first error of its kind (style: "zero exported").
+        for e in endpoint::ALL {
+            m.api_request_duration_seconds.with_label_values(&[e]);
+            for class in ["2xx", "4xx", "5xx", "timeout", "transport"] {
+                m.api_requests_total.with_label_values(&[e, class]);
+            }
+            for reason in ["rate_limited", "server_error", "timeout", "transport"] {
+                m.api_retries_total.with_label_values(&[e, reason]);
+            }
+            for code in [
+                "unauthorized",
+                "forbidden",
+                "gone",
+                "not_found",
+                "invalid_response",
+            ] {
+                m.api_errors_total.with_label_values(&[e, code]);
+            }
+        }
+        for field in [
+            "email",
+            "displayName",
+            "firstName",
+            "lastName",
+            "image",
+            "isOrgAdmin",
+            "orgKey",
+            "lastSeenTimestamp",
+            "creationTimestamp",
+        ] {
+            m.api_drift_total.with_label_values(&[field]);
+        }
         m
     }
 
