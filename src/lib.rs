@@ -20,9 +20,11 @@
 //! [`metrics`] holds the Prometheus registry that every stage updates, and
 //! [`simulator`] is a Streak API simulator used by the demo, tests and benchmarks.
 
+pub mod app;
 pub mod avro;
 pub mod cli;
 pub mod config;
+pub mod connector;
 pub mod kafka;
 pub mod membership;
 pub mod metrics;

@@ -1,36 +1,64 @@
-//! The `streak-connector` binary: parse the command line, build the parts, run.
-//! Wiring only; everything else lives in the library.
+//! The `streak-connector` binary: parse the command line, load the configuration,
+//! set up logging, and hand over to the command. Wiring only; everything else lives
+//! in the library (`streak_connector::app`).
 
-use clap::{Parser, Subcommand};
-use streak_connector::simulator::cli::SimulateArgs;
+use std::process::ExitCode;
 
-/// Change data capture for Streak CRM organization membership into Kafka.
-#[derive(Debug, Parser)]
-#[command(name = "streak-connector", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+use clap::Parser;
+use streak_connector::app;
+use streak_connector::cli::{Cli, Command, LogFormat};
+use streak_connector::config::{process_env, Config};
+use streak_connector::telemetry::init_logging;
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Serve the Streak API simulator (scenarios, timelines, injected faults).
-    Simulate(SimulateArgs),
-}
-
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    match cli.command {
-        Command::Simulate(args) => runtime.block_on(streak_connector::simulator::cli::run(args)),
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let log_format = cli.settings.log_format.unwrap_or(LogFormat::Text);
+    let env = process_env();
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Simulate(args) => {
+                init_logging(log_format);
+                streak_connector::simulator::cli::run(args).await
+            }
+            Command::Schemas(args) => app::schemas(args.dir.as_deref()),
+            Command::Demo(args) => {
+                init_logging(log_format);
+                app::demo::demo(args, &cli.settings).await
+            }
+            Command::Check => {
+                init_logging(log_format);
+                app::check::check(&cli.settings, &env).await
+            }
+            command => {
+                let config = Config::load(&cli.settings, &env)?;
+                init_logging(config.log_format);
+                match command {
+                    Command::Run => app::run::run(config).await,
+                    Command::Once(args) => app::once::once(config, args.dry_run).await,
+                    Command::Tail(args) => app::tail::tail(config, args).await,
+                    _ => unreachable!("handled above"),
+                }
+            }
+        }
+    });
+    // Do not wait for blocked threads (a consumer's poll) at exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -175,40 +175,46 @@ async fn org_loop(
     }
 }
 
-/// Polls every task once, at most `max_concurrent` at a time, and returns each
-/// task's name with its outcome, in the tasks' order.
-pub async fn run_once(
-    tasks: Vec<Box<dyn Pollable>>,
+/// Polls every task once, at most `max_concurrent` at a time, and hands each task
+/// back with its outcome, in the tasks' order.
+pub async fn run_once<P: Pollable + 'static>(
+    tasks: Vec<P>,
     max_concurrent: usize,
     shutdown: CancellationToken,
-) -> Vec<(String, Result<PollStatus, Fatal>)> {
+) -> Vec<(P, Result<PollStatus, Fatal>)> {
     let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
     let mut set = JoinSet::new();
     for (i, mut task) in tasks.into_iter().enumerate() {
         let permits = permits.clone();
         let stop = shutdown.clone();
         set.spawn(async move {
-            let name = task.name().to_string();
             let result = match permits.acquire().await {
                 Ok(_permit) => task.poll(&stop).await,
                 Err(_) => Ok(PollStatus::Cancelled),
             };
-            (i, name, result)
+            (i, task, result)
         });
     }
     let mut out = Vec::new();
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok(r) => out.push(r),
-            Err(e) => out.push((
-                usize::MAX,
-                "?".to_string(),
-                Err(Fatal(format!("poll task crashed: {e}"))),
-            )),
+            // A panicking poll loses its task; the others are still reported.
+            Err(e) => tracing::error!(error = %e, "Poll task crashed"),
         }
     }
     out.sort_by_key(|(i, _, _)| *i);
-    out.into_iter().map(|(_, n, r)| (n, r)).collect()
+    out.into_iter().map(|(_, t, r)| (t, r)).collect()
+}
+
+#[async_trait]
+impl Pollable for Box<dyn Pollable> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    async fn poll(&mut self, shutdown: &CancellationToken) -> Result<PollStatus, Fatal> {
+        (**self).poll(shutdown).await
+    }
 }
 
 #[cfg(test)]
@@ -387,6 +393,10 @@ mod tests {
         );
         let (b, _) = scripted("b", vec![], &running, &max_running);
         let out = run_once(vec![a, b], 1, CancellationToken::new()).await;
+        let out: Vec<(String, Result<PollStatus, Fatal>)> = out
+            .into_iter()
+            .map(|(t, r)| (t.name().to_string(), r))
+            .collect();
         assert_eq!(
             out[0],
             ("a".into(), Ok(PollStatus::Failed { retry_soon: false }))

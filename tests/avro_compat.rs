@@ -114,10 +114,11 @@ fn the_checker_catches_incompatible_changes() {
         let member = &mut s["fields"][0]["type"][1];
         fields(member).push(json!({"name": "team", "type": "string"}));
     });
-    assert!(
-        SchemaCompatibility::can_read(&parse(current_text(SchemaRole::State)), &state_required)
-            .is_err()
-    );
+    assert!(SchemaCompatibility::can_read(
+        &parse(current_text(SchemaRole::State)),
+        &state_required
+    )
+    .is_err());
 }
 
 #[test]
@@ -152,7 +153,10 @@ fn every_file_on_disk_is_embedded() {
         .filter(|n| n.ends_with(".avsc"))
         .collect();
     let embedded: BTreeSet<String> = schema_files().iter().map(|f| f.name.to_owned()).collect();
-    assert_eq!(on_disk, embedded, "add new schema files to src/avro/schemas.rs");
+    assert_eq!(
+        on_disk, embedded,
+        "add new schema files to src/avro/schemas.rs"
+    );
     for f in schema_files() {
         let text = std::fs::read_to_string(schemas_dir().join(f.name)).expect("read");
         assert_eq!(text, f.text, "{}", f.name);
@@ -182,7 +186,10 @@ fn every_file_on_disk_is_embedded() {
             std::fs::read_to_string(schemas_dir().join(h.path)).expect("read"),
             h.text
         );
-        assert_eq!(h.path, format!("history/{}/v{}.avsc", h.role.file_stem(), h.version));
+        assert_eq!(
+            h.path,
+            format!("history/{}/v{}.avsc", h.role.file_stem(), h.version)
+        );
     }
     // Versions of one schema are numbered 1, 2, 3... without gaps.
     for role in SchemaRole::ALL {
@@ -234,7 +241,10 @@ fn check_rules(json: &Value, path: &str, problems: &mut Vec<String>) {
                 for f in fields {
                     let name = f["name"].as_str().unwrap_or("?");
                     let here = format!("{path}.{name}");
-                    if f.get("doc").and_then(Value::as_str).is_none_or(str::is_empty) {
+                    if f.get("doc")
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty)
+                    {
                         problems.push(format!("{here}: no doc"));
                     }
                     let ft = &f["type"];
@@ -294,8 +304,7 @@ fn files_follow_the_house_rules() {
 #[test]
 fn the_event_type_has_a_default_for_unknown_symbols() {
     let schemas = Schemas::load().expect("schemas");
-    let json: Value =
-        serde_json::from_str(schemas.current(SchemaRole::Event).text).expect("json");
+    let json: Value = serde_json::from_str(schemas.current(SchemaRole::Event).text).expect("json");
     let enum_type = json["fields"]
         .as_array()
         .and_then(|f| f.iter().find(|f| f["name"] == "event_type"))

@@ -71,9 +71,14 @@ async fn encoder_registers_four_subjects_by_topic_name() {
         subjects[&key_subject(&topics.events)],
         subjects[&key_subject(&topics.state)]
     );
-    let r = encoder.encode_event(&event(EventType::Joined)).expect("encode");
+    let r = encoder
+        .encode_event(&event(EventType::Joined))
+        .expect("encode");
     let events_value_id = subjects[&value_subject(&topics.events)][0];
-    assert_eq!(r.value.expect("value")[..5], [[0u8].as_slice(), &events_value_id.to_be_bytes()].concat());
+    assert_eq!(
+        r.value.expect("value")[..5],
+        [[0u8].as_slice(), &events_value_id.to_be_bytes()].concat()
+    );
 }
 
 #[tokio::test]
@@ -89,17 +94,35 @@ async fn lookup_only_names_the_missing_subject_then_succeeds_once_registered() {
     )
     .await
     .expect_err("nothing registered yet");
-    assert!(matches!(&err, RegistryError::NotRegistered { subject, .. } if *subject == key_subject(&topics.events)), "{err}");
-    assert!(err.to_string().contains(&key_subject(&topics.events)), "{err}");
+    assert!(
+        matches!(&err, RegistryError::NotRegistered { subject, .. } if *subject == key_subject(&topics.events)),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&key_subject(&topics.events)),
+        "{err}"
+    );
     assert!(err.to_string().contains("40401"), "{err}");
     assert!(!err.is_retriable());
 
-    Encoder::with_registry(schemas(), source(), &client(&mock), &topics, Registration::Register)
-        .await
-        .expect("register");
-    Encoder::with_registry(schemas(), source(), &client(&mock), &topics, Registration::LookupOnly)
-        .await
-        .expect("lookup after registration");
+    Encoder::with_registry(
+        schemas(),
+        source(),
+        &client(&mock),
+        &topics,
+        Registration::Register,
+    )
+    .await
+    .expect("register");
+    Encoder::with_registry(
+        schemas(),
+        source(),
+        &client(&mock),
+        &topics,
+        Registration::LookupOnly,
+    )
+    .await
+    .expect("lookup after registration");
     // Lookup never registers.
     assert_eq!(mock.with(|s| s.schemas.len()), 3);
 }
@@ -119,7 +142,10 @@ async fn incompatible_answer_names_the_subject_and_is_fatal() {
     )
     .await
     .expect_err("409");
-    assert!(matches!(&err, RegistryError::Incompatible { subject: s, .. } if *s == subject), "{err}");
+    assert!(
+        matches!(&err, RegistryError::Incompatible { subject: s, .. } if *s == subject),
+        "{err}"
+    );
     let text = err.to_string();
     assert!(text.contains(&subject) && text.contains("409"), "{text}");
     assert!(!err.is_retriable());
@@ -130,8 +156,14 @@ async fn incompatible_answer_names_the_subject_and_is_fatal() {
 async fn server_errors_are_retriable_and_say_so() {
     let mock = MockRegistry::start().await;
     mock.with(|s| s.fail = true);
-    let err = client(&mock).register("t-value", key_text()).await.expect_err("500");
-    assert!(matches!(err, RegistryError::Server { status: 500, .. }), "{err}");
+    let err = client(&mock)
+        .register("t-value", key_text())
+        .await
+        .expect_err("500");
+    assert!(
+        matches!(err, RegistryError::Server { status: 500, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("50001"), "{err}");
     assert!(err.is_retriable());
 }
@@ -139,8 +171,14 @@ async fn server_errors_are_retriable_and_say_so() {
 #[tokio::test]
 async fn invalid_schema_is_refused_with_422() {
     let mock = MockRegistry::start().await;
-    let err = client(&mock).register("t-value", "not json").await.expect_err("422");
-    assert!(matches!(&err, RegistryError::InvalidSchema { subject, .. } if subject == "t-value"), "{err}");
+    let err = client(&mock)
+        .register("t-value", "not json")
+        .await
+        .expect_err("422");
+    assert!(
+        matches!(&err, RegistryError::InvalidSchema { subject, .. } if subject == "t-value"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -165,7 +203,10 @@ async fn a_hanging_registry_times_out() {
     let c = RegistryClient::new(config).expect("client");
     let started = tokio::time::Instant::now();
     let err = c.schema_by_id(1).await.expect_err("timeout");
-    assert!(matches!(&err, RegistryError::Unavailable { source, .. } if source.is_timeout()), "{err}");
+    assert!(
+        matches!(&err, RegistryError::Unavailable { source, .. } if source.is_timeout()),
+        "{err}"
+    );
     assert!(started.elapsed() >= Duration::from_secs(3));
 }
 
@@ -177,14 +218,19 @@ async fn basic_auth_is_sent_and_refusal_is_clear() {
         RegistryConfig::new(&mock.url).with_auth(Some(RegistryAuth::new("svc", "s3cret"))),
     )
     .expect("client");
-    good.register("t-key", key_text()).await.expect("authorized");
+    good.register("t-key", key_text())
+        .await
+        .expect("authorized");
 
     let bad = RegistryClient::new(
         RegistryConfig::new(&mock.url).with_auth(Some(RegistryAuth::new("svc", "wrong"))),
     )
     .expect("client");
     let err = bad.register("t-key", key_text()).await.expect_err("401");
-    assert!(matches!(err, RegistryError::Unauthorized { status: 401, .. }), "{err}");
+    assert!(
+        matches!(err, RegistryError::Unauthorized { status: 401, .. }),
+        "{err}"
+    );
     assert!(!err.to_string().contains("wrong"), "{err}");
     let anonymous = client(&mock);
     assert!(matches!(
@@ -220,7 +266,9 @@ async fn decoder_fetches_each_writer_schema_once() {
 
     // Clones share the cache.
     let clone = decoder.clone();
-    let r = encoder.encode_event(&event(EventType::Left)).expect("encode");
+    let r = encoder
+        .encode_event(&event(EventType::Left))
+        .expect("encode");
     clone.decode_key(&r.key).await.expect("decode");
     assert_eq!(mock.requests_matching("GET /schemas/ids/"), 2);
 }
@@ -232,7 +280,10 @@ async fn unknown_ids_and_registry_outages_surface_as_decode_errors() {
     let bytes = [0u8, 0, 0, 0, 99, 2, 0];
     let err = decoder.decode_key(&bytes).await.expect_err("unknown id");
     assert!(
-        matches!(&err, DecodeError::Registry(RegistryError::UnknownId { id: 99, .. })),
+        matches!(
+            &err,
+            DecodeError::Registry(RegistryError::UnknownId { id: 99, .. })
+        ),
         "{err}"
     );
     assert!(!err.is_retriable());
@@ -245,7 +296,8 @@ async fn unknown_ids_and_registry_outages_surface_as_decode_errors() {
 async fn a_foreign_schema_id_is_a_wrong_schema_not_a_crash() {
     let mock = MockRegistry::start().await;
     let c = client(&mock);
-    let foreign = r#"{"type":"record","name":"Other","namespace":"x","fields":[{"name":"a","type":"long"}]}"#;
+    let foreign =
+        r#"{"type":"record","name":"Other","namespace":"x","fields":[{"name":"a","type":"long"}]}"#;
     let id = c.register("other-value", foreign).await.expect("register");
     let decoder = Decoder::with_registry(schemas(), c);
     let mut bytes = vec![0];

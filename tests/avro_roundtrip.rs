@@ -51,7 +51,10 @@ async fn assert_round_trips(encoder: &Encoder, decoder: &Decoder) {
         let mut e = event(t);
         let record = encoder.encode_event(&e).expect("encode event");
         let value = record.value.as_deref().expect("events have values");
-        let decoded = decoder.decode_event(&record.key, value).await.expect("decode");
+        let decoded = decoder
+            .decode_event(&record.key, value)
+            .await
+            .expect("decode");
         assert_eq!(decoded.event, e, "{t:?}");
         assert_eq!(decoded.source, source());
 
@@ -73,7 +76,10 @@ async fn assert_round_trips(encoder: &Encoder, decoder: &Decoder) {
         checkpoint_record(),
     ] {
         let encoded = encoder.encode_state(&r).expect("encode state");
-        assert_eq!(encoded.value.is_none(), matches!(&r, StateRecord::Member { state: None, .. }));
+        assert_eq!(
+            encoded.value.is_none(),
+            matches!(&r, StateRecord::Member { state: None, .. })
+        );
         let decoded = decoder
             .decode_state(&encoded.key, encoded.value.as_deref())
             .await
@@ -100,7 +106,9 @@ async fn confluent_round_trips_every_record_kind() {
 async fn single_object_headers_carry_the_schema_fingerprints() {
     let (encoder, _) = single_object_pair();
     let schemas = schemas();
-    let r = encoder.encode_event(&event(EventType::Joined)).expect("encode");
+    let r = encoder
+        .encode_event(&event(EventType::Joined))
+        .expect("encode");
     let fp = |role| schemas.current(role).fingerprint.to_le_bytes();
     assert_eq!(r.key[..2], [0xC3, 0x01]);
     assert_eq!(r.key[2..10], fp(SchemaRole::Key));
@@ -125,7 +133,9 @@ async fn confluent_headers_carry_the_registered_ids() {
         state_value: 9,
     };
     let encoder = Encoder::with_schema_ids(schemas, source(), ids);
-    let r = encoder.encode_event(&event(EventType::Left)).expect("encode");
+    let r = encoder
+        .encode_event(&event(EventType::Left))
+        .expect("encode");
     assert_eq!(r.key[..5], [0, 0, 0, 0, 7]);
     assert_eq!(r.value.expect("value")[..5], [0, 1, 2, 3, 4]);
     let s = encoder.encode_state(&checkpoint_record()).expect("encode");
@@ -135,7 +145,9 @@ async fn confluent_headers_carry_the_registered_ids() {
 #[tokio::test]
 async fn json_rendering_for_tail() {
     let (encoder, decoder) = single_object_pair();
-    let r = encoder.encode_event(&event(EventType::AdminChanged)).expect("encode");
+    let r = encoder
+        .encode_event(&event(EventType::AdminChanged))
+        .expect("encode");
     let json = decoder
         .decode_json(r.value.as_deref().expect("value"))
         .await
@@ -149,7 +161,10 @@ async fn json_rendering_for_tail() {
     assert_eq!(json["after"]["last_seen_at"], 1_700_000_000_123_i64);
     assert_eq!(json["source"]["instance"], "host-1/4f2a");
     let key = decoder.decode_json(&r.key).await.expect("key json");
-    assert_eq!(key["user_key"], "agxzfm1haWxmb29nYWVyEQsSBFVzZXIYgICAgICAgAoM");
+    assert_eq!(
+        key["user_key"],
+        "agxzfm1haWxmb29nYWVyEQsSBFVzZXIYgICAgICAgAoM"
+    );
 
     let c = encoder.encode_state(&checkpoint_record()).expect("encode");
     let key = decoder.decode_json(&c.key).await.expect("key json");
@@ -165,11 +180,16 @@ async fn json_rendering_for_tail() {
 #[tokio::test]
 async fn decoder_errors_are_typed() {
     let (encoder, decoder) = single_object_pair();
-    let r = encoder.encode_event(&event(EventType::Joined)).expect("encode");
+    let r = encoder
+        .encode_event(&event(EventType::Joined))
+        .expect("encode");
     let value = r.value.clone().expect("value");
 
     // A key where a value is expected and the reverse.
-    let err = decoder.decode_event_value(&r.key).await.expect_err("key as value");
+    let err = decoder
+        .decode_event_value(&r.key)
+        .await
+        .expect_err("key as value");
     assert!(matches!(err, DecodeError::WrongSchema { .. }), "{err}");
     assert!(err.to_string().contains("MembershipKey"), "{err}");
     let err = decoder.decode_key(&value).await.expect_err("value as key");
@@ -180,35 +200,81 @@ async fn decoder_errors_are_typed() {
         .decode_event_value(&value[..value.len() - 3])
         .await
         .expect_err("truncated");
-    assert!(matches!(err, DecodeError::Malformed { role: SchemaRole::Event, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DecodeError::Malformed {
+                role: SchemaRole::Event,
+                ..
+            }
+        ),
+        "{err}"
+    );
     // Cut inside a nullable string: apache-avro alone would read a null there.
-    let err = decoder.decode_key(&r.key[..r.key.len() - 3]).await.expect_err("cut key");
-    assert!(matches!(err, DecodeError::Malformed { role: SchemaRole::Key, .. }), "{err}");
+    let err = decoder
+        .decode_key(&r.key[..r.key.len() - 3])
+        .await
+        .expect_err("cut key");
+    assert!(
+        matches!(
+            err,
+            DecodeError::Malformed {
+                role: SchemaRole::Key,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let mut longer = value.clone();
     longer.push(0);
-    let err = decoder.decode_event_value(&longer).await.expect_err("trailing");
-    assert!(matches!(err, DecodeError::TrailingBytes { count: 1 }), "{err}");
+    let err = decoder
+        .decode_event_value(&longer)
+        .await
+        .expect_err("trailing");
+    assert!(
+        matches!(err, DecodeError::TrailingBytes { count: 1 }),
+        "{err}"
+    );
 
     // A fingerprint this build does not know.
     let mut foreign = value.clone();
     foreign[2] ^= 0xff;
-    let err = decoder.decode_event_value(&foreign).await.expect_err("fingerprint");
-    assert!(matches!(err, DecodeError::UnknownFingerprint { .. }), "{err}");
+    let err = decoder
+        .decode_event_value(&foreign)
+        .await
+        .expect_err("fingerprint");
+    assert!(
+        matches!(err, DecodeError::UnknownFingerprint { .. }),
+        "{err}"
+    );
 
     // Confluent framing without a registry.
     let confluent = Encoder::with_schema_ids(
         schemas(),
         source(),
-        SchemaIds { events_key: 1, events_value: 2, state_key: 1, state_value: 3 },
+        SchemaIds {
+            events_key: 1,
+            events_value: 2,
+            state_key: 1,
+            state_value: 3,
+        },
     );
-    let c = confluent.encode_event(&event(EventType::Joined)).expect("encode");
+    let c = confluent
+        .encode_event(&event(EventType::Joined))
+        .expect("encode");
     let err = decoder.decode_key(&c.key).await.expect_err("no registry");
-    assert!(matches!(err, DecodeError::RegistryRequired { id: 1 }), "{err}");
+    assert!(
+        matches!(err, DecodeError::RegistryRequired { id: 1 }),
+        "{err}"
+    );
     assert!(!err.is_retriable());
 
     // Not Avro at all.
     let err = decoder.decode_key(b"{\"org\":1}").await.expect_err("json");
-    assert!(matches!(err, DecodeError::UnknownFraming { first_byte: b'{' }), "{err}");
+    assert!(
+        matches!(err, DecodeError::UnknownFraming { first_byte: b'{' }),
+        "{err}"
+    );
     let err = decoder.decode_key(&[]).await.expect_err("empty");
     assert!(matches!(err, DecodeError::Empty), "{err}");
 
@@ -219,7 +285,10 @@ async fn decoder_errors_are_typed() {
             ..event(EventType::Joined)
         })
         .expect("encode");
-    let err = decoder.decode_event(&other.key, &value).await.expect_err("mismatch");
+    let err = decoder
+        .decode_event(&other.key, &value)
+        .await
+        .expect_err("mismatch");
     assert!(matches!(err, DecodeError::KeyMismatch { .. }), "{err}");
 
     // State: a checkpoint value under a member key, and a checkpoint tombstone.
@@ -243,7 +312,16 @@ async fn counters_beyond_avro_long_are_refused() {
     let mut e = event(EventType::Joined);
     e.poll_seq = u64::MAX;
     let err = encoder.encode_event(&e).expect_err("overflow");
-    assert!(matches!(err, EncodeError::OutOfRange { field: "poll_seq", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            EncodeError::OutOfRange {
+                field: "poll_seq",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -278,7 +356,10 @@ fn field_mut<'a>(record: &'a mut serde_json::Value, name: &str) -> &'a mut serde
 async fn write_with(mock: &MockRegistry, schema_text: &str, value: Value) -> Vec<u8> {
     let client = RegistryClient::new(RegistryConfig::new(&mock.url)).expect("client");
     let id = client
-        .register(&format!("other-{}-value", uuid::Uuid::new_v4()), schema_text)
+        .register(
+            &format!("other-{}-value", uuid::Uuid::new_v4()),
+            schema_text,
+        )
         .await
         .expect("register");
     let schema = apache_avro::Schema::parse_str(schema_text).expect("writer schema");
@@ -346,7 +427,10 @@ async fn older_writer_schemas_resolve_to_the_current_one() {
     assert_eq!(decoded.event.event_type, EventType::Joined);
     let after = decoded.event.after.expect("after");
     assert_eq!(after.member.key, "user");
-    assert_eq!(after.member.email, None, "absent field takes its null default");
+    assert_eq!(
+        after.member.email, None,
+        "absent field takes its null default"
+    );
     assert_eq!(after.member.is_org_admin, None);
     assert_eq!(after.last_changed_ms, 2);
 }
@@ -356,12 +440,16 @@ async fn newer_event_types_read_as_unknown() {
     let (mock, _encoder, decoder) = registry_pair().await;
     let newer = edited_event_schema(|s| {
         let symbols = &mut field_mut(s, "event_type")["type"]["symbols"];
-        symbols.as_array_mut().expect("symbols").push("ROLE_CHANGED".into());
+        symbols
+            .as_array_mut()
+            .expect("symbols")
+            .push("ROLE_CHANGED".into());
         // A newer MemberState with a field this build does not know.
         let member = &mut field_mut(s, "before")["type"][1];
-        member["fields"].as_array_mut().expect("fields").push(
-            serde_json::json!({"name": "team", "type": ["null", "string"], "default": null}),
-        );
+        member["fields"]
+            .as_array_mut()
+            .expect("fields")
+            .push(serde_json::json!({"name": "team", "type": ["null", "string"], "default": null}));
     });
     let mut value = old_or_new_event(8, "ROLE_CHANGED");
     if let Value::Record(fields) = &mut value {
@@ -372,7 +460,10 @@ async fn newer_event_types_read_as_unknown() {
         }
     }
     let bytes = write_with(&mock, &newer, value).await;
-    let err = decoder.decode_event_value(&bytes).await.expect_err("unknown type");
+    let err = decoder
+        .decode_event_value(&bytes)
+        .await
+        .expect_err("unknown type");
     assert!(
         matches!(&err, DecodeError::UnknownEventType { symbol } if symbol == "UNKNOWN"),
         "{err}"

@@ -8,7 +8,9 @@
 
 use apache_avro::types::Value;
 
-use crate::membership::{ChangeEvent, Checkpoint, EventType, Member, MemberState, SourceInfo, StateRecord};
+use crate::membership::{
+    ChangeEvent, Checkpoint, EventType, Member, MemberState, SourceInfo, StateRecord,
+};
 
 use super::decoder::DecodeError;
 use super::encoder::EncodeError;
@@ -85,10 +87,7 @@ fn long(field: &'static str, v: u64) -> Result<Value, EncodeError> {
 pub(crate) fn key_to_value(org_key: &str, user_key: Option<&str>) -> Value {
     Value::Record(vec![
         ("org_key".into(), Value::String(org_key.to_owned())),
-        (
-            "user_key".into(),
-            opt_string(&user_key.map(str::to_owned)),
-        ),
+        ("user_key".into(), opt_string(&user_key.map(str::to_owned))),
     ])
 }
 
@@ -106,7 +105,10 @@ pub(crate) fn member_state_to_value(s: &MemberState) -> Value {
         ("last_seen_at".into(), opt_timestamp(m.last_seen_ms)),
         ("created_at".into(), opt_timestamp(m.creation_ms)),
         ("inactive".into(), Value::Boolean(s.inactive)),
-        ("first_seen_at".into(), Value::TimestampMillis(s.first_seen_ms)),
+        (
+            "first_seen_at".into(),
+            Value::TimestampMillis(s.first_seen_ms),
+        ),
         (
             "last_changed_at".into(),
             Value::TimestampMillis(s.last_changed_ms),
@@ -135,7 +137,10 @@ pub(crate) fn event_to_value(e: &ChangeEvent, source: &SourceInfo) -> Result<Val
         ("org_key".into(), Value::String(e.org_key.clone())),
         ("user_key".into(), Value::String(e.user_key.clone())),
         ("email".into(), opt_string(&e.email)),
-        ("detected_at".into(), Value::TimestampMillis(e.detected_at_ms)),
+        (
+            "detected_at".into(),
+            Value::TimestampMillis(e.detected_at_ms),
+        ),
         ("poll_seq".into(), long("poll_seq", e.poll_seq)?),
         ("before".into(), opt_member_state(&e.before)),
         ("after".into(), opt_member_state(&e.after)),
@@ -175,7 +180,10 @@ pub(crate) fn state_to_values(r: &StateRecord) -> Result<(Value, Option<Value>),
             let checkpoint = Value::Record(vec![
                 ("org_key".into(), Value::String(c.org_key.clone())),
                 ("poll_seq".into(), long("poll_seq", c.poll_seq)?),
-                ("last_poll_at".into(), Value::TimestampMillis(c.last_poll_ms)),
+                (
+                    "last_poll_at".into(),
+                    Value::TimestampMillis(c.last_poll_ms),
+                ),
                 ("member_count".into(), long("member_count", c.member_count)?),
             ]);
             let value = Value::Record(vec![
@@ -206,7 +214,11 @@ impl Fields {
     fn of(record: &'static str, value: Value) -> Result<Fields, DecodeError> {
         match value {
             Value::Record(fields) => Ok(Fields { record, fields }),
-            other => Err(invalid(record, "", format!("expected a record, got {other:?}"))),
+            other => Err(invalid(
+                record,
+                "",
+                format!("expected a record, got {other:?}"),
+            )),
         }
     }
 
@@ -222,7 +234,11 @@ impl Fields {
     fn string(&mut self, name: &str) -> Result<String, DecodeError> {
         match self.take(name)? {
             Value::String(s) => Ok(s),
-            other => Err(invalid(self.record, name, format!("expected a string, got {other:?}"))),
+            other => Err(invalid(
+                self.record,
+                name,
+                format!("expected a string, got {other:?}"),
+            )),
         }
     }
 
@@ -230,7 +246,11 @@ impl Fields {
         match self.take(name)? {
             Value::Null => Ok(None),
             Value::String(s) => Ok(Some(s)),
-            other => Err(invalid(self.record, name, format!("expected a string, got {other:?}"))),
+            other => Err(invalid(
+                self.record,
+                name,
+                format!("expected a string, got {other:?}"),
+            )),
         }
     }
 
@@ -238,7 +258,11 @@ impl Fields {
         match self.take(name)? {
             Value::Null => Ok(None),
             Value::Boolean(b) => Ok(Some(b)),
-            other => Err(invalid(self.record, name, format!("expected a boolean, got {other:?}"))),
+            other => Err(invalid(
+                self.record,
+                name,
+                format!("expected a boolean, got {other:?}"),
+            )),
         }
     }
 
@@ -251,7 +275,11 @@ impl Fields {
         match self.take(name)? {
             Value::Null => Ok(None),
             Value::TimestampMillis(ms) | Value::Long(ms) => Ok(Some(ms)),
-            other => Err(invalid(self.record, name, format!("expected a timestamp, got {other:?}"))),
+            other => Err(invalid(
+                self.record,
+                name,
+                format!("expected a timestamp, got {other:?}"),
+            )),
         }
     }
 
@@ -262,9 +290,14 @@ impl Fields {
 
     fn counter(&mut self, name: &str) -> Result<u64, DecodeError> {
         match self.take(name)? {
-            Value::Long(v) => u64::try_from(v)
-                .map_err(|_| invalid(self.record, name, format!("negative: {v}"))),
-            other => Err(invalid(self.record, name, format!("expected a long, got {other:?}"))),
+            Value::Long(v) => {
+                u64::try_from(v).map_err(|_| invalid(self.record, name, format!("negative: {v}")))
+            }
+            other => Err(invalid(
+                self.record,
+                name,
+                format!("expected a long, got {other:?}"),
+            )),
         }
     }
 }
@@ -406,7 +439,11 @@ pub(crate) fn state_from_values(
             "key user_key {} with member {} and checkpoint {}",
             user_key.as_deref().unwrap_or("null"),
             if member == Value::Null { "null" } else { "set" },
-            if checkpoint == Value::Null { "null" } else { "set" },
+            if checkpoint == Value::Null {
+                "null"
+            } else {
+                "set"
+            },
         ))),
     }
 }
@@ -463,10 +500,7 @@ mod tests {
         let symbols: Vec<&str> = symbols.iter().filter_map(|s| s.as_str()).collect();
         assert_eq!(symbols, EVENT_TYPE_SYMBOLS);
         for t in EventType::ALL {
-            assert_eq!(
-                EVENT_TYPE_SYMBOLS[event_type_index(t) as usize],
-                t.as_str()
-            );
+            assert_eq!(EVENT_TYPE_SYMBOLS[event_type_index(t) as usize], t.as_str());
             assert_eq!(event_type_from_symbol(t.as_str()), Some(t));
         }
         assert_eq!(event_type_from_symbol("UNKNOWN"), None);

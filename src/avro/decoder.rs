@@ -103,7 +103,10 @@ struct WriterSchema {
 fn role_of(schema: &Schema) -> (Option<SchemaRole>, String) {
     let name = match schema {
         Schema::Record(r) => r.name.fullname(None),
-        other => format!("a {:?} schema", apache_avro::schema::SchemaKind::from(other)),
+        other => format!(
+            "a {:?} schema",
+            apache_avro::schema::SchemaKind::from(other)
+        ),
     };
     let role = SchemaRole::ALL
         .into_iter()
@@ -235,7 +238,11 @@ impl Decoder {
     }
 
     /// An events-topic record, checking that its key names the event's member.
-    pub async fn decode_event(&self, key: &[u8], value: &[u8]) -> Result<DecodedEvent, DecodeError> {
+    pub async fn decode_event(
+        &self,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<DecodedEvent, DecodeError> {
         let k = self.decode_key(key).await?;
         let decoded = self.decode_event_value(value).await?;
         let e = &decoded.event;

@@ -165,10 +165,12 @@ impl Encoder {
     }
 
     fn frame(&self, header: &[u8], role: SchemaRole, value: Value) -> Result<Vec<u8>, EncodeError> {
-        let body = apache_avro::to_avro_datum(&self.schemas.current(role).schema, value)
-            .map_err(|e| EncodeError::Avro {
-                role,
-                source: Box::new(e),
+        let body =
+            apache_avro::to_avro_datum(&self.schemas.current(role).schema, value).map_err(|e| {
+                EncodeError::Avro {
+                    role,
+                    source: Box::new(e),
+                }
             })?;
         let mut out = Vec::with_capacity(header.len() + body.len());
         out.extend_from_slice(header);

@@ -21,7 +21,12 @@ impl SchemaRegistered<'_> {
             Registration::Register => "register",
             Registration::LookupOnly => "lookup",
         };
-        info!(subject = self.subject, schema_id = self.id, how, "Schema resolved");
+        info!(
+            subject = self.subject,
+            schema_id = self.id,
+            how,
+            "Schema resolved"
+        );
     }
 }
 

@@ -122,7 +122,9 @@ fn write_pcf(
             Ok(())
         }
         Json::Object(map) => {
-            let ty = map.get("type").ok_or_else(|| shape("object without type"))?;
+            let ty = map
+                .get("type")
+                .ok_or_else(|| shape("object without type"))?;
             let ty = match ty {
                 Json::String(ty) => ty.as_str(),
                 // {"type": {...}} or {"type": [...]}: the inner schema is the schema.
@@ -182,10 +184,10 @@ fn write_pcf(
                             let inner_ns = namespace_of(&full).map(str::to_owned);
                             out.push_str(",\"fields\":[");
                             for (i, field) in fields.iter().enumerate() {
-                                let fname = field
-                                    .get("name")
-                                    .and_then(Json::as_str)
-                                    .ok_or_else(|| shape(format!("field of {full} without name")))?;
+                                let fname =
+                                    field.get("name").and_then(Json::as_str).ok_or_else(|| {
+                                        shape(format!("field of {full} without name"))
+                                    })?;
                                 let ftype = field.get("type").ok_or_else(|| {
                                     shape(format!("field {full}.{fname} without type"))
                                 })?;
@@ -205,14 +207,18 @@ fn write_pcf(
                     Ok(())
                 }
                 "array" => {
-                    let items = map.get("items").ok_or_else(|| shape("array without items"))?;
+                    let items = map
+                        .get("items")
+                        .ok_or_else(|| shape("array without items"))?;
                     out.push_str("{\"type\":\"array\",\"items\":");
                     write_pcf(items, namespace, defined, out)?;
                     out.push('}');
                     Ok(())
                 }
                 "map" => {
-                    let values = map.get("values").ok_or_else(|| shape("map without values"))?;
+                    let values = map
+                        .get("values")
+                        .ok_or_else(|| shape("map without values"))?;
                     out.push_str("{\"type\":\"map\",\"values\":");
                     write_pcf(values, namespace, defined, out)?;
                     out.push('}');
@@ -238,7 +244,11 @@ mod tests {
     const SPEC_CASES: &[(&str, &str, i64)] = &[
         (r#""null""#, r#""null""#, 7195948357588979594),
         (r#"{"type":"long"}"#, r#""long""#, -3434872931120570953),
-        (r#"[ "int" , {"type":"boolean"} ]"#, r#"["int","boolean"]"#, 5392556393470105090),
+        (
+            r#"[ "int" , {"type":"boolean"} ]"#,
+            r#"["int","boolean"]"#,
+            5392556393470105090,
+        ),
         (
             r#"{"fields":[], "type":"record", "name":"foo", "namespace":"x.y"}"#,
             r#"{"name":"x.y.foo","type":"record","fields":[]}"#,

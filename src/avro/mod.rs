@@ -40,8 +40,7 @@ pub use encoder::{
 };
 pub use fingerprint::{parsing_canonical_form, rabin64, schema_fingerprint, CanonicalFormError};
 pub use registry::{
-    RegistryAuth, RegistryClient, RegistryConfig, RegistryError, USER_INFO_ENV,
-    USER_INFO_FILE_ENV,
+    RegistryAuth, RegistryClient, RegistryConfig, RegistryError, USER_INFO_ENV, USER_INFO_FILE_ENV,
 };
 pub use schemas::{
     history_files, print_schemas, schema_files, write_schemas, HistoryFile, ParsedSchema,

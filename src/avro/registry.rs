@@ -63,19 +63,20 @@ impl RegistryAuth {
 
     /// Read `user:password` from a file (a mounted secret).
     pub fn from_file(path: &Path) -> Result<Self, RegistryError> {
-        let text = std::fs::read_to_string(path).map_err(|source| {
-            RegistryError::CredentialsFile {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| RegistryError::CredentialsFile {
                 path: path.to_path_buf(),
                 source,
-            }
-        })?;
+            })?;
         Self::parse_user_info(&text, &path.display().to_string())
     }
 
     /// Credentials from [`USER_INFO_ENV`], else from the file named by
     /// [`USER_INFO_FILE_ENV`], else none. `lookup` reads a variable (pass
     /// `|k| std::env::var(k).ok()`), so tests need not touch the process environment.
-    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, RegistryError> {
+    pub fn from_env(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, RegistryError> {
         if let Some(text) = lookup(USER_INFO_ENV).filter(|t| !t.is_empty()) {
             return Self::parse_user_info(&text, USER_INFO_ENV).map(Some);
         }
@@ -156,7 +157,9 @@ pub enum RegistryError {
     #[error("Schema Registry rejected the schema for subject {subject:?} as incompatible with its registered versions (409): {message}")]
     Incompatible { subject: String, message: String },
     /// Stop: the registry could not parse the schema (422).
-    #[error("Schema Registry rejected the schema for subject {subject:?} as invalid (422): {message}")]
+    #[error(
+        "Schema Registry rejected the schema for subject {subject:?} as invalid (422): {message}"
+    )]
     InvalidSchema { subject: String, message: String },
     /// Stop: look-up mode found no such schema under the subject (404); register
     /// the schemas (`streak-connector schemas --dir`) or allow registration.
@@ -323,7 +326,9 @@ impl RegistryClient {
     pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
         let url = self.endpoint(&["subjects", subject, "versions"]);
         let body = serde_json::json!({ "schema": schema });
-        let (status, bytes) = self.send("register", self.http.post(url).json(&body)).await?;
+        let (status, bytes) = self
+            .send("register", self.http.post(url).json(&body))
+            .await?;
         if status.is_success() {
             return parse_id("register", status.as_u16(), &bytes);
         }
@@ -364,6 +369,21 @@ impl RegistryClient {
                 message: format!("schema {id} is of type {other}, not AVRO"),
             }),
         }
+    }
+
+    /// The registered subjects (`GET /subjects`): what `check` asks to prove the
+    /// registry answers and the credentials work.
+    pub async fn subjects(&self) -> Result<Vec<String>, RegistryError> {
+        let url = self.endpoint(&["subjects"]);
+        let (status, bytes) = self.send("subjects", self.http.get(url)).await?;
+        if !status.is_success() {
+            return Err(self.classify("subjects", status.as_u16(), &bytes, None, None));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| RegistryError::Unexpected {
+            operation: "subjects",
+            status: status.as_u16(),
+            message: format!("not a list of subjects: {e}"),
+        })
     }
 
     async fn send(
@@ -460,7 +480,10 @@ mod tests {
     #[test]
     fn debug_redacts_the_password() {
         let auth = RegistryAuth::new("svc", "hunter2");
-        let shown = format!("{auth:?} {:?}", RegistryConfig::new("https://r").with_auth(Some(auth.clone())));
+        let shown = format!(
+            "{auth:?} {:?}",
+            RegistryConfig::new("https://r").with_auth(Some(auth.clone()))
+        );
         assert!(shown.contains("svc"));
         assert!(!shown.contains("hunter2"), "{shown}");
     }
@@ -485,7 +508,10 @@ mod tests {
         std::fs::write(&path, "svc:s3cret\n").expect("write");
         let p = path.display().to_string();
         let from_file = RegistryAuth::from_env(|k| (k == USER_INFO_FILE_ENV).then(|| p.clone()));
-        assert_eq!(from_file.ok().flatten(), Some(RegistryAuth::new("svc", "s3cret")));
+        assert_eq!(
+            from_file.ok().flatten(),
+            Some(RegistryAuth::new("svc", "s3cret"))
+        );
         let missing = dir.path().join("missing").display().to_string();
         let err = RegistryAuth::from_env(|k| (k == USER_INFO_FILE_ENV).then(|| missing.clone()))
             .expect_err("missing file");
@@ -502,13 +528,16 @@ mod tests {
             ("http://registry:8081", auth.clone(), "clear"),
             ("http://r:8081/?x=1", None, "query"),
         ] {
-            let err = RegistryClient::new(RegistryConfig::new(url).with_auth(auth))
-                .expect_err(url);
+            let err = RegistryClient::new(RegistryConfig::new(url).with_auth(auth)).expect_err(url);
             assert!(err.to_string().contains(needle), "{url}: {err}");
             assert!(!err.to_string().contains(":p@"), "{err}");
             assert!(!err.is_retriable());
         }
-        for ok in ["http://127.0.0.1:8081", "http://localhost:8081", "https://r/prefix/"] {
+        for ok in [
+            "http://127.0.0.1:8081",
+            "http://localhost:8081",
+            "https://r/prefix/",
+        ] {
             RegistryClient::new(RegistryConfig::new(ok).with_auth(auth.clone())).expect(ok);
         }
     }

@@ -321,9 +321,7 @@ mod tests {
             let parsed = schemas.current(role);
             assert_eq!(parsed.role, role);
             assert_eq!(
-                schemas
-                    .by_fingerprint(parsed.fingerprint)
-                    .map(|p| p.role),
+                schemas.by_fingerprint(parsed.fingerprint).map(|p| p.role),
                 Some(role)
             );
         }

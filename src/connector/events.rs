@@ -32,7 +32,9 @@ impl PollSucceeded<'_> {
             duration_ms = self.duration.as_millis() as u64,
             "Poll committed"
         );
-        m.polls_total.with_label_values(&[self.org, "success"]).inc();
+        m.polls_total
+            .with_label_values(&[self.org, "success"])
+            .inc();
         m.poll_duration_seconds
             .with_label_values(&[self.org])
             .observe(self.duration.as_secs_f64());
@@ -44,14 +46,18 @@ impl PollSucceeded<'_> {
         m.members
             .with_label_values(&[self.org])
             .set(self.members as i64);
-        m.admins.with_label_values(&[self.org]).set(self.admins as i64);
+        m.admins
+            .with_label_values(&[self.org])
+            .set(self.admins as i64);
         m.inactive_members
             .with_label_values(&[self.org])
             .set(self.inactive as i64);
         m.last_success_timestamp_seconds
             .with_label_values(&[self.org])
             .set(self.now_ms as f64 / 1000.0);
-        m.departure_guard_tripped.with_label_values(&[self.org]).set(0);
+        m.departure_guard_tripped
+            .with_label_values(&[self.org])
+            .set(0);
     }
 }
 
@@ -61,7 +67,7 @@ pub struct PollFailed<'a> {
     pub org: &'a str,
     /// Fixed code for the metric label and alert routing.
     pub error_code: &'static str,
-    pub error: &'a dyn std::fmt::Display,
+    pub error: &'a (dyn std::error::Error + 'a),
     pub duration: Duration,
     /// Whether an operator must act (revoked key, retired API): logged at ERROR.
     pub operator_action: bool,
@@ -74,7 +80,9 @@ impl PollFailed<'_> {
         } else {
             tracing::warn!(org = self.org, error_code = self.error_code, error = %self.error, "Poll failed");
         }
-        m.polls_total.with_label_values(&[self.org, "failure"]).inc();
+        m.polls_total
+            .with_label_values(&[self.org, "failure"])
+            .inc();
         m.poll_duration_seconds
             .with_label_values(&[self.org])
             .observe(self.duration.as_secs_f64());
@@ -104,7 +112,9 @@ impl DepartureGuardTripped<'_> {
             "Departure guard holds the organization; nothing written"
         );
         m.polls_total.with_label_values(&[self.org, "held"]).inc();
-        m.departure_guard_tripped.with_label_values(&[self.org]).set(1);
+        m.departure_guard_tripped
+            .with_label_values(&[self.org])
+            .set(1);
     }
 }
 

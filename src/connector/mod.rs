@@ -8,5 +8,6 @@
 
 pub mod events;
 pub mod poller;
+pub mod startup;
 
 pub use poller::{system_clock, Clock, CycleError, Mode, OrgPoller, PollContext};

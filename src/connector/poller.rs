@@ -119,6 +119,8 @@ pub struct OrgPoller {
     label: String,
     org: Option<(String, OrgState)>,
     ctx: Arc<PollContext>,
+    /// The last cycle's error, for `once`'s summary.
+    last_error: Option<String>,
 }
 
 impl std::fmt::Debug for OrgPoller {
@@ -137,7 +139,13 @@ impl OrgPoller {
             label,
             org: None,
             ctx,
+            last_error: None,
         }
+    }
+
+    /// The error of the last cycle, if it failed.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
     /// The organization key, once resolved.
@@ -327,11 +335,13 @@ impl Pollable for OrgPoller {
         let started = Instant::now();
         match self.cycle(shutdown).await {
             Ok(Some(status)) => {
+                self.last_error = None;
                 self.ctx.health.poll_ok(&self.label);
                 Ok(status)
             }
             Ok(None) => Ok(PollStatus::Cancelled),
             Err(e) => {
+                self.last_error = Some(e.to_string());
                 let code = e.code();
                 let operator_action = match &e {
                     CycleError::Api(a) => a.is_key_rejected(),

@@ -23,6 +23,7 @@
 
 pub mod config;
 mod events;
+pub mod inspect;
 pub mod memory;
 pub mod publisher;
 pub mod restore;

@@ -164,7 +164,7 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<TopicsReport, TopicEr
 }
 
 /// The topic's partition count, `None` when it does not exist.
-async fn partition_count(
+pub(crate) async fn partition_count(
     admin: &Arc<AdminClient<DefaultClientContext>>,
     topic: &str,
     bootstrap: &str,
@@ -252,7 +252,7 @@ async fn create(
 /// Right after a creation the broker may not know the topic yet (metadata
 /// propagation): an answer without the topic or without its `cleanup.policy` is
 /// asked again, with a short backoff, until `timeout`.
-async fn check_compacted(
+pub(crate) async fn check_compacted(
     admin: &AdminClient<DefaultClientContext>,
     opts: &AdminOptions,
     topic: &str,

@@ -50,7 +50,10 @@ pub struct MockRegistry {
 type Answer = (StatusCode, Json<Value>);
 
 fn error(status: StatusCode, code: u32, message: String) -> Answer {
-    (status, Json(json!({ "error_code": code, "message": message })))
+    (
+        status,
+        Json(json!({ "error_code": code, "message": message })),
+    )
 }
 
 impl MockRegistry {
@@ -133,7 +136,13 @@ async fn register(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Answer {
-    if let Err(a) = gate(&state, &headers, format!("POST /subjects/{subject}/versions")).await {
+    if let Err(a) = gate(
+        &state,
+        &headers,
+        format!("POST /subjects/{subject}/versions"),
+    )
+    .await
+    {
         return a;
     }
     let text = match schema_of(&body) {

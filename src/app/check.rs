@@ -1,0 +1,225 @@
+//! `check`: validate the configuration and reach Streak (every key), Kafka (the
+//! topics and the state topic's compaction) and the Schema Registry, printing one
+//! verdict a line, writing nothing. Exit non-zero when any item failed.
+
+use std::sync::Arc;
+
+use crate::avro::{RegistryAuth, RegistryClient, RegistryConfig};
+use crate::cli::SettingsArgs;
+use crate::config::{Config, Env};
+use crate::connector::startup;
+use crate::kafka::inspect::{inspect_topics, CHECK_TIMEOUT};
+use crate::metrics::Metrics;
+use crate::streak::{ApiKey, StreakClient};
+
+/// One checked item.
+#[derive(Debug)]
+struct Verdict {
+    ok: bool,
+    item: String,
+    detail: String,
+}
+
+fn print(v: &Verdict) {
+    println!(
+        "{} {}: {}",
+        if v.ok { "[ok]  " } else { "[FAIL]" },
+        v.item,
+        v.detail
+    );
+}
+
+/// Runs every check; the error counts the failures.
+pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
+    let mut verdicts = Vec::new();
+    let mut push = |v: Verdict| {
+        print(&v);
+        verdicts.push(v.ok);
+    };
+    let config = match Config::load(args, env) {
+        Ok(c) => {
+            push(Verdict {
+                ok: true,
+                item: "config".into(),
+                detail: format!(
+                    "{} API key(s), events topic {}, state topic {}",
+                    c.api_keys.len(),
+                    c.kafka.events_topic,
+                    c.kafka.state_topic
+                ),
+            });
+            c
+        }
+        Err(e) => {
+            push(Verdict {
+                ok: false,
+                item: "config".into(),
+                detail: e.to_string(),
+            });
+            anyhow::bail!("configuration invalid");
+        }
+    };
+
+    // Streak: every key, with few retries so a dead endpoint answers quickly.
+    let metrics = Arc::new(Metrics::new());
+    let mut client_config = startup::client_config(&config);
+    client_config.retry.max_attempts = client_config.retry.max_attempts.min(2);
+    client_config.retry.deadline = client_config.retry.deadline.min(CHECK_TIMEOUT * 2);
+    for secret in &config.api_keys {
+        let key = match ApiKey::new(secret.expose().to_string()) {
+            Ok(k) => k,
+            Err(e) => {
+                push(Verdict {
+                    ok: false,
+                    item: "streak key".into(),
+                    detail: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let fp = key.fingerprint().to_string();
+        let item = format!("streak key {fp}");
+        let client = match StreakClient::new(client_config.clone(), key, metrics.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                push(Verdict {
+                    ok: false,
+                    item,
+                    detail: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let verdict = match client.me().await {
+            Ok(me) => match me.org_key {
+                Some(org) => match client.org_users(&org).await {
+                    Ok(l) => Verdict {
+                        ok: true,
+                        item,
+                        detail: format!(
+                            "organization {org}: {} members listed{}",
+                            l.listing.members.len(),
+                            if l.listing.complete {
+                                String::new()
+                            } else {
+                                format!(" ({} unreadable entries)", l.stats.invalid)
+                            }
+                        ),
+                    },
+                    Err(e) => Verdict {
+                        ok: false,
+                        item,
+                        detail: format!("organization {org}: {e}"),
+                    },
+                },
+                None => match client.organization().await {
+                    Ok(o) => Verdict {
+                        ok: true,
+                        item,
+                        detail: format!("organization {}", o.key),
+                    },
+                    Err(e) => Verdict {
+                        ok: false,
+                        item,
+                        detail: e.to_string(),
+                    },
+                },
+            },
+            Err(e) => Verdict {
+                ok: false,
+                item,
+                detail: e.to_string(),
+            },
+        };
+        push(verdict);
+    }
+
+    // Kafka: reach the cluster, look at the topics, check compaction.
+    let mut kafka = super::read_only_kafka(&config);
+    kafka.request_timeout = CHECK_TIMEOUT;
+    match inspect_topics(&kafka).await {
+        Err(e) => push(Verdict {
+            ok: false,
+            item: format!("kafka {}", config.kafka.bootstrap_servers),
+            detail: e.to_string(),
+        }),
+        Ok(t) => {
+            push(Verdict {
+                ok: true,
+                item: format!("kafka {}", config.kafka.bootstrap_servers),
+                detail: "reachable".into(),
+            });
+            push(Verdict {
+                ok: true,
+                item: format!("events topic {}", kafka.events_topic),
+                detail: match t.events_partitions {
+                    Some(n) => format!("exists, {n} partitions"),
+                    None => format!(
+                        "absent: run creates it ({} partitions, replication factor {})",
+                        kafka.partitions, kafka.replication_factor
+                    ),
+                },
+            });
+            match (t.state_partitions, t.state_compaction) {
+                (None, _) => push(Verdict {
+                    ok: true,
+                    item: format!("state topic {}", kafka.state_topic),
+                    detail: "absent: run creates it, compacted".into(),
+                }),
+                (Some(n), Some(Ok(()))) => push(Verdict {
+                    ok: true,
+                    item: format!("state topic {}", kafka.state_topic),
+                    detail: format!("exists, {n} partitions, compacted"),
+                }),
+                (Some(_), Some(Err(e))) => push(Verdict {
+                    ok: false,
+                    item: format!("state topic {}", kafka.state_topic),
+                    detail: e.to_string(),
+                }),
+                (Some(n), None) => push(Verdict {
+                    ok: true,
+                    item: format!("state topic {}", kafka.state_topic),
+                    detail: format!("exists, {n} partitions"),
+                }),
+            }
+        }
+    }
+
+    // Schema Registry: reachable and answering.
+    if let Some(r) = &config.schema_registry {
+        let auth = match (&r.username, &r.password) {
+            (Some(u), Some(p)) => Some(RegistryAuth::new(u.clone(), p.expose().to_string())),
+            _ => None,
+        };
+        let item = format!("schema registry {}", r.url);
+        let verdict = match RegistryClient::new(RegistryConfig::new(r.url.as_str()).with_auth(auth))
+        {
+            Err(e) => Verdict {
+                ok: false,
+                item,
+                detail: e.to_string(),
+            },
+            Ok(client) => match client.subjects().await {
+                Ok(subjects) => Verdict {
+                    ok: true,
+                    item,
+                    detail: format!("reachable, {} subjects", subjects.len()),
+                },
+                Err(e) => Verdict {
+                    ok: false,
+                    item,
+                    detail: e.to_string(),
+                },
+            },
+        };
+        push(verdict);
+    }
+
+    let failed = verdicts.iter().filter(|ok| !**ok).count();
+    if failed == 0 {
+        println!("all {} checks passed", verdicts.len());
+        Ok(())
+    } else {
+        anyhow::bail!("{failed} of {} checks failed", verdicts.len())
+    }
+}

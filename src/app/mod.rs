@@ -1,0 +1,99 @@
+//! The commands: each builds the parts it needs from the validated configuration
+//! and runs them. `main` parses the command line and calls one of these.
+//!
+//! Errors leave here as `anyhow::Error` (this is the edge); the exit status is the
+//! command's verdict.
+
+pub mod check;
+pub mod demo;
+pub mod once;
+pub mod run;
+pub mod tail;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::avro::Decoder;
+use crate::config::Config;
+use crate::connector::startup;
+use crate::membership::ChangeEvent;
+
+/// Cancels `token` on SIGTERM or Ctrl-C (SIGINT). A second signal is left to the
+/// default handler's effect: the caller's drain deadline bounds the wait anyway.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Cannot watch SIGTERM; only Ctrl-C stops");
+                        let _ = ctrl_c.await;
+                        token.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => tracing::info!("Ctrl-C: finishing the cycle in flight, then stopping"),
+                _ = term.recv() => tracing::info!("SIGTERM: finishing the cycle in flight, then stopping"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        token.cancel();
+    });
+}
+
+/// An event as one JSON line, exactly as a consumer decodes it from the topic:
+/// encoded with the connector's encoder, decoded with its decoder.
+pub async fn event_json(
+    encoder: &crate::avro::Encoder,
+    decoder: &Decoder,
+    event: &ChangeEvent,
+) -> anyhow::Result<serde_json::Value> {
+    let record = encoder.encode_event(event)?;
+    let value = match &record.value {
+        Some(v) => decoder.decode_json(v).await?,
+        None => serde_json::Value::Null,
+    };
+    Ok(value)
+}
+
+/// The Kafka settings of a command that reads topics without a transaction.
+pub fn read_only_kafka(config: &Config) -> crate::kafka::KafkaConfig {
+    startup::kafka_config(config, crate::kafka::TopicPolicy::Trust)
+}
+
+/// The decoder for tail and friends, with the registry when one is configured.
+pub async fn decoder_for(config: &Config) -> anyhow::Result<Decoder> {
+    let source = crate::membership::SourceInfo {
+        connector: config.connector_name.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        instance: startup::instance_id(),
+    };
+    if config.schema_registry.is_none() {
+        let schemas = Arc::new(crate::avro::Schemas::load()?);
+        return Ok(Decoder::new(schemas));
+    }
+    // With a registry, build the codecs (this looks the subjects up).
+    let (_, decoder) = startup::codecs(config, source).await?;
+    Ok(decoder)
+}
+
+/// `schemas`: print the embedded schemas, or write them into `dir`.
+pub fn schemas(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    match dir {
+        Some(dir) => {
+            for path in crate::avro::write_schemas(dir)? {
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
+        None => Ok(crate::avro::print_schemas(&mut std::io::stdout().lock())?),
+    }
+}

@@ -1,0 +1,92 @@
+//! `once`: one poll of every organization, then exit: 0 when every poll committed,
+//! non-zero naming each organization that failed or was held, and why.
+//! `once --dry-run` prints the events it would publish and writes nothing.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::connector::startup::{self, StartOptions};
+use crate::connector::{system_clock, Mode};
+use crate::kafka::TopicPolicy;
+use crate::metrics::Metrics;
+use crate::scheduler::{self, PollStatus};
+use crate::server::{Health, Releases};
+
+/// Runs one poll of every organization. The error lists what failed.
+pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let shutdown = CancellationToken::new();
+    super::cancel_on_signal(shutdown.clone());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mode = if dry_run {
+        Mode::DryRun(tx)
+    } else {
+        drop(tx);
+        Mode::Publish
+    };
+    let started = startup::start(
+        &config,
+        metrics,
+        Arc::new(Health::new(config.ready_max_consecutive_failures)),
+        Arc::new(Releases::default()),
+        Arc::new(Mutex::new(Vec::new())),
+        StartOptions {
+            mode,
+            topic_policy: TopicPolicy::CreateAndVerify,
+            clock: system_clock(),
+        },
+    )
+    .await
+    .context("start-up failed")?;
+    let encoder = started.context.encoder.clone();
+    let decoder = started.decoder.clone();
+    let results = scheduler::run_once(started.pollers, config.max_concurrent_polls, shutdown).await;
+    // The context holds the dry run's sender: drop it so the channel ends.
+    drop(started.context);
+
+    if dry_run {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        while let Ok(event) = rx.try_recv() {
+            let json = super::event_json(&encoder, &decoder, &event).await?;
+            writeln!(out, "{json}")?;
+        }
+    }
+
+    let mut failed = Vec::new();
+    for (poller, result) in &results {
+        let org = poller
+            .org_key()
+            .unwrap_or(crate::scheduler::Pollable::name(poller));
+        match result {
+            Ok(PollStatus::Done) => {
+                eprintln!("{org}: ok{}", if dry_run { " (dry run)" } else { "" })
+            }
+            Ok(PollStatus::Held) => failed.push(format!(
+                "{org}: held by the departure guard (see the log; release it with the admin endpoint, see docs/operations.md)"
+            )),
+            Ok(PollStatus::Failed { .. }) => failed.push(format!(
+                "{org}: failed: {}",
+                poller.last_error().unwrap_or("see the log")
+            )),
+            Ok(PollStatus::Cancelled) => failed.push(format!("{org}: cancelled by a signal")),
+            Err(fatal) => failed.push(format!("{org}: fatal: {}", fatal.0)),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        for f in &failed {
+            eprintln!("{f}");
+        }
+        anyhow::bail!(
+            "{} of {} organizations did not complete their poll",
+            failed.len(),
+            results.len()
+        )
+    }
+}
