@@ -79,8 +79,13 @@ async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
         org_toml("org-r", &revoked, &[("u-r1", true)], ""),
     ))
     .await;
-    sim.apply("org-r", Change::RevokeKey { api_key: revoked.clone() })
-        .expect("revoked");
+    sim.apply(
+        "org-r",
+        Change::RevokeKey {
+            api_key: revoked.clone(),
+        },
+    )
+    .expect("revoked");
     let setup = Setup::new(
         "metrics",
         &sim.base_url(),
@@ -122,49 +127,63 @@ async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
 
+    // Every problem is collected, so one run reports them all.
+    let mut problems = Vec::new();
     let families = m.families();
     let missing: Vec<String> = declared_metric_names()
         .into_iter()
         .map(|n| format!("streak_connector_{n}"))
         .filter(|n| !families.contains(n))
         .collect();
-    assert!(
-        missing.is_empty(),
-        "metric families of src/metrics.rs absent from /metrics: {missing:?}\n{}",
-        m.text
-    );
+    if !missing.is_empty() {
+        problems.push(format!(
+            "metric families of src/metrics.rs absent from /metrics (a family shows only once a series exists: export zero-valued series): {missing:?}"
+        ));
+    }
     let version = env!("CARGO_PKG_VERSION");
-    assert_eq!(
-        m.value("streak_connector_build_info", &[("version", version)]),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.value("streak_connector_members", &[("org", "org-m")]),
-        Some(2.0)
-    );
-    assert_eq!(
-        m.value("streak_connector_admins", &[("org", "org-m")]),
-        Some(1.0)
-    );
-    assert!(
-        m.value("streak_connector_transactions_total", &[("result", "committed")])
-            .unwrap_or(0.0)
-            >= 1.0
-    );
-    assert!(
-        m.value(
+    let expectations: [(&str, &[(&str, &str)], fn(f64) -> bool, &str); 5] = [
+        (
+            "streak_connector_build_info",
+            &[("version", version)],
+            |v| v == 1.0,
+            "= 1",
+        ),
+        (
+            "streak_connector_members",
+            &[("org", "org-m")],
+            |v| v == 2.0,
+            "= 2",
+        ),
+        (
+            "streak_connector_admins",
+            &[("org", "org-m")],
+            |v| v == 1.0,
+            "= 1",
+        ),
+        (
+            "streak_connector_transactions_total",
+            &[("result", "committed")],
+            |v| v >= 1.0,
+            ">= 1",
+        ),
+        (
             "streak_connector_last_success_timestamp_seconds",
-            &[("org", "org-m")]
-        )
-        .unwrap_or(0.0)
-            > 1.6e9
-    );
-
+            &[("org", "org-m")],
+            |v| v > 1.6e9,
+            "a recent Unix time",
+        ),
+    ];
+    for (name, labels, ok, want) in expectations {
+        let got = m.value(name, labels);
+        if !got.is_some_and(ok) {
+            problems.push(format!("{name}{labels:?}: want {want}, got {got:?}"));
+        }
+    }
     match promtool_check(&m.text).await {
         None => eprintln!("metrics_of_a_running_connector...: promtool not installed: the promtool part is skipped"),
-        Some((ok, report)) => assert!(ok, "promtool check metrics failed:\n{report}\n--- metrics ---\n{}", m.text),
+        Some((true, _)) => {}
+        Some((false, report)) => problems.push(format!("promtool check metrics failed:\n{report}")),
     }
-
     // The revoked key fails every poll: beyond the threshold (2 here), not ready,
     // and the answer says which key.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -172,7 +191,10 @@ async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
     loop {
         let (status, body) = http_get(&addr, "/readyz").await.expect("/readyz answers");
         if status == 503 {
-            assert!(body.contains(&fp), "/readyz names the failing key {fp}: {body}");
+            assert!(
+                body.contains(&fp),
+                "/readyz names the failing key {fp}: {body}"
+            );
             break;
         }
         assert_eq!(status, 200, "/readyz answers 200 or 503: {body}");
@@ -183,6 +205,13 @@ async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+
+    assert!(
+        problems.is_empty(),
+        "/metrics:\n- {}\n--- metrics ---\n{}",
+        problems.join("\n- "),
+        m.text
+    );
 
     proc.sigterm();
     let status = proc.wait_exit(Duration::from_secs(30)).await;
@@ -233,12 +262,13 @@ async fn check_reports_a_state_topic_that_is_not_compacted() {
     }
     let key = api_key("chk");
     let sim = start_simulator(&org_toml("org-chk", &key, &[("u-k1", true)], "")).await;
-    let setup = Setup::new("checkcompact", &sim.base_url(), &broker, &[&key], "");
+    let setup = Setup::new("checkpolicy", &sim.base_url(), &broker, &[&key], "");
     broker
         .create_topic(&setup.state_topic, 3, &[("cleanup.policy", "delete")])
         .await;
 
     let run = setup.command(&["check"]).run(CHECK_TIMEOUT).await;
+    eprintln!("[e2e] check said:\n{}", run.report());
     assert!(
         !run.status.success(),
         "a non-compacted state topic fails the check\n{}",
@@ -251,7 +281,11 @@ async fn check_reports_a_state_topic_that_is_not_compacted() {
             run.report()
         )
     });
-    assert!(is_failure(line), "the state topic's verdict is a failure: {line}");
+    assert!(
+        is_failure(line),
+        "the state topic's verdict is a failure: {line}\n{}",
+        run.report()
+    );
     let key_line = line_with(&out, "org-chk", &[])
         .or_else(|| line_with(&out, &fingerprint(&key), &[]))
         .unwrap_or_else(|| panic!("a verdict line for the API key\n{}", run.report()));
@@ -283,6 +317,7 @@ async fn check_reports_a_wrong_bootstrap_address_quickly() {
         .args(["--metrics-listen", "127.0.0.1:0"])
         .env("STREAK_CONNECTOR_API_KEYS", &key);
     let run = cmd.run(CHECK_TIMEOUT).await;
+    eprintln!("[e2e] check said:\n{}", run.report());
     eprintln!("[e2e] check with a wrong bootstrap took {:?}", run.elapsed);
     assert!(
         !run.status.success(),
@@ -296,8 +331,13 @@ async fn check_reports_a_wrong_bootstrap_address_quickly() {
     );
     let out = run.all_output();
     let line = line_with(&out, "127.0.0.1:1", &[])
-        .or_else(|| line_with(&out, "kafka", &["fail", "error", "unreachable", "✗"]))
-        .unwrap_or_else(|| panic!("a verdict line names Kafka or the address\n{}", run.report()));
+        .or_else(|| line_with(&out, "kafka", &[]))
+        .unwrap_or_else(|| {
+            panic!(
+                "a verdict line names Kafka or the address\n{}",
+                run.report()
+            )
+        });
     assert!(is_failure(line), "Kafka's verdict is a failure: {line}");
     let key_line = line_with(&out, "org-boot", &[])
         .or_else(|| line_with(&out, &fingerprint(&key), &[]))
@@ -316,8 +356,13 @@ async fn check_reports_a_revoked_key_by_fingerprint() {
         org_toml("org-lost", &revoked, &[("u-l1", true)], ""),
     ))
     .await;
-    sim.apply("org-lost", Change::RevokeKey { api_key: revoked.clone() })
-        .expect("revoked");
+    sim.apply(
+        "org-lost",
+        Change::RevokeKey {
+            api_key: revoked.clone(),
+        },
+    )
+    .expect("revoked");
     // Kafka's verdict does not matter here: a real broker if there is one, else the
     // mock (whose topic checks may fail).
     let broker = match broker_for("check_reports_a_revoked_key_by_fingerprint").await {
@@ -326,6 +371,7 @@ async fn check_reports_a_revoked_key_by_fingerprint() {
     };
     let setup = Setup::new("checkkey", &sim.base_url(), &broker, &[&good, &revoked], "");
     let run = setup.command(&["check"]).run(CHECK_TIMEOUT).await;
+    eprintln!("[e2e] check said:\n{}", run.report());
     assert!(
         !run.status.success(),
         "a revoked key fails the check\n{}",
@@ -335,7 +381,10 @@ async fn check_reports_a_revoked_key_by_fingerprint() {
     let fp = fingerprint(&revoked);
     let line = line_with(&out, &fp, &[])
         .unwrap_or_else(|| panic!("a verdict line names the key {fp}\n{}", run.report()));
-    assert!(is_failure(line), "the revoked key's verdict is a failure: {line}");
+    assert!(
+        is_failure(line),
+        "the revoked key's verdict is a failure: {line}"
+    );
     assert!(
         !out.contains(&revoked) && !out.contains(&good),
         "no API key is printed\n{}",

@@ -17,8 +17,7 @@ use e2e_support::kafka::{
 };
 use e2e_support::metrics::scrape;
 use e2e_support::{
-    api_key, fingerprint, joiner, json_lines, json_str, org_toml, start_simulator, wait_for,
-    Setup,
+    api_key, fingerprint, joiner, json_lines, json_str, org_toml, start_simulator, wait_for, Setup,
 };
 use streak_connector::avro::DecodedEvent;
 use streak_connector::membership::EventType;
@@ -79,7 +78,11 @@ async fn once_publishes_a_snapshot_then_exactly_the_changes() {
     let setup = Setup::new("once", &sim.base_url(), &broker, &[&key], "");
     prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
 
-    setup.command(&["once"]).run(ONCE_TIMEOUT).await.assert_success();
+    setup
+        .command(&["once"])
+        .run(ONCE_TIMEOUT)
+        .await
+        .assert_success();
 
     let events = read_events(broker.bootstrap(), &setup.events_topic).await;
     let all: Vec<&DecodedEvent> = events.iter().collect();
@@ -111,8 +114,13 @@ async fn once_publishes_a_snapshot_then_exactly_the_changes() {
     // Streak changes between two polls.
     sim.apply("org-acme", Change::Join(joiner("u-erin")))
         .expect("erin joins");
-    sim.apply("org-acme", Change::Leave { key: "u-bob".into() })
-        .expect("bob leaves");
+    sim.apply(
+        "org-acme",
+        Change::Leave {
+            key: "u-bob".into(),
+        },
+    )
+    .expect("bob leaves");
     sim.apply(
         "org-acme",
         Change::SetAdmin {
@@ -133,7 +141,11 @@ async fn once_publishes_a_snapshot_then_exactly_the_changes() {
     )
     .expect("dave renames himself");
 
-    setup.command(&["once"]).run(ONCE_TIMEOUT).await.assert_success();
+    setup
+        .command(&["once"])
+        .run(ONCE_TIMEOUT)
+        .await
+        .assert_success();
 
     let events = read_events(broker.bootstrap(), &setup.events_topic).await;
     let second: Vec<&DecodedEvent> = events.iter().filter(|e| e.event.poll_seq == 2).collect();
@@ -158,7 +170,10 @@ async fn once_publishes_a_snapshot_then_exactly_the_changes() {
             EventType::Joined => {
                 assert!(ev.before.is_none());
                 let after = ev.after.as_ref().expect("JOINED has an after");
-                assert_eq!(after.member.email.as_deref(), Some("u-erin@e2e.example.com"));
+                assert_eq!(
+                    after.member.email.as_deref(),
+                    Some("u-erin@e2e.example.com")
+                );
             }
             EventType::Left => {
                 assert!(ev.after.is_none(), "LEFT has no after");
@@ -174,7 +189,10 @@ async fn once_publishes_a_snapshot_then_exactly_the_changes() {
             EventType::ProfileChanged => {
                 let before = ev.before.as_ref().expect("a before");
                 let after = ev.after.as_ref().expect("an after");
-                assert_eq!(before.member.display_name.as_deref(), Some("u-dave Example"));
+                assert_eq!(
+                    before.member.display_name.as_deref(),
+                    Some("u-dave Example")
+                );
                 assert_eq!(after.member.display_name.as_deref(), Some("David Example"));
             }
             other => panic!("unexpected {other:?}"),
@@ -188,7 +206,10 @@ async fn once_publishes_a_snapshot_then_exactly_the_changes() {
     assert_eq!(checkpoint.poll_seq, 2);
     assert_eq!(checkpoint.member_count, 4);
     assert_eq!(
-        members_in_state(&state).get("org-acme").cloned().unwrap_or_default(),
+        members_in_state(&state)
+            .get("org-acme")
+            .cloned()
+            .unwrap_or_default(),
         vec!["u-alice", "u-carol", "u-dave", "u-erin"],
         "bob's state was tombstoned, erin's written"
     );
@@ -296,8 +317,13 @@ async fn run_keeps_publishing_the_others_when_one_key_is_revoked() {
     }
 
     // org-c's key is revoked; org-a and org-b change.
-    sim.apply("org-c", Change::RevokeKey { api_key: kc.clone() })
-        .expect("revoked");
+    sim.apply(
+        "org-c",
+        Change::RevokeKey {
+            api_key: kc.clone(),
+        },
+    )
+    .expect("revoked");
     sim.apply("org-a", Change::Join(joiner("u-a3")))
         .expect("a3 joins");
     sim.apply("org-b", Change::Join(joiner("u-b3")))
@@ -324,7 +350,10 @@ async fn run_keeps_publishing_the_others_when_one_key_is_revoked() {
                 &[("org", "org-c"), ("result", "failure")],
             )
             .unwrap_or(0.0);
-        if joined("org-a") >= 1.0 && joined("org-b") >= 1.0 && rejected == Some(1.0) && c_failed >= 1.0
+        if joined("org-a") >= 1.0
+            && joined("org-b") >= 1.0
+            && rejected == Some(1.0)
+            && c_failed >= 1.0
         {
             break m;
         }
@@ -385,7 +414,11 @@ async fn run_keeps_publishing_the_others_when_one_key_is_revoked() {
 
     proc.sigterm();
     let status = proc.wait_exit(Duration::from_secs(30)).await;
-    assert!(status.success(), "SIGTERM: exit 0, got {status}\n{}", proc.report());
+    assert!(
+        status.success(),
+        "SIGTERM: exit 0, got {status}\n{}",
+        proc.report()
+    );
     assert!(
         !proc.stderr().contains(&kc) && !proc.stdout().contains(&kc),
         "the revoked key is never printed"
@@ -414,34 +447,54 @@ async fn run_keeps_publishing_the_others_when_one_key_is_revoked() {
     let c = of_org(&events, "org-c");
     assert_eq!(
         summary(&c),
-        vec![(1, "SNAPSHOT", "u-c1".into()), (1, "SNAPSHOT", "u-c2".into())],
+        vec![
+            (1, "SNAPSHOT", "u-c1".into()),
+            (1, "SNAPSHOT", "u-c2".into())
+        ],
         "org-c published its snapshot before the revocation, nothing after"
     );
 }
 
 /// 3. SIGTERM while a cycle is in flight: exit 0 within a bounded time, and nothing
 ///    half written: a read_committed consumer sees all of the interrupted poll's
-///    events or none, and the next `once` completes it without duplicates.
+///    events or none, its checkpoint goes with them, and the next `once` completes
+///    the picture without duplicates.
 ///
 /// org-big has 3000 members and its first listing is delayed by 1 s; SIGTERM comes
-/// 1.5 s after that request arrived, so the cycle is encoding or in its transaction.
-/// org-small commits before.
+/// 1.5 s after that request arrived, when the cycle is encoding or in its
+/// transaction (it finishes it). org-small commits before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_during_a_cycle_exits_0_and_leaves_nothing_half_written() {
-    let Some(broker) =
-        broker_for("sigterm_during_a_cycle_exits_0_and_leaves_nothing_half_written").await
-    else {
+async fn sigterm_while_publishing_exits_0_and_leaves_nothing_half_written() {
+    sigterm_during_a_cycle(
+        "sigterm_while_publishing",
+        "1s",
+        Duration::from_millis(1500),
+    )
+    .await;
+}
+
+/// 3b. The same with SIGTERM while the listing is still being fetched (delayed 5 s):
+///     the cycle has written nothing yet, so it stops without writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_fetching_exits_0_and_leaves_nothing_half_written() {
+    sigterm_during_a_cycle("sigterm_while_fetching", "5s", Duration::from_millis(500)).await;
+}
+
+/// Runs `run` with org-small and org-big (its first listing delayed by `delay`),
+/// sends SIGTERM `signal_after` the listing request arrived, then checks.
+async fn sigterm_during_a_cycle(test: &str, delay: &str, signal_after: Duration) {
+    let Some(broker) = broker_for(test).await else {
         return;
     };
     if !broker.is_real() {
         // The mock cluster shows aborted records to read_committed consumers.
-        eprintln!("sigterm_during_a_cycle...: skipped: needs a real broker (read_committed)");
+        eprintln!("{test}: skipped: needs a real broker (read_committed)");
         return;
     }
     const BIG: usize = 3000;
     let (ks, kb) = (api_key("small"), api_key("big"));
     let scenario = format!(
-        "{}{}\n[[faults]]\nkind = \"delay\"\norg = \"org-big\"\nendpoint = \"organization_users\"\nrequests = [1]\ndelay = \"1s\"\n",
+        "{}{}\n[[faults]]\nkind = \"delay\"\norg = \"org-big\"\nendpoint = \"organization_users\"\nrequests = [1]\ndelay = \"{delay}\"\n",
         org_toml("org-small", &ks, &[("u-s1", true), ("u-s2", false)], ""),
         org_toml(
             "org-big",
@@ -458,13 +511,7 @@ async fn sigterm_during_a_cycle_exits_0_and_leaves_nothing_half_written() {
         .map(|m| m.key)
         .collect();
     assert_eq!(big_members.len(), BIG);
-    let setup = Setup::new(
-        "sigterm",
-        &sim.base_url(),
-        &broker,
-        &[&ks, &kb],
-        "",
-    );
+    let setup = Setup::new("sigterm", &sim.base_url(), &broker, &[&ks, &kb], "");
     prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
 
     let mut cmd = setup.command(&["run"]);
@@ -478,9 +525,10 @@ async fn sigterm_during_a_cycle_exits_0_and_leaves_nothing_half_written() {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", proc.report()));
-    tokio::time::sleep_until((arrived + Duration::from_millis(1500)).into()).await;
+    tokio::time::sleep_until((arrived + signal_after).into()).await;
     let signalled = Instant::now();
     proc.sigterm();
+    // Bounded: the transaction timeout (10 s here) plus the drain margin, at most.
     let status = proc.wait_exit(Duration::from_secs(45)).await;
     let took = signalled.elapsed();
     assert!(
@@ -488,7 +536,16 @@ async fn sigterm_during_a_cycle_exits_0_and_leaves_nothing_half_written() {
         "SIGTERM during a cycle: exit 0, got {status} after {took:?}\n{}",
         proc.report()
     );
+    assert!(
+        took < Duration::from_secs(20),
+        "exit within the drain deadline, took {took:?}"
+    );
     eprintln!("[e2e] exited 0 {took:?} after SIGTERM");
+    for l in proc.stderr().lines() {
+        if l.contains("org-big") || l.contains("SIGTERM") || l.contains("ransaction") {
+            eprintln!("[e2e]   {l}");
+        }
+    }
 
     let events = read_events(broker.bootstrap(), &setup.events_topic).await;
     let big = of_org(&events, "org-big");
@@ -499,7 +556,11 @@ async fn sigterm_during_a_cycle_exits_0_and_leaves_nothing_half_written() {
     );
     eprintln!(
         "[e2e] the interrupted poll was {}",
-        if big.is_empty() { "aborted" } else { "committed" }
+        if big.is_empty() {
+            "aborted"
+        } else {
+            "committed"
+        }
     );
     let state = read_state(broker.bootstrap(), &setup.state_topic).await;
     let checkpoints = last_checkpoints(&state);
@@ -510,17 +571,25 @@ async fn sigterm_during_a_cycle_exits_0_and_leaves_nothing_half_written() {
     );
 
     // The next run completes the picture exactly once.
-    setup.command(&["once"]).run(ONCE_TIMEOUT).await.assert_success();
+    setup
+        .command(&["once"])
+        .run(ONCE_TIMEOUT)
+        .await
+        .assert_success();
     let events = read_events(broker.bootstrap(), &setup.events_topic).await;
     let big = of_org(&events, "org-big");
     assert_eq!(big.len(), BIG, "one SNAPSHOT per member, no duplicates");
     assert_eq!(users(&big), big_members);
-    assert!(big.iter().all(|e| e.event.poll_seq == 1
-        && e.event.event_type == EventType::Snapshot));
+    assert!(big
+        .iter()
+        .all(|e| e.event.poll_seq == 1 && e.event.event_type == EventType::Snapshot));
     let small = of_org(&events, "org-small");
     assert_eq!(
         summary(&small),
-        vec![(1, "SNAPSHOT", "u-s1".into()), (1, "SNAPSHOT", "u-s2".into())]
+        vec![
+            (1, "SNAPSHOT", "u-s1".into()),
+            (1, "SNAPSHOT", "u-s2".into())
+        ]
     );
     let state = read_state(broker.bootstrap(), &setup.state_topic).await;
     let members = members_in_state(&state);
@@ -555,7 +624,10 @@ async fn once_dry_run_prints_the_events_and_writes_nothing() {
     let setup = Setup::new("dry", &sim.base_url(), &broker, &[&key], "");
     prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
 
-    let dry = setup.command(&["once", "--dry-run"]).run(ONCE_TIMEOUT).await;
+    let dry = setup
+        .command(&["once", "--dry-run"])
+        .run(ONCE_TIMEOUT)
+        .await;
     dry.assert_success();
     let printed = event_lines(&dry.stdout);
     assert_eq!(
@@ -586,11 +658,23 @@ async fn once_dry_run_prints_the_events_and_writes_nothing() {
         );
     }
 
-    setup.command(&["once"]).run(ONCE_TIMEOUT).await.assert_success();
-    sim.apply("org-dry", Change::Leave { key: "u-dora".into() })
-        .expect("dora leaves");
+    setup
+        .command(&["once"])
+        .run(ONCE_TIMEOUT)
+        .await
+        .assert_success();
+    sim.apply(
+        "org-dry",
+        Change::Leave {
+            key: "u-dora".into(),
+        },
+    )
+    .expect("dora leaves");
 
-    let dry = setup.command(&["once", "--dry-run"]).run(ONCE_TIMEOUT).await;
+    let dry = setup
+        .command(&["once", "--dry-run"])
+        .run(ONCE_TIMEOUT)
+        .await;
     dry.assert_success();
     assert_eq!(
         event_lines(&dry.stdout),
@@ -599,9 +683,17 @@ async fn once_dry_run_prints_the_events_and_writes_nothing() {
         dry.report()
     );
     let events = read_events(broker.bootstrap(), &setup.events_topic).await;
-    assert_eq!(events.len(), 3, "the dry run wrote nothing: only the snapshot");
+    assert_eq!(
+        events.len(),
+        3,
+        "the dry run wrote nothing: only the snapshot"
+    );
 
-    setup.command(&["once"]).run(ONCE_TIMEOUT).await.assert_success();
+    setup
+        .command(&["once"])
+        .run(ONCE_TIMEOUT)
+        .await
+        .assert_success();
     let events = read_events(broker.bootstrap(), &setup.events_topic).await;
     let second: Vec<&DecodedEvent> = events.iter().filter(|e| e.event.poll_seq == 2).collect();
     assert_eq!(

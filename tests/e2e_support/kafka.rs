@@ -157,7 +157,9 @@ fn read_blocking(bootstrap: &str, topic: &str, timeout: Duration) -> TopicConten
 }
 
 fn decoder() -> Decoder {
-    Decoder::new(Arc::new(Schemas::load().expect("the embedded schemas load")))
+    Decoder::new(Arc::new(
+        Schemas::load().expect("the embedded schemas load"),
+    ))
 }
 
 /// The committed events of `topic`, decoded (empty if the topic does not exist).

@@ -149,12 +149,15 @@ fn parse_labels(s: &str) -> Option<BTreeMap<String, String>> {
 /// follows additions: the first string literal after each constructor call.
 pub fn declared_metric_names() -> Vec<String> {
     const SOURCE: &str = include_str!("../../src/metrics.rs");
-    let source = SOURCE
-        .split("#[cfg(test)]")
-        .next()
-        .unwrap_or(SOURCE);
+    let source = SOURCE.split("#[cfg(test)]").next().unwrap_or(SOURCE);
     let mut names = Vec::new();
-    for marker in ["counter(", "gauge(", "histogram(", "Gauge::new(", "Opts::new("] {
+    for marker in [
+        "counter(",
+        "gauge(",
+        "histogram(",
+        "Gauge::new(",
+        "Opts::new(",
+    ] {
         let mut from = 0;
         while let Some(at) = source[from..].find(marker) {
             let start = from + at + marker.len();
@@ -194,7 +197,10 @@ mod tests {
         assert_eq!(s.families(), vec!["a_total"]);
         assert_eq!(s.value("a_total", &[("org", "x")]), Some(3.0));
         assert_eq!(
-            s.find("a_total", &[])[0].labels.get("result").map(String::as_str),
+            s.find("a_total", &[])[0]
+                .labels
+                .get("result")
+                .map(String::as_str),
             Some("fail\"ure")
         );
         assert_eq!(s.value("b", &[]), Some(1.5));
@@ -205,7 +211,12 @@ mod tests {
     #[test]
     fn reads_the_declared_names() {
         let names = declared_metric_names();
-        for n in ["polls_total", "api_key_rejected", "build_info", "state_restore_records"] {
+        for n in [
+            "polls_total",
+            "api_key_rejected",
+            "build_info",
+            "state_restore_records",
+        ] {
             assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
         }
     }

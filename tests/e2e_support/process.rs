@@ -110,11 +110,7 @@ struct Captured {
     stderr: Vec<String>,
 }
 
-async fn capture(
-    pipe: impl AsyncRead + Unpin,
-    out: Arc<Mutex<Captured>>,
-    which: Stream,
-) {
+async fn capture(pipe: impl AsyncRead + Unpin, out: Arc<Mutex<Captured>>, which: Stream) {
     let mut lines = BufReader::new(pipe).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let line = strip_ansi(&line);
