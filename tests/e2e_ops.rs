@@ -141,7 +141,8 @@ async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
         ));
     }
     let version = env!("CARGO_PKG_VERSION");
-    let expectations: [(&str, &[(&str, &str)], fn(f64) -> bool, &str); 5] = [
+    type Expectation<'a> = (&'a str, &'a [(&'a str, &'a str)], fn(f64) -> bool, &'a str);
+    let expectations: [Expectation; 5] = [
         (
             "streak_connector_build_info",
             &[("version", version)],

@@ -565,7 +565,7 @@ async fn sigterm_during_a_cycle(test: &str, delay: &str, signal_after: Duration)
     let state = read_state(broker.bootstrap(), &setup.state_topic).await;
     let checkpoints = last_checkpoints(&state);
     assert_eq!(
-        checkpoints.get("org-big").is_some(),
+        checkpoints.contains_key("org-big"),
         !big.is_empty(),
         "org-big's checkpoint is committed with its events or not at all"
     );
