@@ -6,7 +6,7 @@ mod e2e_support;
 use std::time::{Duration, Instant};
 
 use e2e_support::broker::Broker;
-use e2e_support::kafka::{broker_for, prepare_mock_topics, topic_exists};
+use e2e_support::kafka::{broker_for, prepare_mock_topics, real_broker_for, topic_exists};
 use e2e_support::metrics::{declared_metric_names, http_get, scrape};
 use e2e_support::process::Cmd;
 use e2e_support::{
@@ -257,10 +257,10 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(90);
 ///     topic's line, and creates nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_a_state_topic_that_is_not_compacted() {
-    let broker = Broker::start().await;
-    if broker.skip_unless_real("check_reports_a_state_topic_that_is_not_compacted") {
+    let Some(broker) = real_broker_for("check_reports_a_state_topic_that_is_not_compacted").await
+    else {
         return;
-    }
+    };
     let key = api_key("chk");
     let sim = start_simulator(&org_toml("org-chk", &key, &[("u-k1", true)], "")).await;
     let setup = Setup::new("checkpolicy", &sim.base_url(), &broker, &[&key], "");
@@ -395,4 +395,40 @@ async fn check_reports_a_revoked_key_by_fingerprint() {
         .or_else(|| line_with(&out, &fingerprint(&good), &[]))
         .unwrap_or_else(|| panic!("a verdict line for the good key\n{}", run.report()));
     assert!(is_success(good_line), "the good key passes: {good_line}");
+}
+
+/// `schemas --dir DIR` writes the embedded Avro schemas as files a registry or a
+/// consumer can use; `schemas` prints them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemas_are_printed_and_written() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("schemas");
+    let run = Cmd::new(&["schemas", "--dir", &out.display().to_string()])
+        .run(Duration::from_secs(30))
+        .await;
+    run.assert_success();
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("the directory was created")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".avsc"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "key, event and state schemas: {names:?}");
+    for n in &names {
+        let text = std::fs::read_to_string(out.join(n)).expect("readable");
+        let json: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{n} is JSON: {e}"));
+        assert_eq!(json["type"], "record", "{n}");
+    }
+    let printed = Cmd::new(&["schemas"]).run(Duration::from_secs(30)).await;
+    printed.assert_success();
+    for n in &names {
+        let stem = n.trim_end_matches(".avsc");
+        assert!(
+            printed.stdout.contains(stem) || printed.stdout.contains("\"record\""),
+            "`schemas` prints {stem}\n{}",
+            printed.report()
+        );
+    }
 }

@@ -15,12 +15,20 @@ use streak_connector::membership::{Checkpoint, StateRecord};
 use super::broker::Broker;
 use super::MOCK_TOPIC_POLICY_TOML;
 
+/// Set (to anything) in CI: a test that needs a real broker fails instead of
+/// skipping when `KAFKA_BOOTSTRAP_SERVERS` is not set.
+pub const REQUIRE_REAL_BROKER: &str = "STREAK_E2E_REQUIRE_REAL_BROKER";
+
 /// The broker for an end-to-end test that needs Kafka, or `None` (after saying why)
 /// when only the mock cluster is available and the binary cannot be told to trust
 /// pre-created topics on it.
 pub async fn broker_for(test: &str) -> Option<Broker> {
     let broker = Broker::start().await;
     if !broker.is_real() && MOCK_TOPIC_POLICY_TOML.is_none() {
+        assert!(
+            std::env::var_os(REQUIRE_REAL_BROKER).is_none(),
+            "{test}: {REQUIRE_REAL_BROKER} is set but KAFKA_BOOTSTRAP_SERVERS is not"
+        );
         eprintln!(
             "{test}: skipped: needs a real broker (set KAFKA_BOOTSTRAP_SERVERS, e.g. `eval $(scripts/kafka.sh env)`): \
              the binary has no setting yet to use pre-created topics on librdkafka's mock cluster"
@@ -28,6 +36,24 @@ pub async fn broker_for(test: &str) -> Option<Broker> {
         return None;
     }
     Some(broker)
+}
+
+/// A real broker (`KAFKA_BOOTSTRAP_SERVERS`), or `None` (after saying why) for a
+/// test of what the mock cluster does not do (read_committed hiding aborted
+/// records, topic configs).
+pub async fn real_broker_for(test: &str) -> Option<Broker> {
+    let broker = Broker::start().await;
+    if broker.is_real() {
+        return Some(broker);
+    }
+    assert!(
+        std::env::var_os(REQUIRE_REAL_BROKER).is_none(),
+        "{test}: {REQUIRE_REAL_BROKER} is set but KAFKA_BOOTSTRAP_SERVERS is not"
+    );
+    eprintln!(
+        "{test}: skipped: needs a real broker (set KAFKA_BOOTSTRAP_SERVERS, e.g. `eval $(scripts/kafka.sh env)`)"
+    );
+    None
 }
 
 /// Make the two topics exist on the mock cluster (which cannot create them through
