@@ -130,9 +130,23 @@ pub struct KafkaFile {
     pub partitions: Option<i32>,
     pub replication_factor: Option<i32>,
     pub transaction_timeout: Option<String>,
+    /// `verify` (default): create missing topics and refuse a state topic that is not
+    /// compacted. `trust`: create and describe nothing (clusters where the connector
+    /// may not, and librdkafka's mock cluster).
+    pub topic_policy: Option<TopicPolicySetting>,
     /// Any librdkafka property, passed through to the producer and consumers.
     #[serde(default)]
     pub properties: BTreeMap<String, toml::Value>,
+}
+
+/// How topics are treated at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopicPolicySetting {
+    /// Create missing topics; refuse a state topic that is not compacted.
+    Verify,
+    /// Create and check nothing.
+    Trust,
 }
 
 /// `[guard]`: the departure guard.
@@ -180,6 +194,7 @@ pub struct KafkaSettings {
     pub partitions: i32,
     pub replication_factor: i32,
     pub transaction_timeout: Duration,
+    pub topic_policy: TopicPolicySetting,
 }
 
 impl std::fmt::Debug for KafkaSettings {
@@ -204,6 +219,7 @@ impl std::fmt::Debug for KafkaSettings {
             .field("partitions", &self.partitions)
             .field("replication_factor", &self.replication_factor)
             .field("transaction_timeout", &self.transaction_timeout)
+            .field("topic_policy", &self.topic_policy)
             .finish()
     }
 }
@@ -638,6 +654,10 @@ impl Config {
                 partitions,
                 replication_factor,
                 transaction_timeout,
+                topic_policy: file
+                    .kafka
+                    .topic_policy
+                    .unwrap_or(TopicPolicySetting::Verify),
             },
             connector_name,
             poll_interval,

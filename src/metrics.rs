@@ -300,6 +300,10 @@ impl Metrics {
             .set(0);
         self.api_invalid_entries_total.with_label_values(&[org]);
         self.api_duplicate_entries_total.with_label_values(&[org]);
+        self.poll_duration_seconds.with_label_values(&[org]);
+        for g in [&self.members, &self.admins, &self.inactive_members] {
+            g.with_label_values(&[org]);
+        }
     }
 
     /// The registry, for anything that adds its own collectors.

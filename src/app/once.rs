@@ -11,7 +11,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::connector::startup::{self, StartOptions};
 use crate::connector::{system_clock, Mode};
-use crate::kafka::TopicPolicy;
 use crate::metrics::Metrics;
 use crate::scheduler::{self, PollStatus};
 use crate::server::{Health, Releases};
@@ -36,7 +35,7 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
         Arc::new(Mutex::new(Vec::new())),
         StartOptions {
             mode,
-            topic_policy: TopicPolicy::CreateAndVerify,
+            topic_policy: startup::topic_policy(&config),
             clock: system_clock(),
         },
     )

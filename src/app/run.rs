@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::connector::startup::{self, StartOptions};
 use crate::connector::{system_clock, Mode};
-use crate::kafka::TopicPolicy;
 use crate::metrics::Metrics;
 use crate::scheduler::{self, Pollable, Schedule};
 use crate::server::{self, Health, Releases, ServerState};
@@ -82,7 +81,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let options = StartOptions {
         mode: Mode::Publish,
-        topic_policy: TopicPolicy::CreateAndVerify,
+        topic_policy: startup::topic_policy(&config),
         clock: system_clock(),
     };
     let started = tokio::select! {

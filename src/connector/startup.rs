@@ -80,6 +80,14 @@ pub struct Started {
 }
 
 /// The Kafka layer's configuration from the connector's.
+/// The topic policy the configuration asks for.
+pub fn topic_policy(config: &Config) -> TopicPolicy {
+    match config.kafka.topic_policy {
+        crate::config::TopicPolicySetting::Verify => TopicPolicy::CreateAndVerify,
+        crate::config::TopicPolicySetting::Trust => TopicPolicy::Trust,
+    }
+}
+
 pub fn kafka_config(config: &Config, topic_policy: TopicPolicy) -> KafkaConfig {
     let mut k = KafkaConfig::new(
         config.kafka.bootstrap_servers.clone(),
