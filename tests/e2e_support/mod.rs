@@ -43,10 +43,11 @@ pub fn fingerprint(api_key: &str) -> String {
 }
 
 /// How the binary is told that topics exist already and must not be created or
-/// described: librdkafka's mock cluster implements neither CreateTopics nor
-/// DescribeConfigs. `None` while the binary has no such setting: the tests that
-/// need Kafka then need a real broker (`KAFKA_BOOTSTRAP_SERVERS`).
-pub const MOCK_TOPIC_POLICY_TOML: Option<&str> = None;
+/// described (a line of the `[kafka]` table): librdkafka's mock cluster implements
+/// neither CreateTopics nor DescribeConfigs, so on the mock the tests create the
+/// topics themselves and the binary trusts them. `None` would make the tests that
+/// need Kafka skip without a real broker.
+pub const MOCK_TOPIC_POLICY_TOML: Option<&str> = Some("topic_policy = \"trust\"");
 
 /// One end-to-end test's world.
 #[derive(Debug)]
