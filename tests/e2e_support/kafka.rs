@@ -85,10 +85,14 @@ pub struct TopicContents {
 }
 
 fn consumer(bootstrap: &str) -> BaseConsumer {
+    consumer_with(bootstrap, "read_committed")
+}
+
+fn consumer_with(bootstrap: &str, isolation: &str) -> BaseConsumer {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", super::unique("e2e-reader"))
-        .set("isolation.level", "read_committed")
+        .set("isolation.level", isolation)
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
@@ -126,7 +130,6 @@ pub async fn read_topic(bootstrap: &str, topic: &str, timeout: Duration) -> Topi
 }
 
 fn read_blocking(bootstrap: &str, topic: &str, timeout: Duration) -> TopicContents {
-    let deadline = Instant::now() + timeout;
     let c = consumer(bootstrap);
     let md = c
         .fetch_metadata(Some(topic), Duration::from_secs(10))
@@ -144,6 +147,13 @@ fn read_blocking(bootstrap: &str, topic: &str, timeout: Duration) -> TopicConten
         };
     }
     let partitions: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    settle(
+        bootstrap,
+        topic,
+        &partitions,
+        Instant::now() + Duration::from_secs(30),
+    );
+    let deadline = Instant::now() + timeout;
     let mut tpl = TopicPartitionList::new();
     for p in &partitions {
         tpl.add_partition_offset(topic, *p, Offset::Beginning)
@@ -179,6 +189,30 @@ fn read_blocking(bootstrap: &str, topic: &str, timeout: Duration) -> TopicConten
     TopicContents {
         exists: true,
         records,
+    }
+}
+
+/// Waits (until `deadline`, then reads anyway) for every transaction on `topic` to
+/// be settled: a commit returns to the producer before the broker has written the
+/// commit markers, so a reader started right after could stop short of them. The
+/// end offset a read_committed client is given (the last stable offset) equals the
+/// high watermark once no transaction is open.
+fn settle(bootstrap: &str, topic: &str, partitions: &[i32], deadline: Instant) {
+    let committed = consumer_with(bootstrap, "read_committed");
+    let uncommitted = consumer_with(bootstrap, "read_uncommitted");
+    let timeout = Duration::from_secs(5);
+    loop {
+        let open = partitions.iter().any(|p| {
+            let lso = committed.fetch_watermarks(topic, *p, timeout).map(|w| w.1);
+            let hw = uncommitted
+                .fetch_watermarks(topic, *p, timeout)
+                .map(|w| w.1);
+            !matches!((lso, hw), (Ok(a), Ok(b)) if a == b)
+        });
+        if !open || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -11,6 +11,14 @@
 //!   connector name, a temporary config file.
 //!
 //! Nothing here asserts product behaviour; the tests do.
+//!
+//! Running them: `cargo test --test 'e2e_*'` works with nothing installed (the
+//! Kafka tests then use librdkafka's mock cluster in the test process, with
+//! `[kafka] topic_policy = "trust"` and topics created by the test; three tests
+//! that need a real broker say "skipped"). With a real broker,
+//! `eval $(scripts/kafka.sh env)` first; in CI also set
+//! `STREAK_E2E_REQUIRE_REAL_BROKER=1` so those skips become failures. The metrics
+//! test runs `promtool check metrics` when `promtool` is on the PATH.
 #![allow(dead_code, unreachable_pub)] // each test binary uses a part of the helpers
 
 pub mod kafka;
