@@ -229,7 +229,7 @@ impl View<'_> {
             .all(|(old, new)| *old == new.map(str::as_bytes))
     }
 
-    pub(crate) fn to_state(&self) -> MemberState {
+    pub(crate) fn to_state(self) -> MemberState {
         let s = |i: usize| self.strs[i].map(text);
         MemberState {
             member: Member {
