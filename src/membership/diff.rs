@@ -16,6 +16,7 @@ use super::guard::{evaluate, GuardRelease, GuardVerdict};
 use super::model::{ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, StateRecord};
 use super::packed::PackedMember;
 use super::state::OrgState;
+use super::table::BATCH;
 
 /// 30 days, the default inactivity threshold.
 pub const DEFAULT_INACTIVE_AFTER_MS: i64 = 30 * 24 * 60 * 60 * 1000;
@@ -68,22 +69,24 @@ const fn bit(t: EventType) -> u8 {
 
 /// One member that needs events or a write, before ordering.
 enum Change<'a> {
-    /// A listed member with events. `known` is its position in the state.
+    /// A listed member with events. `known` is its state, if any.
     Listed {
         member: &'a Member,
-        known: Option<usize>,
+        known: Option<&'a PackedMember>,
         kinds: u8,
         admin: Option<bool>,
         inactive: bool,
     },
     /// A known member not listed (a departure).
-    Gone { known: usize },
+    Gone { known: &'a PackedMember },
 }
 
-fn change_key<'a>(change: &Change<'a>, packed: &'a [PackedMember]) -> &'a [u8] {
-    match change {
-        Change::Listed { member, .. } => member.key.as_bytes(),
-        Change::Gone { known } => packed[*known].key(),
+impl Change<'_> {
+    fn key(&self) -> &[u8] {
+        match self {
+            Change::Listed { member, .. } => member.key.as_bytes(),
+            Change::Gone { known } => known.key(),
+        }
     }
 }
 
@@ -99,62 +102,75 @@ pub fn diff(
 ) -> PollOutcome {
     let snapshot = state.checkpoint().is_none();
     let poll_seq = state.checkpoint().map_or(1, |c| c.poll_seq + 1);
-    let packed = state.packed();
+    let packed = state.members();
     let known = packed.len();
 
-    let mut seen = vec![false; known];
+    // Marks by position the known members the listing holds.
+    let mut seen = vec![0u64; known.div_ceil(64)];
     let mut matched = 0usize;
     let mut changes: Vec<Change<'_>> = Vec::new();
-    for member in &listing.members {
-        let inactive = is_inactive(member, now_ms, settings.inactive_after_ms);
-        let Some(i) = state.position(member.key.as_bytes()) else {
-            let kinds = bit(if snapshot {
-                EventType::Snapshot
-            } else {
-                EventType::Joined
-            });
-            changes.push(Change::Listed {
-                member,
-                known: None,
-                kinds,
-                admin: member.is_org_admin,
-                inactive,
-            });
-            continue;
-        };
-        if std::mem::replace(&mut seen[i], true) {
-            continue; // a duplicate key: the first occurrence wins
+    let mut keys: [&[u8]; BATCH] = [&[]; BATCH];
+    let mut found = [None; BATCH];
+    // Lookups a batch at a time: the state is far larger than the CPU caches, and
+    // a batch's lookups overlap their cache misses (see `KeyIndex::find_many`).
+    for chunk in listing.members.chunks(BATCH) {
+        for (k, member) in keys.iter_mut().zip(chunk) {
+            *k = member.key.as_bytes();
         }
-        matched += 1;
-        let old = packed[i].view();
-        // Unknown (`None`) keeps what was known: a field the API dropped must not
-        // read as a revoked admin.
-        let admin = member.is_org_admin.or(old.is_org_admin());
-        let kinds = if snapshot {
-            bit(EventType::Snapshot)
-        } else {
-            let mut kinds = 0;
-            if admin != old.is_org_admin() {
-                kinds |= bit(EventType::AdminChanged);
+        state.positions(&keys[..chunk.len()], &mut found);
+        for (member, &found) in chunk.iter().zip(&found) {
+            let inactive = is_inactive(member, now_ms, settings.inactive_after_ms);
+            let Some(i) = found else {
+                let kinds = bit(if snapshot {
+                    EventType::Snapshot
+                } else {
+                    EventType::Joined
+                });
+                changes.push(Change::Listed {
+                    member,
+                    known: None,
+                    kinds,
+                    admin: member.is_org_admin,
+                    inactive,
+                });
+                continue;
+            };
+            let (word, mask) = (i / 64, 1u64 << (i % 64));
+            if seen[word] & mask != 0 {
+                continue; // a duplicate key: the first occurrence wins
             }
-            if !old.profile_eq(member) {
-                kinds |= bit(EventType::ProfileChanged);
+            seen[word] |= mask;
+            matched += 1;
+            let old = packed[i].view();
+            // Unknown (`None`) keeps what was known: a field the API dropped must
+            // not read as a revoked admin.
+            let admin = member.is_org_admin.or(old.is_org_admin());
+            let kinds = if snapshot {
+                bit(EventType::Snapshot)
+            } else {
+                let mut kinds = 0;
+                if admin != old.is_org_admin() {
+                    kinds |= bit(EventType::AdminChanged);
+                }
+                if !old.profile_eq(member) {
+                    kinds |= bit(EventType::ProfileChanged);
+                }
+                match (old.inactive(), inactive) {
+                    (false, true) => kinds |= bit(EventType::WentInactive),
+                    (true, false) => kinds |= bit(EventType::Reactivated),
+                    _ => {}
+                }
+                kinds
+            };
+            if kinds != 0 {
+                changes.push(Change::Listed {
+                    member,
+                    known: Some(&packed[i]),
+                    kinds,
+                    admin,
+                    inactive,
+                });
             }
-            match (old.inactive(), inactive) {
-                (false, true) => kinds |= bit(EventType::WentInactive),
-                (true, false) => kinds |= bit(EventType::Reactivated),
-                _ => {}
-            }
-            kinds
-        };
-        if kinds != 0 {
-            changes.push(Change::Listed {
-                member,
-                known: Some(i),
-                kinds,
-                admin,
-                inactive,
-            });
         }
     }
 
@@ -176,17 +192,18 @@ pub fn diff(
     }
     if departures > 0 {
         changes.extend(
-            seen.iter()
+            packed
+                .iter()
                 .enumerate()
-                .filter(|(_, &s)| !s)
-                .map(|(known, _)| Change::Gone { known }),
+                .filter(|&(i, _)| seen[i / 64] & (1 << (i % 64)) == 0)
+                .map(|(_, known)| Change::Gone { known }),
         );
     }
 
     // Stable: among duplicate new keys the first listed stays first...
-    changes.sort_by(|a, b| change_key(a, packed).cmp(change_key(b, packed)));
+    changes.sort_by(|a, b| a.key().cmp(b.key()));
     // ...and is the one kept.
-    changes.dedup_by(|later, earlier| change_key(later, packed) == change_key(earlier, packed));
+    changes.dedup_by(|later, earlier| later.key() == earlier.key());
 
     let org_key = state.org_key();
     let mut events = Vec::with_capacity(changes.len());
@@ -217,7 +234,7 @@ pub fn diff(
                 admin,
                 inactive,
             } => {
-                let old = known.map(|i| packed[i].view());
+                let old = known.map(PackedMember::view);
                 if old.is_none() {
                     member_count += 1;
                 }
@@ -246,7 +263,7 @@ pub fn diff(
             }
             Change::Gone { known } => {
                 member_count -= 1;
-                let before = packed[known].unpack();
+                let before = known.unpack();
                 let user_key = before.member.key.clone();
                 // Before the first committed poll there is no baseline to leave
                 // from: a stray member record is only tombstoned.
