@@ -101,14 +101,97 @@ pub fn diff(
     release: Option<&GuardRelease>,
 ) -> PollOutcome {
     let snapshot = state.checkpoint().is_none();
-    let poll_seq = state.checkpoint().map_or(1, |c| c.poll_seq + 1);
-    let packed = state.members();
-    let known = packed.len();
+    let known = state.len();
+    let Scan {
+        mut changes,
+        seen,
+        matched,
+    } = scan(state, listing, now_ms, settings, snapshot);
 
-    // Marks by position the known members the listing holds.
-    let mut seen = vec![0u64; known.div_ceil(64)];
-    let mut matched = 0usize;
-    let mut changes: Vec<Change<'_>> = Vec::new();
+    let departures = if listing.complete { known - matched } else { 0 };
+    let verdict = evaluate(
+        state.org_key(),
+        known,
+        listing.members.is_empty(),
+        departures,
+        settings,
+        release,
+    );
+    if verdict.is_held() {
+        return PollOutcome {
+            events: Vec::new(),
+            state_writes: Vec::new(),
+            verdict,
+        };
+    }
+    if departures > 0 {
+        changes.extend(
+            state
+                .members()
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| !seen.contains(i))
+                .map(|(_, known)| Change::Gone { known }),
+        );
+    }
+    // Stable: among duplicate new keys the first listed stays first...
+    changes.sort_by(|a, b| a.key().cmp(b.key()));
+    // ...and is the one kept.
+    changes.dedup_by(|later, earlier| later.key() == earlier.key());
+
+    let (events, state_writes) = assemble(state, changes, now_ms, snapshot);
+    PollOutcome {
+        events,
+        state_writes,
+        verdict,
+    }
+}
+
+/// A set of member positions.
+struct Bitset(Vec<u64>);
+
+impl Bitset {
+    fn new(len: usize) -> Self {
+        Bitset(vec![0; len.div_ceil(64)])
+    }
+
+    fn contains(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// Add `i`; false if it was there already.
+    fn insert(&mut self, i: usize) -> bool {
+        let (word, mask) = (i / 64, 1u64 << (i % 64));
+        let new = self.0[word] & mask == 0;
+        self.0[word] |= mask;
+        new
+    }
+}
+
+/// What the walk over the listing found.
+struct Scan<'a> {
+    /// Listed members with events (departures are added later).
+    changes: Vec<Change<'a>>,
+    /// Positions of the known members that are listed.
+    seen: Bitset,
+    /// How many known members are listed.
+    matched: usize,
+}
+
+/// Walk the listing: look each member up in the state and decide its events.
+fn scan<'a>(
+    state: &'a OrgState,
+    listing: &'a Listing,
+    now_ms: i64,
+    settings: &Settings,
+    snapshot: bool,
+) -> Scan<'a> {
+    let packed = state.members();
+    let mut scan = Scan {
+        changes: Vec::new(),
+        seen: Bitset::new(packed.len()),
+        matched: 0,
+    };
     let mut keys: [&[u8]; BATCH] = [&[]; BATCH];
     let mut found = [None; BATCH];
     // Lookups a batch at a time: the state is far larger than the CPU caches, and
@@ -126,7 +209,7 @@ pub fn diff(
                 } else {
                     EventType::Joined
                 });
-                changes.push(Change::Listed {
+                scan.changes.push(Change::Listed {
                     member,
                     known: None,
                     kinds,
@@ -135,12 +218,10 @@ pub fn diff(
                 });
                 continue;
             };
-            let (word, mask) = (i / 64, 1u64 << (i % 64));
-            if seen[word] & mask != 0 {
+            if !scan.seen.insert(i) {
                 continue; // a duplicate key: the first occurrence wins
             }
-            seen[word] |= mask;
-            matched += 1;
+            scan.matched += 1;
             let old = packed[i].view();
             // Unknown (`None`) keeps what was known: a field the API dropped must
             // not read as a revoked admin.
@@ -163,7 +244,7 @@ pub fn diff(
                 kinds
             };
             if kinds != 0 {
-                changes.push(Change::Listed {
+                scan.changes.push(Change::Listed {
                     member,
                     known: Some(&packed[i]),
                     kinds,
@@ -173,42 +254,21 @@ pub fn diff(
             }
         }
     }
+    scan
+}
 
-    let departures = if listing.complete { known - matched } else { 0 };
-    let verdict = evaluate(
-        state.org_key(),
-        known,
-        listing.members.is_empty(),
-        departures,
-        settings,
-        release,
-    );
-    if verdict.is_held() {
-        return PollOutcome {
-            events: Vec::new(),
-            state_writes: Vec::new(),
-            verdict,
-        };
-    }
-    if departures > 0 {
-        changes.extend(
-            packed
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| seen[i / 64] & (1 << (i % 64)) == 0)
-                .map(|(_, known)| Change::Gone { known }),
-        );
-    }
-
-    // Stable: among duplicate new keys the first listed stays first...
-    changes.sort_by(|a, b| a.key().cmp(b.key()));
-    // ...and is the one kept.
-    changes.dedup_by(|later, earlier| later.key() == earlier.key());
-
+/// Turn the ordered changes into events and state writes (checkpoint last).
+fn assemble(
+    state: &OrgState,
+    changes: Vec<Change<'_>>,
+    now_ms: i64,
+    snapshot: bool,
+) -> (Vec<ChangeEvent>, Vec<StateRecord>) {
     let org_key = state.org_key();
+    let poll_seq = state.checkpoint().map_or(1, |c| c.poll_seq + 1);
     let mut events = Vec::with_capacity(changes.len());
     let mut state_writes = Vec::with_capacity(changes.len() + 1);
-    let mut member_count = known;
+    let mut member_count = state.len();
     let mut emit =
         |event_type: EventType, before: Option<MemberState>, after: Option<MemberState>| {
             let m = after.as_ref().or(before.as_ref()).map(|s| &s.member);
@@ -284,9 +344,5 @@ pub fn diff(
         last_poll_ms: now_ms,
         member_count: member_count as u64,
     }));
-    PollOutcome {
-        events,
-        state_writes,
-        verdict,
-    }
+    (events, state_writes)
 }

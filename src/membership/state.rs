@@ -293,6 +293,39 @@ mod tests {
         assert_eq!(org.iter().count(), org.len());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn operations_match_a_map(
+            ops in proptest::collection::vec((proptest::bool::weighted(0.6), 0u8..60, 0u8..6), 0..400)
+        ) {
+            let mut org = OrgState::new("org");
+            let mut model = std::collections::BTreeMap::new();
+            for (insert, k, variant) in ops {
+                let key = format!("member-{k}");
+                if insert {
+                    let s = state(&key, [None, Some(true), Some(false)][variant as usize % 3], variant >= 3);
+                    proptest::prop_assert_eq!(org.insert(s.clone()), model.insert(key.clone(), s).is_some());
+                } else {
+                    proptest::prop_assert_eq!(org.remove(&key), model.remove(&key));
+                }
+                proptest::prop_assert_eq!(org.len(), model.len());
+                proptest::prop_assert_eq!(org.get(&key), model.get(&key).cloned());
+            }
+            let all: std::collections::BTreeMap<_, _> =
+                org.iter().map(|s| (s.member.key.clone(), s)).collect();
+            proptest::prop_assert_eq!(&all, &model);
+            let admins = model.values().filter(|s| s.member.is_org_admin == Some(true)).count();
+            proptest::prop_assert_eq!(org.admin_count(), admins);
+            proptest::prop_assert_eq!(org.inactive_count(), model.values().filter(|s| s.inactive).count());
+            // Rebuilt in another order (as a restore would): equal.
+            let mut rebuilt = OrgState::new("org");
+            for s in model.values().rev() {
+                rebuilt.insert(s.clone());
+            }
+            proptest::prop_assert_eq!(&rebuilt, &org);
+        }
+    }
+
     #[test]
     fn equality_ignores_insertion_order() {
         let mut a = OrgState::new("org");
