@@ -309,11 +309,18 @@ fn assemble(
                 };
                 // SNAPSHOT and JOINED have no `before`; every other event of this
                 // member in this poll shares the same `before` and `after`.
-                let before = old.filter(|_| !snapshot).map(|v| v.to_state());
-                for t in EventType::ALL {
-                    if kinds & bit(t) != 0 {
-                        emit(t, before.clone(), Some(after.clone()));
-                    }
+                let mut before = old.filter(|_| !snapshot).map(|v| v.to_state());
+                let mut types = EventType::ALL.into_iter().filter(|&t| kinds & bit(t) != 0);
+                let mut next = types.next();
+                while let Some(t) = next {
+                    next = types.next();
+                    // The last event of the member takes `before` instead of a copy.
+                    let before = if next.is_some() {
+                        before.clone()
+                    } else {
+                        before.take()
+                    };
+                    emit(t, before, Some(after.clone()));
                 }
                 state_writes.push(StateRecord::Member {
                     org_key: org_key.to_owned(),
