@@ -16,6 +16,7 @@ use super::guard::{evaluate, GuardRelease, GuardVerdict};
 use super::model::{ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, StateRecord};
 use super::packed::PackedMember;
 use super::state::OrgState;
+use super::table::BATCH;
 
 /// 30 days, the default inactivity threshold.
 pub const DEFAULT_INACTIVE_AFTER_MS: i64 = 30 * 24 * 60 * 60 * 1000;
@@ -68,22 +69,24 @@ const fn bit(t: EventType) -> u8 {
 
 /// One member that needs events or a write, before ordering.
 enum Change<'a> {
-    /// A listed member with events. `known` is its position in the state.
+    /// A listed member with events. `known` is its state, if any.
     Listed {
         member: &'a Member,
-        known: Option<usize>,
+        known: Option<&'a PackedMember>,
         kinds: u8,
         admin: Option<bool>,
         inactive: bool,
     },
     /// A known member not listed (a departure).
-    Gone { known: usize },
+    Gone { known: &'a PackedMember },
 }
 
-fn change_key<'a>(change: &Change<'a>, packed: &'a [PackedMember]) -> &'a [u8] {
-    match change {
-        Change::Listed { member, .. } => member.key.as_bytes(),
-        Change::Gone { known } => packed[*known].key(),
+impl Change<'_> {
+    fn key(&self) -> &[u8] {
+        match self {
+            Change::Listed { member, .. } => member.key.as_bytes(),
+            Change::Gone { known } => known.key(),
+        }
     }
 }
 
@@ -98,65 +101,12 @@ pub fn diff(
     release: Option<&GuardRelease>,
 ) -> PollOutcome {
     let snapshot = state.checkpoint().is_none();
-    let poll_seq = state.checkpoint().map_or(1, |c| c.poll_seq + 1);
-    let packed = state.packed();
-    let known = packed.len();
-
-    let mut seen = vec![false; known];
-    let mut matched = 0usize;
-    let mut changes: Vec<Change<'_>> = Vec::new();
-    for member in &listing.members {
-        let inactive = is_inactive(member, now_ms, settings.inactive_after_ms);
-        let Some(i) = state.position(member.key.as_bytes()) else {
-            let kinds = bit(if snapshot {
-                EventType::Snapshot
-            } else {
-                EventType::Joined
-            });
-            changes.push(Change::Listed {
-                member,
-                known: None,
-                kinds,
-                admin: member.is_org_admin,
-                inactive,
-            });
-            continue;
-        };
-        if std::mem::replace(&mut seen[i], true) {
-            continue; // a duplicate key: the first occurrence wins
-        }
-        matched += 1;
-        let old = packed[i].view();
-        // Unknown (`None`) keeps what was known: a field the API dropped must not
-        // read as a revoked admin.
-        let admin = member.is_org_admin.or(old.is_org_admin());
-        let kinds = if snapshot {
-            bit(EventType::Snapshot)
-        } else {
-            let mut kinds = 0;
-            if admin != old.is_org_admin() {
-                kinds |= bit(EventType::AdminChanged);
-            }
-            if !old.profile_eq(member) {
-                kinds |= bit(EventType::ProfileChanged);
-            }
-            match (old.inactive(), inactive) {
-                (false, true) => kinds |= bit(EventType::WentInactive),
-                (true, false) => kinds |= bit(EventType::Reactivated),
-                _ => {}
-            }
-            kinds
-        };
-        if kinds != 0 {
-            changes.push(Change::Listed {
-                member,
-                known: Some(i),
-                kinds,
-                admin,
-                inactive,
-            });
-        }
-    }
+    let known = state.len();
+    let Scan {
+        mut changes,
+        seen,
+        matched,
+    } = scan(state, listing, now_ms, settings, snapshot);
 
     let departures = if listing.complete { known - matched } else { 0 };
     let verdict = evaluate(
@@ -176,22 +126,149 @@ pub fn diff(
     }
     if departures > 0 {
         changes.extend(
-            seen.iter()
+            state
+                .members()
+                .iter()
                 .enumerate()
-                .filter(|(_, &s)| !s)
-                .map(|(known, _)| Change::Gone { known }),
+                .filter(|&(i, _)| !seen.contains(i))
+                .map(|(_, known)| Change::Gone { known }),
         );
     }
-
     // Stable: among duplicate new keys the first listed stays first...
-    changes.sort_by(|a, b| change_key(a, packed).cmp(change_key(b, packed)));
+    changes.sort_by(|a, b| a.key().cmp(b.key()));
     // ...and is the one kept.
-    changes.dedup_by(|later, earlier| change_key(later, packed) == change_key(earlier, packed));
+    changes.dedup_by(|later, earlier| later.key() == earlier.key());
 
+    let (events, state_writes) = assemble(state, changes, now_ms, snapshot);
+    PollOutcome {
+        events,
+        state_writes,
+        verdict,
+    }
+}
+
+/// A set of member positions.
+struct Bitset(Vec<u64>);
+
+impl Bitset {
+    fn new(len: usize) -> Self {
+        Bitset(vec![0; len.div_ceil(64)])
+    }
+
+    fn contains(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// Add `i`; false if it was there already.
+    fn insert(&mut self, i: usize) -> bool {
+        let (word, mask) = (i / 64, 1u64 << (i % 64));
+        let new = self.0[word] & mask == 0;
+        self.0[word] |= mask;
+        new
+    }
+}
+
+/// What the walk over the listing found.
+struct Scan<'a> {
+    /// Listed members with events (departures are added later).
+    changes: Vec<Change<'a>>,
+    /// Positions of the known members that are listed.
+    seen: Bitset,
+    /// How many known members are listed.
+    matched: usize,
+}
+
+/// Walk the listing: look each member up in the state and decide its events.
+fn scan<'a>(
+    state: &'a OrgState,
+    listing: &'a Listing,
+    now_ms: i64,
+    settings: &Settings,
+    snapshot: bool,
+) -> Scan<'a> {
+    let packed = state.members();
+    let mut scan = Scan {
+        changes: Vec::new(),
+        seen: Bitset::new(packed.len()),
+        matched: 0,
+    };
+    let mut keys: [&[u8]; BATCH] = [&[]; BATCH];
+    let mut found = [None; BATCH];
+    // Lookups a batch at a time: the state is far larger than the CPU caches, and
+    // a batch's lookups overlap their cache misses (see `KeyIndex::find_many`).
+    for chunk in listing.members.chunks(BATCH) {
+        for (k, member) in keys.iter_mut().zip(chunk) {
+            *k = member.key.as_bytes();
+        }
+        state.positions(&keys[..chunk.len()], &mut found);
+        for (member, &found) in chunk.iter().zip(&found) {
+            let inactive = is_inactive(member, now_ms, settings.inactive_after_ms);
+            let Some(i) = found else {
+                let kinds = bit(if snapshot {
+                    EventType::Snapshot
+                } else {
+                    EventType::Joined
+                });
+                scan.changes.push(Change::Listed {
+                    member,
+                    known: None,
+                    kinds,
+                    admin: member.is_org_admin,
+                    inactive,
+                });
+                continue;
+            };
+            if !scan.seen.insert(i) {
+                continue; // a duplicate key: the first occurrence wins
+            }
+            scan.matched += 1;
+            let old = packed[i].view();
+            // Unknown (`None`) keeps what was known: a field the API dropped must
+            // not read as a revoked admin.
+            let admin = member.is_org_admin.or(old.is_org_admin());
+            let kinds = if snapshot {
+                bit(EventType::Snapshot)
+            } else {
+                let mut kinds = 0;
+                if admin != old.is_org_admin() {
+                    kinds |= bit(EventType::AdminChanged);
+                }
+                if !old.profile_eq(member) {
+                    kinds |= bit(EventType::ProfileChanged);
+                }
+                match (old.inactive(), inactive) {
+                    (false, true) => kinds |= bit(EventType::WentInactive),
+                    (true, false) => kinds |= bit(EventType::Reactivated),
+                    _ => {}
+                }
+                kinds
+            };
+            if kinds != 0 {
+                scan.changes.push(Change::Listed {
+                    member,
+                    known: Some(&packed[i]),
+                    kinds,
+                    admin,
+                    inactive,
+                });
+            }
+        }
+    }
+    scan
+}
+
+/// Turn the ordered changes into events and state writes (checkpoint last).
+fn assemble(
+    state: &OrgState,
+    changes: Vec<Change<'_>>,
+    now_ms: i64,
+    snapshot: bool,
+) -> (Vec<ChangeEvent>, Vec<StateRecord>) {
     let org_key = state.org_key();
+    let poll_seq = state.checkpoint().map_or(1, |c| c.poll_seq + 1);
     let mut events = Vec::with_capacity(changes.len());
     let mut state_writes = Vec::with_capacity(changes.len() + 1);
-    let mut member_count = known;
+    let mut member_count = state.len();
     let mut emit =
         |event_type: EventType, before: Option<MemberState>, after: Option<MemberState>| {
             let m = after.as_ref().or(before.as_ref()).map(|s| &s.member);
@@ -217,7 +294,7 @@ pub fn diff(
                 admin,
                 inactive,
             } => {
-                let old = known.map(|i| packed[i].view());
+                let old = known.map(PackedMember::view);
                 if old.is_none() {
                     member_count += 1;
                 }
@@ -232,11 +309,18 @@ pub fn diff(
                 };
                 // SNAPSHOT and JOINED have no `before`; every other event of this
                 // member in this poll shares the same `before` and `after`.
-                let before = old.filter(|_| !snapshot).map(|v| v.to_state());
-                for t in EventType::ALL {
-                    if kinds & bit(t) != 0 {
-                        emit(t, before.clone(), Some(after.clone()));
-                    }
+                let mut before = old.filter(|_| !snapshot).map(|v| v.to_state());
+                let mut types = EventType::ALL.into_iter().filter(|&t| kinds & bit(t) != 0);
+                let mut next = types.next();
+                while let Some(t) = next {
+                    next = types.next();
+                    // The last event of the member takes `before` instead of a copy.
+                    let before = if next.is_some() {
+                        before.clone()
+                    } else {
+                        before.take()
+                    };
+                    emit(t, before, Some(after.clone()));
                 }
                 state_writes.push(StateRecord::Member {
                     org_key: org_key.to_owned(),
@@ -246,7 +330,7 @@ pub fn diff(
             }
             Change::Gone { known } => {
                 member_count -= 1;
-                let before = packed[known].unpack();
+                let before = known.unpack();
                 let user_key = before.member.key.clone();
                 // Before the first committed poll there is no baseline to leave
                 // from: a stray member record is only tombstoned.
@@ -267,9 +351,5 @@ pub fn diff(
         last_poll_ms: now_ms,
         member_count: member_count as u64,
     }));
-    PollOutcome {
-        events,
-        state_writes,
-        verdict,
-    }
+    (events, state_writes)
 }

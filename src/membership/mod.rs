@@ -19,6 +19,7 @@ mod guard;
 mod model;
 mod packed;
 mod state;
+mod table;
 
 #[cfg(test)]
 mod diff_tests;

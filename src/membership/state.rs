@@ -6,25 +6,23 @@
 //! the state only moves on through [`OrgState::apply`] of a committed outcome or the
 //! restore's [`OrgState::insert`]/[`OrgState::remove`]/[`OrgState::set_checkpoint`].
 //!
-//! Representation: members live in a `Vec` of [`PackedMember`] (one heap allocation
-//! each, key included), indexed by a `hashbrown::HashTable` of positions hashed by
-//! key, so the key is stored once. Removal swaps the last member into the hole.
-
-use hashbrown::{DefaultHashBuilder, HashTable};
-use std::hash::BuildHasher;
+//! Representation: a `Vec` of [`PackedMember`] (one heap allocation per member, key
+//! included) and a [`KeyIndex`] of positions hashed by key, so the key is stored
+//! once. Removal swaps the last member into the hole. A diff marks the members it
+//! saw by position, which is stable while the state is not mutated.
 
 use super::diff::PollOutcome;
 use super::model::{Checkpoint, MemberState, StateRecord};
 use super::packed::PackedMember;
+use super::table::KeyIndex;
 
 /// Everything the connector knows about one organization.
 #[derive(Clone)]
 pub struct OrgState {
     org_key: String,
     members: Vec<PackedMember>,
-    /// Positions in `members`, hashed by member key.
-    index: HashTable<usize>,
-    hasher: DefaultHashBuilder,
+    /// Positions in `members`, by key.
+    index: KeyIndex,
     /// `None` before the first committed poll: the next poll is a SNAPSHOT.
     checkpoint: Option<Checkpoint>,
     /// Members whose `is_org_admin` is `Some(true)`.
@@ -39,8 +37,7 @@ impl OrgState {
         OrgState {
             org_key: org_key.into(),
             members: Vec::new(),
-            index: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
+            index: KeyIndex::default(),
             checkpoint: None,
             admins: 0,
             inactive: 0,
@@ -105,47 +102,34 @@ impl OrgState {
     /// member was replaced.
     pub fn insert(&mut self, state: MemberState) -> bool {
         let packed = PackedMember::pack(&state);
-        let hash = self.hash(packed.key());
-        let members = &self.members;
-        let found = self
-            .index
-            .find(hash, |&i| members[i].key() == packed.key())
-            .copied();
         self.count(&packed, 1);
-        match found {
-            Some(i) => {
-                let old = std::mem::replace(&mut self.members[i], packed);
-                self.count(&old, -1);
-                true
-            }
-            None => {
-                let pos = self.members.len();
-                self.members.push(packed);
-                let (members, hasher) = (&self.members, &self.hasher);
-                self.index
-                    .insert_unique(hash, pos, |&i| hasher.hash_one(members[i].key()));
-                false
-            }
+        let hash = self.index.hash(packed.key());
+        let members = &self.members;
+        if let Some(i) = self.index.find(hash, packed.key(), |p| members[p].key()) {
+            let old = std::mem::replace(&mut self.members[i], packed);
+            self.count(&old, -1);
+            return true;
         }
+        self.members.push(packed);
+        let members = &self.members;
+        self.index
+            .insert_new(hash, members.len() - 1, |p| members[p].key());
+        false
     }
 
     /// Remove a member (after LEFT). Returns its last state.
     pub fn remove(&mut self, user_key: &str) -> Option<MemberState> {
         let key = user_key.as_bytes();
-        let hash = self.hash(key);
+        let hash = self.index.hash(key);
         let members = &self.members;
-        let pos = match self.index.find_entry(hash, |&i| members[i].key() == key) {
-            Ok(entry) => entry.remove().0,
-            Err(_) => return None,
-        };
+        let pos = self.index.find(hash, key, |p| members[p].key())?;
+        self.index.remove(hash, pos);
         let last = self.members.len() - 1;
         let removed = self.members.swap_remove(pos);
         if pos != last {
-            // The former last member now sits at `pos`: repoint its index slot.
-            let moved_hash = self.hash(self.members[pos].key());
-            if let Some(slot) = self.index.find_mut(moved_hash, |&i| i == last) {
-                *slot = pos;
-            }
+            // The former last member now sits at `pos`.
+            let moved = self.index.hash(self.members[pos].key());
+            self.index.moved(moved, last, pos);
         }
         self.count(&removed, -1);
         Some(removed.unpack())
@@ -175,28 +159,32 @@ impl OrgState {
 
     /// Heap bytes held by this state as requested from the allocator (excluding the
     /// allocator's own per-allocation overhead): the packed members, the member
-    /// vector's capacity and the index table.
+    /// vector's capacity and the index.
     pub fn heap_bytes(&self) -> usize {
         let packed: usize = self.members.iter().map(PackedMember::heap_bytes).sum();
         packed
             + self.members.capacity() * std::mem::size_of::<PackedMember>()
-            + self.index.allocation_size()
+            + self.index.heap_bytes()
             + self.org_key.capacity()
+    }
+
+    /// The members, by position.
+    pub(crate) fn members(&self) -> &[PackedMember] {
+        &self.members
     }
 
     pub(crate) fn position(&self, key: &[u8]) -> Option<usize> {
         let members = &self.members;
         self.index
-            .find(self.hash(key), |&i| members[i].key() == key)
-            .copied()
+            .find(self.index.hash(key), key, |p| members[p].key())
     }
 
-    pub(crate) fn packed(&self) -> &[PackedMember] {
-        &self.members
-    }
-
-    fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+    /// Positions of up to [`super::table::BATCH`] keys at once, with their cache misses
+    /// overlapped (see [`KeyIndex::find_many`]).
+    pub(crate) fn positions(&self, keys: &[&[u8]], out: &mut [Option<usize>]) {
+        let members = &self.members;
+        self.index
+            .find_many(keys, out, |p| members[p].key(), |p| members[p].touch());
     }
 
     fn count(&mut self, m: &PackedMember, delta: isize) {
@@ -303,6 +291,39 @@ mod tests {
         assert_eq!(org.admin_count(), admins);
         assert_eq!(org.inactive_count(), 0);
         assert_eq!(org.iter().count(), org.len());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn operations_match_a_map(
+            ops in proptest::collection::vec((proptest::bool::weighted(0.6), 0u8..60, 0u8..6), 0..400)
+        ) {
+            let mut org = OrgState::new("org");
+            let mut model = std::collections::BTreeMap::new();
+            for (insert, k, variant) in ops {
+                let key = format!("member-{k}");
+                if insert {
+                    let s = state(&key, [None, Some(true), Some(false)][variant as usize % 3], variant >= 3);
+                    proptest::prop_assert_eq!(org.insert(s.clone()), model.insert(key.clone(), s).is_some());
+                } else {
+                    proptest::prop_assert_eq!(org.remove(&key), model.remove(&key));
+                }
+                proptest::prop_assert_eq!(org.len(), model.len());
+                proptest::prop_assert_eq!(org.get(&key), model.get(&key).cloned());
+            }
+            let all: std::collections::BTreeMap<_, _> =
+                org.iter().map(|s| (s.member.key.clone(), s)).collect();
+            proptest::prop_assert_eq!(&all, &model);
+            let admins = model.values().filter(|s| s.member.is_org_admin == Some(true)).count();
+            proptest::prop_assert_eq!(org.admin_count(), admins);
+            proptest::prop_assert_eq!(org.inactive_count(), model.values().filter(|s| s.inactive).count());
+            // Rebuilt in another order (as a restore would): equal.
+            let mut rebuilt = OrgState::new("org");
+            for s in model.values().rev() {
+                rebuilt.insert(s.clone());
+            }
+            proptest::prop_assert_eq!(&rebuilt, &org);
+        }
     }
 
     #[test]
