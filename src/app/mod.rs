@@ -71,18 +71,16 @@ pub fn read_only_kafka(config: &Config) -> crate::kafka::KafkaConfig {
 
 /// The decoder for tail and friends, with the registry when one is configured.
 pub async fn decoder_for(config: &Config) -> anyhow::Result<Decoder> {
-    let source = crate::membership::SourceInfo {
-        connector: config.connector_name.clone(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        instance: startup::instance_id(),
-    };
-    if config.schema_registry.is_none() {
-        let schemas = Arc::new(crate::avro::Schemas::load()?);
-        return Ok(Decoder::new(schemas));
+    let schemas = Arc::new(crate::avro::Schemas::load()?);
+    match &config.schema_registry {
+        None => Ok(Decoder::new(schemas)),
+        // Reading needs only the schemas by id, fetched as records name them: no
+        // registration, so a consumer's read-only registry credentials do.
+        Some(r) => Ok(Decoder::with_registry(
+            schemas,
+            startup::registry_client(r).map_err(|e| anyhow::anyhow!("schema registry: {e}"))?,
+        )),
     }
-    // With a registry, build the codecs (this looks the subjects up).
-    let (_, decoder) = startup::codecs(config, source).await?;
-    Ok(decoder)
 }
 
 /// `schemas`: print the embedded schemas, or write them into `dir`.

@@ -12,6 +12,10 @@ use super::registry::RegistryError;
 pub const USER_INFO_ENV: &str = "STREAK_CONNECTOR_SCHEMA_REGISTRY_USER_INFO";
 /// Environment variable naming a file that holds `user:password`.
 pub const USER_INFO_FILE_ENV: &str = "STREAK_CONNECTOR_SCHEMA_REGISTRY_USER_INFO_FILE";
+/// The settings from which the connector's configuration (`src/config.rs`) takes
+/// the registry credentials, for error messages that tell the operator what to fix.
+pub(crate) const CREDENTIAL_SETTINGS: &str = "STREAK_CONNECTOR_SCHEMA_REGISTRY_USERNAME / \
+     STREAK_CONNECTOR_SCHEMA_REGISTRY_PASSWORD (or [schema_registry] username / password_file)";
 
 /// Basic auth credentials for the registry. `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]

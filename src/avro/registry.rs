@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use super::credentials::{RegistryAuth, USER_INFO_ENV, USER_INFO_FILE_ENV};
+use super::credentials::{RegistryAuth, CREDENTIAL_SETTINGS};
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 const ACCEPT: &str = "application/vnd.schemaregistry.v1+json, application/json";
@@ -75,7 +75,7 @@ pub enum RegistryError {
         source: reqwest::Error,
     },
     /// Stop: the registry refused the credentials (401) or the permission (403).
-    #[error("Schema Registry refused {operation} with {status}: check the credentials in {USER_INFO_ENV} / {USER_INFO_FILE_ENV} and their permissions ({message})")]
+    #[error("Schema Registry refused {operation} with {status}: check the credentials in {CREDENTIAL_SETTINGS} and their permissions ({message})")]
     Unauthorized {
         operation: &'static str,
         status: u16,
@@ -212,7 +212,7 @@ impl RegistryClient {
         }
         if !base.username().is_empty() || base.password().is_some() {
             return Err(invalid(&format!(
-                "credentials in the URL are refused; set {USER_INFO_ENV} or {USER_INFO_FILE_ENV}"
+                "credentials in the URL are refused; set {CREDENTIAL_SETTINGS}"
             )));
         }
         if base.query().is_some() || base.fragment().is_some() {

@@ -22,7 +22,7 @@ use crate::avro::{
     Decoder, Encoder, Registration, RegistryAuth, RegistryClient, RegistryConfig, Schemas,
     TopicNames,
 };
-use crate::config::Config;
+use crate::config::{Config, RegistrySettings};
 use crate::kafka::{
     ensure_topics, KafkaConfig, KafkaStateSource, RestoreError, StateSource, TopicPolicy,
     TransactionalPublisher, TransactionalSink,
@@ -145,6 +145,18 @@ pub fn instance_id() -> String {
     format!("{host}-{nonce:08x}")
 }
 
+/// The Schema Registry client of `settings` (no request is made); the error is the
+/// message of [`StartupError::Registry`].
+pub fn registry_client(settings: &RegistrySettings) -> Result<RegistryClient, String> {
+    let auth = match (&settings.username, &settings.password) {
+        (Some(u), Some(p)) => Some(RegistryAuth::new(u.clone(), p.expose().to_string())),
+        (None, None) => None,
+        _ => return Err("set both the registry username and password, or neither".into()),
+    };
+    RegistryClient::new(RegistryConfig::new(settings.url.as_str()).with_auth(auth))
+        .map_err(|e| e.to_string())
+}
+
 /// Schemas, encoder and decoder (registering the subjects when a registry is set).
 pub async fn codecs(
     config: &Config,
@@ -157,17 +169,7 @@ pub async fn codecs(
             Decoder::new(schemas),
         )),
         Some(r) => {
-            let auth = match (&r.username, &r.password) {
-                (Some(u), Some(p)) => Some(RegistryAuth::new(u.clone(), p.expose().to_string())),
-                (None, None) => None,
-                _ => {
-                    return Err(StartupError::Registry(
-                        "set both the registry username and password, or neither".into(),
-                    ))
-                }
-            };
-            let client = RegistryClient::new(RegistryConfig::new(r.url.as_str()).with_auth(auth))
-                .map_err(|e| StartupError::Registry(e.to_string()))?;
+            let client = registry_client(r).map_err(StartupError::Registry)?;
             let topics = TopicNames {
                 events: config.kafka.events_topic.clone(),
                 state: config.kafka.state_topic.clone(),
