@@ -3,9 +3,11 @@
 //! encoding (without). Schema ids are resolved once, at construction; encoding
 //! itself does no I/O.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use apache_avro::headers::HeaderBuilder;
 use apache_avro::types::Value;
+use apache_avro::GenericSingleObjectWriter;
 
 use crate::membership::{ChangeEvent, SourceInfo, StateRecord};
 
@@ -76,6 +78,44 @@ pub enum EncodeError {
     },
 }
 
+/// apache-avro's writer that keeps its schema resolved between calls (the
+/// `to_avro_datum` path resolves the schema twice per record) insists on a header of
+/// 10 to 20 bytes; it writes this placeholder, which `frame` swaps for the real one.
+const PLACEHOLDER_LEN: usize = 10;
+
+struct PlaceholderHeader;
+
+impl HeaderBuilder for PlaceholderHeader {
+    fn build_header(&self) -> Vec<u8> {
+        vec![0; PLACEHOLDER_LEN]
+    }
+}
+
+fn role_index(role: SchemaRole) -> usize {
+    match role {
+        SchemaRole::Key => 0,
+        SchemaRole::Event => 1,
+        SchemaRole::State => 2,
+    }
+}
+
+/// One resolved writer per role, built on first use and shared by clones.
+#[derive(Default)]
+struct Writers([Mutex<Option<GenericSingleObjectWriter>>; 3]);
+
+impl std::ops::Index<usize> for Writers {
+    type Output = Mutex<Option<GenericSingleObjectWriter>>;
+    fn index(&self, i: usize) -> &Self::Output {
+        &self.0[i]
+    }
+}
+
+impl std::fmt::Debug for Writers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writers")
+    }
+}
+
 /// Encodes events and state records. Build one at start-up; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Encoder {
@@ -86,6 +126,7 @@ pub struct Encoder {
     events_value_header: Vec<u8>,
     state_key_header: Vec<u8>,
     state_value_header: Vec<u8>,
+    writers: Arc<Writers>,
 }
 
 impl Encoder {
@@ -103,6 +144,7 @@ impl Encoder {
             events_value_header: event,
             state_key_header: key,
             state_value_header: state,
+            writers: Arc::default(),
         }
     }
 
@@ -117,6 +159,7 @@ impl Encoder {
             events_value_header: confluent_header(ids.events_value),
             state_key_header: confluent_header(ids.state_key),
             state_value_header: confluent_header(ids.state_value),
+            writers: Arc::default(),
         }
     }
 
@@ -165,16 +208,31 @@ impl Encoder {
     }
 
     fn frame(&self, header: &[u8], role: SchemaRole, value: Value) -> Result<Vec<u8>, EncodeError> {
-        let body =
-            apache_avro::to_avro_datum(&self.schemas.current(role).schema, value).map_err(|e| {
-                EncodeError::Avro {
-                    role,
-                    source: Box::new(e),
-                }
-            })?;
-        let mut out = Vec::with_capacity(header.len() + body.len());
-        out.extend_from_slice(header);
-        out.extend_from_slice(&body);
+        let avro = |e| EncodeError::Avro {
+            role,
+            source: Box::new(e),
+        };
+        let slot = &self.writers[role_index(role)];
+        // Uncontended in practice (one publisher); a poisoned lock only means a
+        // panic elsewhere mid-encode, and the writer resets its buffer per call.
+        let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            *guard = Some(
+                GenericSingleObjectWriter::new_with_capacity_and_header_builder(
+                    &self.schemas.current(role).schema,
+                    512,
+                    PlaceholderHeader,
+                )
+                .map_err(avro)?,
+            );
+        }
+        let mut out = Vec::with_capacity(512);
+        if let Some(writer) = guard.as_mut() {
+            writer.write_value_ref(&value, &mut out).map_err(avro)?;
+        }
+        drop(guard);
+        // Replace the placeholder with the real header.
+        out.splice(..PLACEHOLDER_LEN, header.iter().copied());
         Ok(out)
     }
 
