@@ -311,6 +311,11 @@ async fn departure_guard_holds_until_released() {
     // A release with the wrong count keeps holding; the right one lets it through once.
     r.ctx.releases.grant("org1", 19);
     assert_eq!(poll(&mut p).await, PollStatus::Held);
+    assert_eq!(
+        r.ctx.releases.peek("org1"),
+        None,
+        "a release whose count does not match is void"
+    );
     r.ctx.releases.grant("org1", 20);
     assert_eq!(poll(&mut p).await, PollStatus::Done);
     assert_eq!(r.events().await.len(), committed + 20);

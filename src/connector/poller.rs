@@ -255,7 +255,12 @@ impl OrgPoller {
         } = &outcome.verdict
         {
             let why = match release_refused {
-                Some(r) => format!("{}; release refused: {r:?}", reason.as_str()),
+                Some(r) => {
+                    // A release confirms one departure count: once the poll differs
+                    // from it, it is void, and the operator confirms the new count.
+                    self.ctx.releases.take(&org_key);
+                    format!("{}; release refused and discarded: {r:?}", reason.as_str())
+                }
                 None => reason.as_str().to_string(),
             };
             DepartureGuardTripped {
