@@ -20,7 +20,10 @@ fn decode(_key: &[u8], value: Option<&[u8]>) -> Result<Vec<u8>, std::io::Error> 
 }
 
 fn count(metrics: &Metrics, result: &str) -> u64 {
-    metrics.transactions_total.with_label_values(&[result]).get()
+    metrics
+        .transactions_total
+        .with_label_values(&[result])
+        .get()
 }
 
 async fn publisher(config: &KafkaConfig) -> (TransactionalPublisher, Arc<Metrics>) {
@@ -260,7 +263,9 @@ async fn init_aborts_the_open_transaction_of_a_crashed_instance() {
     .expect("begin");
     crashed
         .send(
-            FutureRecord::<str, str>::to(&t).key("o/crashed").payload("v"),
+            FutureRecord::<str, str>::to(&t)
+                .key("o/crashed")
+                .payload("v"),
             Duration::from_secs(10),
         )
         .await
@@ -286,8 +291,7 @@ async fn restore_ends_at_the_last_stable_offset_under_an_open_transaction() {
     use rdkafka::util::Timeout;
 
     let broker = Broker::start().await;
-    if broker.skip_unless_real("restore_ends_at_the_last_stable_offset_under_an_open_transaction")
-    {
+    if broker.skip_unless_real("restore_ends_at_the_last_stable_offset_under_an_open_transaction") {
         return;
     }
     let config = broker.config("lso");
@@ -332,8 +336,10 @@ async fn restore_ends_at_the_last_stable_offset_under_an_open_transaction() {
     assert_eq!(keys.len(), 30);
     assert!(keys.iter().all(|k| !k.starts_with("o/open")));
     let o = other.clone();
-    tokio::task::spawn_blocking(move || o.abort_transaction(Timeout::After(Duration::from_secs(30))))
-        .await
-        .unwrap()
-        .expect("abort");
+    tokio::task::spawn_blocking(move || {
+        o.abort_transaction(Timeout::After(Duration::from_secs(30)))
+    })
+    .await
+    .unwrap()
+    .expect("abort");
 }

@@ -21,8 +21,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 use streak_connector::kafka::{
-    InjectedFailure, KafkaConfig, KafkaStateSource, MemoryStore, OutRecord, RestoreError,
-    Restored, StateDecoder, StateSource, TransactionalPublisher, TransactionalSink,
+    InjectedFailure, KafkaConfig, KafkaStateSource, MemoryStore, OutRecord, RestoreError, Restored,
+    StateDecoder, StateSource, TransactionalPublisher, TransactionalSink,
 };
 use streak_connector::metrics::Metrics;
 use support::Broker;
@@ -37,8 +37,9 @@ fn decode(key: &[u8], value: Option<&[u8]>) -> Result<String, BadRecord> {
     match value {
         None => Ok(String::new()),
         Some(v) => match v.strip_prefix(b"v:") {
-            Some(text) => String::from_utf8(text.to_vec())
-                .map_err(|_| BadRecord("value is not UTF-8".into())),
+            Some(text) => {
+                String::from_utf8(text.to_vec()).map_err(|_| BadRecord("value is not UTF-8".into()))
+            }
             None => Err(BadRecord("value does not start with `v:`".into())),
         },
     }
@@ -102,11 +103,22 @@ mod contract {
 
     pub async fn restore_returns_exactly_what_was_committed(h: &impl Harness) {
         let t = h.state_topic();
-        let first: Vec<_> = (0..20).map(|i| put(t, &format!("org/u{i}"), &format!("a{i}"))).collect();
-        h.sink().commit_batch(first).await.expect("first batch commits");
+        let first: Vec<_> = (0..20)
+            .map(|i| put(t, &format!("org/u{i}"), &format!("a{i}")))
+            .collect();
+        h.sink()
+            .commit_batch(first)
+            .await
+            .expect("first batch commits");
         // Overwrite some keys, add others.
-        let second: Vec<_> = (10..30).map(|i| put(t, &format!("org/u{i}"), &format!("b{i}"))).collect();
-        let stats = h.sink().commit_batch(second).await.expect("second batch commits");
+        let second: Vec<_> = (10..30)
+            .map(|i| put(t, &format!("org/u{i}"), &format!("b{i}")))
+            .collect();
+        let stats = h
+            .sink()
+            .commit_batch(second)
+            .await
+            .expect("second batch commits");
         assert_eq!(stats.records, 20);
 
         let r = restore_within(h).await;
@@ -134,7 +146,11 @@ mod contract {
     pub async fn tombstones_delete(h: &impl Harness) {
         let t = h.state_topic();
         h.sink()
-            .commit_batch(vec![put(t, "o/a", "1"), put(t, "o/b", "2"), put(t, "o/c", "3")])
+            .commit_batch(vec![
+                put(t, "o/a", "1"),
+                put(t, "o/b", "2"),
+                put(t, "o/c", "3"),
+            ])
             .await
             .expect("commit");
         h.sink()
@@ -175,7 +191,11 @@ mod contract {
         let r = restore_within(h).await;
         assert_eq!(
             as_map(&r),
-            expected(&[("o/a", "committed"), ("o/b", "committed"), ("o/c", "committed")])
+            expected(&[
+                ("o/a", "committed"),
+                ("o/b", "committed"),
+                ("o/c", "committed")
+            ])
         );
         assert_eq!(r.stats.records, 3);
     }
@@ -188,7 +208,8 @@ mod contract {
             .commit_batch(vec![put(t, "o/a", "1")])
             .await
             .expect("commit");
-        h.write_aborted(vec![put(t, "o/a", "2"), put(t, "o/b", "2")]).await;
+        h.write_aborted(vec![put(t, "o/a", "2"), put(t, "o/b", "2")])
+            .await;
         let r = restore_within(h).await;
         if h.hides_aborted() {
             assert_eq!(as_map(&r), expected(&[("o/a", "1")]));
@@ -420,10 +441,12 @@ impl Harness for Kafka {
                 .expect("delivered");
         }
         let p = producer.clone();
-        tokio::task::spawn_blocking(move || p.abort_transaction(Timeout::After(Duration::from_secs(30))))
-            .await
-            .unwrap()
-            .expect("abort");
+        tokio::task::spawn_blocking(move || {
+            p.abort_transaction(Timeout::After(Duration::from_secs(30)))
+        })
+        .await
+        .unwrap()
+        .expect("abort");
     }
     fn hides_aborted(&self) -> bool {
         self.broker.is_real()

@@ -122,7 +122,10 @@ async fn compact_and_delete_with_retention_is_refused() {
         .create_topic(
             &config.state_topic,
             3,
-            &[("cleanup.policy", "compact,delete"), ("retention.ms", "86400000")],
+            &[
+                ("cleanup.policy", "compact,delete"),
+                ("retention.ms", "86400000"),
+            ],
         )
         .await;
     let err = ensure_topics(&config).await.expect_err("refused");

@@ -17,7 +17,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::events::{StateRestored, TransactionAborted, TransactionCommitted, TransactionFailed};
 use super::publisher::{CommitStats, PublishError, Stage};
-use super::restore::{RestoreError, RestoreStats, Restored, StateDecoder};
+use super::restore::{RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
 use super::{OutRecord, StateSource, TransactionalSink};
 use crate::metrics::Metrics;
 
@@ -246,7 +246,7 @@ impl StateSource for MemoryStore {
             partitions: 1,
             ..RestoreStats::default()
         };
-        let mut entries = HashMap::new();
+        let mut entries = StateMap::default();
         for r in records {
             let decoded = decoder.decode(&r.key, r.value.as_deref()).map_err(|e| {
                 RestoreError::Undecodable {

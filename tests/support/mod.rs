@@ -123,7 +123,10 @@ impl Broker {
             .with_env_var("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1")
             .with_env_var("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
             .with_env_var("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
-            .with_env_var("KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR", "1")
+            .with_env_var(
+                "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR",
+                "1",
+            )
             .with_env_var("KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR", "1")
             .with_env_var("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
             .with_env_var("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false");
