@@ -517,7 +517,10 @@ mod tests {
     fn merge_refuses_a_key_in_two_partitions() {
         let err = merge(
             "state",
-            vec![part(&[("a", 1, 2), ("b", 2, 2)], 2), part(&[("a", 4, 0)], 1)],
+            vec![
+                part(&[("a", 1, 2), ("b", 2, 2)], 2),
+                part(&[("a", 4, 0)], 1),
+            ],
         )
         .expect_err("conflict");
         match &err {
