@@ -282,3 +282,64 @@ impl StateSource for MemoryStore {
         Ok(Restored { entries, stats })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::Recovery;
+
+    fn store() -> (MemoryStore, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::new());
+        (MemoryStore::new("state", Arc::clone(&metrics)), metrics)
+    }
+
+    fn batch(key: &str) -> Vec<OutRecord> {
+        vec![
+            OutRecord::new("events", key, "e"),
+            OutRecord::new("state", key, "s"),
+        ]
+    }
+
+    fn count(m: &Metrics, result: &str) -> u64 {
+        m.transactions_total.with_label_values(&[result]).get()
+    }
+
+    #[tokio::test]
+    async fn an_aborted_batch_is_kept_but_invisible_and_the_next_commits() {
+        let (s, m) = store();
+        s.fail_next(InjectedFailure::Retriable);
+        let err = s.commit_batch(batch("a")).await.unwrap_err();
+        assert_eq!(err.recovery(), Recovery::RedoCycle);
+        s.commit_batch(batch("b")).await.expect("commits");
+        assert_eq!(s.all_records("events").len(), 2);
+        let committed = s.committed("events");
+        assert_eq!(committed.len(), 1);
+        assert_eq!(committed[0].key, b"b");
+        assert_eq!(committed[0].offset, 1, "aborted records take offsets");
+        assert_eq!((s.commits(), s.aborts()), (1, 1));
+        assert_eq!((count(&m, "committed"), count(&m, "aborted")), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn fenced_is_for_good() {
+        let (s, m) = store();
+        s.fail_next(InjectedFailure::Fenced);
+        let err = s.commit_batch(batch("a")).await.unwrap_err();
+        assert!(matches!(err, PublishError::Fenced { .. }));
+        assert_eq!(err.recovery(), Recovery::Stop);
+        let again = s.commit_batch(batch("b")).await.unwrap_err();
+        assert!(matches!(again, PublishError::Fenced { .. }));
+        assert!(s.committed("events").is_empty());
+        assert_eq!(count(&m, "fatal"), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_outcome_is_committed_and_stops_the_store() {
+        let (s, _) = store();
+        s.fail_next(InjectedFailure::CommitOutcomeUnknown);
+        let err = s.commit_batch(batch("a")).await.unwrap_err();
+        assert_eq!(err.recovery(), Recovery::Stop);
+        assert_eq!(s.committed("state").len(), 1, "the commit did happen");
+        assert!(s.commit_batch(batch("b")).await.is_err());
+    }
+}
