@@ -24,3 +24,6 @@ if ! command -v cargo >/dev/null; then
   echo "ci-setup: cargo not found; install Rust (rustup) first" >&2
   exit 1
 fi
+# The Apache Kafka broker jars for the real-broker test run (Maven Central, cached in
+# ~/.cache/streak-connector; a no-op once there).
+"$(dirname "$0")/kafka.sh" fetch

@@ -10,10 +10,12 @@
 #   scripts/kafka.sh status   running or not, and where
 #   scripts/kafka.sh env      print `export KAFKA_BOOTSTRAP_SERVERS=...` (eval it)
 #   scripts/kafka.sh clean    stop, then delete the data (the jar cache is kept)
+#   scripts/kafka.sh fetch    only resolve the jars into the cache (CI set-up)
 #
 # Jars:  ${STREAK_KAFKA_CACHE:-$HOME/.cache/streak-connector}/kafka-<version>/libs
-# Run:   ${STREAK_KAFKA_RUN_DIR:-<repo>/.kafka}: server.properties, data/, broker.log,
-#        broker.pid, bootstrap (the address), ports
+# Run:   ${STREAK_KAFKA_RUN_DIR:-<repo>/.kafka/broker}: server.properties, data/,
+#        broker.log, broker.pid, bootstrap (the address), ports
+#        (scripts/test.sh uses its own run dir, <repo>/.kafka/test)
 #
 # A `start` while a run dir with formatted data exists reuses its ports and data (so a
 # test can stop and restart the broker under a client's feet); `clean` starts afresh.
@@ -24,7 +26,7 @@ SCALA_VERSION="2.13"
 SLF4J_SIMPLE_VERSION="1.7.36"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${STREAK_KAFKA_CACHE:-$HOME/.cache/streak-connector}/kafka-${KAFKA_VERSION}"
-run="${STREAK_KAFKA_RUN_DIR:-$repo/.kafka}"
+run="${STREAK_KAFKA_RUN_DIR:-$repo/.kafka/broker}"
 heap="${STREAK_KAFKA_HEAP:-512m}"
 
 log() { echo "kafka.sh: $*" >&2; }
@@ -66,7 +68,7 @@ resolve_jars() {
 </project>
 EOF
   rm -rf "$cache/libs.tmp"
-  mvn -B -q -f "$cache/pom.xml" \
+  mvn -B -q -Dstyle.color=never -f "$cache/pom.xml" \
     org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$cache/libs.tmp" >&2 ||
     die "maven could not resolve the Kafka jars (is Maven Central reachable?)"
@@ -173,6 +175,7 @@ launch() {
     java -Xmx"$heap" -Xms256m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
     -Dorg.slf4j.simpleLogger.showDateTime=true \
+    "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS" \
     -Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients=warn \
     -Dorg.slf4j.simpleLogger.log.kafka.log.LogCleaner=warn \
     -cp "$cache/libs/*" kafka.Kafka "$run/server.properties" \
@@ -264,8 +267,9 @@ restart)
 status) cmd_status ;;
 env) cmd_env ;;
 clean) cmd_clean ;;
+fetch) resolve_jars ;;
 *)
-  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
   ;;
 esac

@@ -17,7 +17,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::events::{StateRestored, TransactionAborted, TransactionCommitted, TransactionFailed};
 use super::publisher::{CommitStats, PublishError, Stage};
-use super::restore::{RestoreError, RestoreStats, Restored, StateDecoder};
+use super::restore::{RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
 use super::{OutRecord, StateSource, TransactionalSink};
 use crate::metrics::Metrics;
 
@@ -246,7 +246,7 @@ impl StateSource for MemoryStore {
             partitions: 1,
             ..RestoreStats::default()
         };
-        let mut entries = HashMap::new();
+        let mut entries = StateMap::default();
         for r in records {
             let decoded = decoder.decode(&r.key, r.value.as_deref()).map_err(|e| {
                 RestoreError::Undecodable {
@@ -280,5 +280,66 @@ impl StateSource for MemoryStore {
         }
         .emit();
         Ok(Restored { entries, stats })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::Recovery;
+
+    fn store() -> (MemoryStore, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::new());
+        (MemoryStore::new("state", Arc::clone(&metrics)), metrics)
+    }
+
+    fn batch(key: &str) -> Vec<OutRecord> {
+        vec![
+            OutRecord::new("events", key, "e"),
+            OutRecord::new("state", key, "s"),
+        ]
+    }
+
+    fn count(m: &Metrics, result: &str) -> u64 {
+        m.transactions_total.with_label_values(&[result]).get()
+    }
+
+    #[tokio::test]
+    async fn an_aborted_batch_is_kept_but_invisible_and_the_next_commits() {
+        let (s, m) = store();
+        s.fail_next(InjectedFailure::Retriable);
+        let err = s.commit_batch(batch("a")).await.unwrap_err();
+        assert_eq!(err.recovery(), Recovery::RedoCycle);
+        s.commit_batch(batch("b")).await.expect("commits");
+        assert_eq!(s.all_records("events").len(), 2);
+        let committed = s.committed("events");
+        assert_eq!(committed.len(), 1);
+        assert_eq!(committed[0].key, b"b");
+        assert_eq!(committed[0].offset, 1, "aborted records take offsets");
+        assert_eq!((s.commits(), s.aborts()), (1, 1));
+        assert_eq!((count(&m, "committed"), count(&m, "aborted")), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn fenced_is_for_good() {
+        let (s, m) = store();
+        s.fail_next(InjectedFailure::Fenced);
+        let err = s.commit_batch(batch("a")).await.unwrap_err();
+        assert!(matches!(err, PublishError::Fenced { .. }));
+        assert_eq!(err.recovery(), Recovery::Stop);
+        let again = s.commit_batch(batch("b")).await.unwrap_err();
+        assert!(matches!(again, PublishError::Fenced { .. }));
+        assert!(s.committed("events").is_empty());
+        assert_eq!(count(&m, "fatal"), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_outcome_is_committed_and_stops_the_store() {
+        let (s, _) = store();
+        s.fail_next(InjectedFailure::CommitOutcomeUnknown);
+        let err = s.commit_batch(batch("a")).await.unwrap_err();
+        assert_eq!(err.recovery(), Recovery::Stop);
+        assert_eq!(s.committed("state").len(), 1, "the commit did happen");
+        assert!(s.commit_batch(batch("b")).await.is_err());
     }
 }

@@ -34,7 +34,7 @@ use async_trait::async_trait;
 pub use config::{ConfigError, KafkaConfig, TopicPolicy};
 pub use memory::{InjectedFailure, MemoryStore, StoredRecord};
 pub use publisher::{CommitStats, PublishError, Recovery, Stage, TransactionalPublisher};
-pub use restore::{KafkaStateSource, RestoreError, RestoreStats, Restored, StateDecoder};
+pub use restore::{KafkaStateSource, RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
 pub use topics::{ensure_topics, TopicError, TopicsReport, STATE_TOPIC_DEFAULTS};
 
 /// One record to write in a transaction: already encoded, addressed to a topic.

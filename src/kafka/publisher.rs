@@ -161,6 +161,9 @@ pub struct TransactionalPublisher {
     producer: FutureProducer,
     transactional_id: String,
     transaction_timeout: Duration,
+    /// Bound of `init_transactions`: it may wait for the coordinator to finish an
+    /// older instance's transaction.
+    init_timeout: Duration,
     metrics: Arc<Metrics>,
     state: Mutex<TxnState>,
 }
@@ -211,6 +214,7 @@ impl TransactionalPublisher {
             producer,
             transactional_id: config.transactional_id.clone(),
             transaction_timeout: config.transaction_timeout,
+            init_timeout: config.transaction_timeout.max(config.request_timeout),
             metrics,
             state: Mutex::new(TxnState::default()),
         })
@@ -231,7 +235,8 @@ impl TransactionalPublisher {
         }
         let started = Instant::now();
         let producer = self.producer.clone();
-        let result = blocking(move || producer.init_transactions(Timeout::Never)).await;
+        let timeout = Timeout::After(self.init_timeout);
+        let result = blocking(move || producer.init_transactions(timeout)).await;
         match result {
             Ok(()) => {
                 state.initialized = true;
@@ -277,9 +282,12 @@ impl TransactionalPublisher {
         // Commit, resuming on retriable errors (librdkafka continues the commit in
         // the background) until the deadline.
         let deadline = started + self.transaction_timeout * 2;
+        // A bounded wait per attempt: librdkafka's "-1" waits forever for an
+        // unreachable coordinator.
+        let attempt = Timeout::After(self.transaction_timeout);
         loop {
             let producer = self.producer.clone();
-            match blocking(move || producer.commit_transaction(Timeout::Never)).await {
+            match blocking(move || producer.commit_transaction(attempt)).await {
                 Ok(()) => break,
                 Err(e) => match self.kind(&e) {
                     Kind::Retriable if Instant::now() < deadline => {
@@ -388,9 +396,10 @@ impl TransactionalPublisher {
     ) -> Result<(), PublishError> {
         state.needs_abort = true;
         let deadline = Instant::now() + self.transaction_timeout;
+        let attempt = Timeout::After(self.transaction_timeout);
         loop {
             let producer = self.producer.clone();
-            match blocking(move || producer.abort_transaction(Timeout::Never)).await {
+            match blocking(move || producer.abort_transaction(attempt)).await {
                 Ok(()) => {
                     state.needs_abort = false;
                     return Ok(());
