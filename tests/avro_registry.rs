@@ -310,3 +310,16 @@ async fn a_foreign_schema_id_is_a_wrong_schema_not_a_crash() {
     let json = decoder.decode_json(&bytes).await.expect("json");
     assert_eq!(json, serde_json::json!({"a": 2}));
 }
+
+#[tokio::test]
+async fn subjects_lists_what_was_registered_and_reports_failures() {
+    let mock = MockRegistry::start().await;
+    let c = client(&mock);
+    assert!(c.subjects().await.expect("empty list").is_empty());
+    c.register("b-value", key_text()).await.expect("register");
+    c.register("a-key", key_text()).await.expect("register");
+    assert_eq!(c.subjects().await.expect("list"), ["a-key", "b-value"]);
+    mock.with(|s| s.fail = true);
+    let err = c.subjects().await.expect_err("500");
+    assert!(err.is_retriable(), "{err}");
+}

@@ -509,3 +509,36 @@ async fn wrong_registry_credentials_stop_start_up_naming_the_settings() {
         run.report()
     );
 }
+
+#[tokio::test]
+async fn check_reports_a_reachable_registry_as_ok() {
+    let Some(broker) = broker_for("check_reports_a_reachable_registry_as_ok").await else {
+        return;
+    };
+    let key = api_key("okreg");
+    let sim = start_simulator(&org_toml("org-okreg", &key, &[("u-x1", true)], "")).await;
+    let registry = MockRegistry::start().await;
+    let mut setup = Setup::new("okreg", &sim.base_url(), &broker, &[&key], "");
+    setup.env.push((
+        "STREAK_CONNECTOR_SCHEMA_REGISTRY_URL".into(),
+        registry.url.clone(),
+    ));
+    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
+
+    let run = setup.command(&["check"]).run(Duration::from_secs(90)).await;
+    eprintln!("[e2e] check said:\n{}", run.report());
+    let out = run.all_output();
+    let line = line_with(&out, "registry", &[])
+        .unwrap_or_else(|| panic!("a verdict line for the registry\n{}", run.report()));
+    assert!(is_success(line), "the registry's verdict is ok: {line}");
+    assert_eq!(
+        registry.requests_matching("GET /subjects"),
+        1,
+        "check asked the registry for its subjects"
+    );
+    assert_eq!(
+        registry.requests_matching("POST "),
+        0,
+        "check registers nothing"
+    );
+}

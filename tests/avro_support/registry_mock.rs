@@ -7,6 +7,7 @@
 //! - `POST /subjects/{subject}` `{"schema": ...}` -> `{"subject","id","version","schema"}`,
 //!   404 with error code 40401 (no subject) or 40403 (no such schema).
 //! - `GET /schemas/ids/{id}` -> `{"schema": ...}`, 404 with 40403.
+//! - `GET /subjects` -> the registered subjects, sorted.
 //! - Errors as `{"error_code": n, "message": "..."}`; 401 without the configured
 //!   Basic credentials; 500 (error code 50001) while `fail` is set; no answer at all
 //!   while `hang` is set.
@@ -63,6 +64,7 @@ impl MockRegistry {
             .route("/subjects/{subject}/versions", post(register))
             .route("/subjects/{subject}", post(lookup))
             .route("/schemas/ids/{id}", get(by_id))
+            .route("/subjects", get(list_subjects))
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -218,4 +220,14 @@ async fn by_id(State(state): State<Shared>, Path(id): Path<u32>, headers: Header
             format!("Schema {id} not found"),
         ),
     }
+}
+
+async fn list_subjects(State(state): State<Shared>, headers: HeaderMap) -> Answer {
+    if let Err(a) = gate(&state, &headers, "GET /subjects".to_string()).await {
+        return a;
+    }
+    let s = state.lock().expect("mock state");
+    let mut names: Vec<&String> = s.subjects.keys().collect();
+    names.sort();
+    (StatusCode::OK, Json(json!(names)))
 }
