@@ -600,6 +600,12 @@ impl Config {
                         None => None,
                     },
                 };
+                if username.is_some() != password.is_some() {
+                    return Err(invalid(
+                        "schema registry credentials",
+                        "set both the username (STREAK_CONNECTOR_SCHEMA_REGISTRY_USERNAME or schema_registry.username) and the password (STREAK_CONNECTOR_SCHEMA_REGISTRY_PASSWORD or schema_registry.password_file), or neither",
+                    ));
+                }
                 Some(RegistrySettings {
                     url,
                     username,
@@ -691,41 +697,19 @@ pub fn read_file_config(path: &Path) -> Result<FileConfig, ConfigError> {
 }
 
 /// The Streak base URL: HTTPS, or plain HTTP to a loopback address only (anything
-/// else would send the API key in clear).
+/// else would send the API key in clear). The rule is the client's own
+/// ([`crate::streak::ClientConfig::validate`]); this names the setting as the user
+/// typed it.
 pub fn validate_base_url(setting: &str, text: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(text.trim()).map_err(|e| invalid(setting, format!("{text:?}: {e}")))?;
-    match url.scheme() {
-        "https" => {}
-        "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                None => false,
+    crate::streak::ClientConfig::with_base_url(text.trim())
+        .map(|c| c.base_url)
+        .map_err(|e| {
+            let reason = match e {
+                crate::streak::ApiError::Config { reason, .. } => reason,
+                other => other.to_string(),
             };
-            if !loopback {
-                return Err(invalid(
-                    setting,
-                    format!(
-                        "{text:?} uses plain http to a non-loopback host, which would send the API key in clear; use https"
-                    ),
-                ));
-            }
-        }
-        other => {
-            return Err(invalid(
-                setting,
-                format!("scheme {other:?} is not supported; use https"),
-            ))
-        }
-    }
-    if url.cannot_be_a_base() || url.query().is_some() || !url.username().is_empty() {
-        return Err(invalid(
-            setting,
-            "must be a plain base URL such as https://api.streak.com/api/v1 (no credentials, no query)",
-        ));
-    }
-    Ok(url)
+            invalid(setting, format!("{text:?}: {reason}"))
+        })
 }
 
 fn validate_topic(setting: &str, topic: &str) -> Result<(), ConfigError> {
@@ -933,6 +917,21 @@ mod tests {
         let err = Config::from_layers(&SettingsArgs::default(), &FileConfig::default(), &e)
             .expect_err("refused");
         assert!(err.to_string().contains("transactional.id"), "{err}");
+    }
+
+    #[test]
+    fn registry_credentials_come_in_pairs() {
+        let mut e = keys_env();
+        e.insert(
+            "STREAK_CONNECTOR_SCHEMA_REGISTRY_USERNAME".into(),
+            "svc".into(),
+        );
+        let args = SettingsArgs {
+            schema_registry_url: Some("http://127.0.0.1:8081".into()),
+            ..Default::default()
+        };
+        let err = Config::from_layers(&args, &FileConfig::default(), &e).expect_err("half");
+        assert!(err.to_string().contains("PASSWORD"), "{err}");
     }
 
     #[test]

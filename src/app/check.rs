@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use crate::avro::{RegistryAuth, RegistryClient, RegistryConfig};
 use crate::cli::SettingsArgs;
 use crate::config::{Config, Env};
 use crate::connector::startup;
@@ -189,17 +188,12 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
 
     // Schema Registry: reachable and answering.
     if let Some(r) = &config.schema_registry {
-        let auth = match (&r.username, &r.password) {
-            (Some(u), Some(p)) => Some(RegistryAuth::new(u.clone(), p.expose().to_string())),
-            _ => None,
-        };
         let item = format!("schema registry {}", r.url);
-        let verdict = match RegistryClient::new(RegistryConfig::new(r.url.as_str()).with_auth(auth))
-        {
-            Err(e) => Verdict {
+        let verdict = match startup::registry_client(r) {
+            Err(detail) => Verdict {
                 ok: false,
                 item,
-                detail: e.to_string(),
+                detail,
             },
             Ok(client) => match client.subjects().await {
                 Ok(subjects) => Verdict {

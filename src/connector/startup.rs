@@ -27,7 +27,7 @@ use crate::kafka::{
     ensure_topics, KafkaConfig, KafkaStateSource, RestoreError, StateSource, TopicPolicy,
     TransactionalPublisher, TransactionalSink,
 };
-use crate::membership::{self, OrgState, SourceInfo, StateRecord};
+use crate::membership::{self, Checkpoint, OrgState, SourceInfo, StateRecord};
 use crate::metrics::Metrics;
 use crate::server::{Health, Releases};
 use crate::streak::{ApiKey, ClientConfig, RetryPolicy, StreakApi, StreakClient};
@@ -148,10 +148,10 @@ pub fn instance_id() -> String {
 /// The Schema Registry client of `settings` (no request is made); the error is the
 /// message of [`StartupError::Registry`].
 pub fn registry_client(settings: &RegistrySettings) -> Result<RegistryClient, String> {
+    // The configuration guarantees both or neither.
     let auth = match (&settings.username, &settings.password) {
         (Some(u), Some(p)) => Some(RegistryAuth::new(u.clone(), p.expose().to_string())),
-        (None, None) => None,
-        _ => return Err("set both the registry username and password, or neither".into()),
+        _ => None,
     };
     RegistryClient::new(RegistryConfig::new(settings.url.as_str()).with_auth(auth))
         .map_err(|e| e.to_string())
@@ -183,7 +183,23 @@ pub async fn codecs(
             )
             .await
             .map_err(|e| StartupError::Registry(e.to_string()))?;
-            Ok((encoder, Decoder::with_registry(schemas, client)))
+            let decoder = Decoder::with_registry(schemas, client);
+            // Warm the decoder with the state schemas just registered: the restore
+            // decodes synchronously and would otherwise read the topic again for
+            // each writer schema it had not cached yet.
+            let probe = encoder
+                .encode_state(&StateRecord::Checkpoint(Checkpoint {
+                    org_key: "start-up-probe".into(),
+                    poll_seq: 0,
+                    last_poll_ms: 0,
+                    member_count: 0,
+                }))
+                .map_err(|e| StartupError::Schemas(e.to_string()))?;
+            decoder
+                .decode_state(&probe.key, probe.value.as_deref())
+                .await
+                .map_err(|e| StartupError::Registry(e.to_string()))?;
+            Ok((encoder, decoder))
         }
     }
 }
@@ -262,15 +278,18 @@ pub async fn restore_state(
                 .emit(metrics);
                 return Ok(orgs);
             }
-            Err(RestoreError::Undecodable { source, .. })
-                if source
-                    .downcast_ref::<StateDecodeError>()
-                    .is_some_and(|e| matches!(e, StateDecodeError::NeedsSchema(_))) =>
-            {
-                let Some(StateDecodeError::NeedsSchema(n)) =
-                    source.downcast_ref::<StateDecodeError>()
-                else {
-                    continue;
+            Err(e) => {
+                let needs_schema = match &e {
+                    RestoreError::Undecodable { source, .. } => {
+                        match source.downcast_ref::<StateDecodeError>() {
+                            Some(StateDecodeError::NeedsSchema(n)) => Some(n),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                let Some(n) = needs_schema else {
+                    return Err(e.into());
                 };
                 // Fetch (and cache) the writer schemas of that record, then read again.
                 decoder
@@ -278,7 +297,6 @@ pub async fn restore_state(
                     .await
                     .map_err(|e| StartupError::State(e.to_string()))?;
             }
-            Err(e) => return Err(e.into()),
         }
     }
     Err(StartupError::State(
