@@ -28,6 +28,7 @@ pub mod connector;
 pub mod kafka;
 pub mod membership;
 pub mod metrics;
+pub mod recovery;
 pub mod scheduler;
 pub mod server;
 pub mod simulator;
