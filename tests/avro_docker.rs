@@ -19,6 +19,7 @@ use streak_connector::avro::{
     RegistryError, SchemaRole, TopicNames,
 };
 use streak_connector::membership::EventType;
+use streak_connector::metrics::Metrics;
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{GenericImage, ImageExt};
@@ -131,6 +132,7 @@ async fn real_schema_registry_registers_rejects_and_serves_schemas() {
         &client,
         &topics,
         Registration::Register,
+        &Metrics::new(),
     )
     .await
     .expect("register");
@@ -140,6 +142,7 @@ async fn real_schema_registry_registers_rejects_and_serves_schemas() {
         &client,
         &topics,
         Registration::LookupOnly,
+        &Metrics::new(),
     )
     .await
     .expect("look up");
@@ -155,7 +158,11 @@ async fn real_schema_registry_registers_rejects_and_serves_schemas() {
 
     // Round trip through writer schemas fetched by id (the registry returns its
     // own normalized text of our schema).
-    let decoder = Decoder::with_registry(Arc::clone(&schemas), client.clone());
+    let decoder = Decoder::with_registry(
+        Arc::clone(&schemas),
+        client.clone(),
+        Arc::new(Metrics::new()),
+    );
     for t in EventType::ALL {
         let r = encoder.encode_event(&event(t)).expect("encode");
         let d = decoder

@@ -26,6 +26,7 @@ use streak_connector::avro::{
     DecodedEvent, Decoder, RegistryAuth, RegistryClient, RegistryConfig, Schemas,
 };
 use streak_connector::membership::StateRecord;
+use streak_connector::metrics::Metrics;
 use streak_connector::simulator::Change;
 
 /// Bound of a `once` (a debug build on a busy machine).
@@ -68,6 +69,7 @@ fn decoder(registry: &MockRegistry) -> Decoder {
     Decoder::with_registry(
         Arc::new(Schemas::load().expect("the embedded schemas load")),
         client,
+        Arc::new(Metrics::new()),
     )
 }
 

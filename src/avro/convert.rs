@@ -12,8 +12,7 @@ use crate::membership::{
     ChangeEvent, Checkpoint, EventType, Member, MemberState, SourceInfo, StateRecord,
 };
 
-use super::decoder::DecodeError;
-use super::encoder::EncodeError;
+use super::errors::{DecodeError, EncodeError};
 
 /// The key of both topics: a member, or (`user_key: None`) an organization's
 /// checkpoint record in the state topic.
@@ -450,8 +449,8 @@ pub(crate) fn state_from_values(
 
 #[cfg(test)]
 mod tests {
+    use super::super::schemas::{SchemaRole, Schemas};
     use super::*;
-    use crate::avro::schemas::{SchemaRole, Schemas};
 
     #[test]
     fn event_type_symbols_match_the_schema() {

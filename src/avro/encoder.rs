@@ -10,41 +10,16 @@ use apache_avro::types::Value;
 use apache_avro::GenericSingleObjectWriter;
 
 use crate::membership::{ChangeEvent, SourceInfo, StateRecord};
+use crate::metrics::Metrics;
+use crate::telemetry::InternalEvent;
 
 use super::convert;
-use super::events::SchemaRegistered;
-use super::registry::{RegistryClient, RegistryError};
+use super::errors::{EncodeError, RegistryError};
+use super::registry::RegistryClient;
 use super::schemas::{SchemaRole, Schemas};
+use super::subjects::{key_subject, value_subject, Registration, TopicNames};
+use super::telemetry::SchemaRegistered;
 use super::wire::{confluent_header, single_object_header, WireFormat};
-
-/// The two topics whose subjects the encoder registers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicNames {
-    pub events: String,
-    pub state: String,
-}
-
-/// The Schema Registry subject of a topic's keys (TopicNameStrategy).
-pub fn key_subject(topic: &str) -> String {
-    format!("{topic}-key")
-}
-
-/// The Schema Registry subject of a topic's values (TopicNameStrategy).
-pub fn value_subject(topic: &str) -> String {
-    format!("{topic}-value")
-}
-
-/// What to do with the subjects at start-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Registration {
-    /// Register the schemas (`POST /subjects/{s}/versions`): idempotent, needs
-    /// write access; the registry checks compatibility.
-    #[default]
-    Register,
-    /// Only look the schemas up (`POST /subjects/{s}`), for registries managed by
-    /// someone else: fails if a schema was not registered beforehand.
-    LookupOnly,
-}
 
 /// The registry ids of the four subjects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,22 +35,6 @@ pub struct SchemaIds {
 pub struct EncodedRecord {
     pub key: Vec<u8>,
     pub value: Option<Vec<u8>>,
-}
-
-/// Why a record could not be encoded. Both are defects, not conditions of the
-/// outside world: abort the transaction and stop.
-#[derive(Debug, thiserror::Error)]
-pub enum EncodeError {
-    /// A counter does not fit an Avro long.
-    #[error("{field} = {value} does not fit an Avro long")]
-    OutOfRange { field: &'static str, value: u64 },
-    /// The value does not match its schema.
-    #[error("cannot encode a {role:?} record: {source}")]
-    Avro {
-        role: SchemaRole,
-        #[source]
-        source: Box<apache_avro::Error>,
-    },
 }
 
 /// apache-avro's writer that keeps its schema resolved between calls (the
@@ -166,12 +125,14 @@ impl Encoder {
     /// Confluent wire format: register (or look up) the four subjects
     /// `<events>-key`, `<events>-value`, `<state>-key`, `<state>-value` and cache
     /// their ids. Call at start-up; an error is fatal there and names the subject.
+    /// The telemetry of each resolution goes to `metrics`.
     pub async fn with_registry(
         schemas: Arc<Schemas>,
         source: SourceInfo,
         registry: &RegistryClient,
         topics: &TopicNames,
         registration: Registration,
+        metrics: &Metrics,
     ) -> Result<Encoder, RegistryError> {
         let resolve = |subject: String, role: SchemaRole| {
             let text = schemas.current(role).text;
@@ -185,7 +146,7 @@ impl Encoder {
                     id,
                     registration,
                 }
-                .emit();
+                .emit(metrics);
                 Ok::<u32, RegistryError>(id)
             }
         };
@@ -200,11 +161,6 @@ impl Encoder {
 
     pub fn wire_format(&self) -> WireFormat {
         self.format
-    }
-
-    /// The `source` record written into every event.
-    pub fn source(&self) -> &SourceInfo {
-        &self.source
     }
 
     fn frame(&self, header: &[u8], role: SchemaRole, value: Value) -> Result<Vec<u8>, EncodeError> {

@@ -161,6 +161,7 @@ pub fn registry_client(settings: &RegistrySettings) -> Result<RegistryClient, St
 pub async fn codecs(
     config: &Config,
     source: SourceInfo,
+    metrics: &Arc<Metrics>,
 ) -> Result<(Encoder, Decoder), StartupError> {
     let schemas = Arc::new(Schemas::load().map_err(|e| StartupError::Schemas(e.to_string()))?);
     match &config.schema_registry {
@@ -180,10 +181,11 @@ pub async fn codecs(
                 &client,
                 &topics,
                 Registration::Register,
+                metrics,
             )
             .await
             .map_err(|e| StartupError::Registry(e.to_string()))?;
-            let decoder = Decoder::with_registry(schemas, client);
+            let decoder = Decoder::with_registry(schemas, client, Arc::clone(metrics));
             // Warm the decoder with the state schemas just registered: the restore
             // decodes synchronously and would otherwise read the topic again for
             // each writer schema it had not cached yet.
@@ -318,7 +320,7 @@ pub async fn start(
         version: env!("CARGO_PKG_VERSION").to_string(),
         instance: instance_id(),
     };
-    let (encoder, decoder) = codecs(config, source).await?;
+    let (encoder, decoder) = codecs(config, source, &metrics).await?;
     let dry_run = matches!(options.mode, Mode::DryRun(_));
     let policy = if dry_run {
         TopicPolicy::Trust

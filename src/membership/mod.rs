@@ -17,7 +17,9 @@ mod diff;
 mod event_id;
 mod guard;
 mod model;
+mod outcome;
 mod packed;
+mod settings;
 mod state;
 mod table;
 
@@ -26,10 +28,12 @@ mod diff_tests;
 #[cfg(test)]
 mod proptests;
 
-pub use diff::{diff, is_inactive, PollOutcome, Settings, DEFAULT_INACTIVE_AFTER_MS};
-pub use event_id::{event_id, EVENT_ID_NAMESPACE};
+pub use diff::{diff, is_inactive};
+pub use event_id::event_id;
 pub use guard::{GuardRelease, GuardVerdict, HoldReason, ReleaseRefused};
 pub use model::{
     ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, SourceInfo, StateRecord,
 };
+pub use outcome::PollOutcome;
+pub use settings::{Settings, DEFAULT_INACTIVE_AFTER_MS};
 pub use state::OrgState;
