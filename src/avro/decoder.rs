@@ -19,7 +19,9 @@ use crate::membership::StateRecord;
 use crate::metrics::Metrics;
 use crate::telemetry::InternalEvent;
 
-use super::convert::{self, DecodedEvent, MembershipKey};
+use super::convert;
+use super::decoded::{state_record, DecodedEvent, MembershipKey};
+use super::direct_decode;
 use super::errors::DecodeError;
 use super::json;
 use super::registry::RegistryClient;
@@ -172,14 +174,17 @@ impl Decoder {
         }
     }
 
-    /// The body of `frame`, written with `writer`, as a value of the current
-    /// schema of `role`.
-    fn resolved(
+    /// The body of `frame`, written with `writer`, as a `role` record: straight
+    /// from the bytes (`direct`) when the writer schema is the current one, else
+    /// resolved to the current schema by apache-avro and converted (`convert`).
+    fn decode_with<T>(
         &self,
         frame: &Frame<'_>,
         writer: &WriterRef<'_>,
         role: SchemaRole,
-    ) -> Result<Value, DecodeError> {
+        direct: fn(&[u8]) -> Result<T, DecodeError>,
+        convert: fn(Value) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
         let w = writer.view(&self.schemas);
         if w.role != Some(role) {
             return Err(DecodeError::WrongSchema {
@@ -187,41 +192,45 @@ impl Decoder {
                 found: w.name.to_owned(),
             });
         }
-        let value = read_datum(w.schema, frame.body(), role)?;
         if w.is_current {
-            return Ok(value);
+            return direct(frame.body());
         }
-        value
+        let value = read_datum(w.schema, frame.body(), role)?
             .resolve(&self.schemas.current(role).schema)
             .map_err(|e| DecodeError::Unresolvable {
                 role,
                 source: Box::new(e),
-            })
+            })?;
+        convert(value)
     }
 
-    /// Decode `bytes` expected to hold a `role` record, resolved to the current
-    /// schema of that role.
-    async fn decode_as(&self, bytes: &[u8], role: SchemaRole) -> Result<Value, DecodeError> {
+    /// A key, fetching its writer schema if need be.
+    async fn key(&self, bytes: &[u8]) -> Result<MembershipKey, DecodeError> {
         let frame = parse_frame(bytes)?;
         let writer = self.writer(&frame).await?;
-        self.resolved(&frame, &writer, role)
+        let (direct, convert) = (direct_decode::key, convert::key_from_value);
+        self.decode_with(&frame, &writer, SchemaRole::Key, direct, convert)
     }
 
-    /// As [`Decoder::decode_as`], without I/O.
-    fn decode_cached_as(&self, bytes: &[u8], role: SchemaRole) -> Result<Value, DecodeError> {
+    /// A key, without I/O.
+    fn key_cached(&self, bytes: &[u8]) -> Result<MembershipKey, DecodeError> {
         let frame = parse_frame(bytes)?;
         let writer = self.writer_cached(&frame)?;
-        self.resolved(&frame, &writer, role)
+        let (direct, convert) = (direct_decode::key, convert::key_from_value);
+        self.decode_with(&frame, &writer, SchemaRole::Key, direct, convert)
     }
 
     /// A key of either topic.
     pub async fn decode_key(&self, key: &[u8]) -> Result<MembershipKey, DecodeError> {
-        convert::key_from_value(self.decode_as(key, SchemaRole::Key).await?)
+        self.key(key).await
     }
 
     /// The value of an events-topic record.
     pub async fn decode_event_value(&self, value: &[u8]) -> Result<DecodedEvent, DecodeError> {
-        convert::event_from_value(self.decode_as(value, SchemaRole::Event).await?)
+        let frame = parse_frame(value)?;
+        let writer = self.writer(&frame).await?;
+        let (direct, convert) = (direct_decode::event, convert::event_from_value);
+        self.decode_with(&frame, &writer, SchemaRole::Event, direct, convert)
     }
 
     /// An events-topic record, checking that its key names the event's member.
@@ -254,12 +263,18 @@ impl Decoder {
         key: &[u8],
         value: Option<&[u8]>,
     ) -> Result<StateRecord, DecodeError> {
-        let k = convert::key_from_value(self.decode_as(key, SchemaRole::Key).await?)?;
-        let v = match value {
-            Some(bytes) => Some(self.decode_as(bytes, SchemaRole::State).await?),
+        let key = self.key(key).await?;
+        let parts = match value {
+            Some(bytes) => {
+                let frame = parse_frame(bytes)?;
+                let writer = self.writer(&frame).await?;
+                let (direct, convert) =
+                    (direct_decode::state_value, convert::state_parts_from_value);
+                Some(self.decode_with(&frame, &writer, SchemaRole::State, direct, convert)?)
+            }
             None => None,
         };
-        convert::state_from_values(k, v)
+        state_record(key, parts)
     }
 
     /// A state-topic record without I/O (the restore's hot path): single-object
@@ -271,12 +286,18 @@ impl Decoder {
         key: &[u8],
         value: Option<&[u8]>,
     ) -> Result<StateRecord, DecodeError> {
-        let k = convert::key_from_value(self.decode_cached_as(key, SchemaRole::Key)?)?;
-        let v = match value {
-            Some(bytes) => Some(self.decode_cached_as(bytes, SchemaRole::State)?),
+        let key = self.key_cached(key)?;
+        let parts = match value {
+            Some(bytes) => {
+                let frame = parse_frame(bytes)?;
+                let writer = self.writer_cached(&frame)?;
+                let (direct, convert) =
+                    (direct_decode::state_value, convert::state_parts_from_value);
+                Some(self.decode_with(&frame, &writer, SchemaRole::State, direct, convert)?)
+            }
             None => None,
         };
-        convert::state_from_values(k, v)
+        state_record(key, parts)
     }
 
     /// Any record in either framing as JSON, exactly as its writer schema has it

@@ -133,20 +133,13 @@ impl DecodeError {
     }
 }
 
-/// Why a record could not be encoded. Both are defects, not conditions of the
-/// outside world: abort the transaction and stop.
+/// Why a record could not be encoded: a defect, not a condition of the outside
+/// world. Abort the transaction and stop.
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
     /// A counter does not fit an Avro long.
     #[error("{field} = {value} does not fit an Avro long")]
     OutOfRange { field: &'static str, value: u64 },
-    /// The value does not match its schema.
-    #[error("cannot encode a {role:?} record: {source}")]
-    Avro {
-        role: SchemaRole,
-        #[source]
-        source: Box<apache_avro::Error>,
-    },
 }
 
 impl RegistryError {
@@ -221,7 +214,6 @@ impl Classified for EncodeError {
     fn error_code(&self) -> &'static str {
         match self {
             EncodeError::OutOfRange { .. } => "out_of_range",
-            EncodeError::Avro { .. } => "avro",
         }
     }
 }

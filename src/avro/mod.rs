@@ -29,9 +29,13 @@
 //! agree. The key schema is frozen: another version would change the key bytes and
 //! compaction of the state topic would keep the old records.
 
+mod binary;
 mod convert;
 mod credentials;
+mod decoded;
 mod decoder;
+mod direct_decode;
+mod direct_encode;
 mod encoder;
 mod errors;
 mod fingerprint;
@@ -43,8 +47,8 @@ mod telemetry;
 mod wire;
 mod writer_cache;
 
-pub use convert::{DecodedEvent, MembershipKey};
 pub use credentials::RegistryAuth;
+pub use decoded::{DecodedEvent, MembershipKey};
 pub use decoder::Decoder;
 pub use encoder::{EncodedRecord, Encoder, SchemaIds};
 pub use errors::{DecodeError, EncodeError, RegistryError};
@@ -58,4 +62,8 @@ pub use subjects::{key_subject, value_subject, Registration, TopicNames};
 pub use wire::WireFormat;
 
 #[cfg(test)]
+mod codec_proptests;
+#[cfg(test)]
 mod prefetch_tests;
+#[cfg(test)]
+mod reference;
