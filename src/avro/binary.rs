@@ -111,6 +111,17 @@ impl<'a> Reader<'a> {
 
     #[inline]
     pub(crate) fn long(&mut self) -> Result<i64, ReadError> {
+        // Most longs on our records are one byte (union branches, lengths below 64).
+        if let Some(&b) = self.bytes.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(i64::from(b >> 1) ^ -i64::from(b & 1));
+            }
+        }
+        self.long_slow()
+    }
+
+    fn long_slow(&mut self) -> Result<i64, ReadError> {
         let start = self.pos;
         let mut z: u64 = 0;
         for i in 0..10 {

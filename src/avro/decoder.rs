@@ -204,14 +204,6 @@ impl Decoder {
         convert(value)
     }
 
-    /// A key, fetching its writer schema if need be.
-    async fn key(&self, bytes: &[u8]) -> Result<MembershipKey, DecodeError> {
-        let frame = parse_frame(bytes)?;
-        let writer = self.writer(&frame).await?;
-        let (direct, convert) = (direct_decode::key, convert::key_from_value);
-        self.decode_with(&frame, &writer, SchemaRole::Key, direct, convert)
-    }
-
     /// A key, without I/O.
     fn key_cached(&self, bytes: &[u8]) -> Result<MembershipKey, DecodeError> {
         let frame = parse_frame(bytes)?;
@@ -222,7 +214,10 @@ impl Decoder {
 
     /// A key of either topic.
     pub async fn decode_key(&self, key: &[u8]) -> Result<MembershipKey, DecodeError> {
-        self.key(key).await
+        let frame = parse_frame(key)?;
+        let writer = self.writer(&frame).await?;
+        let (direct, convert) = (direct_decode::key, convert::key_from_value);
+        self.decode_with(&frame, &writer, SchemaRole::Key, direct, convert)
     }
 
     /// The value of an events-topic record.
@@ -263,7 +258,7 @@ impl Decoder {
         key: &[u8],
         value: Option<&[u8]>,
     ) -> Result<StateRecord, DecodeError> {
-        let key = self.key(key).await?;
+        let key = self.decode_key(key).await?;
         let parts = match value {
             Some(bytes) => {
                 let frame = parse_frame(bytes)?;

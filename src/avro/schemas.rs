@@ -9,7 +9,6 @@
 //! This module parses once, at start-up, and returns errors: it never panics on a
 //! schema and does no I/O except in [`write_schemas`].
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -184,8 +183,9 @@ pub struct Schemas {
     key: ParsedSchema,
     event: ParsedSchema,
     state: ParsedSchema,
-    /// Current and released versions by fingerprint, for single-object decoding.
-    by_fingerprint: HashMap<u64, ParsedSchema>,
+    /// Current and released versions, one per fingerprint, for single-object
+    /// decoding. A handful: a scan beats hashing (this is on the restore's path).
+    by_fingerprint: Vec<ParsedSchema>,
 }
 
 fn parse(
@@ -231,13 +231,16 @@ impl Schemas {
             parse(e.role, e.name, e.text)?,
             parse(s.role, s.name, s.text)?,
         );
-        let mut by_fingerprint: HashMap<u64, ParsedSchema> = HashMap::new();
+        let mut by_fingerprint: Vec<ParsedSchema> = Vec::new();
         let history = HISTORY
             .iter()
             .map(|h| parse(h.role, h.path, h.text))
             .collect::<Result<Vec<_>, _>>()?;
         for parsed in [&key, &event, &state].into_iter().chain(history.iter()) {
-            if let Some(existing) = by_fingerprint.get(&parsed.fingerprint) {
+            if let Some(existing) = by_fingerprint
+                .iter()
+                .find(|p| p.fingerprint == parsed.fingerprint)
+            {
                 // The same canonical form twice is expected (a history version equal
                 // to the current file); a clash across roles is not.
                 if existing.role != parsed.role {
@@ -249,7 +252,7 @@ impl Schemas {
                 }
                 continue;
             }
-            by_fingerprint.insert(parsed.fingerprint, parsed.clone());
+            by_fingerprint.push(parsed.clone());
         }
         Ok(Schemas {
             key,
@@ -270,7 +273,9 @@ impl Schemas {
 
     /// A current or released schema by its CRC-64-AVRO fingerprint.
     pub(crate) fn by_fingerprint(&self, fingerprint: u64) -> Option<&ParsedSchema> {
-        self.by_fingerprint.get(&fingerprint)
+        self.by_fingerprint
+            .iter()
+            .find(|p| p.fingerprint == fingerprint)
     }
 }
 

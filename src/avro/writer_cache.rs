@@ -60,10 +60,11 @@ impl WriterSchema {
     }
 }
 
-/// Writer schemas by registry id. Cheap to clone; clones share the map.
+/// Writer schemas by registry id. Cheap to clone; clones share the map. Read by
+/// every record of the restore, from several threads: a read lock and foldhash.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WriterCache {
-    by_id: Arc<RwLock<HashMap<u32, Arc<WriterSchema>>>>,
+    by_id: Arc<RwLock<HashMap<u32, Arc<WriterSchema>, foldhash::fast::RandomState>>>,
 }
 
 impl WriterCache {
