@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod recovery;
 pub mod scheduler;
 pub mod server;
+pub mod siem;
 pub mod simulator;
 pub mod streak;
 pub mod telemetry;
