@@ -360,4 +360,10 @@ fn the_validator_rejects_broken_records() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("0 of 5 records valid"), "{text}");
+    for (name, _) in &broken {
+        assert!(
+            text.contains(&format!("{name}.json: ")),
+            "{name} not reported:\n{text}"
+        );
+    }
 }
