@@ -4,8 +4,8 @@
 //! the others; `event.category` is always `iam`. The member is `user.target.*` in
 //! every change, and `user.*` itself stays empty there: in ECS `user.*` is who did
 //! it, and Streak has no audit log to say. Only a SNAPSHOT (a state, no actor to
-//! speak of) describes the member as `user.*`. A PROFILE_CHANGED has the new values of
-//! the changed fields in `user.changes.*`. The organization is `group.*` and
+//! speak of) describes the member as `user.*`. A PROFILE_CHANGED has the member as it
+//! was in `user.target.*` and the new values of the changed fields in `user.changes.*`. The organization is `group.*` and
 //! `organization.*`; `related.user` lists every identifier of the member seen in the
 //! event. Fields ECS has none for are under `streak.*`.
 
@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::time::rfc3339_millis;
 use super::{
-    changed_fields, full_name, message, subject, Change, SiemOptions, ADMIN_PRIVILEGE, NO_ACTOR,
+    changed_fields, message, shown_name, subject, Change, SiemOptions, ADMIN_PRIVILEGE, NO_ACTOR,
     PRODUCT_NAME,
 };
 use crate::membership::{ChangeEvent, MemberState};
@@ -42,7 +42,13 @@ pub fn record(event: &ChangeEvent, options: &SiemOptions) -> Value {
     let (action, types, kind) = action(change);
     let severity = change.severity(event, &options.severities);
     let org_name = options.org_name(&event.org_key);
-    let member = subject(event).map_or_else(|| json!({ "id": event.user_key }), |s| user(event, s));
+    // The member as the change found it: `before` for a profile change (the new
+    // values are in `user.changes`), else as last seen.
+    let state = match change {
+        Change::ProfileChanged => event.before.as_ref(),
+        _ => subject(event),
+    };
+    let member = state.map_or_else(|| json!({ "id": event.user_key }), |s| user(event, s));
     let user = match change {
         Change::Snapshot => member,
         Change::ProfileChanged => json!({ "target": member, "changes": changes(event) }),
@@ -83,7 +89,7 @@ fn user(event: &ChangeEvent, state: &MemberState) -> Value {
         u.insert("email".into(), json!(email));
         u.insert("name".into(), json!(email));
     }
-    if let Some(f) = full_name(state) {
+    if let Some(f) = shown_name(state) {
         u.insert("full_name".into(), json!(f));
     }
     if m.is_org_admin == Some(true) {
@@ -94,6 +100,7 @@ fn user(event: &ChangeEvent, state: &MemberState) -> Value {
 
 /// `user.changes.*`: the new values of the fields a PROFILE_CHANGED changed (ECS
 /// has `email`, `full_name` and `name`; the raw list is `streak.changed_fields`).
+/// `full_name` is the name Streak shows (display name, else first and last name).
 fn changes(event: &ChangeEvent) -> Value {
     let Some(after) = &event.after else {
         return json!({});
@@ -108,7 +115,7 @@ fn changes(event: &ChangeEvent) -> Value {
         .iter()
         .any(|f| ["display_name", "first_name", "last_name"].contains(f))
     {
-        c.insert("full_name".into(), json!(full_name(after)));
+        c.insert("full_name".into(), json!(shown_name(after)));
     }
     Value::Object(c)
 }

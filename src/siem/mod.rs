@@ -218,3 +218,12 @@ pub(crate) fn full_name(state: &MemberState) -> Option<String> {
         Some(parts.join(" "))
     }
 }
+
+/// The name Streak shows: the display name, else "First Last".
+pub(crate) fn shown_name(state: &MemberState) -> Option<String> {
+    state
+        .member
+        .display_name
+        .clone()
+        .or_else(|| full_name(state))
+}
