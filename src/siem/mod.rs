@@ -172,17 +172,20 @@ pub(crate) fn subject(event: &ChangeEvent) -> Option<&MemberState> {
     event.after.as_ref().or(event.before.as_ref())
 }
 
-/// The record's `message`: what happened, then that the actor is unknown.
+/// The record's `message`: what happened, then (for a change, not for the baseline
+/// of a SNAPSHOT) that the actor is unknown.
 pub(crate) fn message(event: &ChangeEvent, change: Change, options: &SiemOptions) -> String {
     let who = subject(event)
         .map(|s| &s.member)
         .and_then(|m| m.display_name.as_deref().or(m.email.as_deref()))
         .unwrap_or(&event.user_key);
     let org = options.org_name(&event.org_key);
-    format!(
-        "{}. The actor is unknown: Streak has no audit log.",
-        change.sentence(who, org)
-    )
+    let what = change.sentence(who, org);
+    if change == Change::Snapshot {
+        format!("{what}.")
+    } else {
+        format!("{what}. The actor is unknown: Streak has no audit log.")
+    }
 }
 
 /// The profile fields (schema names) that differ between `before` and `after`: the
