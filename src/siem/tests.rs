@@ -65,6 +65,30 @@ fn ecs_documents_match_the_golden_files() {
     check_golden("ecs", ecs::record);
 }
 
+/// The example records in docs/siem.md are the golden files, verbatim.
+#[test]
+fn docs_examples_are_the_golden_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/siem.md")).expect("docs/siem.md");
+    let marker = "<!-- golden: ";
+    let mut seen = 0;
+    for part in doc.split(marker).skip(1) {
+        let (name, rest) = part
+            .split_once(" -->\n```json\n")
+            .expect("a json block after the marker");
+        let (block, _) = rest.split_once("```").expect("a closed block");
+        let golden =
+            std::fs::read_to_string(root.join("tests/golden").join(format!("{name}.json")))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            block, golden,
+            "docs/siem.md's {name} example differs from its golden file"
+        );
+        seen += 1;
+    }
+    assert!(seen >= 4, "docs/siem.md shows {seen} examples");
+}
+
 #[test]
 fn fixtures_cover_every_event_type_and_direction() {
     let events = fixtures::all();
