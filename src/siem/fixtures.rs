@@ -264,3 +264,54 @@ pub(super) fn all() -> Vec<(&'static str, ChangeEvent)> {
         ),
     ]
 }
+
+/// `n` variants of the fixtures with odd member data (emails OCSF's pattern rejects,
+/// empty and non-ASCII names, unknown admin flags, missing fields), from a fixed seed:
+/// whatever Streak sends, the record must still validate.
+pub(super) fn variants(n: usize) -> Vec<ChangeEvent> {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    const EMAILS: [Option<&str>; 8] = [
+        None,
+        Some(""),
+        Some("a@b"),
+        Some("x@y.z"),
+        Some("ü@example.com"),
+        Some("a b@c.d"),
+        Some("first.last+tag@sub.example.co.uk"),
+        Some("o'neil@x-y.io"),
+    ];
+    const NAMES: [Option<&str>; 5] = [
+        None,
+        Some(""),
+        Some("Zoë 名前"),
+        Some("a \"quoted\"\nname"),
+        Some(" "),
+    ];
+    const ADMIN: [Option<bool>; 3] = [None, Some(false), Some(true)];
+    let mut rng = StdRng::seed_from_u64(14);
+    let base = all();
+    let pick = |rng: &mut StdRng, m: &mut Member| {
+        m.email = EMAILS[rng.random_range(0..EMAILS.len())].map(Into::into);
+        m.display_name = NAMES[rng.random_range(0..NAMES.len())].map(Into::into);
+        m.first_name = NAMES[rng.random_range(0..NAMES.len())].map(Into::into);
+        m.last_name = NAMES[rng.random_range(0..NAMES.len())].map(Into::into);
+        m.is_org_admin = ADMIN[rng.random_range(0..ADMIN.len())];
+        m.last_seen_ms = rng
+            .random_bool(0.5)
+            .then_some(rng.random_range(0..i64::MAX / 4));
+    };
+    (0..n)
+        .map(|i| {
+            let mut e = base[i % base.len()].1.clone();
+            for s in [&mut e.before, &mut e.after].into_iter().flatten() {
+                pick(&mut rng, &mut s.member);
+            }
+            e.email = e
+                .after
+                .as_ref()
+                .or(e.before.as_ref())
+                .and_then(|s| s.member.email.clone());
+            e
+        })
+        .collect()
+}

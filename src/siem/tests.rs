@@ -294,6 +294,16 @@ fn ocsf_records_validate_against_the_1_8_0_schema() {
         )
         .expect("write a record");
     }
+    let variants = fixtures::variants(300);
+    let lines: Vec<String> = variants
+        .iter()
+        .map(|e| ocsf::record(e, &options).to_string())
+        .collect();
+    std::fs::write(dir.path().join("variants.jsonl"), lines.join("\n")).expect("write variants");
+    assert!(
+        lines.iter().any(|l| l.contains("\"email\":\"a b@c.d\"")),
+        "no variant with a rejected email"
+    );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ocsf-validate.py");
     let python = validator_python();
     let required = std::env::var_os("STREAK_REQUIRE_OCSF").is_some();
@@ -325,7 +335,7 @@ fn ocsf_records_validate_against_the_1_8_0_schema() {
         return;
     }
     assert!(out.status.success(), "OCSF validation failed:\n{text}");
-    let n = fixtures::all().len();
+    let n = fixtures::all().len() + variants.len();
     assert!(
         text.contains(&format!("{n} of {n} records valid")),
         "{text}"
