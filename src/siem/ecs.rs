@@ -36,6 +36,12 @@ pub fn action(change: Change) -> (&'static str, &'static [&'static str], &'stati
     }
 }
 
+/// [`record`] as compact UTF-8 JSON, keys sorted: the value of a Kafka record, or
+/// one line of `tail` output (without the newline).
+pub fn record_bytes(event: &ChangeEvent, options: &SiemOptions) -> Vec<u8> {
+    record(event, options).to_string().into_bytes()
+}
+
 /// The ECS document of one change event.
 pub fn record(event: &ChangeEvent, options: &SiemOptions) -> Value {
     let change = Change::of(event);

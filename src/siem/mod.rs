@@ -1,9 +1,10 @@
 //! SIEM formats of change events: each [`ChangeEvent`] as one OCSF 1.8.0 record
 //! ([`ocsf::record`]) or one Elastic Common Schema document ([`ecs::record`]).
 //!
-//! Pure mapping, like [`crate::membership`]: no I/O, no clock, no failure. The
-//! connector's OCSF topic, `tail --format` and `demo --format` call these functions
-//! with the event they already hold; `docs/siem.md` is the reference for the tables,
+//! Pure mapping, like [`crate::membership`]: no I/O, no clock, no failure, so that
+//! the connector's OCSF topic (written in the poll's transaction), `tail --format` and
+//! `demo --format` (issue 14, being wired) can call these functions with the event
+//! they already hold. `docs/siem.md` is the reference for the tables,
 //! the severity defaults and the choices made, and the golden files in
 //! `tests/golden/ocsf/` and `tests/golden/ecs/` pin the output (the OCSF ones are
 //! validated against the 1.8.0 schema of their class by `scripts/ocsf-validate.py`).

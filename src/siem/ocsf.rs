@@ -96,6 +96,12 @@ pub fn class_of(event: &ChangeEvent) -> OcsfClass {
     activity(Change::of(event)).0
 }
 
+/// [`record`] as compact UTF-8 JSON, keys sorted: the value of a Kafka record, or
+/// one line of `tail` output (without the newline).
+pub fn record_bytes(event: &ChangeEvent, options: &SiemOptions) -> Vec<u8> {
+    record(event, options).to_string().into_bytes()
+}
+
 /// The OCSF 1.8.0 record of one change event.
 pub fn record(event: &ChangeEvent, options: &SiemOptions) -> Value {
     let change = Change::of(event);

@@ -213,6 +213,21 @@ fn ocsf_admin_changes_follow_the_direction() {
 }
 
 #[test]
+fn bytes_are_the_record_as_compact_json() {
+    let options = fixtures::options();
+    for (name, event) in fixtures::all() {
+        let o: Value = serde_json::from_slice(&ocsf::record_bytes(&event, &options)).expect("JSON");
+        assert_eq!(o, ocsf::record(&event, &options), "{name}");
+        let e: Value = serde_json::from_slice(&ecs::record_bytes(&event, &options)).expect("JSON");
+        assert_eq!(e, ecs::record(&event, &options), "{name}");
+        assert!(
+            !ocsf::record_bytes(&event, &options).contains(&b'\n'),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn severities_are_configurable() {
     let mut options = fixtures::options();
     options.severities.admin_granted = Severity::Critical;
