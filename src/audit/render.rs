@@ -52,8 +52,15 @@ fn json_time(ms: Option<i64>) -> Value {
     ms.map_or(Value::Null, |m| Value::String(rfc3339(m)))
 }
 
+/// A threshold: whole days as "30 days", anything else as humantime writes it.
 fn days(ms: i64) -> String {
-    humantime::format_duration(Duration::from_millis(ms.max(0).unsigned_abs())).to_string()
+    match ms / super::roster::DAY_MS {
+        1 if ms % super::roster::DAY_MS == 0 => "1 day".into(),
+        n if n > 0 && ms % super::roster::DAY_MS == 0 => format!("{n} days"),
+        _ => {
+            humantime::format_duration(Duration::from_millis(ms.max(0).unsigned_abs())).to_string()
+        }
+    }
 }
 
 fn admin_cell(admin: Option<bool>) -> &'static str {

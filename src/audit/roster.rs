@@ -297,8 +297,8 @@ mod tests {
         });
         let r = roster_from_state(&state, NOW, AFTER);
         assert_eq!(r.last_poll_ms, Some(NOW - 60_000));
-        assert_eq!(r.rows[0].inactive, false);
-        assert_eq!(r.rows[1].inactive, true);
+        assert!(!r.rows[0].inactive);
+        assert!(r.rows[1].inactive);
         assert_eq!(r.rows[1].first_seen_ms, Some(NOW - 400 * DAY_MS));
         assert_eq!(r.rows[1].last_changed_ms, Some(NOW - 40 * DAY_MS));
         // A longer threshold than the connector's is honoured...

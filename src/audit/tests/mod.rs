@@ -3,3 +3,4 @@
 
 mod continuous;
 mod directory;
+mod render;
