@@ -2,7 +2,7 @@
 //! examples there are checked against this output, so the docs stay true).
 
 use crate::audit::*;
-use crate::membership::{Checkpoint, Member, MemberState, OrgState};
+use crate::membership::{diff, Checkpoint, Listing, Member, MemberState, OrgState, Settings};
 
 /// 2026-12-01T12:00:00Z.
 const NOW: i64 = 1_796_126_400_000;
@@ -86,13 +86,34 @@ fn roster() -> Roster {
 
 /// Print with `cargo test --lib audit::tests::render -- --nocapture` to refresh
 /// the docs' examples.
-fn outputs() -> [String; 3] {
+fn outputs() -> [String; 4] {
     let review = inactive_review(&roster());
     [
         render_rosters(&[roster()], Format::Table),
         render_inactive(&[review], Format::Table),
         render_findings(&findings(), Format::Table),
+        record_example(),
     ]
+}
+
+/// Ben's finding as the continuous mode publishes it, at the next poll.
+fn record_example() -> String {
+    let org = state();
+    let listing = Listing {
+        members: org.iter().map(|s| s.member).collect(),
+        complete: true,
+    };
+    let outcome = diff(&org, &listing, NOW, &Settings::default(), None);
+    let opts = DirectoryOptions::default();
+    let loaded = parse_directory(DIRECTORY.as_bytes(), DirectoryFormat::Csv, &opts).unwrap();
+    let mut r = Reconciler::new(loaded.directory, ReconcileOptions::default());
+    r.set_directory_loaded();
+    let pending = r.poll(&org, &outcome);
+    let ben = pending
+        .records
+        .iter()
+        .find(|r| r.user_key.as_deref() == Some("k-ben"));
+    serde_json::to_string_pretty(ben.unwrap()).unwrap()
 }
 
 #[test]
