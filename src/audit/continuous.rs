@@ -257,7 +257,10 @@ impl Reconciler {
             return pending;
         };
         let known = self.orgs.get(org_key);
-        let members_written = outcome.state_writes.len() > 1;
+        let members_written = outcome
+            .state_writes
+            .iter()
+            .any(|w| matches!(w, StateRecord::Member { .. }));
         pending.evaluated = Some(self.version);
         if !members_written && known.and_then(|o| o.evaluated) == Some(self.version) {
             // Neither the members nor the directory changed: nor can the findings.
