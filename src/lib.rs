@@ -21,6 +21,7 @@
 //! [`simulator`] is a Streak API simulator used by the demo, tests and benchmarks.
 
 pub mod app;
+pub mod audit;
 pub mod avro;
 pub mod cli;
 pub mod config;
