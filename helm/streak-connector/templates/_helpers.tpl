@@ -153,6 +153,7 @@ events_topic = {{ .Values.config.eventsTopic | toJson }}
 state_topic = {{ .Values.config.stateTopic | toJson }}
 connector_name = {{ .Values.config.connectorName | toJson }}
 poll_interval = {{ .Values.config.pollInterval | toJson }}
+{{- $_ := include "streak-connector.seconds" (dict "name" "config.pollInterval" "value" .Values.config.pollInterval) }}
 inactive_after = {{ .Values.config.inactiveAfter | toJson }}
 {{- with .Values.config.schemaRegistryUrl }}
 schema_registry_url = {{ . | toJson }}
