@@ -180,3 +180,61 @@ fn compose_api_keys_are_the_simulated_scenarios() {
         scenario["organizations"].as_array().map_or(0, Vec::len)
     );
 }
+
+/// Seconds of a compose duration such as `75s`, `1m30s`.
+fn compose_seconds(text: &str) -> u64 {
+    let mut total = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number
+            .parse()
+            .unwrap_or_else(|_| panic!("duration {text:?}"));
+        number.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => panic!("unit {c:?} in {text:?}"),
+        };
+    }
+    assert!(number.is_empty(), "duration {text:?} without a unit");
+    total
+}
+
+#[test]
+fn compose_grace_period_fits_the_drain_and_healthchecks_need_no_curl() {
+    let compose = yaml(COMPOSE);
+    // The drain waits the transaction timeout + 5 s; the stack keeps the default
+    // transaction timeout (60 s) unless its connector.toml sets one.
+    let toml: toml::Value =
+        toml::from_str(&read("deploy/compose/connector.toml")).expect("connector.toml");
+    assert!(
+        toml.get("kafka")
+            .and_then(|k| k.get("transaction_timeout"))
+            .is_none(),
+        "connector.toml sets a transaction timeout: derive the grace period from it here"
+    );
+    let grace = compose_seconds(
+        compose["services"]["connector"]["stop_grace_period"]
+            .as_str()
+            .expect("a stop_grace_period"),
+    );
+    assert!(
+        grace >= 60 + 5 + 5,
+        "stop_grace_period {grace}s does not fit the drain"
+    );
+    // The Schema Registry image has no curl: its check must not rely on one.
+    let test = compose["services"]["schema-registry"]["healthcheck"]["test"].to_string();
+    for tool in ["curl", "wget"] {
+        assert!(
+            !test.contains(tool),
+            "schema-registry healthcheck uses {tool}: {test}"
+        );
+    }
+    assert!(test.contains("/dev/tcp/127.0.0.1/8081"), "{test}");
+    assert_eq!(compose_seconds("1m30s"), 90);
+}
