@@ -80,7 +80,7 @@ listed apiKeys.secretKeys of an existing Secret. Empty: every entry is mounted.
 {{- end }}
 {{- end }}
 
-{{/* The Secret with the admin token, or nothing when the admin endpoint is off. */}}
+{{/* The Secret with the admin token, or nothing when the admin listener is off. */}}
 {{- define "streak-connector.adminTokenSecretName" -}}
 {{- if .Values.adminToken.existingSecret }}
 {{- .Values.adminToken.existingSecret }}
