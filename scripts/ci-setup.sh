@@ -3,7 +3,10 @@
 # - a C toolchain, make, perl and cmake for librdkafka and OpenSSL (built from source
 #   by rdkafka-sys, statically linked),
 # - Java 17 and Maven (the real Apache Kafka broker runs from the official jars),
-# - promtool (Debian's prometheus package) for metrics and alert-rule checks.
+# - promtool (Debian's prometheus package) for metrics and alert-rule checks,
+# - the deploy-asset tools of scripts/check-deploy.sh (deploy/tools.sh: helm, the
+#   manifest validator, the Compose schema, a Python venv), cached in
+#   ~/.cache/streak-connector.
 set -euo pipefail
 
 need=()
@@ -14,6 +17,8 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v curl >/dev/null || need+=(curl)
+command -v npm >/dev/null || need+=(npm)
+python3 -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
   echo "ci-setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -47,3 +52,8 @@ if ! "$ocsf_venv/bin/python" -c 'import ocsf_json_schema, jsonschema' 2>/dev/nul
   python3 -m venv "$ocsf_venv"
   "$ocsf_venv/bin/pip" install -q --disable-pip-version-check "${ocsf_pins[@]}"
 fi
+
+# The deploy-asset tools (scripts/check-deploy.sh): helm built from the Go module proxy,
+# deploy/k8s-validate, the Compose specification's schema, a Python venv with
+# jsonschema; pinned in deploy/tools.sh, a no-op once cached.
+"$(dirname "$0")/../deploy/tools.sh" install
