@@ -143,7 +143,8 @@ impl KeyFileWatcher {
 
     /// Polls every `stat_every`, and at once on each `trigger.notify_one()`, until
     /// `cancel`; sends every change and every failed re-read to `updates`. Stops
-    /// when `updates` is closed. Timing follows tokio's clock.
+    /// when `updates` is closed. Timing follows tokio's clock. The reads are plain
+    /// blocking `std::fs` calls on a few small files, cheap enough for a worker.
     pub async fn run(
         mut self,
         trigger: Arc<Notify>,
