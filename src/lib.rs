@@ -27,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod connector;
 pub mod kafka;
+pub mod keypool;
 pub mod membership;
 pub mod metrics;
 pub mod recovery;
