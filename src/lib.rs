@@ -29,6 +29,7 @@ pub mod kafka;
 pub mod membership;
 pub mod metrics;
 pub mod recovery;
+pub mod redact;
 pub mod scheduler;
 pub mod server;
 pub mod simulator;
