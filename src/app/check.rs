@@ -153,7 +153,7 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
                 detail: match t.events_partitions {
                     Some(n) => format!("exists, {n} partitions"),
                     None => format!(
-                        "absent: run creates it ({} partitions, replication factor {})",
+                        "absent: run creates it (partitions {}, replication factor {}; -1: the broker's default)",
                         kafka.partitions, kafka.replication_factor
                     ),
                 },
