@@ -31,6 +31,7 @@ pub mod keypool;
 pub mod membership;
 pub mod metrics;
 pub mod recovery;
+pub mod redact;
 pub mod scheduler;
 pub mod server;
 pub mod siem;
