@@ -1,10 +1,6 @@
 //! Fixtures shared by the `avro*` integration tests: one member, one event of every
 //! type, both kinds of state record.
 
-#![allow(dead_code, unreachable_pub)]
-
-pub mod registry_mock;
-
 use std::sync::Arc;
 
 use streak_connector::avro::Schemas;

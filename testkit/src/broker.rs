@@ -11,18 +11,65 @@
 //! The mock cluster accepts transactions but does not hide aborted records from
 //! read-committed consumers, does not fence a zombie producer, and cannot create
 //! topics with configs nor describe them. Tests of those behaviours call
-//! [`Broker::skip_unless_real`], which prints "skipped: needs a real broker" and
-//! tells the test to return.
+//! [`Broker::skip_unless_real`] or [`real_broker_for`] (or, for the binary-level
+//! tests that need only an address, [`real_bootstrap`]); all three go through
+//! [`skip_without_real_broker`], which prints "skipped: needs a real broker", or
+//! fails the test when `STREAK_E2E_REQUIRE_REAL_BROKER` is set (CI).
 //!
 //! Every test gets its own topics and transactional id ([`unique`]), so tests run in
 //! parallel against one broker.
-#![allow(dead_code, unreachable_pub)] // each test binary uses a part of the fixture
 
 use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use streak_connector::kafka::{ensure_topics, KafkaConfig, TopicPolicy};
+
+use crate::unique;
+
+/// Set (to anything) in CI: a test that needs a real broker fails instead of
+/// skipping when `KAFKA_BOOTSTRAP_SERVERS` is not set.
+pub const REQUIRE_REAL_BROKER: &str = "STREAK_E2E_REQUIRE_REAL_BROKER";
+
+/// The real broker's address from `KAFKA_BOOTSTRAP_SERVERS`, if set.
+pub fn external_bootstrap() -> Option<String> {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// Says why `test` is skipped (it needs a real broker and there is none); panics
+/// instead when [`REQUIRE_REAL_BROKER`] is set.
+pub fn skip_without_real_broker(test: &str) {
+    assert!(
+        std::env::var_os(REQUIRE_REAL_BROKER).is_none(),
+        "{test}: {REQUIRE_REAL_BROKER} is set but KAFKA_BOOTSTRAP_SERVERS is not"
+    );
+    eprintln!(
+        "{test}: skipped: needs a real broker (set KAFKA_BOOTSTRAP_SERVERS, e.g. `eval $(scripts/kafka.sh env)`, or run scripts/test.sh)"
+    );
+}
+
+/// The real broker's address (`KAFKA_BOOTSTRAP_SERVERS`), or `None` after
+/// [`skip_without_real_broker`].
+pub fn real_bootstrap(test: &str) -> Option<String> {
+    let found = external_bootstrap();
+    if found.is_none() {
+        skip_without_real_broker(test);
+    }
+    found
+}
+
+/// A real broker (external or Docker), or `None` after [`skip_without_real_broker`],
+/// for a test of what the mock cluster does not do (read_committed hiding aborted
+/// records, topic configs).
+pub async fn real_broker_for(test: &str) -> Option<Broker> {
+    let broker = Broker::start().await;
+    if broker.skip_unless_real(test) {
+        return None;
+    }
+    Some(broker)
+}
 
 /// Which kind of broker a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,18 +100,10 @@ impl std::fmt::Debug for Broker {
     }
 }
 
-/// A name nobody else uses: `<prefix>-<random>`.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
 impl Broker {
     /// The broker for this test (see the module docs for the order).
     pub async fn start() -> Broker {
-        if let Some(bootstrap) = std::env::var("KAFKA_BOOTSTRAP_SERVERS")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-        {
+        if let Some(bootstrap) = external_bootstrap() {
             return Broker {
                 bootstrap,
                 kind: BrokerKind::External,
@@ -162,14 +201,13 @@ impl Broker {
         self.mock.as_ref()
     }
 
-    /// `true` (after printing why) when `test` needs a real broker and this is the mock.
+    /// `true` (after [`skip_without_real_broker`]) when `test` needs a real broker and
+    /// this is the mock.
     pub fn skip_unless_real(&self, test: &str) -> bool {
         if self.is_real() {
             return false;
         }
-        eprintln!(
-            "{test}: skipped: needs a real broker (set KAFKA_BOOTSTRAP_SERVERS, e.g. `eval $(scripts/kafka.sh env)`, or run scripts/test.sh)"
-        );
+        skip_without_real_broker(test);
         true
     }
 

@@ -1,46 +1,23 @@
-//! Shared helpers of the end-to-end tests (`tests/e2e_*.rs`), which drive the BUILT
-//! `streak-connector` binary as an operator would: flags, environment, a config file.
+//! One end-to-end test's world ([`Setup`]): the tests in `tests/e2e/` drive the
+//! BUILT `streak-connector` binary as an operator would (flags, environment, a
+//! config file) through [`crate::process`], read what it wrote with
+//! [`crate::topic`] and scrape it with [`crate::metrics`]. Also the scenario, JSON
+//! and `check`-output helpers they share.
 //!
-//! - [`process`]: spawning the binary with a clean environment, capturing its
-//!   stdout/stderr line by line, waiting (always bounded) for a line or for its exit,
-//!   SIGTERM; the child is killed when its guard drops.
-//! - [`metrics`]: scraping `/metrics` and reading samples back.
-//! - [`kafka`]: a read_committed consumer that decodes events and state records,
-//!   topic existence, and the broker fixture of the Kafka tests (`tests/support`).
-//! - [`Setup`]: one test's world: simulator URL, API keys, fresh topics and
-//!   connector name, a temporary config file.
-//!
-//! Nothing here asserts product behaviour; the tests do.
-//!
-//! Running them: `cargo test --test 'e2e_*'` works with nothing installed (the
-//! Kafka tests then use librdkafka's mock cluster in the test process, with
-//! `[kafka] topic_policy = "trust"` and topics created by the test; three tests
-//! that need a real broker say "skipped"). With a real broker,
+//! Running them: `cargo test --test e2e` works with nothing installed (the Kafka
+//! tests then use librdkafka's mock cluster in the test process, with
+//! `[kafka] topic_policy = "trust"` and topics created by the test; the tests that
+//! need a real broker say "skipped"). With a real broker,
 //! `eval $(scripts/kafka.sh env)` first; in CI also set
 //! `STREAK_E2E_REQUIRE_REAL_BROKER=1` so those skips become failures. The metrics
 //! test runs `promtool check metrics` when `promtool` is on the PATH.
-#![allow(dead_code, unreachable_pub)] // each test binary uses a part of the helpers
-
-pub mod kafka;
-pub mod metrics;
-pub mod process;
-
-#[path = "../support/mod.rs"]
-pub mod broker;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[allow(unused_imports)]
-pub use process::{Finished, Spawned};
-
-/// The binary under test, built by cargo for the integration tests (debug profile).
-pub const BIN: &str = env!("CARGO_BIN_EXE_streak-connector");
-
-/// A name nobody else uses: `<prefix>-<random>`.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
+use crate::broker::{self, skip_without_real_broker, Broker};
+use crate::process;
+use crate::unique;
 
 /// The fingerprint by which the connector names an API key in logs and metrics.
 pub fn fingerprint(api_key: &str) -> String {
@@ -56,6 +33,31 @@ pub fn fingerprint(api_key: &str) -> String {
 /// topics themselves and the binary trusts them. `None` would make the tests that
 /// need Kafka skip without a real broker.
 pub const MOCK_TOPIC_POLICY_TOML: Option<&str> = Some("topic_policy = \"trust\"");
+
+/// The broker for an end-to-end test that needs Kafka, or `None` (after saying why)
+/// when only the mock cluster is available and the binary cannot be told to trust
+/// pre-created topics on it.
+pub async fn broker_for(test: &str) -> Option<Broker> {
+    let broker = Broker::start().await;
+    if !broker.is_real() && MOCK_TOPIC_POLICY_TOML.is_none() {
+        skip_without_real_broker(&format!(
+            "{test} (the binary has no setting yet to use pre-created topics on librdkafka's mock cluster)"
+        ));
+        return None;
+    }
+    Some(broker)
+}
+
+/// Make the topics exist on the mock cluster (which cannot create them through the
+/// admin API); nothing on a real broker, where the binary creates them.
+pub fn prepare_mock_topics(broker: &Broker, topics: &[&str]) {
+    if let Some(mock) = broker.mock_cluster() {
+        for t in topics {
+            mock.create_topic(t, 3, 1)
+                .expect("the mock cluster creates the topic");
+        }
+    }
+}
 
 /// One end-to-end test's world.
 #[derive(Debug)]

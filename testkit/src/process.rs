@@ -1,5 +1,10 @@
-//! Running the binary: a clean environment, output captured line by line, every wait
-//! bounded, the child killed when its guard drops.
+//! Running the binary: [`clean_command`] (the one way every test starts it: the
+//! built binary, no inherited `STREAK_CONNECTOR_*` setting, killed when dropped) and
+//! [`sigterm`]; on top, [`Cmd`] with output captured line by line, every wait
+//! bounded, the child killed when its guard drops. The exactly-once harness
+//! ([`crate::eos::process`]) builds its crash-and-restart connector on the same two.
+//!
+//! Only processes a test started are signalled, by their pid.
 
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -8,7 +13,32 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
-use super::BIN;
+/// The built binary with `args`, stdin closed, killed when the handle drops, and
+/// none of the test's own `STREAK_CONNECTOR_*` variables (they must not leak
+/// settings into the binary under test).
+pub fn clean_command<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut c = Command::new(crate::bin());
+    c.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("STREAK_CONNECTOR_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// Sends SIGTERM (as Kubernetes and systemd do) to `pid`; whether it was sent.
+pub fn sigterm(pid: u32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
 
 /// A command line for the binary, built up before it is spawned.
 #[derive(Debug)]
@@ -47,18 +77,8 @@ impl Cmd {
     }
 
     fn build(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        // The test's own environment must not leak settings into the binary.
-        for (k, _) in std::env::vars() {
-            if k.starts_with("STREAK_CONNECTOR_") {
-                c.env_remove(&k);
-            }
-        }
+        let mut c = clean_command(&self.args);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
         c.env("RUST_LOG", "info").env("NO_COLOR", "1");
         for (k, v) in &self.env {
             c.env(k, v);
@@ -71,7 +91,7 @@ impl Cmd {
         let mut child = self
             .build()
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", crate::bin().display()));
         let out = Arc::new(Mutex::new(Captured::default()));
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -281,13 +301,8 @@ impl Spawned {
 
     /// Sends SIGTERM (as Kubernetes and systemd do).
     pub fn sigterm(&self) {
-        let pid = self.pid().to_string();
-        let ok = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "could not send SIGTERM to {pid}");
+        let pid = self.pid();
+        assert!(sigterm(pid), "could not send SIGTERM to {pid}");
     }
 
     /// Waits for the exit, at most `timeout`; kills the process and panics (with

@@ -12,8 +12,6 @@
 //!   Basic credentials; 500 (error code 50001) while `fail` is set; no answer at all
 //!   while `hang` is set.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 

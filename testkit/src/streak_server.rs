@@ -1,7 +1,6 @@
 //! A scripted HTTP server on 127.0.0.1:0 standing in for Streak in the client's
 //! tests: it answers from a list of replies (the last one repeats) and records what
 //! it saw of each request.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -14,13 +13,13 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Router;
 
-pub(crate) fn random_key() -> String {
+pub fn random_key() -> String {
     format!("sk_test_{}", uuid::Uuid::new_v4().simple())
 }
 
 /// One scripted answer.
 #[derive(Clone)]
-pub(crate) enum Reply {
+pub enum Reply {
     Plain {
         status: u16,
         headers: Vec<(&'static str, String)>,
@@ -32,7 +31,7 @@ pub(crate) enum Reply {
     Endless,
 }
 
-pub(crate) fn json(status: u16, body: &str) -> Reply {
+pub fn json(status: u16, body: &str) -> Reply {
     Reply::Plain {
         status,
         headers: vec![("content-type", "application/json".into())],
@@ -40,7 +39,7 @@ pub(crate) fn json(status: u16, body: &str) -> Reply {
     }
 }
 
-pub(crate) fn with_header(reply: Reply, name: &'static str, value: &str) -> Reply {
+pub fn with_header(reply: Reply, name: &'static str, value: &str) -> Reply {
     match reply {
         Reply::Plain {
             status,
@@ -60,10 +59,10 @@ pub(crate) fn with_header(reply: Reply, name: &'static str, value: &str) -> Repl
 
 /// What the server saw of one request.
 #[derive(Debug, Clone)]
-pub(crate) struct Seen {
-    pub(crate) path: String,
-    pub(crate) authorization: Option<String>,
-    pub(crate) user_agent: Option<String>,
+pub struct Seen {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 #[derive(Clone)]
@@ -73,13 +72,13 @@ struct Script {
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
-pub(crate) struct Server {
-    pub(crate) base_url: String,
-    pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
+pub struct Server {
+    pub base_url: String,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Server {
-    pub(crate) async fn start(replies: Vec<Reply>) -> Server {
+    pub async fn start(replies: Vec<Reply>) -> Server {
         assert!(!replies.is_empty());
         let script = Script {
             replies: Arc::new(Mutex::new(replies.into())),
@@ -96,11 +95,11 @@ impl Server {
         }
     }
 
-    pub(crate) fn requests(&self) -> usize {
+    pub fn requests(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
 
-    pub(crate) fn seen(&self) -> Vec<Seen> {
+    pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 }

@@ -1,10 +1,15 @@
-//! Reading what the binary wrote: a read_committed consumer over every partition of
-//! a topic, from the beginning to its end, decoding with the crate's own `Decoder`.
+//! Reading what the connector wrote, the one way every test does: [`read_to_end`], a
+//! bounded read of every partition from the beginning to its end as it is now (read
+//! committed or not), and on top [`read_topic`] (read committed, once every
+//! transaction is settled), decoding with the crate's own `Decoder`; plus topic
+//! existence and configs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -12,62 +17,27 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streak_connector::avro::{DecodedEvent, Decoder, Schemas};
 use streak_connector::membership::{Checkpoint, StateRecord};
 
-use super::broker::Broker;
-use super::MOCK_TOPIC_POLICY_TOML;
+use crate::broker::Broker;
+use crate::unique;
 
-/// Set (to anything) in CI: a test that needs a real broker fails instead of
-/// skipping when `KAFKA_BOOTSTRAP_SERVERS` is not set.
-pub const REQUIRE_REAL_BROKER: &str = "STREAK_E2E_REQUIRE_REAL_BROKER";
-
-/// The broker for an end-to-end test that needs Kafka, or `None` (after saying why)
-/// when only the mock cluster is available and the binary cannot be told to trust
-/// pre-created topics on it.
-pub async fn broker_for(test: &str) -> Option<Broker> {
-    let broker = Broker::start().await;
-    if !broker.is_real() && MOCK_TOPIC_POLICY_TOML.is_none() {
-        assert!(
-            std::env::var_os(REQUIRE_REAL_BROKER).is_none(),
-            "{test}: {REQUIRE_REAL_BROKER} is set but KAFKA_BOOTSTRAP_SERVERS is not"
-        );
-        eprintln!(
-            "{test}: skipped: needs a real broker (set KAFKA_BOOTSTRAP_SERVERS, e.g. `eval $(scripts/kafka.sh env)`): \
-             the binary has no setting yet to use pre-created topics on librdkafka's mock cluster"
-        );
-        return None;
-    }
-    Some(broker)
+/// `isolation.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    ReadCommitted,
+    ReadUncommitted,
 }
 
-/// A real broker (`KAFKA_BOOTSTRAP_SERVERS`), or `None` (after saying why) for a
-/// test of what the mock cluster does not do (read_committed hiding aborted
-/// records, topic configs).
-pub async fn real_broker_for(test: &str) -> Option<Broker> {
-    let broker = Broker::start().await;
-    if broker.is_real() {
-        return Some(broker);
-    }
-    assert!(
-        std::env::var_os(REQUIRE_REAL_BROKER).is_none(),
-        "{test}: {REQUIRE_REAL_BROKER} is set but KAFKA_BOOTSTRAP_SERVERS is not"
-    );
-    eprintln!(
-        "{test}: skipped: needs a real broker (set KAFKA_BOOTSTRAP_SERVERS, e.g. `eval $(scripts/kafka.sh env)`)"
-    );
-    None
-}
-
-/// Make the two topics exist on the mock cluster (which cannot create them through
-/// the admin API); nothing on a real broker, where the binary creates them.
-pub fn prepare_mock_topics(broker: &Broker, topics: &[&str]) {
-    if let Some(mock) = broker.mock_cluster() {
-        for t in topics {
-            mock.create_topic(t, 3, 1)
-                .expect("the mock cluster creates the topic");
+impl Isolation {
+    /// The librdkafka value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read_committed",
+            Isolation::ReadUncommitted => "read_uncommitted",
         }
     }
 }
 
-/// One raw record.
+/// One undecoded record.
 #[derive(Debug, Clone)]
 pub struct Raw {
     pub partition: i32,
@@ -91,7 +61,7 @@ fn consumer(bootstrap: &str) -> BaseConsumer {
 fn consumer_with(bootstrap: &str, isolation: &str) -> BaseConsumer {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", super::unique("e2e-reader"))
+        .set("group.id", unique("e2e-reader"))
         .set("isolation.level", isolation)
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
@@ -99,6 +69,130 @@ fn consumer_with(bootstrap: &str, isolation: &str) -> BaseConsumer {
         .set("allow.auto.create.topics", "false")
         .create()
         .expect("a consumer")
+}
+
+/// The configs of `topic` as the broker describes them (a real broker: the mock
+/// cluster cannot describe configs).
+pub async fn topic_configs(bootstrap: &str, topic: &str) -> HashMap<String, String> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("an admin client");
+    let res = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .unwrap_or_else(|e| panic!("describing {topic}: {e}"));
+    let r = res
+        .into_iter()
+        .next()
+        .expect("one result per resource asked")
+        .unwrap_or_else(|e| panic!("describing {topic}: {e}"));
+    r.entries
+        .into_iter()
+        .filter_map(|e| e.value.map(|v| (e.name, v)))
+        .collect()
+}
+
+/// The topic's partitions, or `None` while it does not exist.
+pub fn partitions(c: &BaseConsumer, topic: &str) -> Option<Vec<i32>> {
+    let md = c.fetch_metadata(Some(topic), Duration::from_secs(5)).ok()?;
+    let t = md.topics().iter().find(|t| t.name() == topic)?;
+    if t.error().is_some() || t.partitions().is_empty() {
+        return None;
+    }
+    Some(t.partitions().iter().map(|p| p.id()).collect())
+}
+
+pub fn assign_from_beginning(c: &BaseConsumer, topic: &str, parts: &[i32]) -> Result<(), String> {
+    let mut tpl = TopicPartitionList::new();
+    for &p in parts {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .map_err(|e| format!("partition {p}: {e}"))?;
+    }
+    c.assign(&tpl).map_err(|e| format!("assign: {e}"))
+}
+
+/// Reads every partition of `topic` from the beginning to its end as it is now (the
+/// last stable offset when read committed, the high watermark otherwise), in
+/// partition/offset order. Ends even when a partition ends in a transaction marker.
+pub async fn read_to_end(
+    bootstrap: &str,
+    topic: &str,
+    isolation: Isolation,
+    timeout: Duration,
+) -> Result<Vec<Raw>, String> {
+    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        read_to_end_blocking(&bootstrap, &topic, isolation, timeout)
+    })
+    .await
+    .map_err(|e| format!("reader thread: {e}"))?
+}
+
+fn read_to_end_blocking(
+    bootstrap: &str,
+    topic: &str,
+    isolation: Isolation,
+    timeout: Duration,
+) -> Result<Vec<Raw>, String> {
+    let c = consumer_with(bootstrap, isolation.as_str());
+    let parts = partitions(&c, topic).ok_or_else(|| format!("topic {topic} does not exist"))?;
+    let mut end: HashMap<i32, i64> = HashMap::new();
+    for &p in &parts {
+        // Read committed, the answer is the last stable offset.
+        let (low, high) = c
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .map_err(|e| format!("watermarks of {topic}/{p}: {e}"))?;
+        if high > low {
+            end.insert(p, high);
+        }
+    }
+    let busy: Vec<i32> = end.keys().copied().collect();
+    assign_from_beginning(&c, topic, &busy)?;
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    while !end.is_empty() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{topic} ({}): not read to its end within {timeout:?}; left {end:?}",
+                isolation.as_str()
+            ));
+        }
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let (p, offset) = (m.partition(), m.offset());
+                let Some(&stop) = end.get(&p) else { continue };
+                if offset < stop {
+                    out.push(Raw {
+                        partition: p,
+                        offset,
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                    });
+                }
+                if offset + 1 >= stop {
+                    end.remove(&p);
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) | None => {
+                // The tail may be a marker or an aborted batch: the position moves on.
+                let positions = c.position().map_err(|e| format!("position: {e}"))?;
+                for elem in positions.elements_for_topic(topic) {
+                    if let (Some(&stop), Offset::Offset(pos)) =
+                        (end.get(&elem.partition()), elem.offset())
+                    {
+                        if pos >= stop {
+                            end.remove(&elem.partition());
+                        }
+                    }
+                }
+                drop(positions);
+            }
+            Some(Err(_)) => {}
+        }
+    }
+    out.sort_by_key(|r| (r.partition, r.offset));
+    Ok(out)
 }
 
 /// Whether `topic` exists (metadata look-up, never creating it).
@@ -153,39 +247,8 @@ fn read_blocking(bootstrap: &str, topic: &str, timeout: Duration) -> TopicConten
         &partitions,
         Instant::now() + Duration::from_secs(30),
     );
-    let deadline = Instant::now() + timeout;
-    let mut tpl = TopicPartitionList::new();
-    for p in &partitions {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)
-            .expect("a valid offset");
-    }
-    c.assign(&tpl).expect("partitions assigned");
-    let mut at_end: BTreeMap<i32, bool> = partitions.iter().map(|p| (*p, false)).collect();
-    let mut records = Vec::new();
-    while at_end.values().any(|e| !e) {
-        assert!(
-            Instant::now() < deadline,
-            "reading {topic} did not reach the end of every partition within {timeout:?} \
-             (partitions at end: {at_end:?}; {} records read)",
-            records.len()
-        );
-        match c.poll(Duration::from_millis(200)) {
-            None => {}
-            Some(Ok(m)) => {
-                at_end.insert(m.partition(), false);
-                records.push(Raw {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    value: m.payload().map(<[u8]>::to_vec),
-                });
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p, true);
-            }
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-        }
-    }
+    let records = read_to_end_blocking(bootstrap, topic, Isolation::ReadCommitted, timeout)
+        .unwrap_or_else(|e| panic!("reading {topic}: {e}"));
     TopicContents {
         exists: true,
         records,

@@ -14,8 +14,6 @@
 //! `EOS_SEED=N` replays a run, `EOS_VERBOSE=1` echoes the connectors' logs.
 //! How it works: docs/testing-eos.md, "How exactly-once is proven".
 
-mod eos_support;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -23,11 +21,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use streak_connector::simulator::Endpoint;
 
-use eos_support::kafka::{decode, read_to_end, Isolation, UncommittedCounter, Watcher};
-use eos_support::process::{Connector, ConnectorSpec};
-use eos_support::proof::prove;
-use eos_support::walk::Walk;
-use eos_support::Driver;
+use testkit::eos::kafka::{decode, read_to_end, Isolation, UncommittedCounter, Watcher};
+use testkit::eos::process::{Connector, ConnectorSpec};
+use testkit::eos::proof::prove;
+use testkit::eos::walk::Walk;
+use testkit::eos::Driver;
 
 /// Steps after the first polls (SNAPSHOT).
 const STEPS: usize = 30;
@@ -144,10 +142,10 @@ async fn aborted_records(bootstrap: &str, topic: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_are_exactly_once_across_sigkill_crashes() {
     const TEST: &str = "events_are_exactly_once_across_sigkill_crashes";
-    let Some(bootstrap) = eos_support::real_broker(TEST) else {
+    let Some(bootstrap) = testkit::broker::real_bootstrap(TEST) else {
         return;
     };
-    let seed = eos_support::seed(TEST);
+    let seed = testkit::eos::seed(TEST);
     let mut rng = StdRng::seed_from_u64(seed ^ 0x6b69_6c6c);
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -354,8 +352,8 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
 mod the_proof_can_fail {
     use streak_connector::simulator::SimMember;
 
-    use super::eos_support::oracle::Oracle;
-    use super::eos_support::proof::{prove, synthesize, Observed};
+    use testkit::eos::oracle::Oracle;
+    use testkit::eos::proof::{prove, synthesize, Observed};
 
     const DAY: i64 = 86_400_000;
 

@@ -6,19 +6,17 @@
 //! Needs a real broker (the mock cluster does not fence): skipped otherwise.
 //! How it works: docs/testing-eos.md, "How exactly-once is proven".
 
-mod eos_support;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use streak_connector::membership::EventType;
 use streak_connector::simulator::{Change, ProfilePatch};
 
-use eos_support::kafka::{decode, read_to_end, Isolation, Watcher};
-use eos_support::process::{Connector, ConnectorSpec};
-use eos_support::proof::prove;
-use eos_support::walk::{Planned, Step};
-use eos_support::Driver;
+use testkit::eos::kafka::{decode, read_to_end, Isolation, Watcher};
+use testkit::eos::process::{Connector, ConnectorSpec};
+use testkit::eos::proof::prove;
+use testkit::eos::walk::{Planned, Step};
+use testkit::eos::Driver;
 
 /// How long the first instance may take to notice it was fenced.
 const FENCE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -65,7 +63,7 @@ fn rename(driver: &Driver, n: usize) -> Step {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_second_instance_fences_the_first_and_nothing_doubles() {
     const TEST: &str = "a_second_instance_fences_the_first_and_nothing_doubles";
-    let Some(bootstrap) = eos_support::real_broker(TEST) else {
+    let Some(bootstrap) = testkit::broker::real_bootstrap(TEST) else {
         return;
     };
     let dir = tempfile::tempdir().expect("a temp dir");

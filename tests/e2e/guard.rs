@@ -7,20 +7,18 @@
 //! does not match (and the organization stays held), then a matching one, after
 //! which exactly the departures are published, once.
 
-mod e2e_support;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use e2e_support::kafka::{
-    broker_for, members_in_state, prepare_mock_topics, read_events, read_state,
-};
-use e2e_support::metrics::{scrape, Scrape};
-use e2e_support::process::Spawned;
-use e2e_support::{api_key, joiner, org_toml, start_simulator, unique, Setup};
 use streak_connector::avro::DecodedEvent;
 use streak_connector::membership::EventType;
 use streak_connector::simulator::Change;
+use testkit::e2e::{api_key, joiner, org_toml, start_simulator, Setup};
+use testkit::e2e::{broker_for, prepare_mock_topics};
+use testkit::metrics::{scrape, Scrape};
+use testkit::process::Spawned;
+use testkit::topic::{members_in_state, read_events, read_state};
+use testkit::unique;
 
 const GUARDED: &str = "org-guarded";
 const FLOWING: &str = "org-flowing";

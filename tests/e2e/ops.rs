@@ -1,19 +1,20 @@
 //! End to end through the built binary, the operator's side: `demo`, `/metrics`
 //! (checked by `promtool`), and `check`'s verdicts on a broken set-up.
 
-mod e2e_support;
-
 use std::time::{Duration, Instant};
 
-use e2e_support::broker::Broker;
-use e2e_support::kafka::{broker_for, prepare_mock_topics, real_broker_for, topic_exists};
-use e2e_support::metrics::{declared_metric_names, http_get, scrape};
-use e2e_support::process::Cmd;
-use e2e_support::{
-    api_key, fingerprint, is_failure, is_success, json_lines, json_str, line_with, org_toml,
-    start_simulator, unique, Setup,
-};
 use streak_connector::simulator::Change;
+use testkit::broker::real_broker_for;
+use testkit::broker::Broker;
+use testkit::e2e::{
+    api_key, fingerprint, is_failure, is_success, json_lines, json_str, line_with, org_toml,
+    start_simulator, Setup,
+};
+use testkit::e2e::{broker_for, prepare_mock_topics};
+use testkit::metrics::{declared_metric_names, http_get, scrape};
+use testkit::process::Cmd;
+use testkit::topic::topic_exists;
+use testkit::unique;
 
 /// 4. `demo --cycles 3`: needs nothing installed, prints decoded events as JSON
 ///    lines, serves metrics on a port it prints, exits 0.

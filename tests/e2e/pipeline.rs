@@ -6,22 +6,19 @@
 //! Every test has its own simulator (port 0), topics, connector name and API keys,
 //! so they run in parallel.
 
-mod e2e_support;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use e2e_support::kafka::{
-    broker_for, last_checkpoints, members_in_state, prepare_mock_topics, read_events, read_state,
-    real_broker_for, topic_exists,
-};
-use e2e_support::metrics::scrape;
-use e2e_support::{
-    api_key, fingerprint, joiner, json_lines, json_str, org_toml, start_simulator, wait_for, Setup,
-};
 use streak_connector::avro::DecodedEvent;
 use streak_connector::membership::EventType;
 use streak_connector::simulator::{Change, Endpoint, ProfilePatch};
+use testkit::broker::real_broker_for;
+use testkit::e2e::{
+    api_key, fingerprint, joiner, json_lines, json_str, org_toml, start_simulator, wait_for, Setup,
+};
+use testkit::e2e::{broker_for, prepare_mock_topics};
+use testkit::metrics::scrape;
+use testkit::topic::{last_checkpoints, members_in_state, read_events, read_state, topic_exists};
 
 /// Bound of a `once` against a local broker (a debug build on a busy machine).
 const ONCE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -418,7 +415,7 @@ async fn run_keeps_publishing_the_others_when_one_key_is_revoked() {
         );
     }
     // The others keep polling after the revocation.
-    let successes = |m: &e2e_support::metrics::Scrape, org: &str| {
+    let successes = |m: &testkit::metrics::Scrape, org: &str| {
         m.value(
             "streak_connector_polls_total",
             &[("org", org), ("result", "success")],

@@ -4,29 +4,25 @@
 //! the state restored from Confluent-framed records, and the start-up failures (an
 //! incompatible subject, an unreachable registry).
 //!
-//! The registry is the local double of the Avro tests (`tests/avro_support/
-//! registry_mock.rs`), on 127.0.0.1:0, requiring Basic auth.
-
-mod e2e_support;
-
-#[path = "avro_support/registry_mock.rs"]
-mod registry_mock;
+//! The registry is the local double of the Avro tests (`testkit::registry_mock`),
+//! on 127.0.0.1:0, requiring Basic auth.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e_support::kafka::{broker_for, prepare_mock_topics, read_topic, Raw};
-use e2e_support::{
-    api_key, fingerprint, is_failure, is_success, joiner, json_lines, json_str, line_with,
-    org_toml, start_simulator, Setup,
-};
-use registry_mock::MockRegistry;
 use streak_connector::avro::{
     DecodedEvent, Decoder, RegistryAuth, RegistryClient, RegistryConfig, Schemas,
 };
 use streak_connector::membership::StateRecord;
 use streak_connector::simulator::Change;
+use testkit::e2e::{
+    api_key, fingerprint, is_failure, is_success, joiner, json_lines, json_str, line_with,
+    org_toml, start_simulator, Setup,
+};
+use testkit::e2e::{broker_for, prepare_mock_topics};
+use testkit::registry_mock::MockRegistry;
+use testkit::topic::{read_topic, Raw};
 
 /// Bound of a `once` (a debug build on a busy machine).
 const ONCE_TIMEOUT: Duration = Duration::from_secs(120);

@@ -5,15 +5,13 @@
 //! body); docs/avro.md says how to repeat that check. If a schema changes on
 //! purpose, add its released version under `schemas/history/` and update these.
 
-mod avro_support;
-
 use std::sync::Arc;
 
-use avro_support::{schemas, source};
 use streak_connector::avro::{Decoder, Encoder, SchemaIds, SchemaRole};
 use streak_connector::membership::{
     ChangeEvent, Checkpoint, EventType, Member, MemberState, StateRecord,
 };
+use testkit::avro::{schemas, source};
 
 /// CRC-64-AVRO fingerprints of the current schemas, as little-endian hex.
 const KEY_FINGERPRINT: &str = "d31204d018ddfa86";

@@ -1,18 +1,16 @@
 //! The Schema Registry client and the registry paths of the encoder and decoder,
-//! against a local double of the Confluent REST API (tests/avro_support).
-
-mod avro_support;
+//! against a local double of the Confluent REST API (`testkit::registry_mock`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use avro_support::registry_mock::MockRegistry;
-use avro_support::{event, schemas, source};
 use streak_connector::avro::{
     key_subject, value_subject, DecodeError, Decoder, Encoder, Registration, RegistryAuth,
     RegistryClient, RegistryConfig, RegistryError, SchemaRole, TopicNames,
 };
 use streak_connector::membership::EventType;
+use testkit::avro::{event, schemas, source};
+use testkit::registry_mock::MockRegistry;
 
 fn client(mock: &MockRegistry) -> RegistryClient {
     RegistryClient::new(RegistryConfig::new(&mock.url)).expect("client")

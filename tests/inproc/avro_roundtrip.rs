@@ -2,18 +2,16 @@
 //! both kinds of state record and tombstones; decoding of older and newer writer
 //! schemas; and the decoder's typed errors.
 
-mod avro_support;
-
 use std::sync::Arc;
 
 use apache_avro::types::Value;
-use avro_support::registry_mock::MockRegistry;
-use avro_support::*;
 use streak_connector::avro::{
     DecodeError, Decoder, EncodeError, Encoder, MembershipKey, Registration, RegistryClient,
     RegistryConfig, SchemaIds, SchemaRole, TopicNames, WireFormat,
 };
 use streak_connector::membership::{EventType, StateRecord};
+use testkit::avro::*;
+use testkit::registry_mock::MockRegistry;
 
 fn topics() -> TopicNames {
     TopicNames {

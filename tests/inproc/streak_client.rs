@@ -16,9 +16,7 @@ use streak_connector::streak::{
 };
 use tokio::time::Instant;
 
-mod streak_client_support;
-
-use streak_client_support::{json, random_key, with_header, Reply, Server};
+use testkit::streak_server::{json, random_key, with_header, Reply, Server};
 
 // ---------------------------------------------------------------------------------
 // The client side.

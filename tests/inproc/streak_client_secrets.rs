@@ -11,9 +11,7 @@ use base64::Engine as _;
 use streak_connector::metrics::Metrics;
 use streak_connector::streak::{ApiError, ApiKey, ClientConfig, StreakClient};
 
-mod streak_client_support;
-
-use streak_client_support::{json, random_key, with_header, Reply, Server};
+use testkit::streak_server::{json, random_key, with_header, Reply, Server};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);

@@ -7,13 +7,10 @@
 
 #![cfg(feature = "docker-tests")]
 
-mod avro_support;
-
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use avro_support::{event, schemas, source};
 use streak_connector::avro::{
     value_subject, DecodeError, Decoder, Encoder, Registration, RegistryClient, RegistryConfig,
     RegistryError, SchemaRole, TopicNames,
@@ -22,6 +19,7 @@ use streak_connector::membership::EventType;
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{GenericImage, ImageExt};
+use testkit::avro::{event, schemas, source};
 
 const KAFKA_IMAGE: (&str, &str) = ("apache/kafka", "3.9.0");
 const REGISTRY_IMAGE: (&str, &str) = ("confluentinc/cp-schema-registry", "7.7.1");

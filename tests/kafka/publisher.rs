@@ -2,8 +2,6 @@
 //! `KAFKA_BOOTSTRAP_SERVERS` is set, the mock cluster otherwise): error
 //! classification, aborts, fencing.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +11,7 @@ use streak_connector::kafka::{
     TransactionalPublisher, TransactionalSink,
 };
 use streak_connector::metrics::Metrics;
-use support::Broker;
+use testkit::broker::Broker;
 
 fn decode(_key: &[u8], value: Option<&[u8]>) -> Result<Vec<u8>, std::io::Error> {
     Ok(value.unwrap_or_default().to_vec())
@@ -307,7 +305,7 @@ async fn restore_ends_at_the_last_stable_offset_under_an_open_transaction() {
     .expect("commit");
     let other: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
-        .set("transactional.id", support::unique("open"))
+        .set("transactional.id", testkit::unique("open"))
         .set("partitioner", "murmur2_random")
         .create()
         .expect("producer");

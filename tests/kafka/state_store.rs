@@ -8,8 +8,6 @@
 //! tail of a partition is a transaction marker or an aborted batch, and a clear
 //! error (with coordinates) on a record that does not decode.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +23,7 @@ use streak_connector::kafka::{
     StateDecoder, StateSource, TransactionalPublisher, TransactionalSink,
 };
 use streak_connector::metrics::Metrics;
-use support::Broker;
+use testkit::broker::Broker;
 
 /// Values are `v:<text>`; keys must be UTF-8. Anything else does not decode.
 #[derive(Debug, thiserror::Error)]
@@ -418,7 +416,7 @@ impl Harness for Kafka {
         // Another transactional producer: same partitioner, its own id.
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", self.broker.bootstrap())
-            .set("transactional.id", support::unique("aborter"))
+            .set("transactional.id", testkit::unique("aborter"))
             .set("partitioner", "murmur2_random")
             .create()
             .expect("producer");
@@ -459,7 +457,7 @@ impl Harness for Kafka {
         tokio::task::spawn_blocking(move || {
             let consumer: BaseConsumer = ClientConfig::new()
                 .set("bootstrap.servers", &bootstrap)
-                .set("group.id", support::unique("locate"))
+                .set("group.id", testkit::unique("locate"))
                 .set("enable.auto.commit", "false")
                 .set("enable.partition.eof", "true")
                 .create()

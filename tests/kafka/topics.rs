@@ -3,33 +3,18 @@
 //! fix in the message. Creating topics with configs and describing them needs a
 //! real broker (the mock cluster implements neither).
 
-mod support;
-
 use std::collections::HashMap;
 
-use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use streak_connector::kafka::{
     ensure_topics, KafkaConfig, TopicError, TopicPolicy, STATE_TOPIC_DEFAULTS,
 };
-use support::Broker;
+use testkit::broker::Broker;
+use testkit::topic::topic_configs;
 
 async fn describe(broker: &Broker, topic: &str) -> HashMap<String, String> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .create()
-        .expect("admin");
-    let res = admin
-        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
-        .await
-        .expect("describe");
-    let r = res.into_iter().next().expect("one").expect("described");
-    r.entries
-        .into_iter()
-        .filter_map(|e| e.value.map(|v| (e.name, v)))
-        .collect()
+    topic_configs(broker.bootstrap(), topic).await
 }
 
 fn partitions(config: &KafkaConfig, topic: &str) -> usize {

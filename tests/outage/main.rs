@@ -7,8 +7,6 @@
 //! (`scripts/test.sh` does both). It is alone in its test binary, so no other test
 //! sees the outage.
 
-mod support;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +20,8 @@ use streak_connector::kafka::{
     TransactionalSink,
 };
 use streak_connector::metrics::Metrics;
-use support::Broker;
+use testkit::broker::Broker;
+use testkit::topic::read_topic;
 
 fn kafka_sh(arg: &str) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka.sh");
@@ -51,36 +50,20 @@ fn batch(config: &KafkaConfig, from: usize, to: usize) -> Vec<OutRecord> {
     records
 }
 
-/// Every committed value of the events topic, read committed.
-fn committed_events(config: &KafkaConfig) -> Vec<String> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap_servers)
-        .set("group.id", support::unique("verify"))
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..config.partitions {
-        tpl.add_partition_offset(&config.events_topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    c.assign(&tpl).expect("assign");
-    drop(tpl);
-    let mut out = Vec::new();
-    let mut eof = 0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while eof < config.partitions && Instant::now() < deadline {
-        match c.poll(Duration::from_secs(1)) {
-            Some(Ok(m)) => {
-                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => eof += 1,
-            _ => {}
-        }
-    }
-    out
+/// Every committed value of the events topic, read committed to the end.
+async fn committed_events(config: &KafkaConfig) -> Vec<String> {
+    let contents = read_topic(
+        &config.bootstrap_servers,
+        &config.events_topic,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(contents.exists, "the events topic exists");
+    contents
+        .records
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,10 +135,7 @@ async fn a_cycle_interrupted_by_a_broker_outage_commits_exactly_once_after_it() 
         started.elapsed()
     );
 
-    let cfg = config.clone();
-    let events = tokio::task::spawn_blocking(move || committed_events(&cfg))
-        .await
-        .unwrap();
+    let events = committed_events(&config).await;
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for e in &events {
         *seen.entry(e.as_str()).or_default() += 1;

@@ -19,31 +19,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streak_connector::avro::{Decoder, Schemas};
 
 use super::proof::Observed;
-
-/// `isolation.level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isolation {
-    ReadCommitted,
-    ReadUncommitted,
-}
-
-impl Isolation {
-    fn as_str(self) -> &'static str {
-        match self {
-            Isolation::ReadCommitted => "read_committed",
-            Isolation::ReadUncommitted => "read_uncommitted",
-        }
-    }
-}
-
-/// One undecoded record.
-#[derive(Debug, Clone)]
-pub struct Raw {
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Vec<u8>,
-    pub value: Option<Vec<u8>>,
-}
+use crate::topic::{assign_from_beginning, partitions};
+pub use crate::topic::{read_to_end, Isolation, Raw};
 
 fn consumer(bootstrap: &str, isolation: Isolation) -> Result<BaseConsumer, String> {
     consumer_config(bootstrap, isolation)
@@ -65,25 +42,6 @@ fn consumer_config(bootstrap: &str, isolation: Isolation) -> ClientConfig {
     c
 }
 
-/// The topic's partitions, or `None` while it does not exist.
-fn partitions(c: &BaseConsumer, topic: &str) -> Option<Vec<i32>> {
-    let md = c.fetch_metadata(Some(topic), Duration::from_secs(5)).ok()?;
-    let t = md.topics().iter().find(|t| t.name() == topic)?;
-    if t.error().is_some() || t.partitions().is_empty() {
-        return None;
-    }
-    Some(t.partitions().iter().map(|p| p.id()).collect())
-}
-
-fn assign_from_beginning(c: &BaseConsumer, topic: &str, parts: &[i32]) -> Result<(), String> {
-    let mut tpl = TopicPartitionList::new();
-    for &p in parts {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .map_err(|e| format!("partition {p}: {e}"))?;
-    }
-    c.assign(&tpl).map_err(|e| format!("assign: {e}"))
-}
-
 /// Decodes events-topic records with the product's decoder (single-object framing).
 pub async fn decode(raws: &[Raw]) -> Result<Vec<Observed>, String> {
     let schemas = Schemas::load().map_err(|e| format!("schemas: {e}"))?;
@@ -97,7 +55,7 @@ pub async fn decode(raws: &[Raw]) -> Result<Vec<Observed>, String> {
             )
         })?;
         let d = decoder
-            .decode_event(&r.key, value)
+            .decode_event(r.key.as_deref().unwrap_or_default(), value)
             .await
             .map_err(|e| format!("p{}@{}: undecodable event: {e}", r.partition, r.offset))?;
         out.push(Observed {
@@ -145,7 +103,7 @@ impl Watcher {
                     let raw = Raw {
                         partition: m.partition(),
                         offset: m.offset(),
-                        key: m.key().unwrap_or_default().to_vec(),
+                        key: m.key().map(<[u8]>::to_vec),
                         value: m.payload().map(<[u8]>::to_vec),
                     };
                     sink.lock().unwrap_or_else(|p| p.into_inner()).push(raw);
@@ -241,87 +199,4 @@ impl Drop for UncommittedCounter {
             let _ = t.join();
         }
     }
-}
-
-/// Reads every partition of `topic` from the beginning to its end as it is now (the
-/// last stable offset when read committed, the high watermark otherwise), in
-/// partition/offset order. Ends even when a partition ends in a transaction marker.
-pub async fn read_to_end(
-    bootstrap: &str,
-    topic: &str,
-    isolation: Isolation,
-    timeout: Duration,
-) -> Result<Vec<Raw>, String> {
-    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
-    tokio::task::spawn_blocking(move || {
-        read_to_end_blocking(&bootstrap, &topic, isolation, timeout)
-    })
-    .await
-    .map_err(|e| format!("reader thread: {e}"))?
-}
-
-fn read_to_end_blocking(
-    bootstrap: &str,
-    topic: &str,
-    isolation: Isolation,
-    timeout: Duration,
-) -> Result<Vec<Raw>, String> {
-    let c = consumer(bootstrap, isolation)?;
-    let parts = partitions(&c, topic).ok_or_else(|| format!("topic {topic} does not exist"))?;
-    let mut end: HashMap<i32, i64> = HashMap::new();
-    for &p in &parts {
-        // Read committed, the answer is the last stable offset.
-        let (low, high) = c
-            .fetch_watermarks(topic, p, Duration::from_secs(10))
-            .map_err(|e| format!("watermarks of {topic}/{p}: {e}"))?;
-        if high > low {
-            end.insert(p, high);
-        }
-    }
-    let busy: Vec<i32> = end.keys().copied().collect();
-    assign_from_beginning(&c, topic, &busy)?;
-    let deadline = Instant::now() + timeout;
-    let mut out = Vec::new();
-    while !end.is_empty() {
-        if Instant::now() > deadline {
-            return Err(format!(
-                "{topic} ({}): not read to its end within {timeout:?}; left {end:?}",
-                isolation.as_str()
-            ));
-        }
-        match c.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                let (p, offset) = (m.partition(), m.offset());
-                let Some(&stop) = end.get(&p) else { continue };
-                if offset < stop {
-                    out.push(Raw {
-                        partition: p,
-                        offset,
-                        key: m.key().unwrap_or_default().to_vec(),
-                        value: m.payload().map(<[u8]>::to_vec),
-                    });
-                }
-                if offset + 1 >= stop {
-                    end.remove(&p);
-                }
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) | None => {
-                // The tail may be a marker or an aborted batch: the position moves on.
-                let positions = c.position().map_err(|e| format!("position: {e}"))?;
-                for elem in positions.elements_for_topic(topic) {
-                    if let (Some(&stop), Offset::Offset(pos)) =
-                        (end.get(&elem.partition()), elem.offset())
-                    {
-                        if pos >= stop {
-                            end.remove(&elem.partition());
-                        }
-                    }
-                }
-                drop(positions);
-            }
-            Some(Err(_)) => {}
-        }
-    }
-    out.sort_by_key(|r| (r.partition, r.offset));
-    Ok(out)
 }

@@ -1,5 +1,5 @@
-//! Support for the binary-level exactly-once tests (`tests/exactly_once.rs`,
-//! `tests/fencing.rs`): the real `streak-connector run` against the in-process Streak
+//! The harness of the binary-level exactly-once tests (`tests/e2e/exactly_once.rs`,
+//! `tests/e2e/fencing.rs`): the real `streak-connector run` against the in-process Streak
 //! simulator and a real Kafka broker.
 //!
 //! - [`process`]: the binary as a child process (SIGKILL, SIGTERM, stderr kept).
@@ -11,8 +11,6 @@
 //! [`Driver`] ties them: it applies a step only once a read-committed consumer has
 //! seen every event of the previous one, so what the connector must publish does not
 //! depend on when it crashes, only on the steps.
-#![allow(dead_code, unreachable_pub)] // each test binary uses a part of it
-
 pub mod kafka;
 pub mod oracle;
 pub mod process;
@@ -28,25 +26,6 @@ use streak_connector::simulator::{system_now_ms, RunningSimulator, Scenario, Sim
 use kafka::Watcher;
 use oracle::{MemberId, Oracle, PollPrediction};
 use walk::Step;
-
-/// A name nobody else uses: `<prefix>-<random>`.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// The real broker's address, or `None` after printing why the test is skipped.
-pub fn real_broker(test: &str) -> Option<String> {
-    match std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
-        Ok(b) if !b.trim().is_empty() => Some(b),
-        _ => {
-            eprintln!(
-                "{test}: skipped: needs a real broker (KAFKA_BOOTSTRAP_SERVERS); \
-                 run `scripts/kafka.sh start && eval \"$(scripts/kafka.sh env)\"`"
-            );
-            None
-        }
-    }
-}
 
 /// `EOS_SEED` when set (to replay a run), a random seed otherwise; printed.
 pub fn seed(test: &str) -> u64 {

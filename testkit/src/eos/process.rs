@@ -2,7 +2,9 @@
 //! environment and a TOML file, its stderr kept (the last lines, for failure reports,
 //! and echoed with `EOS_VERBOSE=1`), killed with SIGKILL or stopped with SIGTERM.
 //!
-//! Only processes this module started are signalled, by their pid.
+//! Started with [`crate::process::clean_command`] and stopped with
+//! [`crate::process::sigterm`]; only processes this module started are signalled, by
+//! their pid.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+use crate::process::{clean_command, sigterm};
+use crate::unique;
 
 /// How many stderr lines a process keeps for reports.
 const TAIL_LINES: usize = 60;
@@ -41,29 +46,24 @@ impl ConnectorSpec {
         let config_file = dir.join("connector.toml");
         std::fs::write(
             &config_file,
-            "# written by tests/eos_support\n[kafka]\npartitions = 3\nreplication_factor = 1\n",
+            "# written by testkit::eos\n[kafka]\npartitions = 3\nreplication_factor = 1\n",
         )
         .expect("the test writes its config file in its temp dir");
         ConnectorSpec {
             base_url,
             api_keys: api_keys.iter().map(|k| (*k).to_owned()).collect(),
             bootstrap: bootstrap.to_owned(),
-            events_topic: super::unique(&format!("eos-events-{test}")),
-            state_topic: super::unique(&format!("eos-state-{test}")),
-            connector_name: super::unique(&format!("eos-{test}")),
+            events_topic: unique(&format!("eos-events-{test}")),
+            state_topic: unique(&format!("eos-state-{test}")),
+            connector_name: unique(&format!("eos-{test}")),
             config_file,
         }
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_streak-connector"));
-        cmd.arg("run").arg("--config").arg(&self.config_file);
-        // Nothing inherited may change the set-up under test.
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("STREAK_CONNECTOR_") {
-                cmd.env_remove(k);
-            }
-        }
+        // Nothing inherited may change the set-up under test (clean_command).
+        let mut cmd = clean_command(["run", "--config"]);
+        cmd.arg(&self.config_file);
         let log = std::env::var("EOS_RUST_LOG").unwrap_or_else(|_| "info".into());
         cmd.env("RUST_LOG", log)
             .env("STREAK_CONNECTOR_STREAK_BASE_URL", &self.base_url)
@@ -75,10 +75,8 @@ impl ConnectorSpec {
             .env("STREAK_CONNECTOR_POLL_INTERVAL", "1s")
             .env("STREAK_CONNECTOR_INACTIVE_AFTER", "30d")
             .env("STREAK_CONNECTOR_METRICS_LISTEN", "127.0.0.1:0")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .stderr(Stdio::piped());
         cmd
     }
 }
@@ -172,11 +170,8 @@ impl Connector {
         if let Some(s) = self.exited() {
             return Some(s);
         }
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-        if !matches!(sent, Ok(s) if s.success()) {
-            eprintln!("{}: could not send SIGTERM ({sent:?})", self.label);
+        if !sigterm(self.pid) {
+            eprintln!("{}: could not send SIGTERM", self.label);
         }
         let status = self.wait_exit(timeout).await;
         if status.is_none() {

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Cross-check the golden bytes of tests/avro_golden.rs with an independent Avro
+"""Cross-check the golden bytes of tests/inproc/avro_golden.rs with an independent Avro
 implementation (fastavro): the CRC-64-AVRO fingerprints of schemas/*.avsc, the
 single-object and Confluent headers, and that every body decodes completely.
 
     python3 -m venv /tmp/v && /tmp/v/bin/pip install fastavro
-    /tmp/v/bin/python tests/avro_support/crosscheck_fastavro.py
+    /tmp/v/bin/python tests/inproc/crosscheck_fastavro.py
 
 Not part of `cargo test` (it needs Python and fastavro); run it after changing a
 schema or the golden constants.
@@ -19,7 +19,7 @@ from fastavro import parse_schema, schemaless_reader
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-source = (ROOT / "tests" / "avro_golden.rs").read_text()
+source = (ROOT / "tests" / "inproc" / "avro_golden.rs").read_text()
 consts = {}
 for name, body in re.findall(r'const ([A-Z_]+): &str = (concat!\(.*?\)|"[0-9a-f]*");', source, re.S):
     consts[name] = "".join(re.findall(r'"([0-9a-f]*)"', body))
