@@ -18,7 +18,7 @@ pub fn random_key() -> String {
 }
 
 /// One scripted answer.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum Reply {
     Plain {
         status: u16,
@@ -72,6 +72,7 @@ struct Script {
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
+#[derive(Debug)]
 pub struct Server {
     pub base_url: String,
     pub seen: Arc<Mutex<Vec<Seen>>>,

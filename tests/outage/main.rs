@@ -12,9 +12,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streak_connector::kafka::{
     KafkaConfig, KafkaStateSource, OutRecord, Recovery, StateSource, TransactionalPublisher,
     TransactionalSink,

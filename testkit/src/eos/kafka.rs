@@ -6,16 +6,14 @@
 //! Both use a `BaseConsumer` with `assign` (no group rebalance) on a thread of their
 //! own; records are decoded afterwards with the product's Avro [`Decoder`].
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use streak_connector::avro::{Decoder, Schemas};
 
 use super::proof::Observed;
