@@ -168,7 +168,9 @@ mod contract {
 
     pub async fn aborted_transactions_are_invisible(h: &impl Harness) {
         if !h.hides_aborted() {
-            eprintln!("aborted_transactions_are_invisible: skipped: needs a real broker (the mock cluster shows aborted records to read-committed consumers)");
+            testkit::broker::skip_without_real_broker(
+                "aborted_transactions_are_invisible (the mock cluster shows aborted records to read-committed consumers)",
+            );
             return;
         }
         let t = h.state_topic();
