@@ -15,4 +15,5 @@ mod guard;
 mod ops;
 mod pipeline;
 mod registry;
+mod scrape;
 mod stock;
