@@ -18,10 +18,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streak_connector::kafka::{
-    KafkaConfig, KafkaStateSource, OutRecord, Recovery, StateSource, TransactionalPublisher,
+    KafkaConfig, KafkaStateSource, OutRecord, StateSource, TransactionalPublisher,
     TransactionalSink,
 };
 use streak_connector::metrics::Metrics;
+use streak_connector::recovery::{Classified as _, Recovery};
 use support::Broker;
 
 fn kafka_sh(arg: &str) {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use streak_connector::metrics::Metrics;
+use streak_connector::recovery::Classified as _;
 use streak_connector::streak::{ApiError, ApiKey, ClientConfig, StreakClient};
 
 mod streak_client_support;

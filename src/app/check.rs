@@ -190,10 +190,10 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
     if let Some(r) = &config.schema_registry {
         let item = format!("schema registry {}", r.url);
         let verdict = match startup::registry_client(r) {
-            Err(detail) => Verdict {
+            Err(e) => Verdict {
                 ok: false,
                 item,
-                detail,
+                detail: e.to_string(),
             },
             Ok(client) => match client.subjects().await {
                 Ok(subjects) => Verdict {

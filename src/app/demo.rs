@@ -15,12 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{DemoArgs, SettingsArgs};
 use crate::config::{Config, FileConfig, KafkaFile};
-use crate::connector::startup::{self, StartOptions};
-use crate::connector::{system_clock, Mode};
+use crate::connector::startup::StartOptions;
+use crate::connector::{system_clock, Mode, Shared};
 use crate::kafka::inspect::{tail_consumer, TailStart};
 use crate::kafka::TopicPolicy;
-use crate::metrics::Metrics;
-use crate::scheduler::{PollStatus, Pollable};
+use crate::metrics::{Metrics, PollResult};
+use crate::scheduler::Schedule;
 use crate::simulator::{Scenario, Simulator};
 
 const PARTITIONS: i32 = 3;
@@ -94,28 +94,22 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
 
     let metrics = Arc::new(Metrics::new());
     let shutdown = CancellationToken::new();
-    super::cancel_on_signal(shutdown.clone());
+    super::cancel_on_signal(shutdown.clone(), metrics.clone());
+    let shared = Shared::new(config.ready_max_consecutive_failures);
+    let orgs = shared.orgs.clone();
     let http_stop = CancellationToken::new();
-    let served = super::run::serve_http(&config, metrics.clone(), http_stop.clone()).await?;
-    eprintln!(
-        "demo: metrics on http://{}/metrics (also /healthz, /readyz)",
-        served.addr
-    );
+    let addr =
+        super::run::serve_http(&config, metrics.clone(), shared.clone(), http_stop.clone()).await?;
+    eprintln!("demo: metrics on http://{addr}/metrics (also /healthz, /readyz)");
 
-    let started = startup::start(
-        &config,
-        metrics,
-        served.health.clone(),
-        served.releases.clone(),
-        served.orgs.clone(),
-        StartOptions {
-            mode: Mode::Publish,
-            topic_policy: TopicPolicy::Trust,
-            clock: system_clock(),
-        },
-    )
-    .await
-    .context("start-up failed")?;
+    let options = StartOptions {
+        mode: Mode::Publish,
+        topic_policy: TopicPolicy::Trust,
+        clock: system_clock(),
+        metrics: metrics.clone(),
+        shared,
+    };
+    let started = super::run::start(&config, options).await?;
 
     // The printer: a read-committed consumer of the events topic, as a user's
     // would be.
@@ -147,29 +141,17 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
         }
     });
 
-    let mut pollers = started.pollers;
-    let mut cycle = 0u64;
-    let mut fatal = None;
-    'cycles: loop {
-        cycle += 1;
-        for p in pollers.iter_mut() {
-            match p.poll(&shutdown).await {
-                Ok(PollStatus::Cancelled) => break 'cycles,
-                Ok(_) => {}
-                Err(f) => {
-                    fatal = Some(f);
-                    break 'cycles;
-                }
-            }
-        }
-        if args.cycles.is_some_and(|n| cycle >= n) {
-            break;
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(args.demo_interval) => {}
-        }
-    }
+    // The same scheduler as `run`: every organization on the demo's interval,
+    // without jitter, for `--cycles` cycles or until Ctrl-C.
+    let schedule = Schedule {
+        interval: args.demo_interval,
+        jitter: 0.0,
+        max_concurrent: started.pollers.len().max(1),
+        retry_base: Duration::from_secs(1),
+        max_cycles: args.cycles,
+    };
+    let drain = config.kafka.transaction_timeout + Duration::from_secs(5);
+    let result = super::run::poll(started, schedule, shutdown, drain, &metrics).await;
 
     // Let the printer catch up with what was committed.
     let mut last = printed.load(std::sync::atomic::Ordering::SeqCst);
@@ -185,12 +167,23 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
     let _ = printer.await;
     http_stop.cancel();
     eprintln!(
-        "demo: {cycle} cycle(s), {} events printed",
+        "demo: {} poll(s) committed, {} events printed",
+        committed_polls(&metrics, &orgs),
         printed.load(std::sync::atomic::Ordering::SeqCst)
     );
     drop(sim);
-    match fatal {
-        Some(f) => Err(anyhow::anyhow!(f.0)),
-        None => Ok(()),
-    }
+    Ok(result?)
+}
+
+/// Polls committed, all organizations together.
+fn committed_polls(metrics: &Metrics, orgs: &std::sync::Mutex<Vec<String>>) -> u64 {
+    let orgs = orgs.lock().map(|o| o.clone()).unwrap_or_default();
+    orgs.iter()
+        .map(|org| {
+            metrics
+                .polls_total
+                .with_label_values(&[org, PollResult::Success.as_str()])
+                .get()
+        })
+        .sum()
 }
