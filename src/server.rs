@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Secret;
 use crate::connector::Shared;
 use crate::metrics::Metrics;
+use crate::telemetry::InternalEvent;
 
 /// Everything the HTTP handlers read.
 #[derive(Debug, Clone)]
@@ -136,11 +137,11 @@ async fn release(
             .into_response();
     }
     s.shared.releases.grant(&q.org, q.expected_departures);
-    tracing::warn!(
-        org = %q.org,
-        expected_departures = q.expected_departures,
-        "Departure guard release granted by an operator"
-    );
+    ReleaseGranted {
+        org: &q.org,
+        expected_departures: q.expected_departures,
+    }
+    .emit(&s.metrics);
     (
         StatusCode::ACCEPTED,
         format!(
@@ -149,6 +150,23 @@ async fn release(
         ),
     )
         .into_response()
+}
+
+/// An operator released a held organization for its next poll.
+#[derive(Debug)]
+struct ReleaseGranted<'a> {
+    org: &'a str,
+    expected_departures: usize,
+}
+
+impl InternalEvent for ReleaseGranted<'_> {
+    fn emit(self, _: &Metrics) {
+        tracing::warn!(
+            org = self.org,
+            expected_departures = self.expected_departures,
+            "Departure guard release granted by an operator"
+        );
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::Message as _;
 use tokio_util::sync::CancellationToken;
 
@@ -116,30 +118,7 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
     let decoder = started.decoder.clone();
     let kafka = super::read_only_kafka(&config);
     let consumer = tail_consumer(&kafka, &events_topic, TailStart::Beginning)?;
-    let printer_stop = CancellationToken::new();
-    let printer_done = printer_stop.clone();
-    let printed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let printed_in = printed.clone();
-    let printer = tokio::spawn(async move {
-        loop {
-            let msg = tokio::select! {
-                _ = printer_done.cancelled() => return,
-                r = consumer.recv() => r,
-            };
-            let Ok(msg) = msg else { continue };
-            let line = match msg.payload() {
-                Some(v) => match decoder.decode_json(v).await {
-                    Ok(json) => json.to_string(),
-                    Err(e) => format!("{{\"undecodable\":{:?}}}", e.to_string()),
-                },
-                None => continue,
-            };
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
-            printed_in.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    });
+    let printer = Printer::spawn(consumer, decoder);
 
     // The same scheduler as `run`: every organization on the demo's interval,
     // without jitter, for `--cycles` cycles or until Ctrl-C.
@@ -153,23 +132,12 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
     let drain = config.kafka.transaction_timeout + Duration::from_secs(5);
     let result = super::run::poll(started, schedule, shutdown, drain, &metrics).await;
 
-    // Let the printer catch up with what was committed.
-    let mut last = printed.load(std::sync::atomic::Ordering::SeqCst);
-    for _ in 0..20 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = printed.load(std::sync::atomic::Ordering::SeqCst);
-        if now == last && now > 0 {
-            break;
-        }
-        last = now;
-    }
-    printer_stop.cancel();
-    let _ = printer.await;
+    let printed = printer.finish().await;
     http_stop.cancel();
     eprintln!(
         "demo: {} poll(s) committed, {} events printed",
         committed_polls(&metrics, &orgs),
-        printed.load(std::sync::atomic::Ordering::SeqCst)
+        printed
     );
     drop(sim);
     Ok(result?)
@@ -186,4 +154,62 @@ fn committed_polls(metrics: &Metrics, orgs: &std::sync::Mutex<Vec<String>>) -> u
                 .get()
         })
         .sum()
+}
+
+/// A read-committed consumer of the events topic, as a user's would be, printing
+/// each event as one JSON line.
+struct Printer {
+    stop: CancellationToken,
+    printed: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Printer {
+    fn spawn(consumer: StreamConsumer, decoder: crate::avro::Decoder) -> Printer {
+        let stop = CancellationToken::new();
+        let printed = Arc::new(AtomicU64::new(0));
+        let (done, count) = (stop.clone(), printed.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let msg = tokio::select! {
+                    _ = done.cancelled() => return,
+                    r = consumer.recv() => r,
+                };
+                let Ok(msg) = msg else { continue };
+                let line = match msg.payload() {
+                    Some(v) => match decoder.decode_json(v).await {
+                        Ok(json) => json.to_string(),
+                        Err(e) => format!("{{\"undecodable\":{:?}}}", e.to_string()),
+                    },
+                    None => continue,
+                };
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        Printer {
+            stop,
+            printed,
+            task,
+        }
+    }
+
+    /// Lets the printer catch up with what was committed, stops it, and says how
+    /// many events it printed.
+    async fn finish(self) -> u64 {
+        let mut last = self.printed.load(Ordering::SeqCst);
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = self.printed.load(Ordering::SeqCst);
+            if now == last && now > 0 {
+                break;
+            }
+            last = now;
+        }
+        self.stop.cancel();
+        let _ = self.task.await;
+        self.printed.load(Ordering::SeqCst)
+    }
 }

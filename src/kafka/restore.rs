@@ -332,29 +332,10 @@ fn read_partitions<D: StateDecoder>(
         source,
     };
 
-    // The end of each partition: its last stable offset now (the consumer is read
-    // committed, so the watermark query answers the LSO rather than the high
-    // watermark). Empty partitions are done before they start.
-    let mut end: HashMap<i32, i64> = HashMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for &p in partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p, config.request_timeout)
-            .map_err(|e| kafka_err(format!("the offsets of partition {p}"), e))?;
-        if high > low {
-            end.insert(p, high);
-            assignment
-                .add_partition_offset(topic, p, Offset::Beginning)
-                .map_err(|e| kafka_err(format!("partition {p}"), e))?;
-        }
-    }
+    let mut end = assign_to_end(&consumer, config, partitions)?;
     if end.is_empty() {
         return Ok(part);
     }
-    consumer
-        .assign(&assignment)
-        .map_err(|e| kafka_err("an assignment".into(), e))?;
-    drop(assignment);
 
     let idle_limit = config.request_timeout;
     let mut last_progress = Instant::now();
@@ -442,6 +423,42 @@ fn read_partitions<D: StateDecoder>(
         }
     }
     Ok(part)
+}
+
+/// Assigns the non-empty `partitions` from their beginning and returns the end of
+/// each: its last stable offset now (the consumer is read committed, so the
+/// watermark query answers the LSO rather than the high watermark). Empty
+/// partitions are done before they start.
+fn assign_to_end(
+    consumer: &BaseConsumer,
+    config: &KafkaConfig,
+    partitions: &[i32],
+) -> Result<HashMap<i32, i64>, RestoreError> {
+    let topic = config.state_topic.as_str();
+    let kafka_err = |what: String, source| RestoreError::Kafka {
+        topic: topic.to_owned(),
+        what,
+        source,
+    };
+    let mut end: HashMap<i32, i64> = HashMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for &p in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, config.request_timeout)
+            .map_err(|e| kafka_err(format!("the offsets of partition {p}"), e))?;
+        if high > low {
+            end.insert(p, high);
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .map_err(|e| kafka_err(format!("partition {p}"), e))?;
+        }
+    }
+    if !end.is_empty() {
+        consumer
+            .assign(&assignment)
+            .map_err(|e| kafka_err("an assignment".into(), e))?;
+    }
+    Ok(end)
 }
 
 /// Join the workers' maps. Partitions hold disjoint keys (the key picks the
