@@ -367,10 +367,17 @@ impl Pollable for OrgPoller {
     }
 
     async fn poll(&mut self, shutdown: &CancellationToken) -> Result<PollStatus, Fatal> {
-        // One span per cycle, carrying the organization (the key's label until the
-        // organization is known), so every line of the cycle names it: the
+        // One span per cycle, carrying the organization (recorded as soon as the
+        // key's first cycle learns it), so every line of the cycle names it: the
         // client's, the publisher's, the cycle's own.
-        let span = tracing::info_span!("poll", org = %self.label);
+        let span = match self.org_key() {
+            Some(org) => tracing::info_span!("poll", org),
+            None => tracing::info_span!(
+                "poll",
+                key = self.api.key_fingerprint(),
+                org = tracing::field::Empty
+            ),
+        };
         let started = Instant::now();
         match self.cycle(shutdown).instrument(span.clone()).await {
             Ok(Some(status)) => {
