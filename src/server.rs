@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Secret;
 use crate::connector::Shared;
 use crate::metrics::Metrics;
+use crate::recovery::{Classified, Recovery};
 use crate::telemetry::InternalEvent;
 
 /// Everything the HTTP handlers read.
@@ -41,6 +42,18 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Classified for ServerError {
+    fn recovery(&self) -> Recovery {
+        Recovery::StopProcess
+    }
+
+    fn error_code(&self) -> &'static str {
+        match self {
+            ServerError::Bind { .. } => "bind",
+        }
+    }
 }
 
 /// Binds the listener (fails at start-up, not later).

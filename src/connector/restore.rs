@@ -77,3 +77,74 @@ impl<S: StateSource> Restore for StateReader<S> {
         Ok(orgs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::avro::{Encoder, Schemas};
+    use crate::kafka::{MemoryStore, OutRecord, TransactionalSink as _};
+    use crate::membership::{Checkpoint, Member, MemberState, SourceInfo, StateRecord};
+
+    fn member(org: &str, user: &str) -> StateRecord {
+        StateRecord::Member {
+            org_key: org.into(),
+            user_key: user.into(),
+            state: Some(MemberState {
+                member: Member {
+                    key: user.into(),
+                    ..Member::default()
+                },
+                inactive: false,
+                first_seen_ms: 1,
+                last_changed_ms: 2,
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_twin_restores_each_organization_with_its_checkpoint() {
+        let metrics = Arc::new(Metrics::new());
+        let schemas = Arc::new(Schemas::load().expect("schemas"));
+        let source = SourceInfo {
+            connector: "t".into(),
+            version: "0".into(),
+            instance: "i".into(),
+        };
+        let encoder = Encoder::single_object(schemas.clone(), source);
+        let store = MemoryStore::new("state", metrics.clone());
+        let records = [
+            member("a", "u1"),
+            member("a", "u2"),
+            member("b", "u3"),
+            StateRecord::Checkpoint(Checkpoint {
+                org_key: "a".into(),
+                poll_seq: 4,
+                last_poll_ms: 0,
+                member_count: 2,
+            }),
+        ];
+        let batch = records
+            .iter()
+            .map(|r| {
+                let e = encoder.encode_state(r).expect("encodes");
+                OutRecord {
+                    topic: "state".into(),
+                    key: e.key,
+                    value: e.value,
+                }
+            })
+            .collect();
+        store.commit_batch(batch).await.expect("commits");
+        let topics = TopicNames {
+            events: "events".into(),
+            state: "state".into(),
+        };
+        let reader = StateReader::new(store, Decoder::new(schemas), topics, metrics);
+        let orgs = reader.restore().await.expect("restores");
+        assert_eq!(orgs.len(), 2);
+        assert_eq!(orgs["a"].len(), 2);
+        assert_eq!(orgs["a"].checkpoint().map(|c| c.poll_seq), Some(4));
+        assert_eq!(orgs["b"].len(), 1);
+        assert!(orgs["b"].checkpoint().is_none());
+    }
+}
