@@ -81,7 +81,7 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
 async fn check_streak(config: &Config) -> Vec<Verdict> {
     let mut out = Vec::new();
     let metrics = Arc::new(Metrics::new());
-    let mut client_config = startup::client_config(&config);
+    let mut client_config = startup::client_config(config);
     client_config.retry.max_attempts = client_config.retry.max_attempts.min(2);
     client_config.retry.deadline = client_config.retry.deadline.min(CHECK_TIMEOUT * 2);
     for secret in &config.api_keys {
@@ -159,7 +159,7 @@ async fn check_streak(config: &Config) -> Vec<Verdict> {
 /// Kafka: reach the cluster, look at the topics, check compaction.
 async fn check_kafka(config: &Config) -> Vec<Verdict> {
     let mut out = Vec::new();
-    let mut kafka = startup::kafka_config(&config, startup::topic_policy(&config));
+    let mut kafka = startup::kafka_config(config, startup::topic_policy(config));
     kafka.request_timeout = CHECK_TIMEOUT;
     match inspect_topics(&kafka).await {
         Err(e) => out.push(Verdict {
