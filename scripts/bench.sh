@@ -18,6 +18,7 @@
 #   BENCH_HUGE_MEMBERS=1000000
 #   BENCH_MAX_BODY_BYTES   streak.max_body_bytes for every run (default: the
 #                          connector's 64 MiB, which refuses the 1M organization)
+#   BENCH_BIN=PATH         measure this binary instead of building the release one
 #   BENCH_KEEP=1           keep the work directory (logs, scenarios) and print it
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,8 +29,12 @@ MANY_ORGS="${BENCH_MANY_ORGS:-1000}"
 MANY_MEMBERS="${BENCH_MANY_MEMBERS:-50}"
 HUGE_MEMBERS="${BENCH_HUGE_MEMBERS:-1000000}"
 
-nice cargo build --release --quiet --bin streak-connector
-bin="${CARGO_TARGET_DIR:-target}/release/streak-connector"
+if [[ -n "${BENCH_BIN:-}" ]]; then
+  bin="$BENCH_BIN"
+else
+  nice cargo build --release --quiet --bin streak-connector
+  bin="${CARGO_TARGET_DIR:-target}/release/streak-connector"
+fi
 
 work="$(mktemp -d -t streak-bench-XXXXXX)"
 sim_pid=""
@@ -107,12 +112,14 @@ run_once() {
 field() {
   jq -R -r --arg m "$2" --arg f "$3" 'fromjson? | select(.message == $m) | .[$f] // empty' "$work/$1.log"
 }
-# failure LABEL: the first error the run logged, for the table.
+# failure LABEL: why the run failed, for the table: the first failed poll's error,
+# else the first error logged.
 failure() {
   local why
-  why="$(jq -R -r 'fromjson? | select(.level == "ERROR") | ((.error // "") + " " + .message)' \
-    "$work/$1.log" | head -1 | cut -c1-160)"
-  echo "FAILED (exit $once_rc): ${why:-$(tail -1 "$work/$1.log" | cut -c1-160)}"
+  why="$(jq -R -r 'fromjson? | select(.message == "Poll failed") | "\(.error_code): \(.error)"' \
+    "$work/$1.log" | head -1)"
+  [[ -n "$why" ]] || why="$(jq -R -r 'fromjson? | select(.level == "ERROR") | .message' "$work/$1.log" | head -1)"
+  echo "FAILED (exit $once_rc): ${why:-$(tail -1 "$work/$1.log")}" | cut -c1-300
 }
 # check_events LABEL EXPECTED: the run published what the scenario implies.
 check_events() {
@@ -152,8 +159,11 @@ bench_size() {
     check_events "first-$n-$r" "$n"
     record "first poll $k: wall s" "$wall_s"
     record "first poll $k: peak RSS MiB" "$rss_mib"
-    record "first poll $k: poll (diff+encode+commit) ms" "$(field "first-$n-$r" "Poll committed" duration_ms | head -1)"
-    record "restore of an empty state topic: ms" "$(field "first-$n-$r" "State restored" duration_ms | head -1)"
+    local poll_ms
+    poll_ms="$(field "first-$n-$r" "Poll committed" duration_ms | head -1)"
+    record "first poll $k: poll (diff+encode+commit) ms" "${poll_ms:-0}"
+    record "first poll $k: events/s of the poll" "$(( n * 1000 / (${poll_ms:-0} > 0 ? poll_ms : 1) ))"
+    record "restore of an empty state topic (every first poll): ms" "$(field "first-$n-$r" "State restored" duration_ms | head -1)"
     for kind in nochange churn; do
       run_once "$kind-$n-$r"
       local row="no change"
@@ -165,6 +175,7 @@ bench_size() {
       record "$row $k: wall s" "$wall_s"
       if [[ $kind == nochange ]]; then
         check_events "$kind-$n-$r" 0
+        record "no change $k: poll ms" "$(field "$kind-$n-$r" "Poll committed" duration_ms | head -1)"
         bench_restore "$kind-$n-$r" "$k"
       else
         check_events "$kind-$n-$r" "$churn_events"
@@ -265,18 +276,21 @@ for n in $SIZES; do bench_size "$n"; done
 # One table: each row's median over its runs, and every run's value. A row with a
 # failed run shows the failure instead of a median.
 echo
-echo "streak-connector $("$bin" --version 2>/dev/null | awk '{print $NF}') ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), release build, RUNS=$RUNS, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+what="release build of $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+[[ -n "${BENCH_BIN:-}" ]] && what="$BENCH_BIN"
+echo "streak-connector $("$bin" --version 2>/dev/null | awk '{print $NF}'), $what, RUNS=$RUNS, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| measurement | median | runs |"
 echo "| --- | ---: | --- |"
 awk -F'\t' '
   !($1 in seen) { seen[$1] = 1; order[++n] = $1 }
   { vals[$1] = vals[$1] (vals[$1] == "" ? "" : ", ") $2; cnt[$1]++; v[$1, cnt[$1]] = $2
-    if ($2 !~ /^-?[0-9.]+$/) bad[$1] = $2 }
+    if (!(($1, $2) in uniq)) { uniq[$1, $2] = 1; u[$1] = u[$1] (u[$1] == "" ? "" : "; ") $2 }
+    if ($2 !~ /^-?[0-9.]+$/) bad[$1] = 1 }
   END {
     for (i = 1; i <= n; i++) {
       r = order[i]
-      if (r in bad) { printf "| %s | %s | %s |\n", r, bad[r], vals[r]; continue }
+      if (r in bad) { printf "| %s | FAILED | %s |\n", r, u[r]; continue }
       m = cnt[r]
       for (a = 1; a <= m; a++) s[a] = v[r, a] + 0
       for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++) if (s[b] < s[a]) { t = s[a]; s[a] = s[b]; s[b] = t }
