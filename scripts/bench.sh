@@ -12,6 +12,7 @@
 # Environment:
 #   RUNS=3                 runs per row (the median is printed, all values beside it)
 #   BENCH_SIZES="10000 100000"   organization sizes of the single-organization rows
+#                          (empty: none)
 #   BENCH_MANY=1           0 skips the 1,000 organizations of 50 members
 #   BENCH_MANY_ORGS=1000   BENCH_MANY_MEMBERS=50
 #   BENCH_HUGE=0           1 adds a 1M-member organization (slow; ~5 GB of RAM today)
@@ -24,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS="${RUNS:-3}"
-SIZES="${BENCH_SIZES:-10000 100000}"
+SIZES="${BENCH_SIZES-10000 100000}"
 MANY_ORGS="${BENCH_MANY_ORGS:-1000}"
 MANY_MEMBERS="${BENCH_MANY_MEMBERS:-50}"
 HUGE_MEMBERS="${BENCH_HUGE_MEMBERS:-1000000}"
@@ -104,7 +105,7 @@ run_once() {
     STREAK_CONNECTOR_LOG_FORMAT=json STREAK_CONNECTOR_KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" \
     /usr/bin/time -f '%M' -o "$log.rss" "$bin" once 2>"$log" >/dev/null || once_rc=$?
   end="$(date +%s.%N)"
-  wall_s="$(echo "scale=3; ($end - $start) / 1" | bc)"
+  wall_s="$(printf %.3f "$(echo "$end - $start" | bc)")"
   rss_mib="$(( $(tail -1 "$log.rss" | tr -dc 0-9) / 1024 ))"
 }
 
@@ -230,7 +231,7 @@ bench_many() {
       polls="$(field "many-$r" "Poll committed" events | wc -l)"
       [[ "$polls" == "$MANY_ORGS" ]] || note "many-$r: $polls organization polls committed, expected $MANY_ORGS"
       record "$row: wall s" "$wall_s"
-      record "$row: organization polls/s" "$(echo "scale=1; $polls / $wall_s" | bc)"
+      record "$row: organization polls/s" "$(printf %.1f "$(echo "scale=3; $polls / $wall_s" | bc)")"
     fi
     stop_sim
   done
