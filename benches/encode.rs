@@ -1,5 +1,6 @@
-//! Encoding throughput of change events (events per second) in both wire formats,
-//! plus a state record and, for comparison, decoding.
+//! Avro codec cost per record: encoding change events and state records in both
+//! wire formats, and decoding them (events; state records as the restore does,
+//! synchronously from cached writer schemas, and through the async API).
 //!
 //! `cargo bench --bench encode`; results and method in docs/benchmarks.md.
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use streak_connector::avro::{Decoder, Encoder, SchemaIds, Schemas};
 use streak_connector::membership::{
-    ChangeEvent, EventType, Member, MemberState, SourceInfo, StateRecord,
+    ChangeEvent, Checkpoint, EventType, Member, MemberState, SourceInfo, StateRecord,
 };
 
 fn member(admin: bool) -> MemberState {
@@ -53,7 +54,16 @@ fn source() -> SourceInfo {
     }
 }
 
-fn bench(c: &mut Criterion) {
+struct Fixture {
+    schemas: Arc<Schemas>,
+    single: Encoder,
+    confluent: Encoder,
+    event: ChangeEvent,
+    state: StateRecord,
+    checkpoint: StateRecord,
+}
+
+fn fixture() -> Fixture {
     let schemas = Arc::new(Schemas::load().expect("embedded schemas"));
     let single = Encoder::single_object(Arc::clone(&schemas), source());
     let confluent = Encoder::with_schema_ids(
@@ -72,30 +82,60 @@ fn bench(c: &mut Criterion) {
         user_key: event.user_key.clone(),
         state: event.after.clone(),
     };
+    let checkpoint = StateRecord::Checkpoint(Checkpoint {
+        org_key: event.org_key.clone(),
+        poll_seq: 1234,
+        last_poll_ms: 1_700_000_000_001,
+        member_count: 100_000,
+    });
+    Fixture {
+        schemas,
+        single,
+        confluent,
+        event,
+        state,
+        checkpoint,
+    }
+}
 
+fn encode(c: &mut Criterion, f: &Fixture) {
     let mut g = c.benchmark_group("encode_event");
     g.throughput(Throughput::Elements(1));
     g.bench_function("single_object", |b| {
-        b.iter(|| single.encode_event(black_box(&event)).expect("encode"))
+        b.iter(|| f.single.encode_event(black_box(&f.event)).expect("encode"))
     });
     g.bench_function("confluent", |b| {
-        b.iter(|| confluent.encode_event(black_box(&event)).expect("encode"))
+        b.iter(|| {
+            f.confluent
+                .encode_event(black_box(&f.event))
+                .expect("encode")
+        })
     });
     g.finish();
 
     let mut g = c.benchmark_group("encode_state");
     g.throughput(Throughput::Elements(1));
     g.bench_function("single_object_member", |b| {
-        b.iter(|| single.encode_state(black_box(&state)).expect("encode"))
+        b.iter(|| f.single.encode_state(black_box(&f.state)).expect("encode"))
+    });
+    g.bench_function("single_object_checkpoint", |b| {
+        b.iter(|| {
+            f.single
+                .encode_state(black_box(&f.checkpoint))
+                .expect("encode")
+        })
     });
     g.finish();
+}
 
-    let encoded = single.encode_event(&event).expect("encode");
-    let value = encoded.value.clone().expect("value");
-    let decoder = Decoder::new(Arc::clone(&schemas));
+fn decode(c: &mut Criterion, f: &Fixture) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
+    let decoder = Decoder::new(Arc::clone(&f.schemas));
+
+    let encoded = f.single.encode_event(&f.event).expect("encode");
+    let value = encoded.value.clone().expect("value");
     let mut g = c.benchmark_group("decode_event");
     g.throughput(Throughput::Elements(1));
     g.bench_function("single_object", |b| {
@@ -105,6 +145,43 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    let member = f.single.encode_state(&f.state).expect("encode");
+    let checkpoint = f.single.encode_state(&f.checkpoint).expect("encode");
+    let mut g = c.benchmark_group("decode_state");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("single_object_member_async", |b| {
+        b.iter(|| {
+            rt.block_on(
+                decoder.decode_state(black_box(&member.key), black_box(member.value.as_deref())),
+            )
+            .expect("decode")
+        })
+    });
+    g.bench_function("single_object_member", |b| {
+        b.iter(|| {
+            decoder
+                .decode_state_cached(black_box(&member.key), black_box(member.value.as_deref()))
+                .expect("decode")
+        })
+    });
+    g.bench_function("single_object_checkpoint", |b| {
+        b.iter(|| {
+            decoder
+                .decode_state_cached(
+                    black_box(&checkpoint.key),
+                    black_box(checkpoint.value.as_deref()),
+                )
+                .expect("decode")
+        })
+    });
+    g.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    let f = fixture();
+    encode(c, &f);
+    decode(c, &f);
 }
 
 criterion_group!(benches, bench);

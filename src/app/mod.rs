@@ -85,9 +85,11 @@ pub async fn decoder_for(config: &Config) -> anyhow::Result<Decoder> {
         None => Ok(Decoder::new(schemas)),
         // Reading needs only the schemas by id, fetched as records name them: no
         // registration, so a consumer's read-only registry credentials do.
+        // These commands serve no metrics: the decoder's telemetry only logs.
         Some(r) => Ok(Decoder::with_registry(
             schemas,
             startup::registry_client(r).context("schema registry")?,
+            Arc::new(crate::metrics::Metrics::new()),
         )),
     }
 }

@@ -1,50 +1,22 @@
 //! Encoding of change events and state records into Kafka key and value bytes, in
 //! the Confluent wire format (with a Schema Registry) or in Avro single-object
 //! encoding (without). Schema ids are resolved once, at construction; encoding
-//! itself does no I/O.
+//! itself does no I/O and writes the domain types straight into the buffer
+//! (`direct_encode.rs`): one allocation per key and per value.
 
-use std::sync::{Arc, Mutex};
-
-use apache_avro::headers::HeaderBuilder;
-use apache_avro::types::Value;
-use apache_avro::GenericSingleObjectWriter;
+use std::sync::Arc;
 
 use crate::membership::{ChangeEvent, SourceInfo, StateRecord};
+use crate::metrics::Metrics;
+use crate::telemetry::InternalEvent;
 
-use super::convert;
-use super::events::SchemaRegistered;
-use super::registry::{RegistryClient, RegistryError};
+use super::direct_encode;
+use super::errors::{EncodeError, RegistryError};
+use super::registry::RegistryClient;
 use super::schemas::{SchemaRole, Schemas};
+use super::subjects::{key_subject, value_subject, Registration, TopicNames};
+use super::telemetry::SchemaRegistered;
 use super::wire::{confluent_header, single_object_header, WireFormat};
-
-/// The two topics whose subjects the encoder registers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicNames {
-    pub events: String,
-    pub state: String,
-}
-
-/// The Schema Registry subject of a topic's keys (TopicNameStrategy).
-pub fn key_subject(topic: &str) -> String {
-    format!("{topic}-key")
-}
-
-/// The Schema Registry subject of a topic's values (TopicNameStrategy).
-pub fn value_subject(topic: &str) -> String {
-    format!("{topic}-value")
-}
-
-/// What to do with the subjects at start-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Registration {
-    /// Register the schemas (`POST /subjects/{s}/versions`): idempotent, needs
-    /// write access; the registry checks compatibility.
-    #[default]
-    Register,
-    /// Only look the schemas up (`POST /subjects/{s}`), for registries managed by
-    /// someone else: fails if a schema was not registered beforehand.
-    LookupOnly,
-}
 
 /// The registry ids of the four subjects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,116 +34,71 @@ pub struct EncodedRecord {
     pub value: Option<Vec<u8>>,
 }
 
-/// Why a record could not be encoded. Both are defects, not conditions of the
-/// outside world: abort the transaction and stop.
-#[derive(Debug, thiserror::Error)]
-pub enum EncodeError {
-    /// A counter does not fit an Avro long.
-    #[error("{field} = {value} does not fit an Avro long")]
-    OutOfRange { field: &'static str, value: u64 },
-    /// The value does not match its schema.
-    #[error("cannot encode a {role:?} record: {source}")]
-    Avro {
-        role: SchemaRole,
-        #[source]
-        source: Box<apache_avro::Error>,
-    },
-}
-
-/// apache-avro's writer that keeps its schema resolved between calls (the
-/// `to_avro_datum` path resolves the schema twice per record) insists on a header of
-/// 10 to 20 bytes; it writes this placeholder, which `frame` swaps for the real one.
-const PLACEHOLDER_LEN: usize = 10;
-
-struct PlaceholderHeader;
-
-impl HeaderBuilder for PlaceholderHeader {
-    fn build_header(&self) -> Vec<u8> {
-        vec![0; PLACEHOLDER_LEN]
-    }
-}
-
-fn role_index(role: SchemaRole) -> usize {
-    match role {
-        SchemaRole::Key => 0,
-        SchemaRole::Event => 1,
-        SchemaRole::State => 2,
-    }
-}
-
-/// One resolved writer per role, built on first use and shared by clones.
-#[derive(Default)]
-struct Writers([Mutex<Option<GenericSingleObjectWriter>>; 3]);
-
-impl std::ops::Index<usize> for Writers {
-    type Output = Mutex<Option<GenericSingleObjectWriter>>;
-    fn index(&self, i: usize) -> &Self::Output {
-        &self.0[i]
-    }
-}
-
-impl std::fmt::Debug for Writers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Writers")
-    }
-}
-
 /// Encodes events and state records. Build one at start-up; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Encoder {
-    schemas: Arc<Schemas>,
-    source: SourceInfo,
     format: WireFormat,
-    events_key_header: Vec<u8>,
-    events_value_header: Vec<u8>,
-    state_key_header: Vec<u8>,
-    state_value_header: Vec<u8>,
-    writers: Arc<Writers>,
+    headers: Arc<Headers>,
+}
+
+/// The framing headers of the four kinds of record, and the `source` record every
+/// event carries, encoded once.
+#[derive(Debug)]
+struct Headers {
+    events_key: Vec<u8>,
+    events_value: Vec<u8>,
+    state_key: Vec<u8>,
+    state_value: Vec<u8>,
+    source: Vec<u8>,
 }
 
 impl Encoder {
     /// Single-object encoding: no registry needed; any consumer holding
     /// `schemas/` can decode.
     pub fn single_object(schemas: Arc<Schemas>, source: SourceInfo) -> Encoder {
+        debug_assert!(direct_encode::written_for(&schemas));
         let key = single_object_header(schemas.current(SchemaRole::Key).fingerprint);
         let event = single_object_header(schemas.current(SchemaRole::Event).fingerprint);
         let state = single_object_header(schemas.current(SchemaRole::State).fingerprint);
         Encoder {
-            schemas,
-            source,
             format: WireFormat::SingleObject,
-            events_key_header: key.clone(),
-            events_value_header: event,
-            state_key_header: key,
-            state_value_header: state,
-            writers: Arc::default(),
+            headers: Arc::new(Headers {
+                events_key: key.clone(),
+                events_value: event,
+                state_key: key,
+                state_value: state,
+                source: direct_encode::source(&source),
+            }),
         }
     }
 
     /// Confluent wire format with ids already known (tests, benchmarks, or a caller
-    /// that resolved them itself).
+    /// that resolved them itself): the ids of `schemas`' current versions.
     pub fn with_schema_ids(schemas: Arc<Schemas>, source: SourceInfo, ids: SchemaIds) -> Encoder {
+        debug_assert!(direct_encode::written_for(&schemas));
         Encoder {
-            schemas,
-            source,
             format: WireFormat::Confluent,
-            events_key_header: confluent_header(ids.events_key),
-            events_value_header: confluent_header(ids.events_value),
-            state_key_header: confluent_header(ids.state_key),
-            state_value_header: confluent_header(ids.state_value),
-            writers: Arc::default(),
+            headers: Arc::new(Headers {
+                events_key: confluent_header(ids.events_key),
+                events_value: confluent_header(ids.events_value),
+                state_key: confluent_header(ids.state_key),
+                state_value: confluent_header(ids.state_value),
+                source: direct_encode::source(&source),
+            }),
         }
     }
 
     /// Confluent wire format: register (or look up) the four subjects
     /// `<events>-key`, `<events>-value`, `<state>-key`, `<state>-value` and cache
     /// their ids. Call at start-up; an error is fatal there and names the subject.
+    /// The telemetry of each resolution goes to `metrics`.
     pub async fn with_registry(
         schemas: Arc<Schemas>,
         source: SourceInfo,
         registry: &RegistryClient,
         topics: &TopicNames,
         registration: Registration,
+        metrics: &Metrics,
     ) -> Result<Encoder, RegistryError> {
         let resolve = |subject: String, role: SchemaRole| {
             let text = schemas.current(role).text;
@@ -185,7 +112,7 @@ impl Encoder {
                     id,
                     registration,
                 }
-                .emit();
+                .emit(metrics);
                 Ok::<u32, RegistryError>(id)
             }
         };
@@ -202,60 +129,64 @@ impl Encoder {
         self.format
     }
 
-    /// The `source` record written into every event.
-    pub fn source(&self) -> &SourceInfo {
-        &self.source
-    }
-
-    fn frame(&self, header: &[u8], role: SchemaRole, value: Value) -> Result<Vec<u8>, EncodeError> {
-        let avro = |e| EncodeError::Avro {
-            role,
-            source: Box::new(e),
-        };
-        let slot = &self.writers[role_index(role)];
-        // Uncontended in practice (one publisher); a poisoned lock only means a
-        // panic elsewhere mid-encode, and the writer resets its buffer per call.
-        let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            *guard = Some(
-                GenericSingleObjectWriter::new_with_capacity_and_header_builder(
-                    &self.schemas.current(role).schema,
-                    512,
-                    PlaceholderHeader,
-                )
-                .map_err(avro)?,
-            );
-        }
-        let mut out = Vec::with_capacity(512);
-        if let Some(writer) = guard.as_mut() {
-            writer.write_value_ref(&value, &mut out).map_err(avro)?;
-        }
-        drop(guard);
-        // Replace the placeholder with the real header.
-        out.splice(..PLACEHOLDER_LEN, header.iter().copied());
-        Ok(out)
-    }
-
     /// Key (`MembershipKey` with the member) and value (`ChangeEvent`) of an event
     /// for the events topic.
     pub fn encode_event(&self, event: &ChangeEvent) -> Result<EncodedRecord, EncodeError> {
-        let key = convert::key_to_value(&event.org_key, Some(&event.user_key));
-        let value = convert::event_to_value(event, &self.source)?;
+        let h = &*self.headers;
+        let mut key = start(
+            &h.events_key,
+            event.org_key.len() + event.user_key.len() + 4,
+        );
+        direct_encode::key(&mut key, &event.org_key, Some(&event.user_key));
+        let member = event.after.as_ref().or(event.before.as_ref());
+        let hint = member.map_or(0, direct_encode::member_size_hint) * 2
+            + event.org_key.len()
+            + h.source.len()
+            + 96;
+        let mut value = start(&h.events_value, hint);
+        direct_encode::event(&mut value, event, &h.source)?;
         Ok(EncodedRecord {
-            key: self.frame(&self.events_key_header, SchemaRole::Key, key)?,
-            value: Some(self.frame(&self.events_value_header, SchemaRole::Event, value)?),
+            key,
+            value: Some(value),
         })
     }
 
     /// Key and value (`None` for a tombstone) of a record for the state topic. A
     /// checkpoint's key has `user_key` null.
     pub fn encode_state(&self, record: &StateRecord) -> Result<EncodedRecord, EncodeError> {
-        let (key, value) = convert::state_to_values(record)?;
-        let key = self.frame(&self.state_key_header, SchemaRole::Key, key)?;
-        let value = match value {
-            Some(v) => Some(self.frame(&self.state_value_header, SchemaRole::State, v)?),
-            None => None,
-        };
-        Ok(EncodedRecord { key, value })
+        let h = &*self.headers;
+        match record {
+            StateRecord::Member {
+                org_key,
+                user_key,
+                state,
+            } => {
+                let mut key = start(&h.state_key, org_key.len() + user_key.len() + 4);
+                direct_encode::key(&mut key, org_key, Some(user_key));
+                let value = state.as_ref().map(|s| {
+                    let mut value = start(&h.state_value, direct_encode::member_size_hint(s));
+                    direct_encode::member_value(&mut value, s);
+                    value
+                });
+                Ok(EncodedRecord { key, value })
+            }
+            StateRecord::Checkpoint(c) => {
+                let mut key = start(&h.state_key, c.org_key.len() + 4);
+                direct_encode::key(&mut key, &c.org_key, None);
+                let mut value = start(&h.state_value, c.org_key.len() + 40);
+                direct_encode::checkpoint_value(&mut value, c)?;
+                Ok(EncodedRecord {
+                    key,
+                    value: Some(value),
+                })
+            }
+        }
     }
+}
+
+/// A buffer holding `header`, with room for `body` more bytes.
+fn start(header: &[u8], body: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header.len() + body);
+    out.extend_from_slice(header);
+    out
 }

@@ -43,12 +43,12 @@ pub fn parsing_canonical_form(schema_json: &str) -> Result<String, CanonicalForm
 
 /// The CRC-64-AVRO fingerprint of a schema given as JSON text: the Rabin fingerprint
 /// of its Parsing Canonical Form. The single-object header carries it little-endian.
-pub fn schema_fingerprint(schema_json: &str) -> Result<u64, CanonicalFormError> {
+pub(crate) fn schema_fingerprint(schema_json: &str) -> Result<u64, CanonicalFormError> {
     Ok(rabin64(parsing_canonical_form(schema_json)?.as_bytes()))
 }
 
 /// CRC-64-AVRO, the 64-bit Rabin fingerprint of the Avro specification.
-pub fn rabin64(data: &[u8]) -> u64 {
+pub(crate) fn rabin64(data: &[u8]) -> u64 {
     const EMPTY: u64 = 0xc15d_213a_a4d7_a795;
     let table = rabin_table();
     let mut fp = EMPTY;
@@ -121,118 +121,137 @@ fn write_pcf(
             out.push(']');
             Ok(())
         }
-        Json::Object(map) => {
-            let ty = map
-                .get("type")
-                .ok_or_else(|| shape("object without type"))?;
-            let ty = match ty {
-                Json::String(ty) => ty.as_str(),
-                // {"type": {...}} or {"type": [...]}: the inner schema is the schema.
-                nested => return write_pcf(nested, namespace, defined, out),
-            };
-            match ty {
-                // [PRIMITIVES]: a primitive with attributes (logicalType...) is the
-                // primitive's name.
-                t if PRIMITIVES.contains(&t) => {
-                    out.push_str(&quoted(t));
-                    Ok(())
-                }
-                "record" | "error" | "enum" | "fixed" => {
-                    let name = map
-                        .get("name")
-                        .and_then(Json::as_str)
-                        .ok_or_else(|| shape(format!("{ty} without a name")))?;
-                    let ns = map.get("namespace").and_then(Json::as_str).or(namespace);
-                    let full = full_name(name, ns);
-                    if !defined.insert(full.clone()) {
-                        out.push_str(&quoted(&full));
-                        return Ok(());
-                    }
-                    out.push_str("{\"name\":");
-                    out.push_str(&quoted(&full));
-                    out.push_str(",\"type\":");
-                    out.push_str(&quoted(if ty == "error" { "record" } else { ty }));
-                    match ty {
-                        "enum" => {
-                            let symbols = map
-                                .get("symbols")
-                                .and_then(Json::as_array)
-                                .ok_or_else(|| shape(format!("enum {full} without symbols")))?;
-                            out.push_str(",\"symbols\":[");
-                            for (i, s) in symbols.iter().enumerate() {
-                                let s = s.as_str().ok_or_else(|| shape("non-string symbol"))?;
-                                if i > 0 {
-                                    out.push(',');
-                                }
-                                out.push_str(&quoted(s));
-                            }
-                            out.push(']');
-                        }
-                        "fixed" => {
-                            let size = map
-                                .get("size")
-                                .and_then(Json::as_u64)
-                                .ok_or_else(|| shape(format!("fixed {full} without a size")))?;
-                            out.push_str(",\"size\":");
-                            out.push_str(&size.to_string());
-                        }
-                        _ => {
-                            let fields = map
-                                .get("fields")
-                                .and_then(Json::as_array)
-                                .ok_or_else(|| shape(format!("record {full} without fields")))?;
-                            let inner_ns = namespace_of(&full).map(str::to_owned);
-                            out.push_str(",\"fields\":[");
-                            for (i, field) in fields.iter().enumerate() {
-                                let fname =
-                                    field.get("name").and_then(Json::as_str).ok_or_else(|| {
-                                        shape(format!("field of {full} without name"))
-                                    })?;
-                                let ftype = field.get("type").ok_or_else(|| {
-                                    shape(format!("field {full}.{fname} without type"))
-                                })?;
-                                if i > 0 {
-                                    out.push(',');
-                                }
-                                out.push_str("{\"name\":");
-                                out.push_str(&quoted(fname));
-                                out.push_str(",\"type\":");
-                                write_pcf(ftype, inner_ns.as_deref(), defined, out)?;
-                                out.push('}');
-                            }
-                            out.push(']');
-                        }
-                    }
-                    out.push('}');
-                    Ok(())
-                }
-                "array" => {
-                    let items = map
-                        .get("items")
-                        .ok_or_else(|| shape("array without items"))?;
-                    out.push_str("{\"type\":\"array\",\"items\":");
-                    write_pcf(items, namespace, defined, out)?;
-                    out.push('}');
-                    Ok(())
-                }
-                "map" => {
-                    let values = map
-                        .get("values")
-                        .ok_or_else(|| shape("map without values"))?;
-                    out.push_str("{\"type\":\"map\",\"values\":");
-                    write_pcf(values, namespace, defined, out)?;
-                    out.push('}');
-                    Ok(())
-                }
-                // {"type": "SomeNamedType"}: a reference.
-                reference => {
-                    out.push_str(&quoted(&full_name(reference, namespace)));
-                    Ok(())
-                }
-            }
-        }
+        Json::Object(map) => write_object(map, namespace, defined, out),
         other => Err(shape(format!("unexpected JSON {other}"))),
     }
+}
+
+/// A schema written as a JSON object: `{"type": ...}` with its attributes.
+fn write_object(
+    map: &serde_json::Map<String, Json>,
+    namespace: Option<&str>,
+    defined: &mut HashSet<String>,
+    out: &mut String,
+) -> Result<(), CanonicalFormError> {
+    let ty = map
+        .get("type")
+        .ok_or_else(|| shape("object without type"))?;
+    let ty = match ty {
+        Json::String(ty) => ty.as_str(),
+        // {"type": {...}} or {"type": [...]}: the inner schema is the schema.
+        nested => return write_pcf(nested, namespace, defined, out),
+    };
+    match ty {
+        // [PRIMITIVES]: a primitive with attributes (logicalType...) is the
+        // primitive's name.
+        t if PRIMITIVES.contains(&t) => {
+            out.push_str(&quoted(t));
+            Ok(())
+        }
+        "record" | "error" | "enum" | "fixed" => write_named(ty, map, namespace, defined, out),
+        "array" | "map" => {
+            let attribute = if ty == "array" { "items" } else { "values" };
+            let inner = map
+                .get(attribute)
+                .ok_or_else(|| shape(format!("{ty} without {attribute}")))?;
+            out.push_str(&format!("{{\"type\":\"{ty}\",\"{attribute}\":"));
+            write_pcf(inner, namespace, defined, out)?;
+            out.push('}');
+            Ok(())
+        }
+        // {"type": "SomeNamedType"}: a reference.
+        reference => {
+            out.push_str(&quoted(&full_name(reference, namespace)));
+            Ok(())
+        }
+    }
+}
+
+/// A named type (record, error, enum, fixed): its full definition the first time,
+/// its full name afterwards.
+fn write_named(
+    ty: &str,
+    map: &serde_json::Map<String, Json>,
+    namespace: Option<&str>,
+    defined: &mut HashSet<String>,
+    out: &mut String,
+) -> Result<(), CanonicalFormError> {
+    let name = map
+        .get("name")
+        .and_then(Json::as_str)
+        .ok_or_else(|| shape(format!("{ty} without a name")))?;
+    let ns = map.get("namespace").and_then(Json::as_str).or(namespace);
+    let full = full_name(name, ns);
+    if !defined.insert(full.clone()) {
+        out.push_str(&quoted(&full));
+        return Ok(());
+    }
+    out.push_str("{\"name\":");
+    out.push_str(&quoted(&full));
+    out.push_str(",\"type\":");
+    out.push_str(&quoted(if ty == "error" { "record" } else { ty }));
+    match ty {
+        "enum" => {
+            let symbols = map
+                .get("symbols")
+                .and_then(Json::as_array)
+                .ok_or_else(|| shape(format!("enum {full} without symbols")))?;
+            out.push_str(",\"symbols\":[");
+            for (i, s) in symbols.iter().enumerate() {
+                let s = s.as_str().ok_or_else(|| shape("non-string symbol"))?;
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&quoted(s));
+            }
+            out.push(']');
+        }
+        "fixed" => {
+            let size = map
+                .get("size")
+                .and_then(Json::as_u64)
+                .ok_or_else(|| shape(format!("fixed {full} without a size")))?;
+            out.push_str(",\"size\":");
+            out.push_str(&size.to_string());
+        }
+        _ => write_fields(map, &full, defined, out)?,
+    }
+    out.push('}');
+    Ok(())
+}
+
+/// The `fields` of record `full`, in the record's namespace.
+fn write_fields(
+    map: &serde_json::Map<String, Json>,
+    full: &str,
+    defined: &mut HashSet<String>,
+    out: &mut String,
+) -> Result<(), CanonicalFormError> {
+    let fields = map
+        .get("fields")
+        .and_then(Json::as_array)
+        .ok_or_else(|| shape(format!("record {full} without fields")))?;
+    let inner_ns = namespace_of(full).map(str::to_owned);
+    out.push_str(",\"fields\":[");
+    for (i, field) in fields.iter().enumerate() {
+        let fname = field
+            .get("name")
+            .and_then(Json::as_str)
+            .ok_or_else(|| shape(format!("field of {full} without name")))?;
+        let ftype = field
+            .get("type")
+            .ok_or_else(|| shape(format!("field {full}.{fname} without type")))?;
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        out.push_str(&quoted(fname));
+        out.push_str(",\"type\":");
+        write_pcf(ftype, inner_ns.as_deref(), defined, out)?;
+        out.push('}');
+    }
+    out.push(']');
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,36 +15,55 @@
 //! - [`RegistryClient`]: the few Confluent Schema Registry REST calls used.
 //!
 //! It must not talk to Kafka or decide what to write: it turns given records into
-//! bytes and back. Its only I/O is HTTP to the registry (start-up registration and
-//! fetching unknown writer schemas by id) and [`write_schemas`].
+//! bytes and back. Its only I/O is HTTP to the registry (start-up registration,
+//! fetching the state topic's writer schemas before the restore, and unknown writer
+//! schemas by id) and [`write_schemas`].
+//!
+//! Inside, the files depend on each other in one direction only: `errors`,
+//! `subjects`, `credentials`, `fingerprint` and `wire` at the bottom; `schemas`,
+//! `registry`, `convert` and `writer_cache` above them; `encoder` and `decoder` on
+//! top, with their internal events in `telemetry`.
 //!
 //! Both topics share one key schema (`MembershipKey`: `org_key`, nullable
 //! `user_key`), so a member's key bytes are identical in both topics when their ids
 //! agree. The key schema is frozen: another version would change the key bytes and
 //! compaction of the state topic would keep the old records.
 
+mod binary;
 mod convert;
 mod credentials;
+mod decoded;
 mod decoder;
+mod direct_decode;
+mod direct_encode;
 mod encoder;
-mod events;
+mod errors;
 mod fingerprint;
 mod json;
 mod registry;
 mod schemas;
+mod subjects;
+mod telemetry;
 mod wire;
+mod writer_cache;
 
-pub use convert::{DecodedEvent, MembershipKey};
-pub use credentials::{RegistryAuth, USER_INFO_ENV, USER_INFO_FILE_ENV};
-pub use decoder::{DecodeError, Decoder};
-pub use encoder::{
-    key_subject, value_subject, EncodeError, EncodedRecord, Encoder, Registration, SchemaIds,
-    TopicNames,
-};
-pub use fingerprint::{parsing_canonical_form, rabin64, schema_fingerprint, CanonicalFormError};
-pub use registry::{RegistryClient, RegistryConfig, RegistryError};
+pub use credentials::RegistryAuth;
+pub use decoded::{DecodedEvent, MembershipKey};
+pub use decoder::Decoder;
+pub use encoder::{EncodedRecord, Encoder, SchemaIds};
+pub use errors::{DecodeError, EncodeError, RegistryError};
+pub use fingerprint::{parsing_canonical_form, CanonicalFormError};
+pub use registry::{RegistryClient, RegistryConfig};
 pub use schemas::{
     history_files, print_schemas, schema_files, write_schemas, HistoryFile, ParsedSchema,
     SchemaError, SchemaFile, SchemaRole, Schemas,
 };
-pub use wire::{WireFormat, CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC};
+pub use subjects::{key_subject, value_subject, Registration, TopicNames};
+pub use wire::WireFormat;
+
+#[cfg(test)]
+mod codec_proptests;
+#[cfg(test)]
+mod prefetch_tests;
+#[cfg(test)]
+mod reference;

@@ -1,19 +1,20 @@
-//! A small Confluent Schema Registry client: the three REST calls the connector uses
-//! (register a schema under a subject, look one up, fetch a schema by id), Basic
-//! auth, timeouts, capped bodies and errors that say what to do.
+//! A small Confluent Schema Registry client: the few REST calls the connector uses
+//! (register a schema under a subject, look one up, fetch a schema by id, list a
+//! subject's versions and fetch one, list the subjects), Basic auth, timeouts,
+//! capped bodies and errors that say what to do.
 //!
 //! It owns HTTP to the registry and nothing else: no caching (the encoder and the
 //! decoder cache what they need), no retries (registration happens at start-up,
 //! where an error is fatal and clear; the caller decides).
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 use url::Url;
 
 use super::credentials::{RegistryAuth, CREDENTIAL_SETTINGS};
+use super::errors::RegistryError;
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 const ACCEPT: &str = "application/vnd.schemaregistry.v1+json, application/json";
@@ -49,99 +50,6 @@ impl RegistryConfig {
     }
 }
 
-/// What went wrong talking to the registry; each variant says how to recover.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// Stop: fix the configured URL.
-    #[error("invalid Schema Registry URL {url:?}: {reason}")]
-    InvalidUrl { url: String, reason: String },
-    /// Stop: fix the credentials file or its path.
-    #[error("cannot read Schema Registry credentials file {path}: {source}")]
-    CredentialsFile {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// Stop: the credentials must be `user:password`.
-    #[error("Schema Registry credentials from {origin} are not in the form user:password")]
-    BadCredentials { origin: String },
-    /// Retry later: the registry did not answer (connection refused, DNS, TLS,
-    /// timeout). At start-up this is fatal.
-    #[error("Schema Registry at {url} is unreachable ({operation}): {source}")]
-    Unavailable {
-        operation: &'static str,
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    /// Stop: the registry refused the credentials (401) or the permission (403).
-    #[error("Schema Registry refused {operation} with {status}: check the credentials in {CREDENTIAL_SETTINGS} and their permissions ({message})")]
-    Unauthorized {
-        operation: &'static str,
-        status: u16,
-        message: String,
-    },
-    /// Stop: the schema breaks the subject's compatibility rule (409). Either the
-    /// schema change is not compatible, or the subject holds unrelated schemas.
-    #[error("Schema Registry rejected the schema for subject {subject:?} as incompatible with its registered versions (409): {message}")]
-    Incompatible { subject: String, message: String },
-    /// Stop: the registry could not parse the schema (422).
-    #[error(
-        "Schema Registry rejected the schema for subject {subject:?} as invalid (422): {message}"
-    )]
-    InvalidSchema { subject: String, message: String },
-    /// Stop: look-up mode found no such schema under the subject (404); register
-    /// the schemas (`streak-connector schemas --dir`) or allow registration.
-    #[error("subject {subject:?} has no version equal to this schema in the Schema Registry (404): {message}")]
-    NotRegistered { subject: String, message: String },
-    /// Skip the record or stop: no schema has this id (404), the record was not
-    /// written against this registry.
-    #[error("Schema Registry has no schema with id {id} (404): {message}")]
-    UnknownId { id: u32, message: String },
-    /// Retry later: the registry failed (5xx).
-    #[error("Schema Registry failed on {operation} with {status}: {message}")]
-    Server {
-        operation: &'static str,
-        status: u16,
-        message: String,
-    },
-    /// Stop: an answer this client does not understand (wrong URL, proxy page,
-    /// not an Avro schema).
-    #[error("unexpected Schema Registry answer to {operation} (status {status}): {message}")]
-    Unexpected {
-        operation: &'static str,
-        status: u16,
-        message: String,
-    },
-}
-
-impl RegistryError {
-    /// Whether trying again later may succeed.
-    pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            RegistryError::Unavailable { .. } | RegistryError::Server { .. }
-        )
-    }
-
-    /// A fixed code for metric labels and logs.
-    pub fn error_code(&self) -> &'static str {
-        match self {
-            RegistryError::InvalidUrl { .. } => "invalid_url",
-            RegistryError::CredentialsFile { .. } => "credentials_file",
-            RegistryError::BadCredentials { .. } => "bad_credentials",
-            RegistryError::Unavailable { .. } => "unavailable",
-            RegistryError::Unauthorized { .. } => "unauthorized",
-            RegistryError::Incompatible { .. } => "incompatible",
-            RegistryError::InvalidSchema { .. } => "invalid_schema",
-            RegistryError::NotRegistered { .. } => "not_registered",
-            RegistryError::UnknownId { .. } => "unknown_id",
-            RegistryError::Server { .. } => "server_error",
-            RegistryError::Unexpected { .. } => "unexpected",
-        }
-    }
-}
-
 /// A Confluent Schema Registry client. Cheap to clone (shares its connection pool).
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
@@ -157,6 +65,14 @@ struct IdAnswer {
 
 #[derive(Deserialize)]
 struct SchemaAnswer {
+    schema: String,
+    #[serde(rename = "schemaType")]
+    schema_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VersionAnswer {
+    id: i64,
     schema: String,
     #[serde(rename = "schemaType")]
     schema_type: Option<String>,
@@ -236,11 +152,6 @@ impl RegistryClient {
         })
     }
 
-    /// The registry's base URL.
-    pub fn url(&self) -> &Url {
-        &self.base
-    }
-
     fn endpoint(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
@@ -284,20 +195,54 @@ impl RegistryClient {
         if !status.is_success() {
             return Err(self.classify("schema_by_id", status.as_u16(), &bytes, None, Some(id)));
         }
-        let answer: SchemaAnswer =
-            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Unexpected {
-                operation: "schema_by_id",
-                status: status.as_u16(),
-                message: format!("not a schema answer: {e}"),
-            })?;
-        match answer.schema_type.as_deref() {
-            None | Some("AVRO") => Ok(answer.schema),
-            Some(other) => Err(RegistryError::Unexpected {
-                operation: "schema_by_id",
-                status: status.as_u16(),
-                message: format!("schema {id} is of type {other}, not AVRO"),
-            }),
+        let answer: SchemaAnswer = parse_answer("schema_by_id", status.as_u16(), &bytes)?;
+        avro_only("schema_by_id", status.as_u16(), id, answer.schema_type)?;
+        Ok(answer.schema)
+    }
+
+    /// The versions registered under `subject` (`GET /subjects/{subject}/versions`),
+    /// ascending; none when the subject does not exist (yet).
+    pub(crate) async fn subject_versions(&self, subject: &str) -> Result<Vec<u32>, RegistryError> {
+        let url = self.endpoint(&["subjects", subject, "versions"]);
+        let (status, bytes) = self.send("subject_versions", self.http.get(url)).await?;
+        if status.as_u16() == 404 {
+            return Ok(Vec::new());
         }
+        if !status.is_success() {
+            let e = self.classify(
+                "subject_versions",
+                status.as_u16(),
+                &bytes,
+                Some(subject),
+                None,
+            );
+            return Err(e);
+        }
+        parse_answer("subject_versions", status.as_u16(), &bytes)
+    }
+
+    /// The schema id and text of one version of `subject`
+    /// (`GET /subjects/{subject}/versions/{version}`).
+    pub(crate) async fn subject_version(
+        &self,
+        subject: &str,
+        version: u32,
+    ) -> Result<(u32, String), RegistryError> {
+        const OPERATION: &str = "subject_version";
+        let url = self.endpoint(&["subjects", subject, "versions", &version.to_string()]);
+        let (status, bytes) = self.send(OPERATION, self.http.get(url)).await?;
+        let code = status.as_u16();
+        if !status.is_success() {
+            return Err(self.classify(OPERATION, code, &bytes, Some(subject), None));
+        }
+        let answer: VersionAnswer = parse_answer(OPERATION, code, &bytes)?;
+        let id = u32::try_from(answer.id).map_err(|_| RegistryError::Unexpected {
+            operation: OPERATION,
+            status: code,
+            message: format!("schema id {} out of range", answer.id),
+        })?;
+        avro_only(OPERATION, code, id, answer.schema_type)?;
+        Ok((id, answer.schema))
     }
 
     /// The registered subjects (`GET /subjects`): what `check` asks to prove the
@@ -389,6 +334,36 @@ impl RegistryClient {
     }
 }
 
+fn parse_answer<T: serde::de::DeserializeOwned>(
+    operation: &'static str,
+    status: u16,
+    body: &[u8],
+) -> Result<T, RegistryError> {
+    serde_json::from_slice(body).map_err(|e| RegistryError::Unexpected {
+        operation,
+        status,
+        message: format!("answer not understood: {e}"),
+    })
+}
+
+/// Refuse a schema that is not Avro (the registry also holds JSON Schema and
+/// Protobuf); Confluent omits `schemaType` for Avro.
+fn avro_only(
+    operation: &'static str,
+    status: u16,
+    id: u32,
+    schema_type: Option<String>,
+) -> Result<(), RegistryError> {
+    match schema_type.as_deref() {
+        None | Some("AVRO") => Ok(()),
+        Some(other) => Err(RegistryError::Unexpected {
+            operation,
+            status,
+            message: format!("schema {id} is of type {other}, not AVRO"),
+        }),
+    }
+}
+
 fn parse_id(operation: &'static str, status: u16, body: &[u8]) -> Result<u32, RegistryError> {
     let answer: IdAnswer = serde_json::from_slice(body).map_err(|e| RegistryError::Unexpected {
         operation,
@@ -405,6 +380,15 @@ fn parse_id(operation: &'static str, status: u16, body: &[u8]) -> Result<u32, Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_the_config_redacts_the_password() {
+        let config =
+            RegistryConfig::new("https://r").with_auth(Some(RegistryAuth::new("svc", "hunter2")));
+        let shown = format!("{config:?}");
+        assert!(shown.contains("svc"));
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
 
     #[test]
     fn refuses_unsafe_or_malformed_urls() {

@@ -39,7 +39,7 @@ impl SchemaRole {
     }
 
     /// The Avro full name of the schema's top-level record.
-    pub fn record_name(self) -> &'static str {
+    pub(crate) fn record_name(self) -> &'static str {
         match self {
             SchemaRole::Key => "io.streakconnector.membership.MembershipKey",
             SchemaRole::Event => "io.streakconnector.membership.ChangeEvent",
@@ -269,7 +269,7 @@ impl Schemas {
     }
 
     /// A current or released schema by its CRC-64-AVRO fingerprint.
-    pub fn by_fingerprint(&self, fingerprint: u64) -> Option<&ParsedSchema> {
+    pub(crate) fn by_fingerprint(&self, fingerprint: u64) -> Option<&ParsedSchema> {
         self.by_fingerprint.get(&fingerprint)
     }
 }

@@ -3,12 +3,12 @@
 //! (0xC3 0x01, 8-byte little-endian CRC-64-AVRO fingerprint). Bytes only: no
 //! schema, no registry.
 
-use super::decoder::DecodeError;
+use super::errors::DecodeError;
 
 /// Confluent wire format magic byte.
-pub const CONFLUENT_MAGIC: u8 = 0x00;
+pub(crate) const CONFLUENT_MAGIC: u8 = 0x00;
 /// Avro single-object encoding marker.
-pub const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
+pub(crate) const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
 
 const CONFLUENT_HEADER_LEN: usize = 5;
 const SINGLE_OBJECT_HEADER_LEN: usize = 10;
@@ -24,19 +24,11 @@ pub enum WireFormat {
 
 impl WireFormat {
     /// Which framing `bytes` start with, if any.
-    pub fn detect(bytes: &[u8]) -> Option<WireFormat> {
+    pub(crate) fn detect(bytes: &[u8]) -> Option<WireFormat> {
         match bytes {
             [0xC3, 0x01, ..] => Some(WireFormat::SingleObject),
             [CONFLUENT_MAGIC, ..] => Some(WireFormat::Confluent),
             _ => None,
-        }
-    }
-
-    /// A label for logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WireFormat::Confluent => "confluent",
-            WireFormat::SingleObject => "single_object",
         }
     }
 }
@@ -46,6 +38,15 @@ impl WireFormat {
 pub(crate) enum Frame<'a> {
     Confluent { id: u32, body: &'a [u8] },
     SingleObject { fingerprint: u64, body: &'a [u8] },
+}
+
+impl<'a> Frame<'a> {
+    /// The Avro binary datum after the header.
+    pub(crate) fn body(&self) -> &'a [u8] {
+        match *self {
+            Frame::Confluent { body, .. } | Frame::SingleObject { body, .. } => body,
+        }
+    }
 }
 
 pub(crate) fn confluent_header(id: u32) -> Vec<u8> {

@@ -170,6 +170,7 @@ pub fn registry_client(settings: &RegistrySettings) -> Result<RegistryClient, Re
 pub async fn codecs(
     config: &Config,
     source: SourceInfo,
+    metrics: &Arc<Metrics>,
 ) -> Result<(Encoder, Decoder), StartupError> {
     let schemas = Arc::new(Schemas::load().map_err(StartupError::Schemas)?);
     match &config.schema_registry {
@@ -185,10 +186,14 @@ pub async fn codecs(
                 &client,
                 &topic_names(config),
                 Registration::Register,
+                metrics,
             )
             .await
             .map_err(StartupError::Registry)?;
-            Ok((encoder, Decoder::with_registry(schemas, client)))
+            Ok((
+                encoder,
+                Decoder::with_registry(schemas, client, Arc::clone(metrics)),
+            ))
         }
     }
 }
@@ -215,7 +220,7 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
         version: env!("CARGO_PKG_VERSION").to_string(),
         instance: instance_id(),
     };
-    let (encoder, decoder) = codecs(config, source).await?;
+    let (encoder, decoder) = codecs(config, source, &metrics).await?;
     let dry_run = matches!(mode, Mode::DryRun(_));
     let policy = if dry_run {
         TopicPolicy::Trust

@@ -12,46 +12,13 @@
 //! one per member with events, and the checkpoint comes last.
 
 use super::event_id::event_id;
-use super::guard::{evaluate, GuardRelease, GuardVerdict};
+use super::guard::{evaluate, GuardRelease};
 use super::model::{ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, StateRecord};
+use super::outcome::PollOutcome;
 use super::packed::PackedMember;
+use super::settings::Settings;
 use super::state::OrgState;
 use super::table::BATCH;
-
-/// 30 days, the default inactivity threshold.
-pub const DEFAULT_INACTIVE_AFTER_MS: i64 = 30 * 24 * 60 * 60 * 1000;
-
-/// The tunables of change detection.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Settings {
-    /// A member whose last activity is more than this long before `now` is inactive.
-    pub inactive_after_ms: i64,
-    /// The guard holds only when at least this many members would leave...
-    pub min_departures: usize,
-    /// ...and they are more than this fraction of the known members.
-    pub max_departure_fraction: f64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            inactive_after_ms: DEFAULT_INACTIVE_AFTER_MS,
-            min_departures: 10,
-            max_departure_fraction: 0.2,
-        }
-    }
-}
-
-/// What one poll of one organization produces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PollOutcome {
-    /// In the documented order; empty when the guard holds.
-    pub events: Vec<ChangeEvent>,
-    /// One record per member with events (its new state, or a tombstone after
-    /// LEFT), then the checkpoint; empty when the guard holds.
-    pub state_writes: Vec<StateRecord>,
-    pub verdict: GuardVerdict,
-}
 
 /// Whether a member is inactive at `now_ms`: its last activity (`last_seen_ms`, else
 /// `creation_ms`) is more than `inactive_after_ms` old. A member with neither

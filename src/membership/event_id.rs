@@ -11,7 +11,7 @@ use super::model::EventType;
 
 /// The product's UUIDv5 namespace for membership events:
 /// `uuid5(NAMESPACE_URL, "urn:streak-connector:membership-event")`.
-pub const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6e865e93_2cfe_5ce6_a430_359baaae5188);
+pub(crate) const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6e865e93_2cfe_5ce6_a430_359baaae5188);
 
 /// `uuid5(EVENT_ID_NAMESPACE, name)` where `name` is, unambiguously:
 /// `u32be(len(org_key)) org_key u32be(len(user_key)) user_key

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use super::diff::Settings;
+use super::settings::Settings;
 
 /// An operator's release of one held poll of one organization: lets through the
 /// poll whose departure count is exactly `expected_departures`, and nothing else.
@@ -77,7 +77,7 @@ pub enum GuardVerdict {
 }
 
 impl GuardVerdict {
-    pub fn is_held(&self) -> bool {
+    pub(crate) fn is_held(&self) -> bool {
         matches!(self, GuardVerdict::Held { .. })
     }
 }

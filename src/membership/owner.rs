@@ -13,8 +13,9 @@
 
 use std::fmt;
 
-use super::diff::{is_inactive, Settings};
+use super::diff::is_inactive;
 use super::model::{Member, MemberState};
+use super::settings::Settings;
 use super::state::OrgState;
 
 /// Why a key's owner puts the key at risk: the `reason` label of

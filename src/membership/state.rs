@@ -11,8 +11,8 @@
 //! once. Removal swaps the last member into the hole. A diff marks the members it
 //! saw by position, which is stable while the state is not mutated.
 
-use super::diff::PollOutcome;
 use super::model::{Checkpoint, MemberState, StateRecord};
+use super::outcome::PollOutcome;
 use super::packed::PackedMember;
 use super::table::KeyIndex;
 

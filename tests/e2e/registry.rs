@@ -15,6 +15,7 @@ use streak_connector::avro::{
     DecodedEvent, Decoder, RegistryAuth, RegistryClient, RegistryConfig, Schemas,
 };
 use streak_connector::membership::StateRecord;
+use streak_connector::metrics::Metrics;
 use streak_connector::simulator::Change;
 use testkit::e2e::{
     api_key, fingerprint, is_failure, is_success, joiner, json_lines, json_str, line_with,
@@ -64,6 +65,7 @@ fn decoder(registry: &MockRegistry) -> Decoder {
     Decoder::with_registry(
         Arc::new(Schemas::load().expect("the embedded schemas load")),
         client,
+        Arc::new(Metrics::new()),
     )
 }
 

@@ -9,6 +9,8 @@ use streak_connector::avro::{
     RegistryClient, RegistryConfig, RegistryError, SchemaRole, TopicNames,
 };
 use streak_connector::membership::EventType;
+use streak_connector::metrics::Metrics;
+use streak_connector::recovery::Classified;
 use testkit::avro::{event, schemas, source};
 use testkit::registry_mock::MockRegistry;
 
@@ -51,6 +53,7 @@ async fn encoder_registers_four_subjects_by_topic_name() {
         &client(&mock),
         &topics,
         Registration::Register,
+        &Metrics::new(),
     )
     .await
     .expect("register");
@@ -89,6 +92,7 @@ async fn lookup_only_names_the_missing_subject_then_succeeds_once_registered() {
         &client(&mock),
         &topics,
         Registration::LookupOnly,
+        &Metrics::new(),
     )
     .await
     .expect_err("nothing registered yet");
@@ -109,6 +113,7 @@ async fn lookup_only_names_the_missing_subject_then_succeeds_once_registered() {
         &client(&mock),
         &topics,
         Registration::Register,
+        &Metrics::new(),
     )
     .await
     .expect("register");
@@ -118,6 +123,7 @@ async fn lookup_only_names_the_missing_subject_then_succeeds_once_registered() {
         &client(&mock),
         &topics,
         Registration::LookupOnly,
+        &Metrics::new(),
     )
     .await
     .expect("lookup after registration");
@@ -137,6 +143,7 @@ async fn incompatible_answer_names_the_subject_and_is_fatal() {
         &client(&mock),
         &topics,
         Registration::Register,
+        &Metrics::new(),
     )
     .await
     .expect_err("409");
@@ -248,10 +255,11 @@ async fn decoder_fetches_each_writer_schema_once() {
         &c,
         &topics(),
         Registration::Register,
+        &Metrics::new(),
     )
     .await
     .expect("register");
-    let decoder = Decoder::with_registry(schemas, c);
+    let decoder = Decoder::with_registry(schemas, c, Arc::new(Metrics::new()));
     for t in EventType::ALL {
         let r = encoder.encode_event(&event(t)).expect("encode");
         decoder
@@ -274,7 +282,7 @@ async fn decoder_fetches_each_writer_schema_once() {
 #[tokio::test]
 async fn unknown_ids_and_registry_outages_surface_as_decode_errors() {
     let mock = MockRegistry::start().await;
-    let decoder = Decoder::with_registry(schemas(), client(&mock));
+    let decoder = Decoder::with_registry(schemas(), client(&mock), Arc::new(Metrics::new()));
     let bytes = [0u8, 0, 0, 0, 99, 2, 0];
     let err = decoder.decode_key(&bytes).await.expect_err("unknown id");
     assert!(
@@ -297,7 +305,7 @@ async fn a_foreign_schema_id_is_a_wrong_schema_not_a_crash() {
     let foreign =
         r#"{"type":"record","name":"Other","namespace":"x","fields":[{"name":"a","type":"long"}]}"#;
     let id = c.register("other-value", foreign).await.expect("register");
-    let decoder = Decoder::with_registry(schemas(), c);
+    let decoder = Decoder::with_registry(schemas(), c, Arc::new(Metrics::new()));
     let mut bytes = vec![0];
     bytes.extend_from_slice(&id.to_be_bytes());
     bytes.push(4);

@@ -10,6 +10,7 @@ use streak_connector::avro::{
     RegistryConfig, SchemaIds, SchemaRole, TopicNames, WireFormat,
 };
 use streak_connector::membership::{EventType, StateRecord};
+use streak_connector::metrics::Metrics;
 use testkit::avro::*;
 use testkit::registry_mock::MockRegistry;
 
@@ -30,10 +31,15 @@ async fn registry_pair() -> (MockRegistry, Encoder, Decoder) {
         &client,
         &topics(),
         Registration::Register,
+        &Metrics::new(),
     )
     .await
     .expect("register");
-    (mock, encoder, Decoder::with_registry(schemas, client))
+    (
+        mock,
+        encoder,
+        Decoder::with_registry(schemas, client, Arc::new(Metrics::new())),
+    )
 }
 
 fn single_object_pair() -> (Encoder, Decoder) {

@@ -16,6 +16,7 @@ use streak_connector::avro::{
     RegistryError, SchemaRole, TopicNames,
 };
 use streak_connector::membership::EventType;
+use streak_connector::metrics::Metrics;
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{GenericImage, ImageExt};
@@ -129,6 +130,7 @@ async fn real_schema_registry_registers_rejects_and_serves_schemas() {
         &client,
         &topics,
         Registration::Register,
+        &Metrics::new(),
     )
     .await
     .expect("register");
@@ -138,6 +140,7 @@ async fn real_schema_registry_registers_rejects_and_serves_schemas() {
         &client,
         &topics,
         Registration::LookupOnly,
+        &Metrics::new(),
     )
     .await
     .expect("look up");
@@ -153,7 +156,11 @@ async fn real_schema_registry_registers_rejects_and_serves_schemas() {
 
     // Round trip through writer schemas fetched by id (the registry returns its
     // own normalized text of our schema).
-    let decoder = Decoder::with_registry(Arc::clone(&schemas), client.clone());
+    let decoder = Decoder::with_registry(
+        Arc::clone(&schemas),
+        client.clone(),
+        Arc::new(Metrics::new()),
+    );
     for t in EventType::ALL {
         let r = encoder.encode_event(&event(t)).expect("encode");
         let d = decoder
