@@ -1,6 +1,8 @@
 //! A local Confluent Schema Registry double on 127.0.0.1:0 implementing the REST
 //! calls the connector uses, as Confluent documents them:
 //!
+//! - `GET /subjects/{subject}/versions` -> `[1, 2, ...]`;
+//!   `GET /subjects/{subject}/versions/{v}` -> `{"id", "schema", ...}`;
 //! - `POST /subjects/{subject}/versions` `{"schema": ...}` -> `{"id": n}`; an
 //!   identical schema gets the same id in every subject; 409 when the subject is
 //!   marked incompatible; 422 when the schema is not JSON.
@@ -59,7 +61,11 @@ impl MockRegistry {
     pub async fn start() -> MockRegistry {
         let state = Arc::new(Mutex::new(MockState::default()));
         let app = Router::new()
-            .route("/subjects/{subject}/versions", post(register))
+            .route(
+                "/subjects/{subject}/versions",
+                post(register).get(list_versions),
+            )
+            .route("/subjects/{subject}/versions/{version}", get(one_version))
             .route("/subjects/{subject}", post(lookup))
             .route("/schemas/ids/{id}", get(by_id))
             .route("/subjects", get(list_subjects))
@@ -217,6 +223,63 @@ async fn by_id(State(state): State<Shared>, Path(id): Path<u32>, headers: Header
             40403,
             format!("Schema {id} not found"),
         ),
+    }
+}
+
+async fn list_versions(
+    State(state): State<Shared>,
+    Path(subject): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    if let Err(a) = gate(
+        &state,
+        &headers,
+        format!("GET /subjects/{subject}/versions"),
+    )
+    .await
+    {
+        return a;
+    }
+    let s = state.lock().expect("mock state");
+    match s.subjects.get(&subject) {
+        Some(ids) => (
+            StatusCode::OK,
+            Json(json!((1..=ids.len()).collect::<Vec<_>>())),
+        ),
+        None => error(
+            StatusCode::NOT_FOUND,
+            40401,
+            format!("Subject '{subject}' not found."),
+        ),
+    }
+}
+
+async fn one_version(
+    State(state): State<Shared>,
+    Path((subject, version)): Path<(String, usize)>,
+    headers: HeaderMap,
+) -> Answer {
+    let what = format!("GET /subjects/{subject}/versions/{version}");
+    if let Err(a) = gate(&state, &headers, what).await {
+        return a;
+    }
+    let s = state.lock().expect("mock state");
+    let found = s
+        .subjects
+        .get(&subject)
+        .and_then(|ids| version.checked_sub(1).and_then(|i| ids.get(i)))
+        .copied();
+    match found {
+        Some(id) => (
+            StatusCode::OK,
+            Json(json!({
+                "subject": subject,
+                "id": id,
+                "version": version,
+                "schema": s.schemas[id as usize - 1],
+            })),
+        ),
+        None => error(StatusCode::NOT_FOUND, 40402, "Version not found.".into()),
     }
 }
 
