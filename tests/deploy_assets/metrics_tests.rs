@@ -62,6 +62,8 @@ fn live_scrape() -> String {
                 format!("deploy-assets-{suffix:x}"),
             )
             .env("STREAK_CONNECTOR_POLL_INTERVAL", "1s")
+            // librdkafka's statistics soon: the broker round-trip time has series.
+            .env("STREAK_CONNECTOR_KAFKA__STATISTICS_INTERVAL_MS", "500")
             .env(
                 "STREAK_CONNECTOR_METRICS_LISTEN",
                 format!("127.0.0.1:{port}"),
@@ -75,13 +77,14 @@ fn live_scrape() -> String {
         let http = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         let done = |t: &str| {
-            ["org-lively", "org-steady"].iter().all(|org| {
-                t.lines().any(|l| {
-                    l.starts_with(&format!(
-                        "streak_connector_polls_total{{org=\"{org}\",result=\"success\"}}"
-                    )) && !l.ends_with(" 0")
+            t.contains("\nstreak_connector_kafka_broker_rtt_seconds{")
+                && ["org-lively", "org-steady"].iter().all(|org| {
+                    t.lines().any(|l| {
+                        l.starts_with(&format!(
+                            "streak_connector_polls_total{{org=\"{org}\",result=\"success\"}}"
+                        )) && !l.ends_with(" 0")
+                    })
                 })
-            })
         };
         let text = loop {
             if let Ok(r) = http.get(&url).send().await {
