@@ -360,7 +360,7 @@ impl Metrics {
                         "kafka_broker_rtt_seconds",
                         "Round-trip time to the broker (node id), p50 and p99 over the last librdkafka statistics interval with requests.",
                     ),
-                    &["broker", "quantile"],
+                    &["broker", "percentile"],
                 )
                 .expect("valid metric definition");
                 r.register(Box::new(g.clone()))

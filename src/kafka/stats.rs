@@ -51,8 +51,8 @@ pub const TRANSACTION_STATES: [&str; 14] = [
     "other",
 ];
 
-/// The `quantile` label of `streak_connector_kafka_broker_rtt_seconds`.
-pub const RTT_QUANTILES: [&str; 2] = ["0.5", "0.99"];
+/// The `percentile` label of `streak_connector_kafka_broker_rtt_seconds`.
+pub const RTT_PERCENTILES: [&str; 2] = ["p50", "p99"];
 
 /// The producer's client context: statistics into metrics.
 #[derive(Debug, Clone)]
@@ -136,9 +136,9 @@ impl InternalEvent for KafkaStatisticsReceived<'_> {
                 continue;
             }
             let broker = b.nodeid.to_string();
-            for (quantile, micros) in RTT_QUANTILES.iter().zip([b.rtt.p50, b.rtt.p99]) {
+            for (percentile, micros) in RTT_PERCENTILES.iter().zip([b.rtt.p50, b.rtt.p99]) {
                 m.kafka_broker_rtt_seconds
-                    .with_label_values(&[broker.as_str(), quantile])
+                    .with_label_values(&[broker.as_str(), percentile])
                     .set(micros as f64 / 1e6);
             }
         }
@@ -206,8 +206,8 @@ mod tests {
         for line in [
             "streak_connector_kafka_producer_queue_messages 12",
             "streak_connector_kafka_producer_queue_bytes 3456",
-            "streak_connector_kafka_broker_rtt_seconds{broker=\"1\",quantile=\"0.5\"} 0.0007",
-            "streak_connector_kafka_broker_rtt_seconds{broker=\"1\",quantile=\"0.99\"} 0.0048",
+            "streak_connector_kafka_broker_rtt_seconds{broker=\"1\",percentile=\"p50\"} 0.0007",
+            "streak_connector_kafka_broker_rtt_seconds{broker=\"1\",percentile=\"p99\"} 0.0048",
             "streak_connector_kafka_transaction_state{state=\"InTransaction\"} 1",
             "streak_connector_kafka_transaction_state{state=\"Ready\"} 0",
             "streak_connector_kafka_transaction_state_age_seconds 2.5",
