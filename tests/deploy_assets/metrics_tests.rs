@@ -168,6 +168,25 @@ fn metric_check_catches_unknown_names_and_labels() {
         r#"x{a="1"} + streak_connector_members {org="a}b", instance=~"i"} / my_streak_connector_x"#,
     );
     assert_eq!(sel.len(), 1, "{sel:?}");
+    let process = vec![(
+        "d".to_string(),
+        r#"rate(process_cpu_secnds_total{job="j"}[5m]) + process_open_fds{fd="x"} + my_process_x"#
+            .to_string(),
+    )];
+    let problems = metric_names::problems(&process, &scrape);
+    assert_eq!(
+        problems.len(),
+        2,
+        "the process_* names are checked too: {problems:?}"
+    );
+    assert!(
+        problems[0].contains("process_cpu_secnds_total is not exported"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("process_open_fds has no label \"fd\""),
+        "{problems:?}"
+    );
     assert_eq!(
         sel[0].labels,
         BTreeSet::from(["org".to_string(), "instance".to_string()])
