@@ -126,18 +126,68 @@ pub struct Metrics {
     /// Records read by the last state restore.
     pub state_restore_records: IntGauge,
 
-    // --- librdkafka statistics of the producer (crate::kafka::stats) ---
+    // --- librdkafka statistics of the producer ---
+    pub kafka: KafkaStatsMetrics,
+}
+
+/// The producer's librdkafka statistics ([`crate::kafka::stats`]), `streak_connector_kafka_*`.
+#[derive(Debug, Clone)]
+pub struct KafkaStatsMetrics {
     /// Messages waiting in the producer's queues.
-    pub kafka_producer_queue_messages: IntGauge,
+    pub producer_queue_messages: IntGauge,
     /// Bytes of the messages waiting in the producer's queues.
-    pub kafka_producer_queue_bytes: IntGauge,
+    pub producer_queue_bytes: IntGauge,
     /// Round-trip time to each broker (`broker`: node id), p50 and p99 of the last
     /// statistics interval with requests.
-    pub kafka_broker_rtt_seconds: GaugeVec,
+    pub broker_rtt_seconds: GaugeVec,
     /// 1 for the transactional producer's current state, 0 for the others.
-    pub kafka_transaction_state: IntGaugeVec,
+    pub transaction_state: IntGaugeVec,
     /// Time since the transactional producer's last state change.
-    pub kafka_transaction_state_age_seconds: Gauge,
+    pub transaction_state_age_seconds: Gauge,
+}
+
+impl KafkaStatsMetrics {
+    /// Registers them, with a zero series for every transaction state.
+    fn register(r: &Registry) -> Self {
+        let broker_rtt_seconds = GaugeVec::new(
+            Opts::new(
+                "kafka_broker_rtt_seconds",
+                "Round-trip time to the broker (node id), p50 and p99 over the last librdkafka statistics interval with requests.",
+            ),
+            &["broker", "percentile"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(broker_rtt_seconds.clone()))
+            .expect("metric registered once");
+        let k = KafkaStatsMetrics {
+            producer_queue_messages: int_gauge(
+                r,
+                "kafka_producer_queue_messages",
+                "Messages waiting in the Kafka producer's queues (librdkafka statistics).",
+            ),
+            producer_queue_bytes: int_gauge(
+                r,
+                "kafka_producer_queue_bytes",
+                "Bytes of the messages waiting in the Kafka producer's queues (librdkafka statistics).",
+            ),
+            broker_rtt_seconds,
+            transaction_state: gauge(
+                r,
+                "kafka_transaction_state",
+                "1 for the transactional producer's current librdkafka state, 0 for the others.",
+                &["state"],
+            ),
+            transaction_state_age_seconds: plain_gauge(
+                r,
+                "kafka_transaction_state_age_seconds",
+                "Time since the transactional producer's last state change (librdkafka statistics).",
+            ),
+        };
+        for state in crate::kafka::stats::TRANSACTION_STATES {
+            k.transaction_state.with_label_values(&[state]);
+        }
+        k
+    }
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -344,46 +394,10 @@ impl Metrics {
             ),
             state_restore_duration_seconds: restore_duration,
             state_restore_records: restore_records,
-            kafka_producer_queue_messages: int_gauge(
-                r,
-                "kafka_producer_queue_messages",
-                "Messages waiting in the Kafka producer's queues (librdkafka statistics).",
-            ),
-            kafka_producer_queue_bytes: int_gauge(
-                r,
-                "kafka_producer_queue_bytes",
-                "Bytes of the messages waiting in the Kafka producer's queues (librdkafka statistics).",
-            ),
-            kafka_broker_rtt_seconds: {
-                let g = GaugeVec::new(
-                    Opts::new(
-                        "kafka_broker_rtt_seconds",
-                        "Round-trip time to the broker (node id), p50 and p99 over the last librdkafka statistics interval with requests.",
-                    ),
-                    &["broker", "percentile"],
-                )
-                .expect("valid metric definition");
-                r.register(Box::new(g.clone()))
-                    .expect("metric registered once");
-                g
-            },
-            kafka_transaction_state: gauge(
-                r,
-                "kafka_transaction_state",
-                "1 for the transactional producer's current librdkafka state, 0 for the others.",
-                &["state"],
-            ),
-            kafka_transaction_state_age_seconds: plain_gauge(
-                r,
-                "kafka_transaction_state_age_seconds",
-                "Time since the transactional producer's last state change (librdkafka statistics).",
-            ),
+            kafka: KafkaStatsMetrics::register(r),
             registry,
             process: process_registry(),
         };
-        for state in crate::kafka::stats::TRANSACTION_STATES {
-            m.kafka_transaction_state.with_label_values(&[state]);
-        }
         for result in TransactionResult::ALL {
             m.transactions_total.with_label_values(&[result.as_str()]);
         }

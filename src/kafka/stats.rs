@@ -127,8 +127,8 @@ pub struct KafkaStatisticsReceived<'a> {
 impl InternalEvent for KafkaStatisticsReceived<'_> {
     fn emit(self, m: &Metrics) {
         let s = self.stats;
-        m.kafka_producer_queue_messages.set(clamp(s.msg_cnt));
-        m.kafka_producer_queue_bytes.set(clamp(s.msg_size));
+        m.kafka.producer_queue_messages.set(clamp(s.msg_cnt));
+        m.kafka.producer_queue_bytes.set(clamp(s.msg_size));
         for b in s.brokers.values() {
             // Bootstrap entries and the internal broker are not brokers of the
             // cluster; a window without requests says nothing about the latency.
@@ -137,7 +137,8 @@ impl InternalEvent for KafkaStatisticsReceived<'_> {
             }
             let broker = b.nodeid.to_string();
             for (percentile, micros) in RTT_PERCENTILES.iter().zip([b.rtt.p50, b.rtt.p99]) {
-                m.kafka_broker_rtt_seconds
+                m.kafka
+                    .broker_rtt_seconds
                     .with_label_values(&[broker.as_str(), percentile])
                     .set(micros as f64 / 1e6);
             }
@@ -149,11 +150,13 @@ impl InternalEvent for KafkaStatisticsReceived<'_> {
                 .copied()
                 .unwrap_or("other");
             for state in TRANSACTION_STATES {
-                m.kafka_transaction_state
+                m.kafka
+                    .transaction_state
                     .with_label_values(&[state])
                     .set(i64::from(state == current));
             }
-            m.kafka_transaction_state_age_seconds
+            m.kafka
+                .transaction_state_age_seconds
                 .set(eos.txn_stateage as f64 / 1000.0);
         }
     }
