@@ -48,6 +48,10 @@ pub enum Command {
     Tail(TailArgs),
     /// Print the embedded Avro schemas, or write them to a directory.
     Schemas(SchemasArgs),
+    /// Ask a running connector for its status (`/status` on its metrics listener)
+    /// and print it: each organization's state, last success, poll sequence,
+    /// members and keys.
+    Status(crate::app::status::StatusArgs),
     /// Serve the Streak API simulator (scenarios, timelines, injected faults).
     Simulate(crate::simulator::cli::SimulateArgs),
 }

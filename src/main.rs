@@ -31,6 +31,7 @@ fn main() -> ExitCode {
                 streak_connector::simulator::cli::run(args).await
             }
             Command::Schemas(args) => app::schemas(args.dir.as_deref()),
+            Command::Status(args) => app::status::status(args, &cli.settings).await,
             Command::Demo(args) => {
                 init_logging(log_format);
                 app::demo::demo(args, &cli.settings).await

@@ -10,8 +10,8 @@
 //! logging and call into these handles.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// Label values for the API endpoints the client calls.
@@ -71,7 +71,12 @@ impl TransactionResult {
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// Build information: always 1, labelled with the version.
+    /// The standard `process_*` metrics (CPU seconds, resident memory, open files,
+    /// start time, ...), read from /proc at each scrape on Linux: their own registry,
+    /// because the standard names carry no prefix.
+    process: Registry,
+    /// Build information: always 1, labelled with the version and the connector's
+    /// name.
     pub build_info: IntGaugeVec,
 
     // --- Streak API client ---
@@ -120,6 +125,69 @@ pub struct Metrics {
     pub state_restore_duration_seconds: prometheus::Gauge,
     /// Records read by the last state restore.
     pub state_restore_records: IntGauge,
+
+    // --- librdkafka statistics of the producer ---
+    pub kafka: KafkaStatsMetrics,
+}
+
+/// The producer's librdkafka statistics ([`crate::kafka::stats`]), `streak_connector_kafka_*`.
+#[derive(Debug, Clone)]
+pub struct KafkaStatsMetrics {
+    /// Messages waiting in the producer's queues.
+    pub producer_queue_messages: IntGauge,
+    /// Bytes of the messages waiting in the producer's queues.
+    pub producer_queue_bytes: IntGauge,
+    /// Round-trip time to each broker (`broker`: node id), p50 and p99 of the last
+    /// statistics interval with requests.
+    pub broker_rtt_seconds: GaugeVec,
+    /// 1 for the transactional producer's current state, 0 for the others.
+    pub transaction_state: IntGaugeVec,
+    /// Time since the transactional producer's last state change.
+    pub transaction_state_age_seconds: Gauge,
+}
+
+impl KafkaStatsMetrics {
+    /// Registers them, with a zero series for every transaction state.
+    fn register(r: &Registry) -> Self {
+        let broker_rtt_seconds = GaugeVec::new(
+            Opts::new(
+                "kafka_broker_rtt_seconds",
+                "Round-trip time to the broker (node id), p50 and p99 over the last librdkafka statistics interval with requests.",
+            ),
+            &["broker", "percentile"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(broker_rtt_seconds.clone()))
+            .expect("metric registered once");
+        let k = KafkaStatsMetrics {
+            producer_queue_messages: int_gauge(
+                r,
+                "kafka_producer_queue_messages",
+                "Messages waiting in the Kafka producer's queues (librdkafka statistics).",
+            ),
+            producer_queue_bytes: int_gauge(
+                r,
+                "kafka_producer_queue_bytes",
+                "Bytes of the messages waiting in the Kafka producer's queues (librdkafka statistics).",
+            ),
+            broker_rtt_seconds,
+            transaction_state: gauge(
+                r,
+                "kafka_transaction_state",
+                "1 for the transactional producer's current librdkafka state, 0 for the others.",
+                &["state"],
+            ),
+            transaction_state_age_seconds: plain_gauge(
+                r,
+                "kafka_transaction_state_age_seconds",
+                "Time since the transactional producer's last state change (librdkafka statistics).",
+            ),
+        };
+        for state in crate::kafka::stats::TRANSACTION_STATES {
+            k.transaction_state.with_label_values(&[state]);
+        }
+        k
+    }
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -153,9 +221,45 @@ fn histogram(
     h
 }
 
+fn plain_gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::new(name, help).expect("valid metric definition");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+fn int_gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric definition");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+/// The registry of the standard `process_*` metrics (empty where /proc is not).
+fn process_registry() -> Registry {
+    let registry = Registry::new();
+    #[cfg(target_os = "linux")]
+    registry
+        .register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))
+        .expect("process collector registered once");
+    registry
+}
+
 impl Metrics {
-    /// A fresh registry with every metric registered.
+    /// A fresh registry with every metric registered, for a connector without a
+    /// name (tests, commands that do not poll): `build_info`'s `connector_name` is
+    /// empty.
     pub fn new() -> Self {
+        Self::for_connector("")
+    }
+
+    /// A fresh registry with every metric registered; `build_info` names the
+    /// connector (its `connector_name`, the root of the transactional id).
+    pub fn for_connector(connector_name: &str) -> Self {
         let registry =
             Registry::new_custom(Some("streak_connector".into()), None).expect("valid prefix");
         let r = &registry;
@@ -163,10 +267,10 @@ impl Metrics {
             r,
             "build_info",
             "Build information; the value is always 1.",
-            &["version"],
+            &["version", "connector_name"],
         );
         build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), connector_name])
             .set(1);
         let latency = vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
         let poll = vec![
@@ -290,7 +394,9 @@ impl Metrics {
             ),
             state_restore_duration_seconds: restore_duration,
             state_restore_records: restore_records,
+            kafka: KafkaStatsMetrics::register(r),
             registry,
+            process: process_registry(),
         };
         for result in TransactionResult::ALL {
             m.transactions_total.with_label_values(&[result.as_str()]);
@@ -338,7 +444,8 @@ impl Metrics {
     /// The whole registry in the Prometheus text exposition format.
     pub fn encode_text(&self) -> String {
         let mut buf = Vec::new();
-        let families = self.registry.gather();
+        let mut families = self.registry.gather();
+        families.extend(self.process.gather());
         // Encoding into a Vec cannot fail for well-formed families.
         if TextEncoder::new().encode(&families, &mut buf).is_err() {
             return String::new();
@@ -362,7 +469,21 @@ mod tests {
         let m = Metrics::new();
         m.register_org("org1");
         let text = m.encode_text();
-        assert!(text.contains("streak_connector_build_info{version=\""));
+        assert!(text.contains("streak_connector_build_info{connector_name=\"\",version=\""));
+        let named = Metrics::for_connector("crm-prod").encode_text();
+        assert!(named.contains("connector_name=\"crm-prod\""), "{named}");
+        #[cfg(target_os = "linux")]
+        for family in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{family} "))),
+                "{family} missing"
+            );
+        }
         assert!(text.contains("streak_connector_polls_total{org=\"org1\",result=\"success\"} 0"));
         assert!(text.contains("streak_connector_transactions_total{result=\"aborted\"} 0"));
         for code in crate::streak::ApiError::CODES {

@@ -22,6 +22,8 @@ use crate::metrics::Metrics;
 use crate::recovery::{Classified, Recovery};
 use crate::telemetry::InternalEvent;
 
+mod status;
+
 /// Everything the HTTP handlers read.
 #[derive(Debug, Clone)]
 pub struct ServerState {
@@ -69,6 +71,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/status", get(status::status))
         .route("/admin/departure-guard/release", post(release))
         .with_state(state)
 }

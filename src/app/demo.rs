@@ -95,7 +95,7 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
         [("STREAK_CONNECTOR_API_KEYS".to_string(), keys.join(","))].into();
     let config = Config::from_layers(&demo_settings, &file, &env)?;
 
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::for_connector(&config.connector_name));
     let shutdown = CancellationToken::new();
     super::cancel_on_signal(shutdown.clone(), metrics.clone());
     let shared = Shared::new(config.ready_max_consecutive_failures);

@@ -15,7 +15,7 @@ use crate::scheduler::{self, PollStatus};
 
 /// Runs one poll of every organization. The error lists what failed.
 pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::for_connector(&config.connector_name));
     let shutdown = CancellationToken::new();
     super::cancel_on_signal(shutdown.clone(), metrics.clone());
     let (tx, mut rx) = mpsc::unbounded_channel();

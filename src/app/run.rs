@@ -12,6 +12,7 @@ use super::telemetry::{
 };
 use crate::config::Config;
 use crate::connector::startup::{self, StartOptions, Started};
+use crate::connector::status::ConnectorInfo;
 use crate::connector::{system_clock, Mode, Shared};
 use crate::metrics::Metrics;
 use crate::scheduler::{self, Pollable, Schedule};
@@ -30,6 +31,9 @@ pub async fn serve_http(
     shared: Shared,
     shutdown: CancellationToken,
 ) -> anyhow::Result<std::net::SocketAddr> {
+    let started_ms = (system_clock())();
+    let info = ConnectorInfo::this_process(&config.connector_name, started_ms);
+    shared.status.identify(info);
     let listener = server::bind(config.metrics_listen).await?;
     let addr = listener.local_addr()?;
     MetricsListening { addr }.emit(&metrics);
@@ -100,7 +104,7 @@ pub async fn poll(
 
 /// Runs until SIGTERM/Ctrl-C (exit 0) or a fatal error (exit non-zero).
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::for_connector(&config.connector_name));
     let shutdown = CancellationToken::new();
     super::cancel_on_signal(shutdown.clone(), metrics.clone());
     let shared = Shared::new(config.ready_max_consecutive_failures);

@@ -11,9 +11,11 @@ pub mod poller;
 pub mod restore;
 pub mod shared;
 pub mod startup;
+pub mod status;
 pub mod telemetry;
 
 pub use poller::{system_clock, Clock, CycleError, Mode, OrgPoller, PollContext};
 pub use restore::{Restore, StateReader};
 pub use shared::{Health, Releases, Shared};
 pub use startup::{Parts, StartOptions, Started, StartupError};
+pub use status::{ConnectorStatus, StatusBoard};

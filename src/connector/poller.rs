@@ -72,6 +72,8 @@ pub struct PollContext {
     pub claimed: Mutex<HashSet<String>>,
     /// The organizations being polled (shown to the admin endpoint).
     pub orgs: Arc<Mutex<Vec<String>>>,
+    /// What `/status` shows: written here where health is.
+    pub status: Arc<super::status::StatusBoard>,
 }
 
 impl std::fmt::Debug for PollContext {
@@ -227,6 +229,9 @@ impl OrgPoller {
             orgs.push(org_key.clone());
         }
         tracing::Span::current().record("org", org_key.as_str());
+        let poll_seq = state.checkpoint().map_or(0, |c| c.poll_seq);
+        let fingerprint = self.api.key_fingerprint();
+        (self.ctx.status).org_resolved(&org_key, fingerprint, state.len(), poll_seq);
         OrganizationResolved {
             org: &org_key,
             key_fingerprint: self.api.key_fingerprint(),
@@ -300,6 +305,7 @@ impl OrgPoller {
                 reason: &why,
             }
             .emit(&self.ctx.metrics);
+            self.ctx.status.poll_held(&org_key, *departures);
             return Ok(Some(PollStatus::Held));
         }
 
@@ -341,9 +347,11 @@ impl OrgPoller {
             *by_type.entry(e.event_type).or_default() += 1;
         }
         let by_type: Vec<(EventType, u64)> = by_type.into_iter().collect();
+        let poll_seq = state.checkpoint().map_or(0, |c| c.poll_seq);
+        (self.ctx.status).poll_committed(&org_key, poll_seq, state.len(), now_ms);
         PollSucceeded {
             org: &org_key,
-            poll_seq: state.checkpoint().map_or(0, |c| c.poll_seq),
+            poll_seq,
             duration: started.elapsed(),
             events: &by_type,
             members: state.len(),
@@ -406,6 +414,7 @@ impl OrgPoller {
         }
         .emit(&self.ctx.metrics);
         self.ctx.health.poll_failed(&self.label, code);
+        self.ctx.status.poll_failed(&self.label, code);
         poll_result(recovery).ok_or_else(|| Fatal::new(e))
     }
 }

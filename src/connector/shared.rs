@@ -16,6 +16,8 @@ pub struct Shared {
     pub releases: Arc<Releases>,
     /// The organizations being polled (releases for others are refused).
     pub orgs: Arc<Mutex<Vec<String>>>,
+    /// What `/status` shows ([`super::status`]).
+    pub status: Arc<super::status::StatusBoard>,
 }
 
 impl Shared {
@@ -25,6 +27,7 @@ impl Shared {
             health: Arc::new(Health::new(ready_threshold)),
             releases: Arc::new(Releases::default()),
             orgs: Arc::new(Mutex::new(Vec::new())),
+            status: Arc::default(),
         }
     }
 }

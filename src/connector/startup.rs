@@ -218,7 +218,8 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
     let source = SourceInfo {
         connector: config.connector_name.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        instance: instance_id(),
+        // The one /status shows, when the HTTP side door named the connector.
+        instance: shared.status.instance().unwrap_or_else(instance_id),
     };
     let (encoder, decoder) = codecs(config, source, &metrics).await?;
     let dry_run = matches!(mode, Mode::DryRun(_));
@@ -304,6 +305,7 @@ pub async fn start(parts: Parts) -> Result<Started, StartupError> {
         restored: Mutex::new(restored),
         claimed: Mutex::new(HashSet::new()),
         orgs: parts.shared.orgs,
+        status: parts.shared.status,
     });
     let pollers = parts
         .apis

@@ -203,6 +203,13 @@ impl KafkaConfig {
         // thousand records: let them queue rather than spin on QueueFull.
         set_default(&mut c, "queue.buffering.max.messages", "1000000");
         set_default(&mut c, "linger.ms", "10");
+        // Producer queue, broker round-trip times, transaction state as metrics
+        // (kafka::stats); the passthrough property changes the interval, 0 turns it off.
+        set_default(
+            &mut c,
+            "statistics.interval.ms",
+            super::stats::DEFAULT_STATISTICS_INTERVAL_MS,
+        );
         c
     }
 

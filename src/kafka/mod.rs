@@ -26,6 +26,7 @@ pub mod inspect;
 pub mod memory;
 pub mod publisher;
 pub mod restore;
+pub mod stats;
 mod telemetry;
 pub mod topics;
 

@@ -17,6 +17,8 @@ use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+
+use super::stats::StatsContext;
 use rdkafka::util::Timeout;
 use tokio::sync::Mutex;
 
@@ -152,7 +154,7 @@ pub struct CommitStats {
 
 /// The transactional producer. Batches are serialized: one at a time.
 pub struct TransactionalPublisher {
-    producer: FutureProducer,
+    producer: FutureProducer<StatsContext>,
     transactional_id: String,
     transaction_timeout: Duration,
     /// Bound of `init_transactions`: it may wait for the coordinator to finish an
@@ -200,9 +202,9 @@ const FENCED_CODES: [RDKafkaErrorCode; 4] = [
 impl TransactionalPublisher {
     /// Build the producer (no network I/O yet). Call [`init`](Self::init) next.
     pub fn new(config: &KafkaConfig, metrics: Arc<Metrics>) -> Result<Self, PublishError> {
-        let producer: FutureProducer = config
+        let producer: FutureProducer<StatsContext> = config
             .producer_config()
-            .create()
+            .create_with_context(StatsContext::new(metrics.clone()))
             .map_err(PublishError::Client)?;
         Ok(TransactionalPublisher {
             producer,

@@ -62,6 +62,8 @@ fn live_scrape() -> String {
                 format!("deploy-assets-{suffix:x}"),
             )
             .env("STREAK_CONNECTOR_POLL_INTERVAL", "1s")
+            // librdkafka's statistics soon: the broker round-trip time has series.
+            .env("STREAK_CONNECTOR_KAFKA__STATISTICS_INTERVAL_MS", "500")
             .env(
                 "STREAK_CONNECTOR_METRICS_LISTEN",
                 format!("127.0.0.1:{port}"),
@@ -75,13 +77,14 @@ fn live_scrape() -> String {
         let http = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         let done = |t: &str| {
-            ["org-lively", "org-steady"].iter().all(|org| {
-                t.lines().any(|l| {
-                    l.starts_with(&format!(
-                        "streak_connector_polls_total{{org=\"{org}\",result=\"success\"}}"
-                    )) && !l.ends_with(" 0")
+            t.contains("\nstreak_connector_kafka_broker_rtt_seconds{")
+                && ["org-lively", "org-steady"].iter().all(|org| {
+                    t.lines().any(|l| {
+                        l.starts_with(&format!(
+                            "streak_connector_polls_total{{org=\"{org}\",result=\"success\"}}"
+                        )) && !l.ends_with(" 0")
+                    })
                 })
-            })
         };
         let text = loop {
             if let Ok(r) = http.get(&url).send().await {
@@ -165,6 +168,25 @@ fn metric_check_catches_unknown_names_and_labels() {
         r#"x{a="1"} + streak_connector_members {org="a}b", instance=~"i"} / my_streak_connector_x"#,
     );
     assert_eq!(sel.len(), 1, "{sel:?}");
+    let process = vec![(
+        "d".to_string(),
+        r#"rate(process_cpu_secnds_total{job="j"}[5m]) + process_open_fds{fd="x"} + my_process_x"#
+            .to_string(),
+    )];
+    let problems = metric_names::problems(&process, &scrape);
+    assert_eq!(
+        problems.len(),
+        2,
+        "the process_* names are checked too: {problems:?}"
+    );
+    assert!(
+        problems[0].contains("process_cpu_secnds_total is not exported"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("process_open_fds has no label \"fd\""),
+        "{problems:?}"
+    );
     assert_eq!(
         sel[0].labels,
         BTreeSet::from(["org".to_string(), "instance".to_string()])

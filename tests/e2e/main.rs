@@ -16,4 +16,5 @@ mod ops;
 mod pipeline;
 mod registry;
 mod scrape;
+mod status;
 mod stock;

@@ -96,7 +96,9 @@ async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
     );
     prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
     let mut cmd = setup.command(&["run"]);
-    cmd.args(["--poll-interval", "1s"]);
+    // librdkafka's statistics soon, so the broker round-trip time has its series.
+    cmd.args(["--poll-interval", "1s"])
+        .env("STREAK_CONNECTOR_KAFKA__STATISTICS_INTERVAL_MS", "500");
     let mut proc = cmd.spawn();
     let addr = proc.metrics_addr(Duration::from_secs(60)).await;
 
@@ -116,12 +118,15 @@ async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
             "streak_connector_api_key_rejected",
             &[("key_fingerprint", &fingerprint(&revoked))],
         ) == Some(1.0);
-        if polled && rejected {
+        let statistics = !m
+            .find("streak_connector_kafka_broker_rtt_seconds", &[])
+            .is_empty();
+        if polled && rejected && statistics {
             break m;
         }
         assert!(
             Instant::now() < deadline,
-            "org-m not polled / revoked key not flagged within 90 s\n{}\n{}",
+            "org-m not polled / revoked key not flagged / no librdkafka statistics within 90 s\n{}\n{}",
             m.text,
             proc.report()
         );
@@ -146,7 +151,10 @@ async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
     let expectations: [Expectation; 5] = [
         (
             "streak_connector_build_info",
-            &[("version", version)],
+            &[
+                ("version", version),
+                ("connector_name", &setup.connector_name),
+            ],
             |v| v == 1.0,
             "= 1",
         ),

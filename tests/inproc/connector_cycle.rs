@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use streak_connector::avro::{Decoder, Encoder, Schemas};
+use streak_connector::connector::status::{KeyStatus, OrgState, OrgStatus};
 use streak_connector::connector::{Health, Releases};
 use streak_connector::connector::{Mode, OrgPoller, PollContext};
 use streak_connector::kafka::{InjectedFailure, MemoryStore, TransactionalSink};
@@ -140,6 +141,7 @@ fn rig(mode: Mode) -> Rig {
         restored: Mutex::new(Default::default()),
         claimed: Mutex::new(Default::default()),
         orgs: Arc::new(Mutex::new(Vec::new())),
+        status: Arc::default(),
     });
     Rig {
         store,
@@ -221,6 +223,23 @@ async fn snapshot_then_changes_commit_with_the_checkpoint() {
     );
     assert_eq!(r.metrics.members.with_label_values(&["org1"]).get(), 3);
     assert_eq!(r.metrics.admins.with_label_values(&["org1"]).get(), 1);
+    // The cycle keeps /status: running, the poll's sequence, members, time, its key.
+    let o = org_status(&r, "org1");
+    assert_eq!(o.state, OrgState::Running);
+    assert_eq!((o.poll_seq, o.members), (2, 3));
+    assert_eq!(o.seconds_since_last_success, Some(0));
+    assert_eq!(o.keys, vec![KeyStatus::active(api.key_fingerprint())]);
+}
+
+/// The organization `org` as `/status` shows it now (the rig's clock).
+fn org_status(r: &Rig, org: &str) -> OrgStatus {
+    r.ctx
+        .status
+        .snapshot(NOW, Ok(()))
+        .organizations
+        .into_iter()
+        .find(|o| o.org == org)
+        .expect("the organization is on the status board")
 }
 
 #[tokio::test]
@@ -307,6 +326,9 @@ async fn departure_guard_holds_until_released() {
         1
     );
     assert_eq!(r.counter("org1", "held"), 1);
+    let o = org_status(&r, "org1");
+    assert_eq!((o.state, o.held_departures), (OrgState::Held, Some(20)));
+    assert_eq!(o.poll_seq, 1, "a held poll commits nothing");
 
     // A release with the wrong count keeps holding; the right one lets it through once.
     r.ctx.releases.grant("org1", 19);
@@ -320,6 +342,11 @@ async fn departure_guard_holds_until_released() {
     assert_eq!(poll(&mut p).await, PollStatus::Done);
     assert_eq!(r.events().await.len(), committed + 20);
     assert_eq!(r.ctx.releases.peek("org1"), None, "a release is used once");
+    let o = org_status(&r, "org1");
+    assert_eq!(
+        (o.state, o.held_departures, o.poll_seq),
+        (OrgState::Running, None, 2)
+    );
     assert_eq!(
         r.metrics
             .departure_guard_tripped
