@@ -27,6 +27,7 @@ pub mod inspect;
 pub mod memory;
 pub mod publisher;
 pub mod restore;
+pub mod survivors;
 pub mod topics;
 
 use async_trait::async_trait;
@@ -35,6 +36,7 @@ pub use config::{ConfigError, KafkaConfig, TopicPolicy};
 pub use memory::{InjectedFailure, MemoryStore, StoredRecord};
 pub use publisher::{CommitStats, PublishError, Recovery, Stage, TransactionalPublisher};
 pub use restore::{KafkaStateSource, RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
+pub use survivors::RecordAt;
 pub use topics::{ensure_topics, TopicError, TopicsReport, STATE_TOPIC_DEFAULTS};
 
 /// One record to write in a transaction: already encoded, addressed to a topic.
