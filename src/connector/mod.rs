@@ -9,5 +9,6 @@
 pub mod events;
 pub mod poller;
 pub mod startup;
+pub mod state_keys;
 
 pub use poller::{system_clock, Clock, CycleError, Mode, OrgPoller, PollContext};
