@@ -8,6 +8,7 @@
 
 pub mod events;
 pub mod poller;
+pub mod record_size;
 pub mod startup;
 pub mod state_keys;
 
