@@ -8,6 +8,7 @@ pub mod check;
 pub mod demo;
 pub mod once;
 pub mod run;
+pub mod start_retry;
 pub mod tail;
 
 use std::sync::Arc;
