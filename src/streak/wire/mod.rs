@@ -89,6 +89,12 @@ impl Field {
     }
 }
 
+/// The JSON name of every field that can drift: the `field` label values of
+/// `api_drift_total`.
+pub fn drift_fields() -> impl Iterator<Item = &'static str> {
+    FIELDS.into_iter().map(Field::json_name)
+}
+
 /// Drifted fields: values dropped for a wrong type or an absurd value, counted by
 /// field name, and values over their size bound, listed one by one with their owner
 /// (so that the client can log each once, not at every poll).
