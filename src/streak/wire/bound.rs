@@ -154,14 +154,14 @@ pub(super) fn oversized(owner: &str, field: Field, bytes: usize, action: BoundAc
 /// is forgotten, and logged again if the field grows past its bound once more. A
 /// restart forgets everything, and logs each oversized value once more.
 #[derive(Debug, Default)]
-pub struct OversizedMemo {
+pub(crate) struct OversizedMemo {
     seen: HashMap<String, HashSet<(String, Field, BoundAction)>>,
 }
 
 impl OversizedMemo {
     /// Records the oversized values of one look at `scope` and returns those the
     /// previous look at the same scope did not have.
-    pub fn fresh<'a>(&mut self, scope: &str, now: &'a [Oversized]) -> Vec<&'a Oversized> {
+    pub(crate) fn fresh<'a>(&mut self, scope: &str, now: &'a [Oversized]) -> Vec<&'a Oversized> {
         let before = self.seen.remove(scope).unwrap_or_default();
         let mut current = HashSet::new();
         let mut fresh = Vec::new();

@@ -22,7 +22,8 @@ use super::key::ApiKey;
 use crate::membership::{Listing, Member};
 use de::{Entry, ListingSeed, Scalar, TopObject};
 
-pub use bound::{BoundAction, Oversized, OversizedMemo};
+pub(crate) use bound::OversizedMemo;
+pub use bound::{BoundAction, Oversized};
 
 mod bound;
 mod de;
