@@ -51,6 +51,8 @@ pub enum StartupError {
     Publisher(#[from] crate::kafka::PublishError),
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    #[error(transparent)]
+    TwoFramings(#[from] super::state_keys::TwoFramings),
     #[error("Streak client")]
     Client(#[from] crate::streak::ApiError),
 }
@@ -77,6 +79,7 @@ impl Classified for StartupError {
             StartupError::Topics(e) => e.error_code(),
             StartupError::Publisher(e) => e.error_code(),
             StartupError::Restore(e) => e.error_code(),
+            StartupError::TwoFramings(_) => "two_framings",
             StartupError::Client(e) => e.error_code(),
         }
     }

@@ -162,6 +162,7 @@ impl Survivors {
     }
 
     /// Keys met, live or not.
+    #[cfg(test)]
     pub(crate) fn keys(&self) -> usize {
         self.last.len()
     }
