@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
+use crate::connector::startup::{self, StartOptions, Started, StartupError};
 use crate::metrics::Metrics;
 use crate::recovery::{Classified, Recovery};
 use crate::telemetry::InternalEvent;
@@ -80,6 +82,21 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// `run`'s start-up (build the parts, restore, make the pollers), retried while the
+/// error says [`Recovery::RetryNow`]; `None` when `shutdown` came first.
+pub async fn start_run(
+    config: &Config,
+    options: StartOptions,
+    shutdown: &CancellationToken,
+) -> Option<Result<Started, StartupError>> {
+    let metrics = options.metrics.clone();
+    let attempt = || {
+        let options = options.clone();
+        async move { startup::start(startup::build(config, options).await?).await }
+    };
+    until_started(attempt, StartBackoff::default(), shutdown, &metrics).await
 }
 
 /// Runs `attempt` until it succeeds, fails with an error that is not

@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use super::poller::{Clock, Mode, OrgPoller, PollContext};
+use super::record_size::RecordLimit;
 use super::restore::{Restore, StateReader};
 use super::shared::Shared;
 use crate::avro::{
@@ -120,6 +121,8 @@ pub struct Parts {
     pub decoder: Decoder,
     pub topics: TopicNames,
     pub settings: membership::Settings,
+    /// The largest record the producer sends: larger members are left out of a poll.
+    pub record_limit: RecordLimit,
     pub clock: Clock,
     pub mode: Mode,
 }
@@ -271,6 +274,7 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
             min_departures: config.guard.min_departures,
             max_departure_fraction: config.guard.max_departure_fraction,
         },
+        record_limit: RecordLimit::of(&config.kafka),
         clock,
         mode,
     })
@@ -297,6 +301,7 @@ pub async fn start(parts: Parts) -> Result<Started, StartupError> {
         events_topic: parts.topics.events,
         state_topic: parts.topics.state,
         settings: parts.settings,
+        record_limit: parts.record_limit,
         clock: parts.clock,
         mode: parts.mode,
         restored: Mutex::new(restored),
