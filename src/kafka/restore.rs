@@ -267,6 +267,9 @@ impl StateSource for KafkaStateSource {
     }
 }
 
+/// What one decoding thread gives back: its share of the entries, or the first error.
+type Decoded<T> = Result<Vec<(Vec<u8>, T)>, RestoreError>;
+
 /// Decodes the live survivors (never a tombstone, never a superseded record) on
 /// `workers` threads. The first record that does not decode fails the restore with
 /// its coordinates.
@@ -284,7 +287,7 @@ pub(crate) fn decode_survivors<D: StateDecoder>(
     };
     let live: Vec<_> = survivors.into_live().collect();
     let chunk = live.len().div_ceil(workers.max(1)).max(1);
-    let decoded: Vec<Result<Vec<(Vec<u8>, D::Value)>, RestoreError>> = std::thread::scope(|s| {
+    let decoded: Vec<Decoded<D::Value>> = std::thread::scope(|s| {
         let handles: Vec<_> = live
             .chunks(chunk)
             .map(|records| {
