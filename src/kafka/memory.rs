@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::publisher::{CommitStats, PublishError, Stage};
-use super::restore::{decode_survivors, RestoreError, RestoreStats, Restored, StateDecoder};
-use super::survivors::{RecordAt, Survivors};
+use super::restore::{RestoreError, RestoreStats, Restored, StateDecoder};
+use super::survivors::{decode_survivors, RecordAt, Survivors};
 use super::telemetry::{
     StateRestored, TransactionAborted, TransactionCommitted, TransactionFailed,
 };

@@ -19,10 +19,15 @@
 //! Memory: one entry per key met, with the raw value of its last record (the decoded
 //! value replaces it afterwards).
 
+// The restore's errors happen once, at start-up: their size costs nothing worth a box.
+#![allow(clippy::result_large_err)]
+
 use std::collections::hash_map::Entry;
 use std::collections::BTreeSet;
 
-use super::restore::StateMap;
+use rdkafka::error::KafkaError;
+
+use super::restore::{printable_key, RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
 
 /// A record of the state topic by its coordinates, as `kafka.skip_state_records`
 /// names it: `<partition>@<offset>`.
@@ -168,9 +173,75 @@ impl Survivors {
     }
 }
 
+/// What one decoding thread gives back: its share of the entries, or the first error.
+type Decoded<T> = Result<Vec<(Vec<u8>, T)>, RestoreError>;
+
+/// Decodes the live survivors (never a tombstone, never a superseded record) on
+/// `workers` threads. The first record that does not decode fails the restore with
+/// its coordinates.
+pub(crate) fn decode_survivors<D: StateDecoder>(
+    topic: &str,
+    survivors: Survivors,
+    decoder: &D,
+    workers: usize,
+) -> Result<Restored<D::Value>, RestoreError> {
+    let stats = RestoreStats {
+        records: survivors.records,
+        tombstones: survivors.tombstones,
+        bytes: survivors.bytes,
+        ..RestoreStats::default()
+    };
+    let live: Vec<_> = survivors.into_live().collect();
+    let chunk = live.len().div_ceil(workers.max(1)).max(1);
+    let decoded: Vec<Decoded<D::Value>> = std::thread::scope(|s| {
+        let handles: Vec<_> = live
+            .chunks(chunk)
+            .map(|records| {
+                s.spawn(move || {
+                    records
+                        .iter()
+                        .map(|(key, at, value)| {
+                            decoder
+                                .decode(key, Some(value))
+                                .map(|v| (key.clone(), v))
+                                .map_err(|e| RestoreError::Undecodable {
+                                    topic: topic.to_owned(),
+                                    partition: at.partition,
+                                    offset: at.offset,
+                                    key: printable_key(key),
+                                    source: Box::new(e),
+                                })
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(RestoreError::Kafka {
+                        topic: topic.to_owned(),
+                        what: "the records (a decoding thread panicked)".into(),
+                        source: KafkaError::Canceled,
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut entries = StateMap::default();
+    entries.reserve(live.len());
+    drop(live);
+    for part in decoded {
+        entries.extend(part?);
+    }
+    Ok(Restored { entries, stats })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recovery::{Classified as _, Recovery};
 
     fn at(partition: i32, offset: i64) -> RecordAt {
         RecordAt { partition, offset }
@@ -249,5 +320,57 @@ mod tests {
         for bad in ["", "3", "3@", "@4", "-1@4", "1@-4", "a@b", "1@2@3"] {
             assert!(bad.parse::<RecordAt>().is_err(), "{bad}");
         }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("not a number")]
+    struct NotANumber;
+
+    fn number(_: &[u8], v: Option<&[u8]>) -> Result<u32, NotANumber> {
+        let v = v.ok_or(NotANumber)?;
+        std::str::from_utf8(v)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or(NotANumber)
+    }
+
+    #[test]
+    fn only_the_survivors_are_decoded_on_every_worker_count() {
+        for workers in [1, 2, 3, 8] {
+            let mut s = Survivors::default();
+            for i in 0..20i64 {
+                let key = format!("k{}", i % 7);
+                s.offer(
+                    at(0, i),
+                    key.as_bytes(),
+                    Some(i.to_string().as_bytes()),
+                    false,
+                )
+                .unwrap();
+            }
+            // Superseded, then undecodable records: never decoded.
+            s.offer(at(1, 0), b"x", Some(b"garbage"), false).unwrap();
+            s.offer(at(1, 1), b"x", Some(b"5"), false).unwrap();
+            s.offer(at(1, 2), b"y", Some(b"garbage"), false).unwrap();
+            s.offer(at(1, 3), b"y", None, false).unwrap();
+            let r = decode_survivors("state", s, &number, workers).expect("decodes");
+            assert_eq!(r.entries.len(), 8, "{workers}");
+            assert_eq!(r.entries[&b"k0".to_vec()], 14);
+            assert_eq!(r.entries[&b"x".to_vec()], 5);
+            assert_eq!((r.stats.records, r.stats.tombstones), (24, 1));
+        }
+    }
+
+    #[test]
+    fn a_surviving_undecodable_record_names_its_coordinates_and_the_ways_past_it() {
+        let mut s = Survivors::default();
+        s.offer(at(2, 40), b"o/bad", Some(b"garbage"), false)
+            .unwrap();
+        let err = decode_survivors("state", s, &number, 4).expect_err("refused");
+        let msg = err.to_string();
+        assert!(msg.contains("state/2@40"), "{msg}");
+        assert!(msg.contains("--skip-state-record 2@40"), "{msg}");
+        assert!(msg.contains("tombstone"), "{msg}");
+        assert_eq!(err.recovery(), Recovery::StopProcess);
     }
 }
