@@ -10,8 +10,8 @@
 //! logging and call into these handles.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Label values for the API endpoints the client calls.
@@ -126,6 +126,15 @@ pub struct Metrics {
     /// Records read by the last state restore.
     pub state_restore_records: IntGauge,
 
+    // --- Start-up and oversized data (issue 11) ---
+    /// Start-up attempts of `run` that failed with an error that may go away (an
+    /// unreachable broker or registry) and were retried.
+    pub startup_retries_total: IntCounter,
+    /// State records the restore read as never written (`kafka.skip_state_records`).
+    pub state_records_skipped_total: IntCounter,
+    /// Members left out of a poll because one of their records was larger than the
+    /// producer accepts, by organization.
+    pub members_left_out_total: IntCounterVec,
     // --- librdkafka statistics of the producer ---
     pub kafka: KafkaStatsMetrics,
 }
@@ -188,6 +197,14 @@ impl KafkaStatsMetrics {
         }
         k
     }
+}
+
+fn plain_counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric definition");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -395,6 +412,22 @@ impl Metrics {
             state_restore_duration_seconds: restore_duration,
             state_restore_records: restore_records,
             kafka: KafkaStatsMetrics::register(r),
+            startup_retries_total: plain_counter(
+                r,
+                "startup_retries_total",
+                "Start-up attempts that failed while Kafka or the Schema Registry was unreachable, retried.",
+            ),
+            state_records_skipped_total: plain_counter(
+                r,
+                "state_records_skipped_total",
+                "State records the restore read as never written (kafka.skip_state_records).",
+            ),
+            members_left_out_total: counter(
+                r,
+                "members_left_out_total",
+                "Members left out of a poll because a record of theirs exceeded the producer's message.max.bytes.",
+                &["org"],
+            ),
             registry,
             process: process_registry(),
         };
@@ -435,6 +468,7 @@ impl Metrics {
             .set(0);
         self.api_invalid_entries_total.with_label_values(&[org]);
         self.api_duplicate_entries_total.with_label_values(&[org]);
+        self.members_left_out_total.with_label_values(&[org]);
         self.poll_duration_seconds.with_label_values(&[org]);
         for g in [&self.members, &self.admins, &self.inactive_members] {
             g.with_label_values(&[org]);

@@ -8,6 +8,7 @@ pub mod check;
 pub mod demo;
 pub mod once;
 pub mod run;
+pub mod start_retry;
 pub mod status;
 pub mod tail;
 mod telemetry;

@@ -118,10 +118,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         shared,
     };
-    let started = tokio::select! {
-        r = start(&config, options) => r?,
-        _ = shutdown.cancelled() => {
-            Stopped { during_startup: true }.emit(&metrics);
+    // Waits for a broker or registry that is not reachable yet (`/readyz` says 503).
+    let started = match super::start_retry::start_run(&config, options, &shutdown).await {
+        Some(r) => r.context("start-up failed")?,
+        None => {
+            Stopped {
+                during_startup: true,
+            }
+            .emit(&metrics);
             return Ok(());
         }
     };

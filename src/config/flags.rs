@@ -59,6 +59,17 @@ pub struct SettingsArgs {
     )]
     pub kafka_replication_factor: Option<i32>,
 
+    /// A state record to read as if it had never been written, as
+    /// `<partition>@<offset>` (repeatable; the variable takes a comma-separated
+    /// list): the way past an undecodable state record (docs/kafka.md).
+    #[arg(
+        long = "skip-state-record",
+        global = true,
+        env = "STREAK_CONNECTOR_SKIP_STATE_RECORDS",
+        value_delimiter = ','
+    )]
+    pub skip_state_records: Vec<String>,
+
     /// Connector name: the root of the transactional id, so a second instance with
     /// the same name fences the first [default: streak-connector].
     #[arg(long, global = true, env = "STREAK_CONNECTOR_CONNECTOR_NAME")]

@@ -105,6 +105,8 @@ pub struct KafkaFile {
     /// compacted. `trust`: create and describe nothing (clusters where the connector
     /// may not, and librdkafka's mock cluster).
     pub topic_policy: Option<TopicPolicySetting>,
+    /// State records to read as never written, `"<partition>@<offset>"` each.
+    pub skip_state_records: Option<Vec<String>>,
     /// Any librdkafka property, passed through to the producer and consumers.
     #[serde(default)]
     pub properties: BTreeMap<String, toml::Value>,

@@ -384,3 +384,30 @@ fn defaults_are_the_modules_own() {
         crate::kafka::TopicPolicy::CreateAndVerify
     );
 }
+
+#[test]
+fn skipped_state_records_from_the_file_or_the_flag() {
+    use crate::kafka::RecordAt;
+    let at = |partition, offset| RecordAt { partition, offset };
+    let file = "[kafka]\nskip_state_records = [\"3@1200\", \"0@7\"]";
+    let c = load_toml(file, &keys_env()).expect("valid");
+    let skipped: Vec<_> = c.kafka.skip_state_records.iter().copied().collect();
+    assert_eq!(skipped, [at(0, 7), at(3, 1200)]);
+    // The flag replaces the file's list.
+    let args = SettingsArgs {
+        skip_state_records: vec!["1@2".into()],
+        ..Default::default()
+    };
+    let parsed = parse_file_config(Path::new("t.toml"), file).expect("toml");
+    let c = Config::from_layers(&args, &parsed, &keys_env()).expect("valid");
+    assert_eq!(c.kafka.skip_state_records.len(), 1);
+    assert!(c.kafka.skip_state_records.contains(&at(1, 2)));
+    let err = load_toml("[kafka]\nskip_state_records = [\"3:1200\"]", &keys_env())
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        err.contains("kafka.skip_state_records (--skip-state-record)"),
+        "{err}"
+    );
+    assert!(err.contains("<partition>@<offset>"), "{err}");
+}

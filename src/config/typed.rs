@@ -4,7 +4,7 @@
 //! then applies its rules, and a refusal is reported under the setting's name as
 //! the user typed it. The rules of the connector's own settings are here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use super::secrets::{admin_token, load_api_keys, read_secret_file, Secret};
 use super::{
     defaults, Config, Env, GuardSettings, RegistrySettings, SettingsArgs, KAFKA_ENV_PREFIX,
 };
-use crate::kafka::{KafkaConfig, TopicPolicy};
+use crate::kafka::{KafkaConfig, RecordAt, TopicPolicy};
 use crate::redact::redact_url;
 use crate::streak::ClientConfig;
 
@@ -215,8 +215,27 @@ fn kafka(
         None | Some(TopicPolicySetting::Verify) => TopicPolicy::CreateAndVerify,
         Some(TopicPolicySetting::Trust) => TopicPolicy::Trust,
     };
+    c.skip_state_records = skip_state_records(args, k)?;
     c.validate().map_err(from_kafka)?;
     Ok(c)
+}
+
+/// `--skip-state-record` (or its variable) if given, else `kafka.skip_state_records`.
+fn skip_state_records(
+    args: &SettingsArgs,
+    k: &super::raw::KafkaFile,
+) -> Result<BTreeSet<RecordAt>, ConfigError> {
+    const SETTING: &str = "kafka.skip_state_records (--skip-state-record)";
+    let typed: &[String] = if args.skip_state_records.is_empty() {
+        k.skip_state_records.as_deref().unwrap_or_default()
+    } else {
+        &args.skip_state_records
+    };
+    typed
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.parse::<RecordAt>().map_err(|m| invalid(SETTING, m)))
+        .collect()
 }
 
 /// librdkafka properties from `[kafka.properties]`, then from

@@ -8,9 +8,11 @@
 //! [`Restore`]. This module only orders the steps.
 
 pub mod poller;
+pub mod record_size;
 pub mod restore;
 pub mod shared;
 pub mod startup;
+pub mod state_keys;
 pub mod status;
 pub mod telemetry;
 

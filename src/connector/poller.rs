@@ -16,13 +16,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::record_size::{encode_batch, Batch, RecordLimit};
 use super::shared::{Health, Releases};
 use super::telemetry::{
-    DepartureGuardReleaseUsed, DepartureGuardTripped, OrganizationResolved, PollFailed,
-    PollSucceeded,
+    DepartureGuardReleaseUsed, DepartureGuardTripped, MemberLeftOut, OrganizationResolved,
+    PollFailed, PollSucceeded,
 };
 use crate::avro::Encoder;
-use crate::kafka::{OutRecord, TransactionalSink};
+use crate::kafka::TransactionalSink;
 use crate::membership::{self, ChangeEvent, EventType, GuardRelease, GuardVerdict, OrgState};
 use crate::metrics::Metrics;
 use crate::recovery::{Classified, Recovery};
@@ -62,6 +63,8 @@ pub struct PollContext {
     pub events_topic: String,
     pub state_topic: String,
     pub settings: membership::Settings,
+    /// The largest record the producer sends (see [`super::record_size`]).
+    pub record_limit: RecordLimit,
     pub clock: Clock,
     pub mode: Mode,
     /// State restored at start-up, handed to each organization's poller when it
@@ -275,7 +278,7 @@ impl OrgPoller {
         let Some((_, state)) = &mut self.org else {
             return Ok(None);
         };
-        let outcome = membership::diff(
+        let mut outcome = membership::diff(
             state,
             &fetched.listing,
             now_ms,
@@ -309,22 +312,20 @@ impl OrgPoller {
             return Ok(Some(PollStatus::Held));
         }
 
-        let mut records = Vec::with_capacity(outcome.events.len() + outcome.state_writes.len());
-        for event in &outcome.events {
-            let r = self.ctx.encoder.encode_event(event)?;
-            records.push(OutRecord {
-                topic: self.ctx.events_topic.clone(),
-                key: r.key,
-                value: r.value,
-            });
-        }
-        for write in &outcome.state_writes {
-            let r = self.ctx.encoder.encode_state(write)?;
-            records.push(OutRecord {
-                topic: self.ctx.state_topic.clone(),
-                key: r.key,
-                value: r.value,
-            });
+        let Batch { records, left_out } = encode_batch(
+            &mut outcome,
+            &self.ctx.encoder,
+            &self.ctx.events_topic,
+            &self.ctx.state_topic,
+            self.ctx.record_limit,
+        )?;
+        for member in &left_out {
+            MemberLeftOut {
+                org: &org_key,
+                member,
+                limit: self.ctx.record_limit,
+            }
+            .emit(&self.ctx.metrics);
         }
 
         if let Mode::DryRun(out) = &self.ctx.mode {

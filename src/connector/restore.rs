@@ -65,6 +65,7 @@ impl<S: StateSource> Restore for StateReader<S> {
             })
             .await?;
         let records = restored.stats.records;
+        super::state_keys::one_key_per_subject(&restored.entries)?;
         let orgs = membership::fold_state(restored.entries.into_values());
         OrganizationsRestored {
             records,

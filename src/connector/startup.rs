@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use super::poller::{Clock, Mode, OrgPoller, PollContext};
+use super::record_size::RecordLimit;
 use super::restore::{Restore, StateReader};
 use super::shared::Shared;
 use crate::avro::{
@@ -51,6 +52,8 @@ pub enum StartupError {
     Publisher(#[from] crate::kafka::PublishError),
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    #[error(transparent)]
+    TwoFramings(#[from] super::state_keys::TwoFramings),
     #[error("Streak client")]
     Client(#[from] crate::streak::ApiError),
 }
@@ -77,6 +80,7 @@ impl Classified for StartupError {
             StartupError::Topics(e) => e.error_code(),
             StartupError::Publisher(e) => e.error_code(),
             StartupError::Restore(e) => e.error_code(),
+            StartupError::TwoFramings(_) => "two_framings",
             StartupError::Client(e) => e.error_code(),
         }
     }
@@ -117,6 +121,8 @@ pub struct Parts {
     pub decoder: Decoder,
     pub topics: TopicNames,
     pub settings: membership::Settings,
+    /// The largest record the producer sends: larger members are left out of a poll.
+    pub record_limit: RecordLimit,
     pub clock: Clock,
     pub mode: Mode,
 }
@@ -274,6 +280,7 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
             min_departures: config.guard.min_departures,
             max_departure_fraction: config.guard.max_departure_fraction,
         },
+        record_limit: RecordLimit::of(&config.kafka),
         clock,
         mode,
     })
@@ -300,6 +307,7 @@ pub async fn start(parts: Parts) -> Result<Started, StartupError> {
         events_topic: parts.topics.events,
         state_topic: parts.topics.state,
         settings: parts.settings,
+        record_limit: parts.record_limit,
         clock: parts.clock,
         mode: parts.mode,
         restored: Mutex::new(restored),

@@ -186,3 +186,29 @@ impl InternalEvent for OrganizationsRestored {
         );
     }
 }
+
+/// A member was left out of a poll: one of its records is larger than the producer
+/// sends. Its state does not move on, so the change comes back at the next poll
+/// (and is left out again while it is too large): an operator must look.
+#[derive(Debug)]
+pub struct MemberLeftOut<'a> {
+    pub org: &'a str,
+    pub member: &'a super::record_size::LeftOut,
+    pub limit: super::record_size::RecordLimit,
+}
+
+impl InternalEvent for MemberLeftOut<'_> {
+    fn emit(self, m: &Metrics) {
+        tracing::error!(
+            org = self.org,
+            user_key = ?self.member.user_key,
+            bytes = self.member.bytes,
+            limit_bytes = self.limit.max_bytes,
+            topic = %self.member.topic,
+            "Member left out of the poll: a record of theirs is larger than the producer's message.max.bytes; their state stays as last committed and the change is retried at the next poll"
+        );
+        m.members_left_out_total
+            .with_label_values(&[self.org])
+            .inc();
+    }
+}

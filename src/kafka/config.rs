@@ -6,10 +6,12 @@
 //! their rules; it must not create clients. `crate::config` only names a setting as
 //! the user typed it when one of these rules refuses it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+
+use super::survivors::RecordAt;
 
 /// Properties the connector sets itself: a passthrough value for one of them would
 /// weaken exactly-once or break restore, so it is refused.
@@ -91,6 +93,10 @@ pub struct KafkaConfig {
     /// Consumers the restore runs in parallel (each reads a share of the partitions).
     pub restore_parallelism: usize,
     pub topic_policy: TopicPolicy,
+    /// State records the restore reads as if they had never been written
+    /// (`kafka.skip_state_records`): the way past one undecodable record when no
+    /// tombstone can be written for its key. Each skip is logged and counted.
+    pub skip_state_records: BTreeSet<RecordAt>,
 }
 
 /// A setting that cannot work. Recovery: stop, fix the configuration.
@@ -130,6 +136,7 @@ impl KafkaConfig {
             request_timeout: Duration::from_secs(30),
             restore_parallelism: 4,
             topic_policy: TopicPolicy::CreateAndVerify,
+            skip_state_records: BTreeSet::new(),
         }
     }
 
@@ -266,6 +273,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("request_timeout", &self.request_timeout)
             .field("restore_parallelism", &self.restore_parallelism)
             .field("topic_policy", &self.topic_policy)
+            .field("skip_state_records", &self.skip_state_records)
             .finish()
     }
 }

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::publisher::{CommitStats, PublishError, Stage};
-use super::restore::{RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
+use super::restore::{RestoreError, RestoreStats, Restored, StateDecoder};
+use super::survivors::{decode_survivors, RecordAt, Survivors};
 use super::telemetry::{
     StateRestored, TransactionAborted, TransactionCommitted, TransactionFailed,
 };
@@ -246,29 +247,22 @@ impl StateSource for MemoryStore {
             partitions: 1,
             ..RestoreStats::default()
         };
-        let mut entries = StateMap::default();
+        // The same rules as the Kafka restore: last record per key, tombstones and
+        // superseded records never decoded (one partition here).
+        let mut survivors = Survivors::default();
         for r in records {
-            let decoded = decoder.decode(&r.key, r.value.as_deref()).map_err(|e| {
-                RestoreError::Undecodable {
-                    topic: self.state_topic.clone(),
-                    partition: 0,
-                    offset: r.offset,
-                    key: String::from_utf8_lossy(&r.key).chars().take(200).collect(),
-                    source: Box::new(e),
-                }
-            })?;
-            stats.records += 1;
-            stats.bytes += (r.key.len() + r.value.as_ref().map_or(0, Vec::len)) as u64;
-            match r.value {
-                Some(_) => {
-                    entries.insert(r.key, decoded);
-                }
-                None => {
-                    stats.tombstones += 1;
-                    entries.remove(&r.key);
-                }
-            }
+            let at = RecordAt {
+                partition: 0,
+                offset: r.offset,
+            };
+            // One partition: a key cannot be split.
+            let _ = survivors.offer(at, &r.key, r.value.as_deref(), false);
         }
+        let Restored { entries, stats: s } =
+            decode_survivors(&self.state_topic, survivors, &decoder, 1)?;
+        stats.records = s.records;
+        stats.tombstones = s.tombstones;
+        stats.bytes = s.bytes;
         stats.duration = started.elapsed();
         StateRestored {
             topic: &self.state_topic,

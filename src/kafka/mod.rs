@@ -27,6 +27,7 @@ pub mod memory;
 pub mod publisher;
 pub mod restore;
 pub mod stats;
+pub mod survivors;
 mod telemetry;
 pub mod topics;
 
@@ -36,6 +37,7 @@ pub use config::{ConfigError, KafkaConfig, TopicPolicy};
 pub use memory::{InjectedFailure, MemoryStore, StoredRecord};
 pub use publisher::{CommitStats, PublishError, Stage, TransactionalPublisher};
 pub use restore::{KafkaStateSource, RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
+pub use survivors::RecordAt;
 pub use topics::{ensure_topics, TopicError, TopicsReport, STATE_TOPIC_DEFAULTS};
 
 /// One record to write in a transaction: already encoded, addressed to a topic.

@@ -4,8 +4,10 @@
 //!
 //! This module must not decide anything: it only reports.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::survivors::RecordAt;
 use crate::metrics::{Metrics, TransactionResult};
 use crate::telemetry::InternalEvent;
 
@@ -168,19 +170,33 @@ impl InternalEvent for TransactionFailed<'_> {
     }
 }
 
-/// The state topic does not exist yet and the topic policy trusts it to come:
-/// the restore starts from empty state.
+/// The restore met the records `kafka.skip_state_records` names (each read as never
+/// written: logged and counted), or did not meet some of them (compacted away, or a
+/// typo).
 #[derive(Debug)]
-pub(crate) struct StateTopicAbsent<'a> {
+pub(crate) struct StateRecordsSkipped<'a> {
     pub(crate) topic: &'a str,
+    pub(crate) configured: &'a BTreeSet<RecordAt>,
+    pub(crate) met: &'a BTreeSet<RecordAt>,
 }
 
-impl InternalEvent for StateTopicAbsent<'_> {
-    fn emit(self, _: &Metrics) {
-        tracing::warn!(
-            topic = self.topic,
-            "State topic does not exist yet; starting from empty state"
-        );
+impl InternalEvent for StateRecordsSkipped<'_> {
+    fn emit(self, metrics: &Metrics) {
+        for at in self.met {
+            tracing::warn!(
+                topic = self.topic,
+                record = %at,
+                "State record skipped (kafka.skip_state_records): read as never written"
+            );
+            metrics.state_records_skipped_total.inc();
+        }
+        for at in self.configured.difference(self.met) {
+            tracing::warn!(
+                topic = self.topic,
+                record = %at,
+                "State record to skip not found (compacted away, or a wrong partition or offset); remove it from kafka.skip_state_records"
+            );
+        }
     }
 }
 

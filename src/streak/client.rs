@@ -7,7 +7,7 @@
 //! a log field, an error or a metric label.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
@@ -28,7 +28,7 @@ use super::telemetry::{
 };
 use super::wire::{
     error_detail, parse_current_user, parse_listing, parse_organization, snippet, CurrentUser,
-    ListingStats, Organization, WireError,
+    FieldDrift, ListingStats, Organization, Oversized, OversizedMemo, WireError,
 };
 use crate::membership::Listing;
 use crate::metrics::{endpoint, Metrics};
@@ -56,6 +56,8 @@ pub struct StreakClient {
     key: ApiKey,
     metrics: Arc<Metrics>,
     limit: RateLimit,
+    /// Oversized fields already logged, by organization (or endpoint).
+    oversized: Mutex<OversizedMemo>,
 }
 
 impl std::fmt::Debug for StreakClient {
@@ -104,7 +106,18 @@ impl StreakClient {
             config,
             key,
             metrics,
+            oversized: Mutex::new(OversizedMemo::default()),
         })
+    }
+
+    /// The oversized values of `drift` not seen by the previous response of
+    /// `scope` (an organization's listing, or an endpoint).
+    fn fresh_oversized<'a>(&self, scope: &str, drift: &'a FieldDrift) -> Vec<&'a Oversized> {
+        match self.oversized.lock() {
+            Ok(mut memo) => memo.fresh(scope, drift.oversized()),
+            // A panic elsewhere poisoned the memory: log everything rather than nothing.
+            Err(_) => drift.oversized().iter().collect(),
+        }
     }
 
     /// The key's fingerprint (first 8 hex digits of its SHA-256), to name it in logs.
@@ -123,6 +136,7 @@ impl StreakClient {
             ApiFieldsDrifted {
                 endpoint: ep,
                 drift: &drift,
+                fresh_oversized: self.fresh_oversized(ep, &drift),
             }
             .emit(&self.metrics);
             Ok(user)
@@ -142,6 +156,7 @@ impl StreakClient {
             ApiFieldsDrifted {
                 endpoint: ep,
                 drift: &drift,
+                fresh_oversized: self.fresh_oversized(ep, &drift),
             }
             .emit(&self.metrics);
             Ok(org)
@@ -164,6 +179,7 @@ impl StreakClient {
             ApiFieldsDrifted {
                 endpoint: ep,
                 drift: &parsed.drift,
+                fresh_oversized: self.fresh_oversized(&format!("{ep}/{org_key}"), &parsed.drift),
             }
             .emit(&self.metrics);
             ListingFetched {

@@ -30,6 +30,6 @@ pub use error::ApiError;
 pub use key::ApiKey;
 pub use retry::{backoff_ceiling, backoff_delay, parse_retry_after, RetryPolicy};
 pub use wire::{
-    drift_fields, parse_listing, CurrentUser, FieldDrift, ListingStats, Organization,
-    ParsedListing, WireError,
+    drift_fields, parse_listing, BoundAction, CurrentUser, FieldDrift, ListingStats, Organization,
+    Oversized, ParsedListing, WireError,
 };

@@ -13,7 +13,7 @@ use crate::recovery::Classified as _;
 use crate::telemetry::InternalEvent;
 
 use super::error::ApiError;
-use super::wire::{FieldDrift, ListingStats};
+use super::wire::{FieldDrift, ListingStats, Oversized};
 
 /// One HTTP attempt ended (a status arrived and the body was read, or it failed).
 #[derive(Debug)]
@@ -166,25 +166,38 @@ impl InternalEvent for ApiKeyAccepted<'_> {
 pub(crate) struct ApiFieldsDrifted<'a> {
     pub(crate) endpoint: &'static str,
     pub(crate) drift: &'a FieldDrift,
+    /// The oversized values the previous response of the same scope did not have:
+    /// each is logged once (the others were logged when they first appeared).
+    pub(crate) fresh_oversized: Vec<&'a Oversized>,
 }
 
 impl InternalEvent for ApiFieldsDrifted<'_> {
     fn emit(self, metrics: &Metrics) {
         let by_field = self.drift.by_field();
-        if by_field.is_empty() {
-            return;
+        if !by_field.is_empty() {
+            let summary = by_field
+                .iter()
+                .map(|(field, n)| format!("{field}={n}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            tracing::warn!(
+                endpoint = self.endpoint,
+                fields = %summary,
+                "Streak API fields drifted; dropped"
+            );
         }
-        let summary = by_field
-            .iter()
-            .map(|(field, n)| format!("{field}={n}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        tracing::warn!(
-            endpoint = self.endpoint,
-            fields = %summary,
-            "Streak API fields drifted; dropped"
-        );
-        for (field, n) in by_field {
+        for o in &self.fresh_oversized {
+            tracing::warn!(
+                endpoint = self.endpoint,
+                member = ?o.owner,
+                field = o.field(),
+                bytes = o.bytes,
+                action = o.action.as_str(),
+                "Streak API field over its size bound; logged once while it stays oversized"
+            );
+        }
+        // Every oversized value counts, at every response (as every drifted value).
+        for (field, n) in self.drift.counted_by_field() {
             metrics
                 .api_drift_total
                 .with_label_values(&[field])

@@ -13,6 +13,7 @@ mod exactly_once;
 mod fencing;
 mod guard;
 mod ops;
+mod oversized;
 mod pipeline;
 mod registry;
 mod scrape;

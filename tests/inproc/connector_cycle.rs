@@ -136,6 +136,7 @@ fn rig(mode: Mode) -> Rig {
         events_topic: EVENTS.into(),
         state_topic: STATE.into(),
         settings: membership::Settings::default(),
+        record_limit: Default::default(),
         clock: Arc::new(|| NOW),
         mode,
         restored: Mutex::new(Default::default()),

@@ -13,6 +13,7 @@ mod connector_cycle;
 mod simulator;
 mod simulator_client;
 mod simulator_faults;
+mod state_framings;
 mod streak_client;
 mod streak_client_proptest;
 mod streak_client_secrets;

@@ -705,6 +705,30 @@ async fn wrong_field_types_are_dropped_and_counted_as_drift() {
 }
 
 #[tokio::test]
+async fn oversized_fields_are_bounded_and_counted_as_drift_at_every_response() {
+    let image = format!("data:image/png;base64,{}", "A".repeat(1_500_000));
+    let name = "N".repeat(5000);
+    let body = format!(
+        r#"[{{"key":"u1","image":"{image}","displayName":"{name}"}},{{"key":"u2","image":"https://i/2"}}]"#
+    );
+    let server = Server::start(vec![json(200, &body), json(200, &body)]).await;
+    let h = client_for(&server, |c| c.max_body_bytes = 4 * 1024 * 1024);
+    for poll in 1..=2 {
+        let fetched = h.client.org_users("org-1").await.unwrap();
+        let u1 = &fetched.listing.members[0];
+        assert_eq!(u1.image, None);
+        assert_eq!(u1.display_name.as_deref().map(str::len), Some(1024));
+        assert_eq!(
+            fetched.listing.members[1].image.as_deref(),
+            Some("https://i/2")
+        );
+        assert_eq!(fetched.stats.drifted_fields, 2);
+        assert_eq!(h.drift("image"), poll);
+        assert_eq!(h.drift("displayName"), poll);
+    }
+}
+
+#[tokio::test]
 async fn entries_without_a_key_make_the_listing_incomplete() {
     let (fetched, h) =
         listing(r#"[{"key":"u1"},{"email":"ghost@x"},{"key":""},{"key":42},"u9"]"#).await;

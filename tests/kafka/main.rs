@@ -8,5 +8,6 @@
 
 mod avro_docker;
 mod publisher;
+mod restore_rules;
 mod state_store;
 mod topics;

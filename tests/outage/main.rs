@@ -4,8 +4,8 @@
 //!
 //! It stops and restarts the broker with `scripts/kafka.sh`, so it runs only when
 //! asked (`STREAK_KAFKA_OUTAGE_TEST=1`) against the broker that script manages
-//! (`scripts/test.sh` does both). It is alone in its test binary, so no other test
-//! sees the outage.
+//! (`scripts/test.sh` does both). Its tests are alone in their test binary, so no
+//! other test sees the outage, and they take [`OUTAGE`] so that they never overlap.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,6 +20,11 @@ use streak_connector::metrics::Metrics;
 use streak_connector::recovery::{Classified as _, Recovery};
 use testkit::broker::Broker;
 use testkit::topic::read_topic;
+
+mod startup;
+
+/// Held by each test of this binary for its whole run: they stop the one broker.
+static OUTAGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn kafka_sh(arg: &str) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka.sh");
@@ -70,6 +75,7 @@ async fn a_cycle_interrupted_by_a_broker_outage_commits_exactly_once_after_it() 
         eprintln!("skipped: set STREAK_KAFKA_OUTAGE_TEST=1 with a broker from scripts/kafka.sh (scripts/test.sh does)");
         return;
     }
+    let _outage = OUTAGE.lock().await;
     let broker = Broker::start().await;
     if broker
         .skip_unless_real("a_cycle_interrupted_by_a_broker_outage_commits_exactly_once_after_it")
