@@ -22,6 +22,7 @@
 //! and [`StateSource`].
 
 pub mod config;
+pub mod follow;
 mod events;
 pub mod inspect;
 pub mod memory;

@@ -4,3 +4,4 @@
 mod continuous;
 mod directory;
 mod render;
+mod ocsf;
