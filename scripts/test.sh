@@ -13,6 +13,7 @@
 #    restarts that broker under the connector).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export STREAK_REQUIRE_OCSF=1 # the OCSF schema validation test (src/siem) must run, not skip
 
 scripts/ci-setup.sh
 

@@ -161,3 +161,49 @@ async fn create_and_verify_on_the_mock_fails_clearly() {
         "{err:?}"
     );
 }
+
+/// Whether `topic` exists, asked by a client that cannot create it.
+fn exists(config: &KafkaConfig, topic: &str) -> bool {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("allow.auto.create.topics", "false")
+        .create()
+        .expect("consumer");
+    let md = c
+        .fetch_metadata(Some(topic), std::time::Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()
+        .iter()
+        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+}
+
+/// With the defaults (`-1`: the broker's partition count and replication factor,
+/// KIP-464) the topics are created, the state topic compacted. On a broker that
+/// auto-creates topics (Kafka's stock setting), the connector's metadata look-ups
+/// before the creation must not create them first (the state topic would then be
+/// `cleanup.policy=delete` and refused).
+#[tokio::test]
+async fn broker_default_counts_and_no_auto_creation() {
+    let broker = Broker::start().await;
+    if broker.skip_unless_real("broker_default_counts_and_no_auto_creation") {
+        return;
+    }
+    let mut config = broker.config("brokerdefault");
+    config.partitions = -1;
+    config.replication_factor = -1;
+
+    // `check`'s read-only look creates nothing.
+    let seen = streak_connector::kafka::inspect::inspect_topics(&config)
+        .await
+        .expect("inspected");
+    assert_eq!(seen.state_partitions, None);
+    assert!(!exists(&config, &config.events_topic));
+    assert!(!exists(&config, &config.state_topic));
+
+    let report = ensure_topics(&config).await.expect("set up");
+    assert!(report.events_created && report.state_created, "{report:?}");
+    assert!(report.state_verified);
+    let state = describe(&broker, &config.state_topic).await;
+    assert_eq!(state["cleanup.policy"], "compact");
+    assert!(partitions(&config, &config.state_topic) >= 1);
+}

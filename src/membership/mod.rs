@@ -17,6 +17,7 @@ mod diff;
 mod event_id;
 mod guard;
 mod model;
+mod owner;
 mod packed;
 mod state;
 mod table;
@@ -32,4 +33,5 @@ pub use guard::{GuardRelease, GuardVerdict, HoldReason, ReleaseRefused};
 pub use model::{
     ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, SourceInfo, StateRecord,
 };
+pub use owner::{assess_owner, owner_risks, KeyOwner, OwnerAssessment, OwnerRisk, OwnerRisks};
 pub use state::OrgState;
