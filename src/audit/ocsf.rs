@@ -70,7 +70,10 @@ pub fn finding_record(r: &FindingRecord, product_version: &str) -> Value {
     let mut streak = Map::new();
     streak.insert("change".into(), json!(r.change.as_str()));
     streak.insert("poll_seq".into(), json!(r.poll_seq));
-    streak.insert("kind_before".into(), json!(r.before.as_ref().map(|f| f.kind)));
+    streak.insert(
+        "kind_before".into(),
+        json!(r.before.as_ref().map(|f| f.kind)),
+    );
     streak.insert("kind_after".into(), json!(r.after.as_ref().map(|f| f.kind)));
     streak.insert(
         "directory_status".into(),

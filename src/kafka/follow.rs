@@ -82,8 +82,9 @@ pub fn follow_topic(
         .map_err(|e| kafka_err("the metadata", e))?;
     let partitions: Vec<i32> = match md.topics().iter().find(|t| t.name() == topic) {
         Some(t) if t.error().is_none() => t.partitions().iter().map(|p| p.id()).collect(),
-        Some(t) if t.error().map(RDKafkaErrorCode::from)
-            != Some(RDKafkaErrorCode::UnknownTopicOrPartition) =>
+        Some(t)
+            if t.error().map(RDKafkaErrorCode::from)
+                != Some(RDKafkaErrorCode::UnknownTopicOrPartition) =>
         {
             let code = t.error().map(RDKafkaErrorCode::from);
             let code = code.unwrap_or(RDKafkaErrorCode::Unknown);

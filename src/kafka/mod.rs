@@ -22,8 +22,8 @@
 //! and [`StateSource`].
 
 pub mod config;
-pub mod follow;
 mod events;
+pub mod follow;
 pub mod inspect;
 pub mod memory;
 pub mod publisher;

@@ -3,5 +3,5 @@
 
 mod continuous;
 mod directory;
-mod render;
 mod ocsf;
+mod render;

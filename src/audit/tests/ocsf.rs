@@ -43,6 +43,7 @@ fn records() -> Vec<FindingRecord> {
     };
     set(&mut r, "ann@corp.example", Some("active"));
     set(&mut r, "bob@corp.example", Some("suspended"));
+    set(&mut r, "eve@corp.example", Some("suspended"));
     set(&mut r, "fay@corp.example", Some("active"));
     r.set_directory_loaded();
     let members = [
@@ -50,6 +51,7 @@ fn records() -> Vec<FindingRecord> {
         member("k-bob", "bob@corp.example", Some(false)),
         member("k-cy", "not an email", None),
         member("k-dee", "Dee@Elsewhere.example", Some(true)),
+        member("k-eve", "eve@corp.example", Some(false)),
     ];
     let mut now = T0;
     let mut step = |r: &mut Reconciler, state: &mut OrgState| {
@@ -66,7 +68,8 @@ fn records() -> Vec<FindingRecord> {
     };
     step(&mut r, &mut state);
     set(&mut r, "ann@corp.example", Some("deleted"));
-    set(&mut r, "bob@corp.example", Some("active"));
+    set(&mut r, "bob@corp.example", Some("deleted"));
+    set(&mut r, "eve@corp.example", Some("active"));
     set(&mut r, "fay@corp.example", None);
     step(&mut r, &mut state);
     out
@@ -117,7 +120,10 @@ fn the_mapping_is_detection_finding_with_a_lifecycle() {
             FindingChange::Changed => (2, 1),
             FindingChange::Cleared => (3, 4),
         };
-        assert_eq!((v["activity_id"].clone(), v["status_id"].clone()), (activity.into(), status.into()));
+        assert_eq!(
+            (v["activity_id"].clone(), v["status_id"].clone()),
+            (activity.into(), status.into())
+        );
         assert_eq!(v["type_uid"], 200_400 + activity);
     }
     // One finding's life keeps one finding_info.uid.
@@ -160,7 +166,10 @@ fn finding_records_validate_against_the_1_8_0_schema() {
     let out = match Command::new(&python).arg(&script).arg(dir.path()).output() {
         Ok(out) => out,
         Err(e) => {
-            assert!(!required, "STREAK_REQUIRE_OCSF is set but {python:?} cannot run: {e}");
+            assert!(
+                !required,
+                "STREAK_REQUIRE_OCSF is set but {python:?} cannot run: {e}"
+            );
             eprintln!("skipped: cannot run {python:?}: {e}");
             return;
         }
@@ -177,5 +186,8 @@ fn finding_records_validate_against_the_1_8_0_schema() {
     }
     assert!(out.status.success(), "OCSF validation failed:\n{text}");
     let n = all.len();
-    assert!(text.contains(&format!("{n} of {n} records valid")), "{text}");
+    assert!(
+        text.contains(&format!("{n} of {n} records valid")),
+        "{text}"
+    );
 }
