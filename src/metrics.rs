@@ -120,6 +120,14 @@ pub struct Metrics {
     pub state_restore_duration_seconds: prometheus::Gauge,
     /// Records read by the last state restore.
     pub state_restore_records: IntGauge,
+
+    // --- Continuous reconciliation (issue 17) ---
+    /// Current published findings by organization and kind (`FindingKind::ALL`).
+    pub reconcile_findings: IntGaugeVec,
+    /// Entries of the directory topic when it was read to its end, by topic.
+    pub reconcile_directory_entries: IntGaugeVec,
+    /// Directory topic records refused (unusable), by topic.
+    pub reconcile_directory_refused_total: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -281,6 +289,24 @@ impl Metrics {
                 "departure_guard_tripped",
                 "1 while the departure guard holds the organization.",
                 &["org"],
+            ),
+            reconcile_findings: gauge(
+                r,
+                "reconcile_findings",
+                "Current findings of the directory reconciliation by organization and kind.",
+                &["org", "kind"],
+            ),
+            reconcile_directory_entries: gauge(
+                r,
+                "reconcile_directory_entries",
+                "Entries of the directory topic when it was read to its end at start-up.",
+                &["topic"],
+            ),
+            reconcile_directory_refused_total: counter(
+                r,
+                "reconcile_directory_refused_total",
+                "Directory topic records refused as unusable.",
+                &["topic"],
             ),
             transactions_total: counter(
                 r,

@@ -22,7 +22,7 @@ use crate::connector::restore::{Restore as _, StateReader};
 use crate::kafka::KafkaStateSource;
 use crate::membership::{Listing, OrgState};
 use crate::metrics::Metrics;
-use crate::streak::{ApiKey, StreakApi as _, StreakClient};
+use crate::streak::{ApiKey, StreakClient};
 
 /// An output format, as typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,7 +127,11 @@ fn keep_only<T>(map: &mut BTreeMap<String, T>, org: &str) -> Vec<String> {
 /// the end), without a producer or a transaction.
 async fn state_topic(config: &Config) -> anyhow::Result<BTreeMap<String, OrgState>> {
     let decoder = super::decoder_for(config).await?;
-    let kafka = super::read_only_kafka(config);
+    // Read only, but a missing state topic is an error here, not "nothing yet".
+    let kafka = crate::kafka::KafkaConfig {
+        topic_policy: crate::kafka::TopicPolicy::CreateAndVerify,
+        ..super::read_only_kafka(config)
+    };
     let topics = TopicNames {
         events: kafka.events_topic.clone(),
         state: kafka.state_topic.clone(),
@@ -149,11 +153,11 @@ async fn state_topic(config: &Config) -> anyhow::Result<BTreeMap<String, OrgStat
 /// One listing per configured key, fetched now.
 async fn live_listings(config: &Config) -> anyhow::Result<BTreeMap<String, Listing>> {
     let metrics = Arc::new(Metrics::new());
-    let client_config = super::super::connector::startup::client_config(config);
+    let client_config = config.streak.clone();
     let mut out = BTreeMap::new();
     for (i, key) in config.api_keys.iter().enumerate() {
-        let key = ApiKey::new(key.expose().to_string())
-            .with_context(|| format!("API key #{}", i + 1))?;
+        let key =
+            ApiKey::new(key.expose().to_string()).with_context(|| format!("API key #{}", i + 1))?;
         let client = StreakClient::new(client_config.clone(), key, metrics.clone())?;
         let fp = client.key_fingerprint().to_string();
         let me = client

@@ -14,8 +14,7 @@ use clap::{Args, ValueEnum};
 
 use super::audit::{members, Members, OutputFormat, SourceArgs};
 use crate::audit::{
-    self, DirectoryFormat, DirectoryOptions, EmailNormalisation, Finding, Format,
-    ReconcileOptions,
+    self, DirectoryFormat, DirectoryOptions, EmailNormalisation, Finding, Format, ReconcileOptions,
 };
 use crate::config::Config;
 

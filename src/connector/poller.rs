@@ -72,6 +72,9 @@ pub struct PollContext {
     pub claimed: Mutex<HashSet<String>>,
     /// The organizations being polled (shown to the admin endpoint).
     pub orgs: Arc<Mutex<Vec<String>>>,
+    /// The continuous reconciliation, when configured: its finding records join
+    /// each poll's transaction.
+    pub reconcile: Option<Arc<super::reconcile::Continuous>>,
 }
 
 impl std::fmt::Debug for PollContext {
@@ -321,6 +324,16 @@ impl OrgPoller {
             });
         }
 
+        // The reconciliation's finding changes join the poll's transaction.
+        let findings = self
+            .ctx
+            .reconcile
+            .as_ref()
+            .map(|r| (r, r.pending(state, &outcome)));
+        if let Some((r, pending)) = &findings {
+            records.extend(r.records(pending));
+        }
+
         if let Mode::DryRun(out) = &self.ctx.mode {
             for e in &outcome.events {
                 let _ = out.send(e.clone());
@@ -332,6 +345,9 @@ impl OrgPoller {
 
         // Committed: now, and only now, the in-memory state moves on.
         state.apply(&outcome);
+        if let Some((r, pending)) = findings {
+            r.committed(pending);
+        }
         if matches!(outcome.verdict, GuardVerdict::Released { .. }) {
             self.ctx.releases.take(&org_key);
             DepartureGuardReleaseUsed { org: &org_key }.emit(&self.ctx.metrics);

@@ -51,6 +51,8 @@ pub enum StartupError {
     Publisher(#[from] crate::kafka::PublishError),
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    #[error("continuous reconciliation")]
+    Reconcile(#[from] super::reconcile::ReconcileStartError),
     #[error("Streak client")]
     Client(#[from] crate::streak::ApiError),
 }
@@ -60,6 +62,7 @@ impl Classified for StartupError {
         match self {
             StartupError::Topics(e) => e.recovery(),
             StartupError::Restore(e) => e.recovery(),
+            StartupError::Reconcile(e) => e.recovery(),
             StartupError::Registry(e) if e.is_retriable() => Recovery::RetryNow,
             StartupError::WriterSchemas(e) if e.is_retriable() => Recovery::RetryNow,
             // Whatever a publisher or client error says of a cycle, at start-up
@@ -77,6 +80,7 @@ impl Classified for StartupError {
             StartupError::Topics(e) => e.error_code(),
             StartupError::Publisher(e) => e.error_code(),
             StartupError::Restore(e) => e.error_code(),
+            StartupError::Reconcile(e) => e.error_code(),
             StartupError::Client(e) => e.error_code(),
         }
     }
@@ -119,6 +123,9 @@ pub struct Parts {
     pub settings: membership::Settings,
     pub clock: Clock,
     pub mode: Mode,
+    /// The continuous reconciliation, when configured (started: findings restored,
+    /// directory read to its end).
+    pub reconcile: Option<Arc<super::reconcile::Continuous>>,
 }
 
 impl std::fmt::Debug for Parts {
@@ -236,6 +243,14 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
         publisher.init().await?;
         Arc::new(publisher)
     };
+    // After init_transactions: a dead instance's open transaction no longer holds
+    // the findings topic's stable end back.
+    let reconcile = match &config.reconcile {
+        Some(settings) => Some(Arc::new(
+            super::reconcile::Continuous::start(&kafka, settings, metrics.clone()).await?,
+        )),
+        None => None,
+    };
     let topics = topic_names(config);
     let state = Arc::new(StateReader::new(
         KafkaStateSource::new(kafka, metrics.clone()),
@@ -270,6 +285,7 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
         },
         clock,
         mode,
+        reconcile,
     })
 }
 
@@ -299,6 +315,7 @@ pub async fn start(parts: Parts) -> Result<Started, StartupError> {
         restored: Mutex::new(restored),
         claimed: Mutex::new(HashSet::new()),
         orgs: parts.shared.orgs,
+        reconcile: parts.reconcile,
     });
     let pollers = parts
         .apis

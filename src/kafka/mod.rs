@@ -36,7 +36,9 @@ pub use config::{ConfigError, KafkaConfig, TopicPolicy};
 pub use memory::{InjectedFailure, MemoryStore, StoredRecord};
 pub use publisher::{CommitStats, PublishError, Stage, TransactionalPublisher};
 pub use restore::{KafkaStateSource, RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
-pub use topics::{ensure_topics, TopicError, TopicsReport, STATE_TOPIC_DEFAULTS};
+pub use topics::{
+    ensure_compacted_topic, ensure_topics, TopicError, TopicsReport, STATE_TOPIC_DEFAULTS,
+};
 
 /// One record to write in a transaction: already encoded, addressed to a topic.
 ///

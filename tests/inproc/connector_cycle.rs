@@ -140,6 +140,7 @@ fn rig(mode: Mode) -> Rig {
         restored: Mutex::new(Default::default()),
         claimed: Mutex::new(Default::default()),
         orgs: Arc::new(Mutex::new(Vec::new())),
+        reconcile: None,
     });
     Rig {
         store,

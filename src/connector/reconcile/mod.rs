@@ -249,8 +249,7 @@ async fn follow_directory(
             offset,
             key,
             value,
-        } => match crate::audit::parse_directory_record(Some(&key), value.as_deref(), &options)
-        {
+        } => match crate::audit::parse_directory_record(Some(&key), value.as_deref(), &options) {
             Ok(update) => lock(&target).apply_directory(update),
             Err(error) => DirectoryRecordRefused {
                 topic: &name,
@@ -284,21 +283,20 @@ async fn follow_directory(
     };
     let config = kafka.clone();
     let follow_name = topic.clone();
-    let follower = tokio::task::spawn_blocking(move || {
-        follow_topic(&config, &follow_name, on_event)
-    })
-    .await
-    .unwrap_or_else(|_| {
-        Err(RestoreError::Kafka {
-            topic: topic.clone(),
-            what: "the follower".into(),
-            source: rdkafka::error::KafkaError::Canceled,
-        })
-    })
-    .map_err(|source| ReconcileStartError::Directory {
-        topic: topic.clone(),
-        source,
-    })?;
+    let follower =
+        tokio::task::spawn_blocking(move || follow_topic(&config, &follow_name, on_event))
+            .await
+            .unwrap_or_else(|_| {
+                Err(RestoreError::Kafka {
+                    topic: topic.clone(),
+                    what: "the follower".into(),
+                    source: rdkafka::error::KafkaError::Canceled,
+                })
+            })
+            .map_err(|source| ReconcileStartError::Directory {
+                topic: topic.clone(),
+                source,
+            })?;
     match tokio::time::timeout(settings.catch_up_timeout, wait).await {
         Ok(Ok(_)) => Ok(follower),
         _ => Err(ReconcileStartError::CatchUp {

@@ -3,14 +3,15 @@
 //! and the continuous reconciliation of `once`/`run` across restarts (findings
 //! neither repeated nor lost), against the simulator and a real broker.
 
-mod e2e_support;
-
 use std::time::Duration;
 
-use e2e_support::kafka::{create_topic, read_topic, real_broker_for};
-use e2e_support::{api_key, start_simulator, unique, Setup};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
+use testkit::broker::real_broker_for;
+use testkit::e2e::{api_key, start_simulator, wait_for, Setup};
+use testkit::process::Cmd;
+use testkit::topic::{create_topic, read_topic, TopicContents};
+use testkit::unique;
 
 const RUN: Duration = Duration::from_secs(90);
 
@@ -76,12 +77,27 @@ async fn audit_and_reconcile_through_the_binary() {
     // The roster, from the state topic.
     let table = setup.command(&["audit"]).run(RUN).await;
     table.assert_success();
-    assert!(table.stdout.contains(&format!("Organization {org} (from the state topic)")), "{}", table.report());
-    assert!(table.stdout.contains("5 member(s), 3 inactive"), "{}", table.report());
-    let json = setup.command(&["audit", "--format", "json", "--org", &org]).run(RUN).await;
+    assert!(
+        table
+            .stdout
+            .contains(&format!("Organization {org} (from the state topic)")),
+        "{}",
+        table.report()
+    );
+    assert!(
+        table.stdout.contains("5 member(s), 3 inactive"),
+        "{}",
+        table.report()
+    );
+    let json = setup
+        .command(&["audit", "--format", "json", "--org", &org])
+        .run(RUN)
+        .await;
     json.assert_success();
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON document");
-    let members = doc["organizations"][0]["members"].as_array().expect("members");
+    let members = doc["organizations"][0]["members"]
+        .as_array()
+        .expect("members");
     assert_eq!(members.len(), 5);
     let csv = setup.command(&["audit", "--format", "csv"]).run(RUN).await;
     csv.assert_success();
@@ -95,13 +111,25 @@ async fn audit_and_reconcile_through_the_binary() {
     review.assert_success();
     let order: Vec<usize> = ["dee@corp.example", "ben@corp.example", "cy@corp.example"]
         .iter()
-        .map(|e| review.stdout.find(e).unwrap_or_else(|| panic!("{e}\n{}", review.report())))
+        .map(|e| {
+            review
+                .stdout
+                .find(e)
+                .unwrap_or_else(|| panic!("{e}\n{}", review.report()))
+        })
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", review.report());
     assert!(review.stdout.contains("the Streak API cannot delete users"));
     assert!(!review.stdout.contains("ada"), "{}", review.report());
-    let review_csv = setup.command(&["audit", "--inactive", "--format", "csv"]).run(RUN).await;
-    assert!(review_csv.stderr.contains("Streak UI"), "{}", review_csv.report());
+    let review_csv = setup
+        .command(&["audit", "--inactive", "--format", "csv"])
+        .run(RUN)
+        .await;
+    assert!(
+        review_csv.stderr.contains("Streak UI"),
+        "{}",
+        review_csv.report()
+    );
 
     // Reconcile with a clean file: findings, exit 3; --report-only exits 0.
     let clean = write(
@@ -110,28 +138,46 @@ async fn audit_and_reconcile_through_the_binary() {
         "email,status,department\n ada@corp.EXAMPLE ,active,IT\nben@corp.example,suspended,Sales\n\
          cy@corp.example,Active,Sales\ndee@corp.example,deleted,IT\nfay@corp.example,active,HR\n",
     );
-    let found = setup.command(&["reconcile", "--directory", &clean, "--directory-only"]).run(RUN).await;
+    let found = setup
+        .command(&["reconcile", "--directory", &clean, "--directory-only"])
+        .run(RUN)
+        .await;
     assert_eq!(found.status.code(), Some(3), "{}", found.report());
     let rows: Vec<&str> = found.stdout.lines().collect();
-    assert!(rows[1].starts_with("inactive_in_directory") && rows[1].contains("dee@"), "{}", found.report());
+    assert!(
+        rows[1].starts_with("inactive_in_directory") && rows[1].contains("dee@"),
+        "{}",
+        found.report()
+    );
     for kind in ["not_in_directory", "directory_only", "4 finding(s)"] {
         assert!(found.stdout.contains(kind), "{kind}\n{}", found.report());
     }
     let report = setup
-        .command(&["reconcile", "--directory", &clean, "--report-only", "--format", "json"])
+        .command(&[
+            "reconcile",
+            "--directory",
+            &clean,
+            "--report-only",
+            "--format",
+            "json",
+        ])
         .run(RUN)
         .await;
     report.assert_success();
     let findings: serde_json::Value = serde_json::from_str(&report.stdout).expect("JSON");
-    assert_eq!(findings["findings"].as_array().map(Vec::len), Some(3), "{}", report.report());
+    assert_eq!(
+        findings["findings"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        report.report()
+    );
 
     // A messy file: every bad line named, nothing used; --lenient goes on.
-    let messy = write(
-        &setup,
-        "messy.csv",
-        "Mail;State\n",
-    );
-    let header = setup.command(&["reconcile", "--directory", &messy]).run(RUN).await;
+    let messy = write(&setup, "messy.csv", "Mail;State\n");
+    let header = setup
+        .command(&["reconcile", "--directory", &messy])
+        .run(RUN)
+        .await;
     assert_eq!(header.status.code(), Some(1), "{}", header.report());
     assert!(header.stderr.contains("email"), "{}", header.report());
     let messy = write(
@@ -145,22 +191,40 @@ async fn audit_and_reconcile_through_the_binary() {
          \n\
          {\"email\":\"cy@corp.example\",\"status\":\"active\"}\n",
     );
-    let strict = setup.command(&["reconcile", "--directory", &messy]).run(RUN).await;
+    let strict = setup
+        .command(&["reconcile", "--directory", &messy])
+        .run(RUN)
+        .await;
     assert_eq!(strict.status.code(), Some(1), "{}", strict.report());
-    for line in ["line 2: duplicate of line 1", "line 3: no email", "line 4: unknown status", "line 5: malformed"] {
+    for line in [
+        "line 2: duplicate of line 1",
+        "line 3: no email",
+        "line 4: unknown status",
+        "line 5: malformed",
+    ] {
         assert!(strict.stderr.contains(line), "{line}\n{}", strict.report());
     }
     let lenient = setup
-        .command(&["reconcile", "--directory", &messy, "--lenient", "--report-only"])
+        .command(&[
+            "reconcile",
+            "--directory",
+            &messy,
+            "--lenient",
+            "--report-only",
+        ])
         .run(RUN)
         .await;
     lenient.assert_success();
     assert!(lenient.stderr.contains("4 line(s)"), "{}", lenient.report());
     // The duplicate kept the most severe status: Ada is flagged, not hidden.
-    assert!(lenient.stdout.contains("Ada@Corp.example"), "{}", lenient.report());
+    assert!(
+        lenient.stdout.contains("Ada@Corp.example"),
+        "{}",
+        lenient.report()
+    );
 
     // --live: Streak only, Kafka unreachable and never asked.
-    let live = e2e_support::process::Cmd::new(&["audit", "--live", "--inactive"])
+    let live = Cmd::new(&["audit", "--live", "--inactive"])
         .args(["--config", &setup.config_path.display().to_string()])
         .args(["--streak-base-url", &setup.streak_base_url])
         .args(["--kafka-bootstrap-servers", "127.0.0.1:9"])
@@ -168,7 +232,11 @@ async fn audit_and_reconcile_through_the_binary() {
         .run(RUN)
         .await;
     live.assert_success();
-    assert!(live.stdout.contains("ben@corp.example"), "{}", live.report());
+    assert!(
+        live.stdout.contains("ben@corp.example"),
+        "{}",
+        live.report()
+    );
 }
 
 /// `audit` while `run` polls: no fencing, no transaction, the connector goes on.
@@ -182,11 +250,13 @@ async fn audit_does_not_fence_a_running_connector() {
     let sim = start_simulator(&scenario(&org, &key)).await;
     let setup = Setup::new("nofence", &sim.base_url(), &broker, &[&key], "");
     let mut run = setup.command(&["run", "--poll-interval", "1s"]).spawn();
-    run.wait_line("a committed poll", RUN, |l| l.contains("Poll committed")).await;
+    run.wait_line("a committed poll", RUN, |l| l.contains("Poll committed"))
+        .await;
     setup.command(&["audit"]).run(RUN).await.assert_success();
-    let before = run.stderr().matches("Poll committed").count() + run.stdout().matches("Poll committed").count();
+    let before = run.stderr().matches("Poll committed").count()
+        + run.stdout().matches("Poll committed").count();
     let n = before + 2;
-    e2e_support::wait_for("two more polls after the audit", RUN, || {
+    wait_for("two more polls after the audit", RUN, || {
         let c = run.stderr().matches("Poll committed").count()
             + run.stdout().matches("Poll committed").count();
         (c >= n).then_some(())
@@ -217,8 +287,14 @@ async fn continuous_reconciliation_across_restarts() {
             ("ada@corp.example", Some("{\"status\":\"active\"}")),
             ("\"ben@corp.example\"", Some("{\"status\":\"suspended\"}")),
             ("cy@corp.example", Some("{\"status\":\"active\"}")),
-            ("dee@corp.example", Some("{\"email\":\"DEE@corp.example\",\"status\":\"active\"}")),
-            ("bad@corp.example", Some("{\"email\":\"other@corp.example\",\"status\":\"active\"}")),
+            (
+                "dee@corp.example",
+                Some("{\"email\":\"DEE@corp.example\",\"status\":\"active\"}"),
+            ),
+            (
+                "bad@corp.example",
+                Some("{\"email\":\"other@corp.example\",\"status\":\"active\"}"),
+            ),
         ],
     )
     .await;
@@ -233,7 +309,7 @@ async fn continuous_reconciliation_across_restarts() {
     };
     // Every finding record of the topic as (change, user), sorted: partitions
     // interleave, so only the multiset is stable.
-    let published = |topic: &e2e_support::kafka::TopicContents| -> Vec<(String, String)> {
+    let published = |topic: &TopicContents| -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = topic
             .records
             .iter()
@@ -250,12 +326,19 @@ async fn continuous_reconciliation_across_restarts() {
     };
     let first = once().run(RUN).await;
     first.assert_success();
-    assert!(first.all_output().contains("Directory record refused"), "{}", first.report());
+    assert!(
+        first.all_output().contains("Directory record refused"),
+        "{}",
+        first.report()
+    );
     let topic = read_topic(broker.bootstrap(), &findings, Duration::from_secs(20)).await;
     let after_first = published(&topic);
     assert_eq!(
         after_first,
-        [("APPEARED".to_owned(), "k-ben".to_owned()), ("APPEARED".to_owned(), "k-eve".to_owned())],
+        [
+            ("APPEARED".to_owned(), "k-ben".to_owned()),
+            ("APPEARED".to_owned(), "k-eve".to_owned())
+        ],
         "{}",
         first.report()
     );
