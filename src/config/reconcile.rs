@@ -88,3 +88,75 @@ pub(super) fn reconcile(
         catch_up_timeout,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{parse_file_config, Config, Env, SettingsArgs};
+
+    fn load(text: &str, args: &SettingsArgs) -> Result<Config, String> {
+        let file = parse_file_config(Path::new("t.toml"), text).map_err(|e| e.to_string())?;
+        let env: Env = [("STREAK_CONNECTOR_API_KEYS".to_string(), "k".to_string())].into();
+        Config::from_layers(args, &file, &env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn off_unless_both_topics_are_set() {
+        assert!(load("", &SettingsArgs::default())
+            .expect("valid")
+            .reconcile
+            .is_none());
+        let only = SettingsArgs {
+            directory_topic: Some("dir".into()),
+            ..SettingsArgs::default()
+        };
+        let err = load("", &only).expect_err("refused");
+        assert!(err.contains("--findings-topic"), "{err}");
+        let err = load("findings_topic = \"f\"", &SettingsArgs::default()).expect_err("refused");
+        assert!(err.contains("--directory-topic"), "{err}");
+    }
+
+    #[test]
+    fn the_file_table_and_the_flags_combine() {
+        let args = SettingsArgs {
+            findings_topic: Some("flag-findings".into()),
+            ..SettingsArgs::default()
+        };
+        let text = "directory_topic = \"idp.users\"\nfindings_topic = \"file-findings\"\n\
+                    [reconcile]\ndirectory_only = true\nstrip_plus_tags = true\n\
+                    email_field = \"mail\"\nstatus_field = \"state\"\ncatch_up_timeout = \"30s\"\n";
+        let r = load(text, &args).expect("valid").reconcile.expect("on");
+        assert_eq!(r.directory_topic, "idp.users");
+        assert_eq!(r.findings_topic, "flag-findings");
+        assert!(r.options.directory_only);
+        assert!(r.directory.normalisation.strip_plus_tag);
+        assert_eq!(
+            (
+                r.directory.email_column.as_str(),
+                r.directory.status_column.as_str()
+            ),
+            ("mail", "state")
+        );
+        assert_eq!(r.catch_up_timeout, std::time::Duration::from_secs(30));
+        assert!(!r.directory.lenient);
+    }
+
+    #[test]
+    fn topics_must_be_distinct() {
+        for text in [
+            "directory_topic = \"a\"\nfindings_topic = \"a\"",
+            "directory_topic = \"streak.membership.state\"\nfindings_topic = \"f\"",
+            "directory_topic = \"d\"\nfindings_topic = \"streak.membership.events\"",
+            "directory_topic = \"d\"\nfindings_topic = \" \"",
+            "directory_topic = \"d\"\nfindings_topic = \"f\"\n[reconcile]\nemail_field = \"\"",
+        ] {
+            assert!(load(text, &SettingsArgs::default()).is_err(), "{text}");
+        }
+        let unknown = load(
+            "directory_topic = \"d\"\nfindings_topic = \"f\"\n[reconcile]\nlenient = true",
+            &SettingsArgs::default(),
+        );
+        assert!(unknown.is_err(), "unknown keys are refused");
+    }
+}

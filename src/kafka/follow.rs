@@ -11,6 +11,9 @@
 //! Like the rest of this module it only moves bytes: the caller's callback decides
 //! what a record means.
 
+// These errors happen once, at start-up: their size costs nothing worth a box.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -20,6 +20,9 @@
 //! batch), [`Continuous::committed`] after it; an aborted transaction drops the
 //! pending findings, and the redone poll computes the same records (same ids).
 
+// These errors happen once, at start-up: their size costs nothing worth a box.
+#![allow(clippy::result_large_err)]
+
 mod telemetry;
 
 use std::sync::{Arc, Mutex, MutexGuard};
