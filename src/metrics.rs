@@ -124,10 +124,10 @@ pub struct Metrics {
     // --- Continuous reconciliation (issue 17) ---
     /// Current published findings by organization and kind (`FindingKind::ALL`).
     pub reconcile_findings: IntGaugeVec,
-    /// Entries of the directory topic when it was read to its end, by topic.
-    pub reconcile_directory_entries: IntGaugeVec,
-    /// Directory topic records refused (unusable), by topic.
-    pub reconcile_directory_refused_total: IntCounterVec,
+    /// Entries of the directory topic when it was read to its end.
+    pub reconcile_directory_entries: IntGauge,
+    /// Directory topic records refused (unusable).
+    pub reconcile_directory_refused_total: prometheus::IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -193,6 +193,20 @@ impl Metrics {
         )
         .expect("valid metric definition");
         r.register(Box::new(restore_records.clone()))
+            .expect("metric registered once");
+        let reconcile_directory_entries = IntGauge::new(
+            "reconcile_directory_entries",
+            "Entries of the directory topic when it was read to its end at start-up.",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(reconcile_directory_entries.clone()))
+            .expect("metric registered once");
+        let reconcile_directory_refused_total = prometheus::IntCounter::new(
+            "reconcile_directory_refused_total",
+            "Directory topic records refused as unusable.",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(reconcile_directory_refused_total.clone()))
             .expect("metric registered once");
         let last_success = GaugeVec::new(
             Opts::new(
@@ -296,18 +310,8 @@ impl Metrics {
                 "Current findings of the directory reconciliation by organization and kind.",
                 &["org", "kind"],
             ),
-            reconcile_directory_entries: gauge(
-                r,
-                "reconcile_directory_entries",
-                "Entries of the directory topic when it was read to its end at start-up.",
-                &["topic"],
-            ),
-            reconcile_directory_refused_total: counter(
-                r,
-                "reconcile_directory_refused_total",
-                "Directory topic records refused as unusable.",
-                &["topic"],
-            ),
+            reconcile_directory_entries,
+            reconcile_directory_refused_total,
             transactions_total: counter(
                 r,
                 "transactions_total",
@@ -353,6 +357,10 @@ impl Metrics {
         self.departure_guard_tripped
             .with_label_values(&[org])
             .set(0);
+        for kind in crate::audit::FindingKind::ALL {
+            self.reconcile_findings
+                .with_label_values(&[org, kind.as_str()]);
+        }
         self.api_invalid_entries_total.with_label_values(&[org]);
         self.api_duplicate_entries_total.with_label_values(&[org]);
         self.poll_duration_seconds.with_label_values(&[org]);

@@ -9,6 +9,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use testkit::broker::real_broker_for;
 use testkit::e2e::{api_key, start_simulator, wait_for, Setup};
+use testkit::metrics::scrape;
 use testkit::process::Cmd;
 use testkit::topic::{create_topic, read_topic, TopicContents};
 use testkit::unique;
@@ -366,4 +367,43 @@ async fn continuous_reconciliation_across_restarts() {
     expected.push(("APPEARED".into(), "k-cy".into()));
     expected.sort();
     assert_eq!(published(&topic), expected, "{}", third.report());
+
+    // `run` restores the findings and exports their counts, by kind, zeros too.
+    let mut cmd = setup.command(&[
+        "run",
+        "--directory-topic",
+        &directory,
+        "--findings-topic",
+        &findings,
+    ]);
+    cmd.args(["--poll-interval", "1s"]);
+    let mut run = cmd.spawn();
+    let addr = run.metrics_addr(RUN).await;
+    run.wait_line("a committed poll", RUN, |l| l.contains("Poll committed"))
+        .await;
+    let m = scrape(&addr).await;
+    let value = |kind: &str| {
+        m.value(
+            "streak_connector_reconcile_findings",
+            &[("org", org.as_str()), ("kind", kind)],
+        )
+    };
+    assert_eq!(value("inactive_in_directory"), Some(1.0), "{}", m.text);
+    assert_eq!(value("not_in_directory"), Some(1.0), "{}", m.text);
+    assert_eq!(value("directory_only"), Some(0.0), "{}", m.text);
+    assert_eq!(
+        m.value("streak_connector_reconcile_directory_entries", &[]),
+        Some(4.0),
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.value("streak_connector_reconcile_directory_refused_total", &[]),
+        Some(1.0),
+        "{}",
+        m.text
+    );
+    // Nothing changed: the run published nothing more.
+    let topic = read_topic(broker.bootstrap(), &findings, Duration::from_secs(20)).await;
+    assert_eq!(published(&topic), expected);
 }

@@ -40,11 +40,7 @@ impl InternalEvent for DirectoryLoaded<'_> {
             entries = self.entries,
             "Directory topic read to its end; findings are judged from now on"
         );
-        m.reconcile_directory_entries
-            .with_label_values(&[self.topic])
-            .set(self.entries as i64);
-        m.reconcile_directory_refused_total
-            .with_label_values(&[self.topic]);
+        m.reconcile_directory_entries.set(self.entries as i64);
     }
 }
 
@@ -66,9 +62,7 @@ impl InternalEvent for DirectoryRecordRefused<'_> {
             error = %self.error,
             "Directory record refused; the entry keeps its previous value"
         );
-        m.reconcile_directory_refused_total
-            .with_label_values(&[self.topic])
-            .inc();
+        m.reconcile_directory_refused_total.inc();
     }
 }
 
