@@ -10,7 +10,7 @@ use rdkafka::ClientConfig;
 use testkit::broker::real_broker_for;
 use testkit::e2e::{api_key, start_simulator, wait_for, Setup};
 use testkit::metrics::scrape;
-use testkit::process::Cmd;
+use testkit::process::{Cmd, Spawned};
 use testkit::topic::{create_topic, read_topic, TopicContents};
 use testkit::unique;
 
@@ -74,7 +74,15 @@ async fn audit_and_reconcile_through_the_binary() {
     let sim = start_simulator(&scenario(&org, &key)).await;
     let setup = Setup::new("audit", &sim.base_url(), &broker, &[&key], "");
     setup.command(&["once"]).run(RUN).await.assert_success();
+    roster(&setup, &org).await;
+    review(&setup).await;
+    reconcile_clean(&setup).await;
+    reconcile_messy(&setup).await;
+    live(&setup, &key).await;
+}
 
+/// The roster, from the state topic, in the three formats; an unknown `--org`.
+async fn roster(setup: &Setup, org: &str) {
     // The roster, from the state topic.
     let table = setup.command(&["audit"]).run(RUN).await;
     table.assert_success();
@@ -91,7 +99,7 @@ async fn audit_and_reconcile_through_the_binary() {
         table.report()
     );
     let json = setup
-        .command(&["audit", "--format", "json", "--org", &org])
+        .command(&["audit", "--format", "json", "--org", org])
         .run(RUN)
         .await;
     json.assert_success();
@@ -105,8 +113,11 @@ async fn audit_and_reconcile_through_the_binary() {
     assert_eq!(csv.stdout.lines().count(), 6, "{}", csv.report());
     let unknown = setup.command(&["audit", "--org", "nope"]).run(RUN).await;
     assert!(!unknown.status.success());
-    assert!(unknown.stderr.contains(&org), "{}", unknown.report());
+    assert!(unknown.stderr.contains(org), "{}", unknown.report());
+}
 
+/// The inactive review: longest idle first, the removal note.
+async fn review(setup: &Setup) {
     // The inactive review: longest idle first, the removal note.
     let review = setup.command(&["audit", "--inactive"]).run(RUN).await;
     review.assert_success();
@@ -131,10 +142,13 @@ async fn audit_and_reconcile_through_the_binary() {
         "{}",
         review_csv.report()
     );
+}
 
+/// A clean directory file: findings, exit 3; `--report-only` exits 0.
+async fn reconcile_clean(setup: &Setup) {
     // Reconcile with a clean file: findings, exit 3; --report-only exits 0.
     let clean = write(
-        &setup,
+        setup,
         "directory.csv",
         "email,status,department\n ada@corp.EXAMPLE ,active,IT\nben@corp.example,suspended,Sales\n\
          cy@corp.example,Active,Sales\ndee@corp.example,deleted,IT\nfay@corp.example,active,HR\n",
@@ -172,17 +186,42 @@ async fn audit_and_reconcile_through_the_binary() {
         "{}",
         report.report()
     );
+}
 
+/// Messy files: every bad line named, nothing used; `--lenient` goes on.
+async fn reconcile_messy(setup: &Setup) {
     // A messy file: every bad line named, nothing used; --lenient goes on.
-    let messy = write(&setup, "messy.csv", "Mail;State\n");
+    let messy = write(setup, "header.csv", "Mail;State\n");
     let header = setup
         .command(&["reconcile", "--directory", &messy])
         .run(RUN)
         .await;
     assert_eq!(header.status.code(), Some(1), "{}", header.report());
     assert!(header.stderr.contains("email"), "{}", header.report());
+    let messy_csv = write(
+        setup,
+        "messy.csv",
+        "\u{feff}Email,Status,Name\r\nAda@corp.example,active,\"Ada, A\"\r\n\
+         ada@CORP.example ,deleted,dup\r\n,active,no email\r\n\
+         ben@corp.example,active,\"bad \"quote\r\ncy@corp.example,active\r\n\
+         dee@corp.example,ACTIVE,\"two\r\nlines\"\r\n",
+    );
+    let strict = setup
+        .command(&["reconcile", "--directory", &messy_csv])
+        .run(RUN)
+        .await;
+    assert_eq!(strict.status.code(), Some(1), "{}", strict.report());
+    for line in [
+        "4 unusable line(s)",
+        "line 3: duplicate of line 2",
+        "line 4: no email",
+        "line 5: malformed",
+        "line 6: malformed: 2 field(s) where the header has 3",
+    ] {
+        assert!(strict.stderr.contains(line), "{line}\n{}", strict.report());
+    }
     let messy = write(
-        &setup,
+        setup,
         "messy.jsonl",
         "{\"email\":\"ADA@corp.example\",\"status\":\"active\"}\n\
          {\"email\":\"ada@corp.example\",\"status\":\"suspended\"}\n\
@@ -223,13 +262,16 @@ async fn audit_and_reconcile_through_the_binary() {
         "{}",
         lenient.report()
     );
+}
 
+/// `--live`: Streak only, Kafka unreachable and never asked.
+async fn live(setup: &Setup, key: &str) {
     // --live: Streak only, Kafka unreachable and never asked.
     let live = Cmd::new(&["audit", "--live", "--inactive"])
         .args(["--config", &setup.config_path.display().to_string()])
         .args(["--streak-base-url", &setup.streak_base_url])
         .args(["--kafka-bootstrap-servers", "127.0.0.1:9"])
-        .env("STREAK_CONNECTOR_API_KEYS", &key)
+        .env("STREAK_CONNECTOR_API_KEYS", key)
         .run(RUN)
         .await;
     live.assert_success();
@@ -265,6 +307,24 @@ async fn audit_does_not_fence_a_running_connector() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(!run.stderr().contains("fenced"), "{}", run.stderr());
+}
+
+/// Every finding record of a findings topic as (change, user), sorted: partitions
+/// interleave, so only the multiset is stable.
+fn published(topic: &TopicContents) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = topic
+        .records
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(r.value.as_deref()?).ok())
+        .map(|v| {
+            (
+                v["change"].as_str().unwrap_or("?").to_owned(),
+                v["user_key"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// The findings topic after each `once`: one record per change, none repeated
@@ -307,23 +367,6 @@ async fn continuous_reconciliation_across_restarts() {
             "--findings-topic",
             &findings,
         ])
-    };
-    // Every finding record of the topic as (change, user), sorted: partitions
-    // interleave, so only the multiset is stable.
-    let published = |topic: &TopicContents| -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = topic
-            .records
-            .iter()
-            .filter_map(|r| serde_json::from_slice::<serde_json::Value>(r.value.as_deref()?).ok())
-            .map(|v| {
-                (
-                    v["change"].as_str().unwrap_or("?").to_owned(),
-                    v["user_key"].as_str().unwrap_or("-").to_owned(),
-                )
-            })
-            .collect();
-        out.sort();
-        out
     };
     let first = once().run(RUN).await;
     first.assert_success();
@@ -378,6 +421,15 @@ async fn continuous_reconciliation_across_restarts() {
     ]);
     cmd.args(["--poll-interval", "1s"]);
     let mut run = cmd.spawn();
+    run_metrics(&mut run, &org).await;
+    // Nothing changed: the run published nothing more.
+    let topic = read_topic(broker.bootstrap(), &findings, Duration::from_secs(20)).await;
+    assert_eq!(published(&topic), expected);
+}
+
+/// The reconciliation's metrics of a running connector, after the restarts above:
+/// Cy inactive in the directory, Eve not in it, the refused record counted.
+async fn run_metrics(run: &mut Spawned, org: &str) {
     let addr = run.metrics_addr(RUN).await;
     run.wait_line("a committed poll", RUN, |l| l.contains("Poll committed"))
         .await;
@@ -385,7 +437,7 @@ async fn continuous_reconciliation_across_restarts() {
     let value = |kind: &str| {
         m.value(
             "streak_connector_reconcile_findings",
-            &[("org", org.as_str()), ("kind", kind)],
+            &[("org", org), ("kind", kind)],
         )
     };
     assert_eq!(value("inactive_in_directory"), Some(1.0), "{}", m.text);
@@ -403,7 +455,4 @@ async fn continuous_reconciliation_across_restarts() {
         "{}",
         m.text
     );
-    // Nothing changed: the run published nothing more.
-    let topic = read_topic(broker.bootstrap(), &findings, Duration::from_secs(20)).await;
-    assert_eq!(published(&topic), expected);
 }
