@@ -106,8 +106,9 @@ pub struct Continuous {
     reconciler: Arc<Mutex<Reconciler>>,
     findings_topic: String,
     metrics: Arc<Metrics>,
-    /// Stops following the directory when the connector is dropped.
-    _follower: Follower,
+    /// Stops following the directory when the connector is dropped (`None` for a
+    /// twin fed by hand).
+    _follower: Option<Follower>,
 }
 
 fn lock(r: &Mutex<Reconciler>) -> MutexGuard<'_, Reconciler> {
@@ -154,8 +155,28 @@ impl Continuous {
             reconciler,
             findings_topic,
             metrics,
-            _follower: follower,
+            _follower: Some(follower),
         })
+    }
+
+    /// A reconciliation over `reconciler` that follows no topic: the directory is
+    /// fed through [`Continuous::apply_directory`] (tests of the cycle on twins).
+    pub fn unfollowed(
+        reconciler: Reconciler,
+        findings_topic: impl Into<String>,
+        metrics: Arc<Metrics>,
+    ) -> Continuous {
+        Continuous {
+            reconciler: Arc::new(Mutex::new(reconciler)),
+            findings_topic: findings_topic.into(),
+            metrics,
+            _follower: None,
+        }
+    }
+
+    /// Applies one directory update (what the follower does for each record).
+    pub fn apply_directory(&self, update: crate::audit::DirectoryUpdate) {
+        lock(&self.reconciler).apply_directory(update);
     }
 
     /// What the poll would publish: `state` before the poll, `outcome` its
