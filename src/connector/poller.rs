@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::reconcile::PollFindings;
 use super::shared::{Health, Releases};
 use super::telemetry::{
     DepartureGuardReleaseUsed, DepartureGuardTripped, OrganizationResolved, PollFailed,
@@ -325,14 +326,8 @@ impl OrgPoller {
         }
 
         // The reconciliation's finding changes join the poll's transaction.
-        let findings = self
-            .ctx
-            .reconcile
-            .as_ref()
-            .map(|r| (r, r.pending(state, &outcome)));
-        if let Some((r, pending)) = &findings {
-            records.extend(r.records(pending));
-        }
+        let findings =
+            PollFindings::stage(self.ctx.reconcile.as_ref(), state, &outcome, &mut records);
 
         if let Mode::DryRun(out) = &self.ctx.mode {
             for e in &outcome.events {
@@ -345,9 +340,7 @@ impl OrgPoller {
 
         // Committed: now, and only now, the in-memory state moves on.
         state.apply(&outcome);
-        if let Some((r, pending)) = findings {
-            r.committed(pending);
-        }
+        findings.committed();
         if matches!(outcome.verdict, GuardVerdict::Released { .. }) {
             self.ctx.releases.take(&org_key);
             DepartureGuardReleaseUsed { org: &org_key }.emit(&self.ctx.metrics);

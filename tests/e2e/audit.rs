@@ -340,6 +340,24 @@ async fn continuous_reconciliation_across_restarts() {
     let setup = Setup::new("continuous", &sim.base_url(), &broker, &[&key], "");
     let directory = unique("e2e-directory");
     let findings = unique("e2e-findings");
+    let missing = setup
+        .command(&[
+            "once",
+            "--directory-topic",
+            &directory,
+            "--findings-topic",
+            &findings,
+        ])
+        .run(RUN)
+        .await;
+    assert!(!missing.status.success(), "{}", missing.report());
+    assert!(
+        missing
+            .stderr
+            .contains(&format!("directory topic `{directory}` does not exist")),
+        "{}",
+        missing.report()
+    );
     create_topic(&broker, &directory, &[("cleanup.policy", "compact")]).await;
     produce(
         broker.bootstrap(),

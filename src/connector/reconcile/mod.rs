@@ -70,6 +70,8 @@ pub enum ReconcileStartError {
         #[source]
         source: RestoreError,
     },
+    #[error("directory topic `{0}` does not exist: create it (compacted, keyed by email; see docs/audit.md), or check --directory-topic")]
+    DirectoryMissing(String),
     #[error("cannot follow the directory topic `{topic}`")]
     Directory {
         topic: String,
@@ -87,6 +89,7 @@ impl Classified for ReconcileStartError {
             ReconcileStartError::Findings { source, .. }
             | ReconcileStartError::Directory { source, .. } => source.recovery(),
             ReconcileStartError::CatchUp { .. } => Recovery::RetryNow,
+            ReconcileStartError::DirectoryMissing(_) => Recovery::StopProcess,
         }
     }
 
@@ -96,6 +99,7 @@ impl Classified for ReconcileStartError {
             ReconcileStartError::Findings { .. } => "findings_restore",
             ReconcileStartError::Directory { .. } => "directory_follow",
             ReconcileStartError::CatchUp { .. } => "directory_catch_up",
+            ReconcileStartError::DirectoryMissing(_) => "directory_missing",
         }
     }
 }
@@ -227,6 +231,34 @@ impl Continuous {
     }
 }
 
+/// One poll's finding changes, staged into its batch, waiting for its commit.
+#[derive(Debug)]
+pub struct PollFindings(Option<(Arc<Continuous>, PendingFindings)>);
+
+impl PollFindings {
+    /// With the reconciliation on, adds the poll's finding records to `records`
+    /// (its batch); `state` is before the poll, `outcome` its uncommitted result.
+    pub fn stage(
+        reconcile: Option<&Arc<Continuous>>,
+        state: &OrgState,
+        outcome: &PollOutcome,
+        records: &mut Vec<OutRecord>,
+    ) -> PollFindings {
+        PollFindings(reconcile.map(|r| {
+            let pending = r.pending(state, outcome);
+            records.extend(r.records(&pending));
+            (r.clone(), pending)
+        }))
+    }
+
+    /// The batch committed: the staged findings are the published ones now.
+    pub fn committed(self) {
+        if let Some((r, pending)) = self.0 {
+            r.committed(pending);
+        }
+    }
+}
+
 /// The last record of every key of the findings topic, read committed.
 async fn restore_findings(
     kafka: &KafkaConfig,
@@ -317,9 +349,12 @@ async fn follow_directory(
                     source: rdkafka::error::KafkaError::Canceled,
                 })
             })
-            .map_err(|source| ReconcileStartError::Directory {
-                topic: topic.clone(),
-                source,
+            .map_err(|source| match source {
+                RestoreError::MissingTopic(t) => ReconcileStartError::DirectoryMissing(t),
+                source => ReconcileStartError::Directory {
+                    topic: topic.clone(),
+                    source,
+                },
             })?;
     match tokio::time::timeout(settings.catch_up_timeout, wait).await {
         Ok(Ok(_)) => Ok(follower),
