@@ -46,6 +46,12 @@ pub enum Command {
     Check,
     /// Consume a topic (read committed) and print its decoded records as JSON lines.
     Tail(TailArgs),
+    /// Print every organization's members (the audit), or with --inactive the
+    /// offboarding review, from the state topic (read only) or --live from Streak.
+    Audit(crate::app::audit::AuditArgs),
+    /// Compare each organization's members with a directory file by email; exits 3
+    /// when there are findings (0 with --report-only).
+    Reconcile(crate::app::reconcile::ReconcileArgs),
     /// Print the embedded Avro schemas, or write them to a directory.
     Schemas(SchemasArgs),
     /// Ask a running connector for its status (`/status` on its metrics listener)

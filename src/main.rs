@@ -47,6 +47,8 @@ fn main() -> ExitCode {
                     Command::Run => app::run::run(config).await,
                     Command::Once(args) => app::once::once(config, args.dry_run).await,
                     Command::Tail(args) => app::tail::tail(config, args).await,
+                    Command::Audit(args) => app::audit::audit(config, args).await,
+                    Command::Reconcile(args) => app::reconcile::reconcile(config, args).await,
                     _ => unreachable!("handled above"),
                 }
             }
@@ -56,6 +58,10 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // reconcile's verdict for cron, not a failure: the findings are printed.
+        Err(e) if e.is::<app::reconcile::FindingsFound>() => {
+            ExitCode::from(app::reconcile::FINDINGS_EXIT)
+        }
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");

@@ -135,6 +135,13 @@ pub struct Metrics {
     /// Members left out of a poll because one of their records was larger than the
     /// producer accepts, by organization.
     pub members_left_out_total: IntCounterVec,
+    // --- Continuous reconciliation (issue 17) ---
+    /// Current published findings by organization and kind (`FindingKind::ALL`).
+    pub reconcile_findings: IntGaugeVec,
+    /// Entries of the directory topic when it was read to its end.
+    pub reconcile_directory_entries: IntGauge,
+    /// Directory topic records refused (unusable).
+    pub reconcile_directory_refused_total: prometheus::IntCounter,
     // --- librdkafka statistics of the producer ---
     pub kafka: KafkaStatsMetrics,
 }
@@ -307,6 +314,20 @@ impl Metrics {
         .expect("valid metric definition");
         r.register(Box::new(restore_records.clone()))
             .expect("metric registered once");
+        let reconcile_directory_entries = IntGauge::new(
+            "reconcile_directory_entries",
+            "Entries of the directory topic when it was read to its end at start-up.",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(reconcile_directory_entries.clone()))
+            .expect("metric registered once");
+        let reconcile_directory_refused_total = prometheus::IntCounter::new(
+            "reconcile_directory_refused_total",
+            "Directory topic records refused as unusable.",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(reconcile_directory_refused_total.clone()))
+            .expect("metric registered once");
         let last_success = GaugeVec::new(
             Opts::new(
                 "last_success_timestamp_seconds",
@@ -403,6 +424,14 @@ impl Metrics {
                 "1 while the departure guard holds the organization.",
                 &["org"],
             ),
+            reconcile_findings: gauge(
+                r,
+                "reconcile_findings",
+                "Current findings of the directory reconciliation by organization and kind.",
+                &["org", "kind"],
+            ),
+            reconcile_directory_entries,
+            reconcile_directory_refused_total,
             transactions_total: counter(
                 r,
                 "transactions_total",
@@ -466,6 +495,10 @@ impl Metrics {
         self.departure_guard_tripped
             .with_label_values(&[org])
             .set(0);
+        for kind in crate::audit::FindingKind::ALL {
+            self.reconcile_findings
+                .with_label_values(&[org, kind.as_str()]);
+        }
         self.api_invalid_entries_total.with_label_values(&[org]);
         self.api_duplicate_entries_total.with_label_values(&[org]);
         self.members_left_out_total.with_label_values(&[org]);

@@ -4,9 +4,11 @@
 //! Errors leave here as `anyhow::Error` (this is the edge); the exit status is the
 //! command's verdict.
 
+pub mod audit;
 pub mod check;
 pub mod demo;
 pub mod once;
+pub mod reconcile;
 pub mod run;
 pub mod start_retry;
 pub mod status;

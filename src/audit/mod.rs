@@ -15,7 +15,8 @@
 //! - [`reconcile`] / [`reconcile_state`]: the findings of one organization;
 //! - [`Reconciler`]: the continuous mode, the finding changes of each poll as
 //!   [`FindingRecord`]s, restorable from the findings topic;
-//! - [`render_rosters`], [`render_inactive`], [`render_findings`]: table, CSV, JSON.
+//! - [`render_rosters`], [`render_inactive`], [`render_findings`]: table, CSV, JSON;
+//! - [`ocsf::finding_record`]: a finding change as an OCSF Detection Finding.
 //!
 //! `docs/audit.md` is the user's view of all of it.
 
@@ -24,6 +25,7 @@ mod csv;
 mod directory;
 mod email;
 mod error;
+pub mod ocsf;
 mod reconcile;
 mod render;
 mod roster;

@@ -39,6 +39,16 @@ pub struct SettingsArgs {
     #[arg(long, global = true, env = "STREAK_CONNECTOR_STATE_TOPIC")]
     pub state_topic: Option<String>,
 
+    /// Compacted directory topic (keyed by email, JSON values with a status) for the
+    /// continuous reconciliation of `run` and `once`; needs --findings-topic.
+    #[arg(long, global = true, env = "STREAK_CONNECTOR_DIRECTORY_TOPIC")]
+    pub directory_topic: Option<String>,
+
+    /// Compacted topic of the reconciliation's finding records (created when
+    /// absent); needs --directory-topic.
+    #[arg(long, global = true, env = "STREAK_CONNECTOR_FINDINGS_TOPIC")]
+    pub findings_topic: Option<String>,
+
     /// Partitions of the topics the connector creates: -1 (the broker's
     /// num.partitions) or at least 1 [default: -1].
     #[arg(

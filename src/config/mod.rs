@@ -18,6 +18,7 @@ pub mod defaults;
 mod error;
 mod flags;
 mod raw;
+mod reconcile;
 mod secrets;
 mod typed;
 
@@ -34,7 +35,7 @@ pub use error::ConfigError;
 pub use flags::SettingsArgs;
 pub use raw::{
     parse_duration, parse_file_config, read_file_config, FileConfig, GuardFile, KafkaFile,
-    LogFormat, RegistryFile, StreakFile, TopicPolicySetting,
+    LogFormat, ReconcileFile, RegistryFile, StreakFile, TopicPolicySetting,
 };
 pub use secrets::{load_api_keys, Secret};
 pub use typed::{passthrough, validate_base_url, Layers};
@@ -94,6 +95,9 @@ pub struct Config {
     /// Bearer token for the admin endpoints (departure-guard release); they are off
     /// without one.
     pub admin_token: Option<Secret>,
+    /// The continuous reconciliation (`--directory-topic`, `--findings-topic`),
+    /// off when neither is set.
+    pub reconcile: Option<crate::connector::reconcile::ReconcileSettings>,
 }
 
 /// The environment as a map, so tests can supply their own.

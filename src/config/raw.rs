@@ -61,6 +61,12 @@ pub struct FileConfig {
     /// `/readyz` fails once an organization's polls failed this many times in a row
     /// (default 3).
     pub ready_max_consecutive_failures: Option<u32>,
+    /// Compacted directory topic of the continuous reconciliation (issue 17).
+    pub directory_topic: Option<String>,
+    /// Compacted topic the continuous reconciliation publishes findings to.
+    pub findings_topic: Option<String>,
+    #[serde(default)]
+    pub reconcile: ReconcileFile,
     #[serde(default)]
     pub streak: StreakFile,
     #[serde(default)]
@@ -120,6 +126,23 @@ pub enum TopicPolicySetting {
     Verify,
     /// Create and check nothing.
     Trust,
+}
+
+/// `[reconcile]`: the continuous reconciliation's options (see `docs/audit.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileFile {
+    /// Also report active directory entries that are not members (default false).
+    pub directory_only: Option<bool>,
+    /// Drop the `+tag` of emails on both sides (default false).
+    pub strip_plus_tags: Option<bool>,
+    /// The email field of directory records (default `email`).
+    pub email_field: Option<String>,
+    /// The status field of directory records (default `status`).
+    pub status_field: Option<String>,
+    /// How long start-up waits for the directory topic's end (default 2m).
+    #[serde(default, deserialize_with = "duration")]
+    pub catch_up_timeout: Option<Duration>,
 }
 
 /// `[guard]`: the departure guard.

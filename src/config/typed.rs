@@ -91,6 +91,7 @@ impl TryFrom<Layers<'_>> for Config {
         if max_concurrent_polls == 0 {
             return Err(invalid("max_concurrent_polls", "must be at least 1"));
         }
+        let reconcile = super::reconcile::reconcile(args, file, &kafka)?;
         Ok(Config {
             streak,
             api_keys,
@@ -111,6 +112,7 @@ impl TryFrom<Layers<'_>> for Config {
                 .ready_max_consecutive_failures
                 .unwrap_or(defaults::READY_MAX_CONSECUTIVE_FAILURES),
             admin_token: admin_token(env)?,
+            reconcile,
         })
     }
 }

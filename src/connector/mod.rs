@@ -8,6 +8,7 @@
 //! [`Restore`]. This module only orders the steps.
 
 pub mod poller;
+pub mod reconcile;
 pub mod record_size;
 pub mod restore;
 pub mod shared;

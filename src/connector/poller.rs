@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::reconcile::PollFindings;
 use super::record_size::{encode_batch, Batch, RecordLimit};
 use super::shared::{Health, Releases};
 use super::telemetry::{
@@ -77,6 +78,9 @@ pub struct PollContext {
     pub orgs: Arc<Mutex<Vec<String>>>,
     /// What `/status` shows: written here where health is.
     pub status: Arc<super::status::StatusBoard>,
+    /// The continuous reconciliation, when configured: its finding records join
+    /// each poll's transaction.
+    pub reconcile: Option<Arc<super::reconcile::Continuous>>,
 }
 
 impl std::fmt::Debug for PollContext {
@@ -312,7 +316,10 @@ impl OrgPoller {
             return Ok(Some(PollStatus::Held));
         }
 
-        let Batch { records, left_out } = encode_batch(
+        let Batch {
+            mut records,
+            left_out,
+        } = encode_batch(
             &mut outcome,
             &self.ctx.encoder,
             &self.ctx.events_topic,
@@ -328,6 +335,10 @@ impl OrgPoller {
             .emit(&self.ctx.metrics);
         }
 
+        // The reconciliation's finding changes join the poll's transaction.
+        let findings =
+            PollFindings::stage(self.ctx.reconcile.as_ref(), state, &outcome, &mut records);
+
         if let Mode::DryRun(out) = &self.ctx.mode {
             for e in &outcome.events {
                 let _ = out.send(e.clone());
@@ -339,6 +350,7 @@ impl OrgPoller {
 
         // Committed: now, and only now, the in-memory state moves on.
         state.apply(&outcome);
+        findings.committed();
         if matches!(outcome.verdict, GuardVerdict::Released { .. }) {
             self.ctx.releases.take(&org_key);
             DepartureGuardReleaseUsed { org: &org_key }.emit(&self.ctx.metrics);

@@ -54,6 +54,8 @@ pub enum StartupError {
     Restore(#[from] RestoreError),
     #[error(transparent)]
     TwoFramings(#[from] super::state_keys::TwoFramings),
+    #[error("continuous reconciliation")]
+    Reconcile(#[from] super::reconcile::ReconcileStartError),
     #[error("Streak client")]
     Client(#[from] crate::streak::ApiError),
 }
@@ -63,6 +65,7 @@ impl Classified for StartupError {
         match self {
             StartupError::Topics(e) => e.recovery(),
             StartupError::Restore(e) => e.recovery(),
+            StartupError::Reconcile(e) => e.recovery(),
             StartupError::Registry(e) if e.is_retriable() => Recovery::RetryNow,
             StartupError::WriterSchemas(e) if e.is_retriable() => Recovery::RetryNow,
             // Whatever a publisher or client error says of a cycle, at start-up
@@ -81,6 +84,7 @@ impl Classified for StartupError {
             StartupError::Publisher(e) => e.error_code(),
             StartupError::Restore(e) => e.error_code(),
             StartupError::TwoFramings(_) => "two_framings",
+            StartupError::Reconcile(e) => e.error_code(),
             StartupError::Client(e) => e.error_code(),
         }
     }
@@ -125,6 +129,9 @@ pub struct Parts {
     pub record_limit: RecordLimit,
     pub clock: Clock,
     pub mode: Mode,
+    /// The continuous reconciliation, when configured (started: findings restored,
+    /// directory read to its end).
+    pub reconcile: Option<Arc<super::reconcile::Continuous>>,
 }
 
 impl std::fmt::Debug for Parts {
@@ -248,6 +255,14 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
         publisher.init().await?;
         Arc::new(publisher)
     };
+    // After init_transactions: a dead instance's open transaction no longer holds
+    // the findings topic's stable end back.
+    let reconcile = match &config.reconcile {
+        Some(settings) => Some(Arc::new(
+            super::reconcile::Continuous::start(&kafka, settings, metrics.clone()).await?,
+        )),
+        None => None,
+    };
     let topics = topic_names(config);
     let state = Arc::new(StateReader::new(
         KafkaStateSource::new(kafka, metrics.clone()),
@@ -283,6 +298,7 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
         record_limit: RecordLimit::of(&config.kafka),
         clock,
         mode,
+        reconcile,
     })
 }
 
@@ -314,6 +330,7 @@ pub async fn start(parts: Parts) -> Result<Started, StartupError> {
         claimed: Mutex::new(HashSet::new()),
         orgs: parts.shared.orgs,
         status: parts.shared.status,
+        reconcile: parts.reconcile,
     });
     let pollers = parts
         .apis

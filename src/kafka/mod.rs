@@ -22,6 +22,7 @@
 //! and [`StateSource`].
 
 pub mod config;
+pub mod follow;
 pub mod inspect;
 pub mod memory;
 pub mod publisher;
@@ -38,7 +39,9 @@ pub use memory::{InjectedFailure, MemoryStore, StoredRecord};
 pub use publisher::{CommitStats, PublishError, Stage, TransactionalPublisher};
 pub use restore::{KafkaStateSource, RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
 pub use survivors::RecordAt;
-pub use topics::{ensure_topics, TopicError, TopicsReport, STATE_TOPIC_DEFAULTS};
+pub use topics::{
+    ensure_compacted_topic, ensure_topics, TopicError, TopicsReport, STATE_TOPIC_DEFAULTS,
+};
 
 /// One record to write in a transaction: already encoded, addressed to a topic.
 ///

@@ -200,6 +200,41 @@ pub async fn ensure_topics(
     })
 }
 
+/// Create a compacted topic of the connector's own (the findings topic) when
+/// absent, with the state topic's settings ([`STATE_TOPIC_DEFAULTS`]), and refuse
+/// one that is not compacted. Under [`TopicPolicy::Trust`], does nothing.
+pub async fn ensure_compacted_topic(
+    config: &KafkaConfig,
+    topic: &str,
+    role: &'static str,
+    metrics: &Metrics,
+) -> Result<bool, TopicError> {
+    if config.topic_policy == TopicPolicy::Trust {
+        return Ok(false);
+    }
+    let admin: Arc<AdminClient<DefaultClientContext>> =
+        Arc::new(config.admin_config().create().map_err(TopicError::Client)?);
+    let timeout = config.request_timeout;
+    let opts = AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout));
+    let exists = partition_count(&admin, topic, &config.bootstrap_servers, timeout)
+        .await?
+        .is_some();
+    let created = !exists && create(&admin, &opts, config, topic, &STATE_TOPIC_DEFAULTS).await?;
+    if created {
+        TopicCreated {
+            topic,
+            role,
+            partitions: config.partitions,
+            replication_factor: config.replication_factor,
+        }
+        .emit(metrics);
+    }
+    check_compacted(&admin, &opts, topic, timeout).await?;
+    Ok(created)
+}
+
 /// The topic's partition count, `None` when it does not exist.
 pub(crate) async fn partition_count(
     admin: &Arc<AdminClient<DefaultClientContext>>,

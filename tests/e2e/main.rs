@@ -9,6 +9,7 @@
 //! against a real broker, with `STREAK_E2E_REQUIRE_REAL_BROKER=1` so nothing skips.
 //! The helpers are in the `testkit` crate (`testkit::e2e`, `testkit::eos`).
 
+mod audit;
 mod exactly_once;
 mod fencing;
 mod guard;

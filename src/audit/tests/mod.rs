@@ -3,4 +3,5 @@
 
 mod continuous;
 mod directory;
+mod ocsf;
 mod render;
