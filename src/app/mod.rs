@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod format;
 pub mod once;
 pub mod run;
 pub mod tail;

@@ -34,7 +34,7 @@ pub use error::ConfigError;
 pub use flags::SettingsArgs;
 pub use raw::{
     parse_duration, parse_file_config, read_file_config, FileConfig, GuardFile, KafkaFile,
-    LogFormat, RegistryFile, StreakFile, TopicPolicySetting,
+    LogFormat, OcsfFile, RegistryFile, StreakFile, TopicPolicySetting,
 };
 pub use secrets::{load_api_keys, Secret};
 pub use typed::{passthrough, validate_base_url, Layers};
@@ -94,6 +94,9 @@ pub struct Config {
     /// Bearer token for the admin endpoints (departure-guard release); they are off
     /// without one.
     pub admin_token: Option<Secret>,
+    /// Severity of each kind of change in OCSF and ECS records (`[ocsf.severity]`);
+    /// the OCSF topic itself is `kafka.ocsf_topic`.
+    pub ocsf_severity: crate::siem::Severities,
 }
 
 /// The environment as a map, so tests can supply their own.

@@ -7,12 +7,14 @@
 //! [`crate::streak::StreakApi`], [`crate::kafka::TransactionalSink`] and
 //! [`Restore`]. This module only orders the steps.
 
+pub mod ocsf;
 pub mod poller;
 pub mod restore;
 pub mod shared;
 pub mod startup;
 pub mod telemetry;
 
+pub use ocsf::OcsfOutput;
 pub use poller::{system_clock, Clock, CycleError, Mode, OrgPoller, PollContext};
 pub use restore::{Restore, StateReader};
 pub use shared::{Health, Releases, Shared};

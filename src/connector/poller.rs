@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::ocsf::OcsfOutput;
 use super::shared::{Health, Releases};
 use super::telemetry::{
     DepartureGuardReleaseUsed, DepartureGuardTripped, OrganizationResolved, PollFailed,
@@ -61,6 +62,8 @@ pub struct PollContext {
     pub encoder: Encoder,
     pub events_topic: String,
     pub state_topic: String,
+    /// With an OCSF topic, each event's OCSF record goes into the same transaction.
+    pub ocsf: Option<OcsfOutput>,
     pub settings: membership::Settings,
     pub clock: Clock,
     pub mode: Mode,
@@ -306,11 +309,14 @@ impl OrgPoller {
         let mut records = Vec::with_capacity(outcome.events.len() + outcome.state_writes.len());
         for event in &outcome.events {
             let r = self.ctx.encoder.encode_event(event)?;
+            // The OCSF record, keyed with the event's own key bytes.
+            let ocsf = self.ctx.ocsf.as_ref().map(|o| o.record(event, &r.key));
             records.push(OutRecord {
                 topic: self.ctx.events_topic.clone(),
                 key: r.key,
                 value: r.value,
             });
+            records.extend(ocsf);
         }
         for write in &outcome.state_writes {
             let r = self.ctx.encoder.encode_state(write)?;

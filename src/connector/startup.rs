@@ -16,6 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use super::ocsf::OcsfOutput;
 use super::poller::{Clock, Mode, OrgPoller, PollContext};
 use super::restore::{Restore, StateReader};
 use super::shared::Shared;
@@ -116,6 +117,8 @@ pub struct Parts {
     pub encoder: Encoder,
     pub decoder: Decoder,
     pub topics: TopicNames,
+    /// The OCSF topic, when set: each event also as an OCSF record, same transaction.
+    pub ocsf: Option<OcsfOutput>,
     pub settings: membership::Settings,
     pub clock: Clock,
     pub mode: Mode,
@@ -263,6 +266,7 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
         encoder,
         decoder,
         topics,
+        ocsf: OcsfOutput::new(config.kafka.ocsf_topic.as_deref(), config.ocsf_severity),
         settings: membership::Settings {
             inactive_after_ms: config.inactive_after.as_millis() as i64,
             min_departures: config.guard.min_departures,
@@ -293,6 +297,7 @@ pub async fn start(parts: Parts) -> Result<Started, StartupError> {
         encoder: parts.encoder,
         events_topic: parts.topics.events,
         state_topic: parts.topics.state,
+        ocsf: parts.ocsf,
         settings: parts.settings,
         clock: parts.clock,
         mode: parts.mode,

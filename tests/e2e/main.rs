@@ -12,6 +12,7 @@
 mod exactly_once;
 mod fencing;
 mod guard;
+mod ocsf;
 mod ops;
 mod pipeline;
 mod registry;

@@ -134,6 +134,7 @@ fn rig(mode: Mode) -> Rig {
         encoder,
         events_topic: EVENTS.into(),
         state_topic: STATE.into(),
+        ocsf: None,
         settings: membership::Settings::default(),
         clock: Arc::new(|| NOW),
         mode,

@@ -1,0 +1,218 @@
+//! The SIEM formats through the built binary (issue 14): `--ocsf-topic` writes one
+//! OCSF 1.8.0 record per committed event, same key, in the event's transaction;
+//! `check` reports the topic; `tail --format ocsf|ecs` and `demo --format ocsf` print
+//! records that `scripts/ocsf-validate.py` accepts.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use streak_connector::simulator::{Change, ProfilePatch};
+use testkit::broker::real_broker_for;
+use testkit::e2e::{
+    api_key, is_success, joiner, json_lines, line_with, org_toml, start_simulator, Setup,
+};
+use testkit::ocsf::{one_to_one, validate};
+use testkit::process::Cmd;
+use testkit::topic::{read_events, read_to_end, Isolation};
+use testkit::unique;
+
+/// Bound of one command against a local broker (a debug build on a busy machine).
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The lines of `stdout` that are JSON objects, as text (for the validator).
+fn object_lines(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Two polls with `--ocsf-topic`: the OCSF topic, read committed, holds exactly one
+/// record per committed event (same key bytes and partition, `metadata.uid` =
+/// `event_id`); `check` reports the topic; `tail --format ocsf` prints records that
+/// validate against the 1.8.0 schema of their class, `tail --format ecs` ECS
+/// documents of the same events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ocsf_topic_holds_one_record_per_committed_event() {
+    let Some(broker) = real_broker_for("the_ocsf_topic_holds_one_record_per_committed_event").await
+    else {
+        return;
+    };
+    let key = api_key("ocsf");
+    let sim = start_simulator(&org_toml(
+        "org-ocsf",
+        &key,
+        &[
+            ("u-alice", true),
+            ("u-bob", false),
+            ("u-carol", false),
+            ("u-dave", false),
+        ],
+        "",
+    ))
+    .await;
+    let setup = Setup::new("ocsf", &sim.base_url(), &broker, &[&key], "");
+    let ocsf_topic = unique("e2e-ocsf");
+    let once = || {
+        let mut cmd = setup.command(&["once"]);
+        cmd.args(["--ocsf-topic", &ocsf_topic]);
+        cmd
+    };
+    once().run(TIMEOUT).await.assert_success();
+
+    sim.apply("org-ocsf", Change::Join(joiner("u-erin")))
+        .expect("erin joins");
+    sim.apply(
+        "org-ocsf",
+        Change::Leave {
+            key: "u-bob".into(),
+        },
+    )
+    .expect("bob leaves");
+    sim.apply(
+        "org-ocsf",
+        Change::SetAdmin {
+            key: "u-carol".into(),
+            admin: true,
+        },
+    )
+    .expect("carol becomes an admin");
+    sim.apply(
+        "org-ocsf",
+        Change::Profile {
+            key: "u-dave".into(),
+            patch: ProfilePatch {
+                display_name: Some("David Example".into()),
+                ..ProfilePatch::default()
+            },
+        },
+    )
+    .expect("dave renames himself");
+    once().run(TIMEOUT).await.assert_success();
+
+    let bootstrap = broker.bootstrap().to_owned();
+    let read = |topic: String| {
+        let bootstrap = bootstrap.clone();
+        async move {
+            read_to_end(
+                &bootstrap,
+                &topic,
+                Isolation::ReadCommitted,
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    let events = read(setup.events_topic.clone()).await;
+    let ocsf = read(ocsf_topic.clone()).await;
+    assert_eq!(
+        events.len(),
+        8,
+        "4 SNAPSHOTs, then JOINED, LEFT, ADMIN_CHANGED, PROFILE_CHANGED"
+    );
+    let matched = one_to_one(&events, &ocsf)
+        .await
+        .unwrap_or_else(|e| panic!("the OCSF topic does not match the events topic: {e}"));
+    assert_eq!(matched.records, 8);
+    let classes: Vec<(u64, usize)> = matched.by_class.into_iter().collect();
+    assert_eq!(
+        classes,
+        vec![(3001, 1), (3005, 1), (3006, 2), (5003, 4)],
+        "Account Change, User Access Management, Group Management, User Inventory Info"
+    );
+
+    // `check` looks at the OCSF topic too.
+    let mut check = setup.command(&["check"]);
+    check.args(["--ocsf-topic", &ocsf_topic]);
+    let checked = check.run(TIMEOUT).await;
+    let needle = format!("OCSF topic {ocsf_topic}:");
+    let line = line_with(&checked.stdout, &needle, &[])
+        .unwrap_or_else(|| panic!("check reports the OCSF topic\n{}", checked.report()));
+    assert!(is_success(line), "{line}\n{}", checked.report());
+    assert!(line.contains("exists, 3 partitions"), "{line}");
+
+    // `tail --format ocsf`: the events topic as OCSF lines, valid for their class.
+    let tail = |format: &'static str| {
+        let mut cmd = setup.command(&["tail", "--format", format]);
+        cmd.args(["--max-records", "8", "--idle-timeout", "10s"]);
+        cmd
+    };
+    let printed = tail("ocsf").run(TIMEOUT).await;
+    printed.assert_success();
+    let lines = object_lines(&printed.stdout);
+    assert_eq!(lines.len(), 8, "{}", printed.report());
+    let ids: BTreeSet<String> = read_events(broker.bootstrap(), &setup.events_topic)
+        .await
+        .iter()
+        .map(|e| e.event.event_id.to_string())
+        .collect();
+    let uids: BTreeSet<String> = json_lines(&printed.stdout)
+        .iter()
+        .filter_map(|r| r["metadata"]["uid"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(uids, ids, "tail --format ocsf prints every event once");
+    // The OCSF topic holds the same records as tail prints.
+    let topic_lines: BTreeSet<String> = ocsf
+        .iter()
+        .filter_map(|r| r.value.as_deref())
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    assert_eq!(
+        topic_lines,
+        lines.iter().cloned().collect::<BTreeSet<String>>(),
+        "the OCSF topic and tail --format ocsf agree"
+    );
+    if let Some(report) = validate(&lines).unwrap_or_else(|e| panic!("{e}")) {
+        eprintln!("[e2e] tail --format ocsf: {}", report.trim());
+    }
+
+    // `tail --format ecs`: the same events as ECS documents.
+    let printed = tail("ecs").run(TIMEOUT).await;
+    printed.assert_success();
+    let docs = json_lines(&printed.stdout);
+    assert_eq!(docs.len(), 8, "{}", printed.report());
+    for d in &docs {
+        assert_eq!(d["event"]["category"], serde_json::json!(["iam"]), "{d}");
+        assert_eq!(d["organization"]["id"], "org-ocsf", "{d}");
+        let id = d["event"]["id"].as_str().unwrap_or_default();
+        assert!(
+            ids.contains(id),
+            "an ECS document of a committed event: {d}"
+        );
+    }
+}
+
+/// `demo --format ocsf` needs nothing installed and prints the lively scenario's
+/// events as OCSF records that validate against the 1.8.0 schema of their class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_prints_valid_ocsf_records() {
+    let mut cmd = Cmd::new(&["demo", "--cycles", "2", "--demo-interval", "1s"]);
+    cmd.args(["--format", "ocsf", "--metrics-listen", "127.0.0.1:0"]);
+    let run = cmd.run(Duration::from_secs(180)).await;
+    run.assert_success();
+    let lines = object_lines(&run.stdout);
+    let records = json_lines(&run.stdout);
+    assert_eq!(
+        lines.len(),
+        records.len(),
+        "every line is JSON\n{}",
+        run.report()
+    );
+    // The lively scenario: org-lively has 25 members, org-steady 31.
+    let snapshots = records.iter().filter(|r| r["class_uid"] == 5003).count();
+    assert_eq!(snapshots, 25 + 31, "{}", run.report());
+    assert!(
+        records.iter().any(|r| r["class_uid"] != 5003),
+        "two cycles of the lively scenario show changes\n{}",
+        run.report()
+    );
+    for r in &records {
+        assert_eq!(r["metadata"]["version"], "1.8.0", "{r}");
+        assert_eq!(r["metadata"]["product"]["name"], "streak-connector", "{r}");
+    }
+    if let Some(report) = validate(&lines).unwrap_or_else(|e| panic!("{e}")) {
+        eprintln!("[e2e] demo --format ocsf: {}", report.trim());
+    }
+}
