@@ -22,6 +22,8 @@ mod secrets;
 mod typed;
 
 #[cfg(test)]
+mod ocsf_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
