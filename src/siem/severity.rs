@@ -1,5 +1,5 @@
 //! Severity of SIEM records: the OCSF `severity_id` scale, and which severity each
-//! kind of change gets. Pure data with defaults; the flag or TOML wiring parses into
+//! kind of change gets. Pure data with defaults; the configuration (`[ocsf.severity]`) parses into
 //! [`Severities`] through [`Severity`]'s `FromStr` or serde.
 
 use std::fmt;
