@@ -15,7 +15,7 @@ use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::Message as _;
 use tokio_util::sync::CancellationToken;
 
-use super::format::{siem_line, OutputFormat};
+use super::format::{base_options, siem_line, OutputFormat};
 use crate::cli::DemoArgs;
 use crate::config::{Config, FileConfig, KafkaFile, SettingsArgs};
 use crate::connector::startup::StartOptions;
@@ -24,7 +24,7 @@ use crate::kafka::inspect::{tail_consumer, TailStart};
 use crate::kafka::TopicPolicy;
 use crate::metrics::{Metrics, PollResult};
 use crate::scheduler::Schedule;
-use crate::siem::Severities;
+use crate::siem::SiemOptions;
 use crate::simulator::{Scenario, Simulator};
 
 const PARTITIONS: i32 = 3;
@@ -32,6 +32,11 @@ const PARTITIONS: i32 = 3;
 /// Runs the demo until Ctrl-C or `--cycles` cycles.
 pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()> {
     let scenario = Scenario::lively();
+    let org_names: BTreeMap<String, String> = scenario
+        .organizations()
+        .into_iter()
+        .map(|o| (o.key, o.name))
+        .collect();
     let keys: Vec<String> = scenario
         .organizations()
         .into_iter()
@@ -121,7 +126,8 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
     let decoder = started.decoder.clone();
     let kafka = super::read_only_kafka(&config);
     let consumer = tail_consumer(&kafka, &events_topic, TailStart::Beginning)?;
-    let printer = Printer::spawn(consumer, decoder, args.format, config.ocsf_severity);
+    let options = base_options(config.ocsf_severity, org_names);
+    let printer = Printer::spawn(consumer, decoder, args.format, options);
 
     // The same scheduler as `run`: every organization on the demo's interval,
     // without jitter, for `--cycles` cycles or until Ctrl-C.
@@ -151,7 +157,7 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
 async fn print_line(
     decoder: &crate::avro::Decoder,
     format: OutputFormat,
-    severities: &Severities,
+    options: &SiemOptions,
     key: Option<&[u8]>,
     value: &[u8],
 ) -> Option<String> {
@@ -160,7 +166,7 @@ async fn print_line(
             Ok(json) => json.to_string(),
             Err(e) => format!("{{\"undecodable\":{:?}}}", e.to_string()),
         }),
-        Some(f) => match siem_line(decoder, f, severities, key, value).await {
+        Some(f) => match siem_line(decoder, f, options, key, value).await {
             Ok(line) => Some(line),
             Err(e) => {
                 eprintln!("demo: an event not printed as {}: {e}", f.name());
@@ -197,7 +203,7 @@ impl Printer {
         consumer: StreamConsumer,
         decoder: crate::avro::Decoder,
         format: OutputFormat,
-        severities: Severities,
+        options: SiemOptions,
     ) -> Printer {
         let stop = CancellationToken::new();
         let printed = Arc::new(AtomicU64::new(0));
@@ -210,8 +216,7 @@ impl Printer {
                 };
                 let Ok(msg) = msg else { continue };
                 let Some(v) = msg.payload() else { continue };
-                let Some(line) = print_line(&decoder, format, &severities, msg.key(), v).await
-                else {
+                let Some(line) = print_line(&decoder, format, &options, msg.key(), v).await else {
                     continue;
                 };
                 let mut out = std::io::stdout().lock();

@@ -3,6 +3,8 @@
 //! ([`crate::siem`]), one compact JSON object a line, so that a SIEM engineer can
 //! look at what a pipeline would get before wiring one.
 
+use std::collections::BTreeMap;
+
 use crate::avro::{DecodeError, Decoder};
 use crate::siem::{self, Severities, SiemOptions};
 
@@ -45,13 +47,23 @@ impl SiemFormat {
     }
 }
 
+/// What `tail` and `demo` map events with: the configured severities, and the
+/// organizations' names when the command knows them (`demo` does, from its scenario).
+pub fn base_options(severities: Severities, org_names: BTreeMap<String, String>) -> SiemOptions {
+    SiemOptions {
+        severities,
+        org_names,
+        ..SiemOptions::default()
+    }
+}
+
 /// One events-topic record as one line of `format`: decodes the value (checking it
-/// against the key when there is one) and maps the event, with the configured
-/// severities and the version of the connector that wrote it.
+/// against the key when there is one) and maps the event with `base`'s severities
+/// and names, and the version of the connector that wrote it.
 pub async fn siem_line(
     decoder: &Decoder,
     format: SiemFormat,
-    severities: &Severities,
+    base: &SiemOptions,
     key: Option<&[u8]>,
     value: &[u8],
 ) -> Result<String, DecodeError> {
@@ -60,8 +72,8 @@ pub async fn siem_line(
         None => decoder.decode_event_value(value).await?,
     };
     let options = SiemOptions {
-        severities: *severities,
-        ..SiemOptions::for_source(&decoded.source)
+        product_version: decoded.source.version.clone(),
+        ..base.clone()
     };
     let bytes = match format {
         SiemFormat::Ocsf => siem::ocsf::record_bytes(&decoded.event, &options),

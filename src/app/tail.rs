@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use rdkafka::message::Message as _;
 use tokio_util::sync::CancellationToken;
 
-use super::format::siem_line;
+use super::format::{base_options, siem_line};
 use crate::avro::Decoder;
 use crate::cli::{TailArgs, TailFrom};
 use crate::config::Config;
@@ -30,6 +30,8 @@ pub fn resolve_topic(config: &Config, topic: &str) -> String {
 pub async fn tail(config: Config, args: TailArgs) -> anyhow::Result<()> {
     let topic = resolve_topic(&config, &args.topic);
     let siem = args.format.siem();
+    // Events name their organization by key only: `group.name` is the key here.
+    let options = base_options(config.ocsf_severity, Default::default());
     if let Some(f) = siem {
         anyhow::ensure!(
             topic != config.kafka.state_topic,
@@ -73,7 +75,7 @@ pub async fn tail(config: Config, args: TailArgs) -> anyhow::Result<()> {
             .await
             .to_string(),
             (Some(f), Some(value)) => {
-                match siem_line(&decoder, f, &config.ocsf_severity, msg.key(), value).await {
+                match siem_line(&decoder, f, &options, msg.key(), value).await {
                     Ok(line) => line,
                     Err(e) => {
                         // Stdout stays a stream of valid records: say it on stderr.

@@ -5,6 +5,8 @@
 //! none of them.
 //!
 //! Nothing here does I/O: the poller adds these records to the batch it commits.
+//! The organization's name (`group.name`) is the one Streak gives when the poller
+//! resolves its organization (`GET /users/me/organization`).
 
 use crate::kafka::OutRecord;
 use crate::membership::ChangeEvent;
@@ -28,6 +30,18 @@ impl OcsfOutput {
                 ..SiemOptions::default()
             },
         })
+    }
+
+    /// The output of one organization's poller: `group.name` is `name` (Streak's
+    /// name of the organization) rather than the key.
+    pub fn for_organization(&self, org_key: &str, name: Option<&str>) -> OcsfOutput {
+        let mut out = self.clone();
+        if let Some(n) = name.filter(|n| !n.trim().is_empty()) {
+            out.options
+                .org_names
+                .insert(org_key.to_string(), n.to_string());
+        }
+        out
     }
 
     /// The OCSF record of `event`, under `key`: the key bytes of the event's own

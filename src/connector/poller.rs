@@ -159,6 +159,8 @@ pub struct OrgPoller {
     ctx: Arc<PollContext>,
     /// The last cycle's error, for `once`'s summary.
     last_error: Option<String>,
+    /// The OCSF output with this organization's name, once resolved.
+    ocsf: Option<OcsfOutput>,
 }
 
 impl std::fmt::Debug for OrgPoller {
@@ -178,6 +180,7 @@ impl OrgPoller {
             org: None,
             ctx,
             last_error: None,
+            ocsf: None,
         }
     }
 
@@ -202,9 +205,18 @@ impl OrgPoller {
             return Ok(());
         }
         let me = self.api.me().await?;
-        let org_key = match me.org_key.filter(|k| !k.is_empty()) {
-            Some(k) => k,
-            None => self.api.organization().await?.key,
+        let (org_key, org_name) = match me.org_key.filter(|k| !k.is_empty()) {
+            Some(k) if self.ctx.ocsf.is_none() => (k, None),
+            // OCSF records name the organization (`group.name`): ask for its name.
+            Some(k) => {
+                let o = self.api.organization().await?;
+                let name = o.name.filter(|_| o.key == k);
+                (k, name)
+            }
+            None => {
+                let o = self.api.organization().await?;
+                (o.key, o.name)
+            }
         };
         {
             let mut claimed = self
@@ -238,6 +250,8 @@ impl OrgPoller {
         }
         .emit(&self.ctx.metrics);
         self.label = org_key.clone();
+        self.ocsf =
+            (self.ctx.ocsf.as_ref()).map(|o| o.for_organization(&org_key, org_name.as_deref()));
         self.org = Some((org_key, state));
         Ok(())
     }
@@ -310,7 +324,7 @@ impl OrgPoller {
         for event in &outcome.events {
             let r = self.ctx.encoder.encode_event(event)?;
             // The OCSF record, keyed with the event's own key bytes.
-            let ocsf = self.ctx.ocsf.as_ref().map(|o| o.record(event, &r.key));
+            let ocsf = self.ocsf.as_ref().map(|o| o.record(event, &r.key));
             records.push(OutRecord {
                 topic: self.ctx.events_topic.clone(),
                 key: r.key,

@@ -28,6 +28,32 @@ fn object_lines(stdout: &str) -> Vec<String> {
         .collect()
 }
 
+/// The names of every OCSF group of type "Streak organization" in `record` (the
+/// `group`, or the `groups` of a user), each replaced by "-" in `record`.
+fn org_names(record: &mut serde_json::Value) -> Vec<String> {
+    let mut names = Vec::new();
+    match record {
+        serde_json::Value::Object(o) => {
+            if o.get("type").and_then(|t| t.as_str()) == Some("Streak organization") {
+                if let Some(n) = o.get_mut("name") {
+                    names.push(n.as_str().unwrap_or_default().to_owned());
+                    *n = "-".into();
+                }
+            }
+            for v in o.values_mut() {
+                names.extend(org_names(v));
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for v in a {
+                names.extend(org_names(v));
+            }
+        }
+        _ => {}
+    }
+    names
+}
+
 /// Two polls with `--ocsf-topic`: the OCSF topic, read committed, holds exactly one
 /// record per committed event (same key bytes and partition, `metadata.uid` =
 /// `event_id`); `check` reports the topic; `tail --format ocsf` prints records that
@@ -153,19 +179,37 @@ async fn the_ocsf_topic_holds_one_record_per_committed_event() {
         .filter_map(|r| r["metadata"]["uid"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(uids, ids, "tail --format ocsf prints every event once");
-    // The OCSF topic holds the same records as tail prints.
-    let topic_lines: BTreeSet<String> = ocsf
+    // The OCSF topic holds the same records as tail prints, but for the
+    // organization's name: the connector asks Streak for it, tail sees only the key.
+    let topic_records: Vec<serde_json::Value> = ocsf
         .iter()
-        .filter_map(|r| r.value.as_deref())
-        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .filter_map(|r| serde_json::from_slice(r.value.as_deref()?).ok())
         .collect();
+    let named = |records: &[serde_json::Value], name: &str| {
+        records
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                let names = org_names(&mut r);
+                assert!(!names.is_empty(), "the organization is in {r}");
+                assert!(names.iter().all(|n| n == name), "{names:?} in {r}");
+                let message = r["message"].as_str().unwrap_or_default().replace(name, "-");
+                r["message"] = message.into();
+                r.to_string()
+            })
+            .collect::<BTreeSet<String>>()
+    };
     assert_eq!(
-        topic_lines,
-        lines.iter().cloned().collect::<BTreeSet<String>>(),
+        named(&topic_records, "org-ocsf Inc"),
+        named(&json_lines(&printed.stdout), "org-ocsf"),
         "the OCSF topic and tail --format ocsf agree"
     );
     if let Some(report) = validate(&lines).unwrap_or_else(|e| panic!("{e}")) {
         eprintln!("[e2e] tail --format ocsf: {}", report.trim());
+    }
+    let topic_lines: Vec<String> = topic_records.iter().map(|r| r.to_string()).collect();
+    if let Some(report) = validate(&topic_lines).unwrap_or_else(|e| panic!("{e}")) {
+        eprintln!("[e2e] the OCSF topic: {}", report.trim());
     }
 
     // `tail --format ecs`: the same events as ECS documents.
@@ -211,6 +255,15 @@ async fn demo_prints_valid_ocsf_records() {
     for r in &records {
         assert_eq!(r["metadata"]["version"], "1.8.0", "{r}");
         assert_eq!(r["metadata"]["product"]["name"], "streak-connector", "{r}");
+        // The demo knows its scenario's organization names.
+        let expected = match r["metadata"]["tenant_uid"].as_str() {
+            Some("org-lively") => "Lively Labs",
+            Some("org-steady") => "Steady Works",
+            other => panic!("an organization of the lively scenario: {other:?}"),
+        };
+        let names = org_names(&mut r.clone());
+        assert!(!names.is_empty(), "the organization is in {r}");
+        assert!(names.iter().all(|n| n == expected), "{names:?} in {r}");
     }
     if let Some(report) = validate(&lines).unwrap_or_else(|e| panic!("{e}")) {
         eprintln!("[e2e] demo --format ocsf: {}", report.trim());
