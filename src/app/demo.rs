@@ -59,7 +59,9 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
         .unwrap_or_else(|| crate::config::defaults::STATE_TOPIC.into());
     // The mock cluster cannot create topics through the admin API (nor describe
     // their configuration): create them on the mock directly.
-    for topic in [&events_topic, &state_topic] {
+    // `--ocsf-topic` works in the demo too: the connector also writes it.
+    let ocsf_topic = settings.ocsf_topic.clone().filter(|t| !t.trim().is_empty());
+    for topic in [&events_topic, &state_topic].into_iter().chain(&ocsf_topic) {
         mock.create_topic(topic, PARTITIONS, 1)
             .with_context(|| format!("creating {topic} on the mock cluster"))?;
     }
@@ -74,6 +76,7 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
         kafka_bootstrap_servers: Some(bootstrap.clone()),
         events_topic: Some(events_topic.clone()),
         state_topic: Some(state_topic.clone()),
+        ocsf_topic,
         connector_name: settings
             .connector_name
             .clone()
