@@ -58,6 +58,7 @@ pub struct TopicsReport {
     /// Whether the state topic's configuration was read back and found compacted.
     pub state_verified: bool,
 }
+
 /// Why the topics are not usable.
 #[derive(Debug, thiserror::Error)]
 pub enum TopicError {
