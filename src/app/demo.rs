@@ -32,11 +32,7 @@ const PARTITIONS: i32 = 3;
 /// Runs the demo until Ctrl-C or `--cycles` cycles.
 pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()> {
     let scenario = Scenario::lively();
-    let org_names: BTreeMap<String, String> = scenario
-        .organizations()
-        .into_iter()
-        .map(|o| (o.key, o.name))
-        .collect();
+    let siem_options = base_options(Default::default(), org_names(&scenario));
     let keys: Vec<String> = scenario
         .organizations()
         .into_iter()
@@ -129,8 +125,7 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
     let decoder = started.decoder.clone();
     let kafka = super::read_only_kafka(&config);
     let consumer = tail_consumer(&kafka, &events_topic, TailStart::Beginning)?;
-    let options = base_options(config.ocsf_severity, org_names);
-    let printer = Printer::spawn(consumer, decoder, args.format, options);
+    let printer = Printer::spawn(consumer, decoder, args.format, siem_options);
 
     // The same scheduler as `run`: every organization on the demo's interval,
     // without jitter, for `--cycles` cycles or until Ctrl-C.
@@ -177,6 +172,15 @@ async fn print_line(
             }
         },
     }
+}
+
+/// The names of the scenario's organizations, for the SIEM formats' `group.name`.
+fn org_names(scenario: &Scenario) -> BTreeMap<String, String> {
+    scenario
+        .organizations()
+        .into_iter()
+        .map(|o| (o.key, o.name))
+        .collect()
 }
 
 /// Polls committed, all organizations together.

@@ -13,7 +13,7 @@ use testkit::e2e::{
 };
 use testkit::ocsf::{one_to_one, validate};
 use testkit::process::Cmd;
-use testkit::topic::{read_events, read_to_end, Isolation};
+use testkit::topic::{read_events, read_to_end, Isolation, Raw};
 use testkit::unique;
 
 /// Bound of one command against a local broker (a debug build on a busy machine).
@@ -159,6 +159,13 @@ async fn the_ocsf_topic_holds_one_record_per_committed_event() {
     assert!(is_success(line), "{line}\n{}", checked.report());
     assert!(line.contains("exists, 3 partitions"), "{line}");
 
+    tail_prints_the_events_as_ocsf_and_ecs(&setup, &ocsf).await;
+}
+
+/// `tail --format ocsf` of the events topic: one record per event, valid for its
+/// class, equal to the OCSF topic's (`ocsf`) but for the organization's name;
+/// `tail --format ecs`: an ECS document per event.
+async fn tail_prints_the_events_as_ocsf_and_ecs(setup: &Setup, ocsf: &[Raw]) {
     // `tail --format ocsf`: the events topic as OCSF lines, valid for their class.
     let tail = |format: &'static str| {
         let mut cmd = setup.command(&["tail", "--format", format]);
@@ -169,7 +176,7 @@ async fn the_ocsf_topic_holds_one_record_per_committed_event() {
     printed.assert_success();
     let lines = object_lines(&printed.stdout);
     assert_eq!(lines.len(), 8, "{}", printed.report());
-    let ids: BTreeSet<String> = read_events(broker.bootstrap(), &setup.events_topic)
+    let ids: BTreeSet<String> = read_events(&setup.bootstrap, &setup.events_topic)
         .await
         .iter()
         .map(|e| e.event.event_id.to_string())
