@@ -276,3 +276,89 @@ async fn demo_prints_valid_ocsf_records() {
         eprintln!("[e2e] demo --format ocsf: {}", report.trim());
     }
 }
+
+/// The 1:1 check of the OCSF topic must be able to fail: a missing, doubled,
+/// foreign or re-keyed record is caught. These need no broker.
+mod the_check_can_fail {
+    use std::sync::Arc;
+
+    use streak_connector::avro::{Encoder, Schemas};
+    use streak_connector::connector::OcsfOutput;
+    use streak_connector::membership::SourceInfo;
+    use streak_connector::simulator::SimMember;
+    use testkit::eos::oracle::Oracle;
+    use testkit::eos::proof::synthesize;
+    use testkit::ocsf::one_to_one;
+    use testkit::topic::Raw;
+
+    /// The events of a snapshot, a grant and a departure, and their OCSF records.
+    fn topics() -> (Vec<Raw>, Vec<Raw>) {
+        let member = |key: &str, admin: bool| SimMember {
+            key: key.into(),
+            email: Some(format!("{key}@example.com")),
+            is_org_admin: Some(admin),
+            last_seen_ms: Some(1_800_000_000_000),
+            ..SimMember::default()
+        };
+        let mut oracle = Oracle::new(30 * 86_400_000);
+        let now = 1_800_000_000_000;
+        oracle.first_poll("org", &[member("a", false), member("b", false)], now);
+        oracle.poll("org", &[member("a", true)], now);
+        let schemas = Arc::new(Schemas::load().expect("schemas"));
+        let source = SourceInfo {
+            connector: "c".into(),
+            version: "0".into(),
+            instance: "i".into(),
+        };
+        let encoder = Encoder::single_object(schemas, source);
+        let ocsf = OcsfOutput::new(Some("ocsf"), Default::default()).expect("on");
+        let (mut events, mut records) = (Vec::new(), Vec::new());
+        for o in synthesize(&oracle) {
+            let r = encoder.encode_event(&o.event).expect("encodes");
+            let raw = |key: Vec<u8>, value| Raw {
+                partition: o.partition,
+                offset: o.offset,
+                key: Some(key),
+                value: Some(value),
+            };
+            let record = ocsf.record(&o.event, &r.key);
+            records.push(raw(record.key, record.value.expect("a value")));
+            events.push(raw(r.key, r.value.expect("a value")));
+        }
+        (events, records)
+    }
+
+    #[tokio::test]
+    async fn it_accepts_one_record_per_event() {
+        let (events, records) = topics();
+        assert_eq!(events.len(), 4);
+        let m = one_to_one(&events, &records).await.expect("1:1");
+        assert_eq!(m.records, 4);
+    }
+
+    #[tokio::test]
+    async fn it_rejects_a_missing_a_doubled_and_a_rekeyed_record() {
+        let (events, records) = topics();
+        let mut missing = records.clone();
+        missing.pop();
+        let err = one_to_one(&events, &missing).await.expect_err("missing");
+        assert!(err.contains("has no OCSF record"), "{err}");
+
+        let mut doubled = records.clone();
+        doubled.push(records[1].clone());
+        let err = one_to_one(&events, &doubled).await.expect_err("doubled");
+        assert!(err.contains("twice on the OCSF topic"), "{err}");
+
+        let mut rekeyed = records.clone();
+        // Records 0 and 1 are member a's, 2 and 3 member b's.
+        assert_ne!(records[0].key, records[3].key);
+        rekeyed[0].key = records[3].key.clone();
+        let err = one_to_one(&events, &rekeyed).await.expect_err("rekeyed");
+        assert!(err.contains("key differs"), "{err}");
+
+        let mut foreign = records;
+        foreign[2].value = Some(br#"{"metadata":{"uid":"not-an-event"}}"#.to_vec());
+        let err = one_to_one(&events, &foreign).await.expect_err("foreign");
+        assert!(err.contains("is no committed event"), "{err}");
+    }
+}
