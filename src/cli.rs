@@ -80,6 +80,10 @@ pub struct DemoArgs {
     /// Time between polls in the demo.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub demo_interval: std::time::Duration,
+    /// How to print the events: the decoded Avro as JSON, or OCSF 1.8.0 or ECS
+    /// records (docs/siem.md).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: crate::app::format::OutputFormat,
 }
 
 /// Where `tail` starts reading.
@@ -107,6 +111,11 @@ pub struct TailArgs {
     /// Exit when no record arrived for this long (default: follow forever).
     #[arg(long, value_parser = parse_duration)]
     pub idle_timeout: Option<std::time::Duration>,
+    /// How to print each record: JSON with its topic, partition, offset, key and
+    /// decoded value; or, for the events topic, each event as one OCSF 1.8.0 record
+    /// or one ECS document a line (docs/siem.md).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: crate::app::format::OutputFormat,
 }
 
 /// Flags of `schemas`.

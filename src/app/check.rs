@@ -40,10 +40,11 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
                 ok: true,
                 item: "config".into(),
                 detail: format!(
-                    "{} API key(s), events topic {}, state topic {}",
+                    "{} API key(s), events topic {}, state topic {}, OCSF topic {}",
                     c.api_keys.len(),
                     c.kafka.events_topic,
-                    c.kafka.state_topic
+                    c.kafka.state_topic,
+                    c.kafka.ocsf_topic.as_deref().unwrap_or("off")
                 ),
             });
             c
@@ -183,6 +184,9 @@ async fn check_kafka(config: &Config) -> Vec<Verdict> {
                     ),
                 },
             });
+            if let Some(topic) = &kafka.ocsf_topic {
+                out.push(ocsf_verdict(topic, t.ocsf_partitions, &kafka));
+            }
             match (t.state_partitions, t.state_compaction) {
                 (None, _) => out.push(Verdict {
                     ok: true,
@@ -211,6 +215,25 @@ async fn check_kafka(config: &Config) -> Vec<Verdict> {
     }
 
     out
+}
+
+/// The OCSF topic, when set: created like the events topic.
+fn ocsf_verdict(
+    topic: &str,
+    partitions: Option<usize>,
+    kafka: &crate::kafka::KafkaConfig,
+) -> Verdict {
+    Verdict {
+        ok: true,
+        item: format!("OCSF topic {topic}"),
+        detail: match partitions {
+            Some(n) => format!("exists, {n} partitions"),
+            None => format!(
+                "absent: run creates it (partitions {}, replication factor {}; -1: the broker's default)",
+                kafka.partitions, kafka.replication_factor
+            ),
+        },
+    }
 }
 
 /// Schema Registry: reachable and answering.

@@ -2,7 +2,7 @@
 //! built-in "lively" Streak simulator (people join, leave, become admins, go quiet),
 //! librdkafka's in-process mock Kafka cluster, the real pipeline and transactional
 //! publisher, and a read-committed consumer printing the decoded events as they
-//! happen. Metrics are served on a local port that it prints.
+//! happen (or, with `--format ocsf|ecs`, their OCSF or ECS records). Metrics are served on a local port that it prints.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -15,6 +15,7 @@ use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::Message as _;
 use tokio_util::sync::CancellationToken;
 
+use super::format::{base_options, siem_line, OutputFormat};
 use crate::cli::DemoArgs;
 use crate::config::{Config, FileConfig, KafkaFile, SettingsArgs};
 use crate::connector::startup::StartOptions;
@@ -23,6 +24,7 @@ use crate::kafka::inspect::{tail_consumer, TailStart};
 use crate::kafka::TopicPolicy;
 use crate::metrics::{Metrics, PollResult};
 use crate::scheduler::Schedule;
+use crate::siem::SiemOptions;
 use crate::simulator::{Scenario, Simulator};
 
 const PARTITIONS: i32 = 3;
@@ -30,6 +32,7 @@ const PARTITIONS: i32 = 3;
 /// Runs the demo until Ctrl-C or `--cycles` cycles.
 pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()> {
     let scenario = Scenario::lively();
+    let siem_options = base_options(Default::default(), org_names(&scenario));
     let keys: Vec<String> = scenario
         .organizations()
         .into_iter()
@@ -52,7 +55,9 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
         .unwrap_or_else(|| crate::config::defaults::STATE_TOPIC.into());
     // The mock cluster cannot create topics through the admin API (nor describe
     // their configuration): create them on the mock directly.
-    for topic in [&events_topic, &state_topic] {
+    // `--ocsf-topic` works in the demo too: the connector also writes it.
+    let ocsf_topic = settings.ocsf_topic.clone().filter(|t| !t.trim().is_empty());
+    for topic in [&events_topic, &state_topic].into_iter().chain(&ocsf_topic) {
         mock.create_topic(topic, PARTITIONS, 1)
             .with_context(|| format!("creating {topic} on the mock cluster"))?;
     }
@@ -67,6 +72,7 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
         kafka_bootstrap_servers: Some(bootstrap.clone()),
         events_topic: Some(events_topic.clone()),
         state_topic: Some(state_topic.clone()),
+        ocsf_topic,
         connector_name: settings
             .connector_name
             .clone()
@@ -119,7 +125,7 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
     let decoder = started.decoder.clone();
     let kafka = super::read_only_kafka(&config);
     let consumer = tail_consumer(&kafka, &events_topic, TailStart::Beginning)?;
-    let printer = Printer::spawn(consumer, decoder);
+    let printer = Printer::spawn(consumer, decoder, args.format, siem_options);
 
     // The same scheduler as `run`: every organization on the demo's interval,
     // without jitter, for `--cycles` cycles or until Ctrl-C.
@@ -144,6 +150,39 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
     Ok(result?)
 }
 
+/// What the printer prints of one event: `None` when a SIEM format cannot map it
+/// (said on stderr, so that stdout stays a stream of records).
+async fn print_line(
+    decoder: &crate::avro::Decoder,
+    format: OutputFormat,
+    options: &SiemOptions,
+    key: Option<&[u8]>,
+    value: &[u8],
+) -> Option<String> {
+    match format.siem() {
+        None => Some(match decoder.decode_json(value).await {
+            Ok(json) => json.to_string(),
+            Err(e) => format!("{{\"undecodable\":{:?}}}", e.to_string()),
+        }),
+        Some(f) => match siem_line(decoder, f, options, key, value).await {
+            Ok(line) => Some(line),
+            Err(e) => {
+                eprintln!("demo: an event not printed as {}: {e}", f.name());
+                None
+            }
+        },
+    }
+}
+
+/// The names of the scenario's organizations, for the SIEM formats' `group.name`.
+fn org_names(scenario: &Scenario) -> BTreeMap<String, String> {
+    scenario
+        .organizations()
+        .into_iter()
+        .map(|o| (o.key, o.name))
+        .collect()
+}
+
 /// Polls committed, all organizations together.
 fn committed_polls(metrics: &Metrics, orgs: &std::sync::Mutex<Vec<String>>) -> u64 {
     let orgs = orgs.lock().map(|o| o.clone()).unwrap_or_default();
@@ -158,7 +197,8 @@ fn committed_polls(metrics: &Metrics, orgs: &std::sync::Mutex<Vec<String>>) -> u
 }
 
 /// A read-committed consumer of the events topic, as a user's would be, printing
-/// each event as one JSON line.
+/// each event as one JSON line: the decoded Avro, or (`--format ocsf|ecs`) its OCSF
+/// or ECS record.
 struct Printer {
     stop: CancellationToken,
     printed: Arc<AtomicU64>,
@@ -166,7 +206,12 @@ struct Printer {
 }
 
 impl Printer {
-    fn spawn(consumer: StreamConsumer, decoder: crate::avro::Decoder) -> Printer {
+    fn spawn(
+        consumer: StreamConsumer,
+        decoder: crate::avro::Decoder,
+        format: OutputFormat,
+        options: SiemOptions,
+    ) -> Printer {
         let stop = CancellationToken::new();
         let printed = Arc::new(AtomicU64::new(0));
         let (done, count) = (stop.clone(), printed.clone());
@@ -177,12 +222,9 @@ impl Printer {
                     r = consumer.recv() => r,
                 };
                 let Ok(msg) = msg else { continue };
-                let line = match msg.payload() {
-                    Some(v) => match decoder.decode_json(v).await {
-                        Ok(json) => json.to_string(),
-                        Err(e) => format!("{{\"undecodable\":{:?}}}", e.to_string()),
-                    },
-                    None => continue,
+                let Some(v) = msg.payload() else { continue };
+                let Some(line) = print_line(&decoder, format, &options, msg.key(), v).await else {
+                    continue;
                 };
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{line}");

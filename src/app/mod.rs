@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod check;
 pub mod demo;
+pub mod format;
 pub mod once;
 pub mod reconcile;
 pub mod run;

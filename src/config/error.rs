@@ -40,6 +40,9 @@ pub(super) fn from_kafka(e: crate::kafka::ConfigError) -> ConfigError {
         K::InvalidTopicName {
             which: "events", ..
         } => "events_topic (--events-topic)".into(),
+        K::InvalidTopicName { which: "OCSF", .. } | K::OcsfTopicReused(_) => {
+            "ocsf_topic (--ocsf-topic)".into()
+        }
         K::InvalidTopicName { .. } | K::SameTopic(_) => "state_topic (--state-topic)".into(),
         K::Partitions(_) => "kafka.partitions (--kafka-partitions)".into(),
         K::ReplicationFactor(_) => "kafka.replication_factor (--kafka-replication-factor)".into(),

@@ -49,6 +49,11 @@ pub struct SettingsArgs {
     #[arg(long, global = true, env = "STREAK_CONNECTOR_FINDINGS_TOPIC")]
     pub findings_topic: Option<String>,
 
+    /// Also write every change event to this topic as one OCSF 1.8.0 JSON record, in
+    /// the event's transaction (docs/siem.md) [default: off].
+    #[arg(long, global = true, env = "STREAK_CONNECTOR_OCSF_TOPIC")]
+    pub ocsf_topic: Option<String>,
+
     /// Partitions of the topics the connector creates: -1 (the broker's
     /// num.partitions) or at least 1 [default: -1].
     #[arg(

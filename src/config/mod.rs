@@ -23,6 +23,8 @@ mod secrets;
 mod typed;
 
 #[cfg(test)]
+mod ocsf_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -35,7 +37,7 @@ pub use error::ConfigError;
 pub use flags::SettingsArgs;
 pub use raw::{
     parse_duration, parse_file_config, read_file_config, FileConfig, GuardFile, KafkaFile,
-    LogFormat, ReconcileFile, RegistryFile, StreakFile, TopicPolicySetting,
+    LogFormat, OcsfFile, ReconcileFile, RegistryFile, StreakFile, TopicPolicySetting,
 };
 pub use secrets::{load_api_keys, Secret};
 pub use typed::{passthrough, validate_base_url, Layers};
@@ -98,6 +100,9 @@ pub struct Config {
     /// The continuous reconciliation (`--directory-topic`, `--findings-topic`),
     /// off when neither is set.
     pub reconcile: Option<crate::connector::reconcile::ReconcileSettings>,
+    /// Severity of each kind of change in OCSF and ECS records (`[ocsf.severity]`);
+    /// the OCSF topic itself is `kafka.ocsf_topic`.
+    pub ocsf_severity: crate::siem::Severities,
 }
 
 /// The environment as a map, so tests can supply their own.

@@ -46,6 +46,8 @@ pub struct FileConfig {
     pub kafka_bootstrap_servers: Option<String>,
     pub events_topic: Option<String>,
     pub state_topic: Option<String>,
+    /// Topic of the OCSF records of the change events (default: none, off).
+    pub ocsf_topic: Option<String>,
     pub connector_name: Option<String>,
     #[serde(default, deserialize_with = "duration")]
     pub poll_interval: Option<Duration>,
@@ -75,6 +77,18 @@ pub struct FileConfig {
     pub guard: GuardFile,
     #[serde(default)]
     pub schema_registry: RegistryFile,
+    #[serde(default)]
+    pub ocsf: OcsfFile,
+}
+
+/// `[ocsf]`: the SIEM formats (OCSF topic, `tail`/`demo --format`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OcsfFile {
+    /// `[ocsf.severity]`: the severity of each kind of change (docs/siem.md);
+    /// fields left out keep their defaults.
+    #[serde(default)]
+    pub severity: crate::siem::Severities,
 }
 
 /// `[streak]`: the API client's tuning.

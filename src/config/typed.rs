@@ -113,6 +113,7 @@ impl TryFrom<Layers<'_>> for Config {
                 .unwrap_or(defaults::READY_MAX_CONSECUTIVE_FAILURES),
             admin_token: admin_token(env)?,
             reconcile,
+            ocsf_severity: file.ocsf.severity,
         })
     }
 }
@@ -204,6 +205,11 @@ fn kafka(
     if let Some(t) = args.state_topic.as_ref().or(file.state_topic.as_ref()) {
         c.state_topic = t.clone();
     }
+    c.ocsf_topic = args
+        .ocsf_topic
+        .clone()
+        .or_else(|| file.ocsf_topic.clone())
+        .filter(|t| !t.trim().is_empty());
     c.partitions = args
         .kafka_partitions
         .or(k.partitions)

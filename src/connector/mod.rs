@@ -7,6 +7,7 @@
 //! [`crate::streak::StreakApi`], [`crate::kafka::TransactionalSink`] and
 //! [`Restore`]. This module only orders the steps.
 
+pub mod ocsf;
 pub mod poller;
 pub mod reconcile;
 pub mod record_size;
@@ -17,6 +18,7 @@ pub mod state_keys;
 pub mod status;
 pub mod telemetry;
 
+pub use ocsf::OcsfOutput;
 pub use poller::{system_clock, Clock, CycleError, Mode, OrgPoller, PollContext};
 pub use restore::{Restore, StateReader};
 pub use shared::{Health, Releases, Shared};

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::ocsf::OcsfOutput;
 use super::reconcile::PollFindings;
 use super::record_size::{encode_batch, Batch, RecordLimit};
 use super::shared::{Health, Releases};
@@ -63,6 +64,8 @@ pub struct PollContext {
     pub encoder: Encoder,
     pub events_topic: String,
     pub state_topic: String,
+    /// With an OCSF topic, each event's OCSF record goes into the same transaction.
+    pub ocsf: Option<OcsfOutput>,
     pub settings: membership::Settings,
     /// The largest record the producer sends (see [`super::record_size`]).
     pub record_limit: RecordLimit,
@@ -165,6 +168,8 @@ pub struct OrgPoller {
     ctx: Arc<PollContext>,
     /// The last cycle's error, for `once`'s summary.
     last_error: Option<String>,
+    /// The OCSF output with this organization's name, once resolved.
+    ocsf: Option<OcsfOutput>,
 }
 
 impl std::fmt::Debug for OrgPoller {
@@ -184,6 +189,7 @@ impl OrgPoller {
             org: None,
             ctx,
             last_error: None,
+            ocsf: None,
         }
     }
 
@@ -208,9 +214,18 @@ impl OrgPoller {
             return Ok(());
         }
         let me = self.api.me().await?;
-        let org_key = match me.org_key.filter(|k| !k.is_empty()) {
-            Some(k) => k,
-            None => self.api.organization().await?.key,
+        let (org_key, org_name) = match me.org_key.filter(|k| !k.is_empty()) {
+            Some(k) if self.ctx.ocsf.is_none() => (k, None),
+            // OCSF records name the organization (`group.name`): ask for its name.
+            Some(k) => {
+                let o = self.api.organization().await?;
+                let name = o.name.filter(|_| o.key == k);
+                (k, name)
+            }
+            None => {
+                let o = self.api.organization().await?;
+                (o.key, o.name)
+            }
         };
         {
             let mut claimed = self
@@ -247,6 +262,8 @@ impl OrgPoller {
         }
         .emit(&self.ctx.metrics);
         self.label = org_key.clone();
+        self.ocsf =
+            (self.ctx.ocsf.as_ref()).map(|o| o.for_organization(&org_key, org_name.as_deref()));
         self.org = Some((org_key, state));
         Ok(())
     }
@@ -333,6 +350,18 @@ impl OrgPoller {
                 limit: self.ctx.record_limit,
             }
             .emit(&self.ctx.metrics);
+        }
+
+        // The OCSF record of each event, keyed with the event's own key bytes (the
+        // event records keep the order of `outcome.events`).
+        if let Some(ocsf) = &self.ocsf {
+            let siem: Vec<crate::kafka::OutRecord> = records
+                .iter()
+                .filter(|r| r.topic == self.ctx.events_topic)
+                .zip(&outcome.events)
+                .map(|(r, event)| ocsf.record(event, &r.key))
+                .collect();
+            records.extend(siem);
         }
 
         // The reconciliation's finding changes join the poll's transaction.

@@ -16,6 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use super::ocsf::OcsfOutput;
 use super::poller::{Clock, Mode, OrgPoller, PollContext};
 use super::record_size::RecordLimit;
 use super::restore::{Restore, StateReader};
@@ -124,6 +125,8 @@ pub struct Parts {
     pub encoder: Encoder,
     pub decoder: Decoder,
     pub topics: TopicNames,
+    /// The OCSF topic, when set: each event also as an OCSF record, same transaction.
+    pub ocsf: Option<OcsfOutput>,
     pub settings: membership::Settings,
     /// The largest record the producer sends: larger members are left out of a poll.
     pub record_limit: RecordLimit,
@@ -290,6 +293,7 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
         encoder,
         decoder,
         topics,
+        ocsf: OcsfOutput::new(config.kafka.ocsf_topic.as_deref(), config.ocsf_severity),
         settings: membership::Settings {
             inactive_after_ms: config.inactive_after.as_millis() as i64,
             min_departures: config.guard.min_departures,
@@ -322,6 +326,7 @@ pub async fn start(parts: Parts) -> Result<Started, StartupError> {
         encoder: parts.encoder,
         events_topic: parts.topics.events,
         state_topic: parts.topics.state,
+        ocsf: parts.ocsf,
         settings: parts.settings,
         record_limit: parts.record_limit,
         clock: parts.clock,

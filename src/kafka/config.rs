@@ -75,6 +75,9 @@ pub struct KafkaConfig {
     /// The compacted topic holding each member's last state and each organization's
     /// checkpoint.
     pub state_topic: String,
+    /// Where each change event also goes as one OCSF 1.8.0 JSON record, in the
+    /// event's transaction (off: `None`); created like the events topic.
+    pub ocsf_topic: Option<String>,
     /// Partitions of the topics the connector creates (`-1`: the broker's
     /// `num.partitions`).
     pub partitions: i32,
@@ -110,6 +113,8 @@ pub enum ConfigError {
     InvalidTopicName { which: &'static str, name: String },
     #[error("the events topic and the state topic must differ (both are `{0}`): the state topic is compacted")]
     SameTopic(String),
+    #[error("the OCSF topic `{0}` must differ from the events topic and the state topic: it holds JSON records of its own")]
+    OcsfTopicReused(String),
     #[error("kafka.partitions must be -1 (broker default) or at least 1 (got {0})")]
     Partitions(i32),
     #[error("kafka.replication_factor must be -1 (broker default) or at least 1 (got {0})")]
@@ -129,6 +134,7 @@ impl KafkaConfig {
             properties: BTreeMap::new(),
             events_topic: DEFAULT_EVENTS_TOPIC.into(),
             state_topic: DEFAULT_STATE_TOPIC.into(),
+            ocsf_topic: None,
             partitions: BROKER_DEFAULT,
             replication_factor: BROKER_DEFAULT,
             transactional_id: transactional_id.into(),
@@ -152,7 +158,11 @@ impl KafkaConfig {
         {
             return Err(ConfigError::ReservedProperty(k.clone()));
         }
-        for (which, name) in [("events", &self.events_topic), ("state", &self.state_topic)] {
+        let ocsf = self.ocsf_topic.iter().map(|t| ("OCSF", t));
+        for (which, name) in [("events", &self.events_topic), ("state", &self.state_topic)]
+            .into_iter()
+            .chain(ocsf)
+        {
             if !valid_topic_name(name) {
                 return Err(ConfigError::InvalidTopicName {
                     which,
@@ -162,6 +172,11 @@ impl KafkaConfig {
         }
         if self.events_topic == self.state_topic {
             return Err(ConfigError::SameTopic(self.state_topic.clone()));
+        }
+        if let Some(t) = &self.ocsf_topic {
+            if *t == self.events_topic || *t == self.state_topic {
+                return Err(ConfigError::OcsfTopicReused(t.clone()));
+            }
         }
         if !broker_default_or_positive(self.partitions) {
             return Err(ConfigError::Partitions(self.partitions));
@@ -266,6 +281,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("properties", &properties)
             .field("events_topic", &self.events_topic)
             .field("state_topic", &self.state_topic)
+            .field("ocsf_topic", &self.ocsf_topic)
             .field("partitions", &self.partitions)
             .field("replication_factor", &self.replication_factor)
             .field("transactional_id", &self.transactional_id)
@@ -335,6 +351,19 @@ mod tests {
         let mut c = config();
         c.state_topic = c.events_topic.clone();
         assert!(matches!(c.validate(), Err(ConfigError::SameTopic(_))));
+        for reused in [c.events_topic.clone(), config().state_topic] {
+            let mut c = config();
+            c.ocsf_topic = Some(reused);
+            assert!(matches!(c.validate(), Err(ConfigError::OcsfTopicReused(_))));
+        }
+        let mut c = config();
+        c.ocsf_topic = Some("bad topic".into());
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::InvalidTopicName { which: "OCSF", .. })
+        ));
+        c.ocsf_topic = Some("streak.membership.ocsf".into());
+        assert_eq!(c.validate(), Ok(()));
         let mut c = config();
         c.partitions = 0;
         assert_eq!(c.validate(), Err(ConfigError::Partitions(0)));

@@ -39,6 +39,7 @@ impl InternalEvent for TopicCreated<'_> {
 pub(crate) struct TopicCheckSkipped<'a> {
     pub(crate) events_topic: &'a str,
     pub(crate) state_topic: &'a str,
+    pub(crate) ocsf_topic: Option<&'a str>,
 }
 
 impl InternalEvent for TopicCheckSkipped<'_> {
@@ -46,6 +47,7 @@ impl InternalEvent for TopicCheckSkipped<'_> {
         tracing::warn!(
             events_topic = self.events_topic,
             state_topic = self.state_topic,
+            ocsf_topic = self.ocsf_topic,
             "Topic creation and the state topic's compaction check are skipped (topic policy `trust`): a state topic that is not compacted will lose state"
         );
     }

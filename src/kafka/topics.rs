@@ -47,10 +47,14 @@ pub const STATE_TOPIC_DEFAULTS: [(&str, &str); 5] = [
 pub struct TopicsReport {
     pub events_created: bool,
     pub state_created: bool,
+    /// Whether the OCSF topic was created (`false` when it is off).
+    pub ocsf_created: bool,
     /// Partition count seen in the metadata (`None` under [`TopicPolicy::Trust`]
     /// when the topic does not exist yet).
     pub events_partitions: Option<usize>,
     pub state_partitions: Option<usize>,
+    /// `None` also when the OCSF topic is off.
+    pub ocsf_partitions: Option<usize>,
     /// Whether the state topic's configuration was read back and found compacted.
     pub state_verified: bool,
 }
@@ -113,7 +117,8 @@ impl Classified for TopicError {
     }
 }
 
-/// Create the topics when absent and check the state topic, per `config.topic_policy`.
+/// Create the topics when absent (the OCSF topic, when set, like the events topic)
+/// and check the state topic, per `config.topic_policy`.
 pub async fn ensure_topics(
     config: &KafkaConfig,
     metrics: &Metrics,
@@ -122,13 +127,16 @@ pub async fn ensure_topics(
         TopicCheckSkipped {
             events_topic: &config.events_topic,
             state_topic: &config.state_topic,
+            ocsf_topic: config.ocsf_topic.as_deref(),
         }
         .emit(metrics);
         return Ok(TopicsReport {
             events_created: false,
             state_created: false,
+            ocsf_created: false,
             events_partitions: None,
             state_partitions: None,
+            ocsf_partitions: None,
             state_verified: false,
         });
     }
@@ -138,64 +146,22 @@ pub async fn ensure_topics(
     let opts = AdminOptions::new()
         .request_timeout(Some(timeout))
         .operation_timeout(Some(timeout));
-
-    let mut events_partitions = partition_count(
-        &admin,
-        &config.events_topic,
-        &config.bootstrap_servers,
-        timeout,
-    )
-    .await?;
-    let events_created = events_partitions.is_none()
-        && create(&admin, &opts, config, &config.events_topic, &[]).await?;
-    let mut state_partitions = partition_count(
-        &admin,
-        &config.state_topic,
-        &config.bootstrap_servers,
-        timeout,
-    )
-    .await?;
-    let state_created = state_partitions.is_none()
-        && create(
-            &admin,
-            &opts,
-            config,
-            &config.state_topic,
-            &STATE_TOPIC_DEFAULTS,
-        )
-        .await?;
-    for (created, topic, role, partitions) in [
-        (
-            events_created,
-            &config.events_topic,
-            "events",
-            &mut events_partitions,
-        ),
-        (
-            state_created,
-            &config.state_topic,
-            "state",
-            &mut state_partitions,
-        ),
-    ] {
-        if created {
-            // Created with `-1` partitions: the broker's count, not known here.
-            *partitions = usize::try_from(config.partitions).ok();
-            TopicCreated {
-                topic,
-                role,
-                partitions: config.partitions,
-                replication_factor: config.replication_factor,
-            }
-            .emit(metrics);
-        }
-    }
+    let one = |name, role, configs| ensure_one(&admin, &opts, config, metrics, name, role, configs);
+    let (events_created, events_partitions) = one(&config.events_topic, "events", &[]).await?;
+    let (state_created, state_partitions) =
+        one(&config.state_topic, "state", &STATE_TOPIC_DEFAULTS).await?;
+    let (ocsf_created, ocsf_partitions) = match &config.ocsf_topic {
+        Some(t) => one(t, "ocsf", &[]).await?,
+        None => (false, None),
+    };
     check_compacted(&admin, &opts, &config.state_topic, timeout).await?;
     Ok(TopicsReport {
         events_created,
         state_created,
+        ocsf_created,
         events_partitions,
         state_partitions,
+        ocsf_partitions,
         state_verified: true,
     })
 }
@@ -233,6 +199,38 @@ pub async fn ensure_compacted_topic(
     }
     check_compacted(&admin, &opts, topic, timeout).await?;
     Ok(created)
+}
+
+/// One topic: its partition count, after creating it when absent (`true` when this
+/// call created it).
+async fn ensure_one(
+    admin: &Arc<AdminClient<DefaultClientContext>>,
+    opts: &AdminOptions,
+    config: &KafkaConfig,
+    metrics: &Metrics,
+    topic: &str,
+    role: &'static str,
+    configs: &[(&str, &str)],
+) -> Result<(bool, Option<usize>), TopicError> {
+    let partitions = partition_count(
+        admin,
+        topic,
+        &config.bootstrap_servers,
+        config.request_timeout,
+    )
+    .await?;
+    if partitions.is_some() || !create(admin, opts, config, topic, configs).await? {
+        return Ok((false, partitions));
+    }
+    TopicCreated {
+        topic,
+        role,
+        partitions: config.partitions,
+        replication_factor: config.replication_factor,
+    }
+    .emit(metrics);
+    // Created with `-1` partitions: the broker's count, not known here.
+    Ok((true, usize::try_from(config.partitions).ok()))
 }
 
 /// The topic's partition count, `None` when it does not exist.

@@ -2,9 +2,9 @@
 //! ([`ocsf::record`]) or one Elastic Common Schema document ([`ecs::record`]).
 //!
 //! Pure mapping, like [`crate::membership`]: no I/O, no clock, no failure, so that
-//! the connector's OCSF topic (written in the poll's transaction), `tail --format` and
-//! `demo --format` (issue 14, being wired) can call these functions with the event
-//! they already hold. `docs/siem.md` is the reference for the tables,
+//! the connector's OCSF topic (written in the poll's transaction,
+//! [`crate::connector::OcsfOutput`]), `tail --format` and `demo --format`
+//! ([`crate::app::format`]) call these functions with the event they already hold. `docs/siem.md` is the reference for the tables,
 //! the severity defaults and the choices made, and the golden files in
 //! `tests/golden/ocsf/` and `tests/golden/ecs/` pin the output (the OCSF ones are
 //! validated against the 1.8.0 schema of their class by `scripts/ocsf-validate.py`).
@@ -40,7 +40,7 @@ the organization's member listing, so who made this change is unknown and no act
 /// The privilege an ADMIN_CHANGED grants or revokes.
 pub const ADMIN_PRIVILEGE: &str = "Streak organization admin";
 
-/// What the mappings need besides the event. The OCSF topic and `tail` wiring build
+/// What the mappings need besides the event. The OCSF topic and `tail`/`demo` build
 /// one per process (or per decoded record, for the version).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiemOptions {

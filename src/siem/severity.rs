@@ -1,5 +1,5 @@
 //! Severity of SIEM records: the OCSF `severity_id` scale, and which severity each
-//! kind of change gets. Pure data with defaults; the flag or TOML wiring parses into
+//! kind of change gets. Pure data with defaults; the configuration (`[ocsf.severity]`) parses into
 //! [`Severities`] through [`Severity`]'s `FromStr` or serde.
 
 use std::fmt;
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// OCSF's `severity_id` scale (1.8.0), without `Other` (99), which would need a
 /// source-specific name the connector has none of. ECS records carry the same
 /// number in `event.severity`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Unknown,
@@ -84,6 +84,24 @@ impl FromStr for Severity {
             .into_iter()
             .find(|v| v.caption().eq_ignore_ascii_case(wanted) || v.id().to_string() == wanted)
             .ok_or_else(|| UnknownSeverity(s.to_string()))
+    }
+}
+
+/// A severity in TOML (or any serde format): a name in any case (`"high"`), or the
+/// OCSF id as a string (`"4"`) or a number (`4`), as [`FromStr`] reads it.
+impl<'de> Deserialize<'de> for Severity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Id(i64),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Text(t) => t,
+            Raw::Id(n) => n.to_string(),
+        };
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -168,5 +186,13 @@ mod tests {
         assert_eq!(s.admin_granted, Severity::High);
         assert_eq!(s.reactivated, Severities::default().reactivated);
         assert!(toml::from_str::<Severities>("admin_grant = \"high\"").is_err());
+        let s: Severities =
+            toml::from_str("left = \"Low\"\nreactivated = 4\njoined = \"3\"").unwrap();
+        assert_eq!(
+            (s.left, s.reactivated, s.joined),
+            (Severity::Low, Severity::High, Severity::Medium)
+        );
+        assert!(toml::from_str::<Severities>("left = 99").is_err());
+        assert!(toml::from_str::<Severities>("left = \"urgent\"").is_err());
     }
 }

@@ -9,6 +9,7 @@
 //! - [`process`]: running the built binary with a clean environment.
 //! - [`e2e`]: one end-to-end test's world ([`e2e::Setup`]) and scenario/JSON helpers.
 //! - [`metrics`]: scraping `/metrics`.
+//! - [`ocsf`]: the OCSF topic against the events topic, and the OCSF validator.
 //! - [`eos`]: the exactly-once harness (walk, oracle, watcher, proof).
 //! - [`avro`], [`registry_mock`]: Avro fixtures and a Schema Registry double.
 //! - [`streak_server`]: a scripted HTTP server standing in for Streak.
@@ -21,6 +22,7 @@ pub mod broker;
 pub mod e2e;
 pub mod eos;
 pub mod metrics;
+pub mod ocsf;
 pub mod process;
 pub mod registry_mock;
 pub mod streak_server;

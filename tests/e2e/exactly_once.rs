@@ -7,7 +7,10 @@
 //! event of the previous one, so the events the connector must publish follow from
 //! the steps alone, whatever the crash timing. At the end the events topic, read
 //! committed, must equal what an uninterrupted run publishes (the oracle, computed
-//! from DESIGN.md's table): none missing, none doubled, in order per member.
+//! from DESIGN.md's table): none missing, none doubled, in order per member. The
+//! connector runs with an OCSF topic (issue 14), whose records share the events'
+//! transactions: read committed, it must hold exactly one record per committed event,
+//! under the same key, and nothing of an aborted transaction.
 //!
 //! Needs a real broker (the mock cluster neither hides aborted records nor fences):
 //! `scripts/kafka.sh start && eval "$(scripts/kafka.sh env)"`. Skipped otherwise.
@@ -21,11 +24,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use streak_connector::simulator::Endpoint;
 
-use testkit::eos::kafka::{decode, read_to_end, Isolation, UncommittedCounter, Watcher};
+use testkit::eos::kafka::{decode, read_to_end, Isolation, Raw, UncommittedCounter, Watcher};
 use testkit::eos::process::{Connector, ConnectorSpec};
 use testkit::eos::proof::prove;
 use testkit::eos::walk::Walk;
 use testkit::eos::Driver;
+use testkit::ocsf::one_to_one;
 
 /// Steps after the first polls (SNAPSHOT).
 const STEPS: usize = 30;
@@ -139,6 +143,39 @@ async fn aborted_records(bootstrap: &str, topic: &str) -> usize {
         .count()
 }
 
+/// The OCSF topic after the run: read committed, exactly one record per committed
+/// event of `committed` (same key bytes and partition, `metadata.uid` = `event_id`,
+/// same order per key), so nothing of an aborted transaction is visible. A summary.
+async fn ocsf_after_recovery(
+    bootstrap: &str,
+    spec: &ConnectorSpec,
+    committed: &[Raw],
+    seed: u64,
+) -> String {
+    let topic = spec
+        .ocsf_topic
+        .as_deref()
+        .expect("the crash test runs with an OCSF topic");
+    let ocsf = read_to_end(
+        bootstrap,
+        topic,
+        Isolation::ReadCommitted,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let matched = one_to_one(committed, &ocsf).await.unwrap_or_else(|e| {
+        panic!(
+            "the OCSF topic does not match the events topic after the crashes (seed {seed}):\n{e}"
+        )
+    });
+    let aborted = aborted_records(bootstrap, topic).await;
+    format!(
+        "the OCSF topic holds {} committed records, one per committed event (by class_uid {:?}), and {aborted} aborted ones only read_uncommitted shows",
+        matched.records, matched.by_class
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_are_exactly_once_across_sigkill_crashes() {
     const TEST: &str = "events_are_exactly_once_across_sigkill_crashes";
@@ -157,7 +194,8 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
         &["eos-north-key", "eos-south-key"],
         &bootstrap,
         "crash",
-    );
+    )
+    .with_ocsf_topic("crash");
     let watcher = Watcher::start(&bootstrap, &spec.events_topic).expect("a consumer");
     let in_flight = UncommittedCounter::start(&bootstrap, &spec.state_topic).expect("a consumer");
     let mut driver = Driver::new(sim, orgs, watcher);
@@ -311,6 +349,7 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
     // The same for the state topic: every poll commits a checkpoint there, so an
     // aborted state record is a transaction that a kill cut short.
     let aborted_state = aborted_records(&bootstrap, &spec.state_topic).await;
+    let ocsf = ocsf_after_recovery(&bootstrap, &spec, &committed, seed).await;
 
     let kinds = |f: fn(&Kill) -> bool| kills.iter().filter(|(_, k)| f(k)).count();
     let in_cycle = kinds(|k| matches!(k, Kill::InCycle(_)));
@@ -321,7 +360,7 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
         "{TEST}: seed {seed}: {} steps, {} SIGKILLs ({in_txn} as a transaction's records landed, {in_cycle} just after a fetch, {at_start} during start-up), {} connector processes; \
          {} committed events for {} members from {} instances, equal to the oracle {:?}; \
          read_uncommitted shows {} aborted event records ({aborted_dups} of them duplicates of committed events) \
-         and {aborted_state} aborted state records; \
+         and {aborted_state} aborted state records; {ocsf}; \
          SIGTERM at the end: {stop:?}; slowest step {slowest:?}; total {:?}",
         STEPS,
         kills.len(),

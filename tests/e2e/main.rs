@@ -13,6 +13,7 @@ mod audit;
 mod exactly_once;
 mod fencing;
 mod guard;
+mod ocsf;
 mod ops;
 mod oversized;
 mod pipeline;

@@ -11,7 +11,7 @@ use streak_connector::avro::{Decoder, Encoder, Schemas};
 use streak_connector::connector::reconcile::Continuous;
 use streak_connector::connector::status::{KeyStatus, OrgState, OrgStatus};
 use streak_connector::connector::{Health, Releases};
-use streak_connector::connector::{Mode, OrgPoller, PollContext};
+use streak_connector::connector::{Mode, OcsfOutput, OrgPoller, PollContext};
 use streak_connector::kafka::{InjectedFailure, MemoryStore, TransactionalSink};
 use streak_connector::membership::{self, EventType, Listing, Member, SourceInfo};
 use streak_connector::metrics::Metrics;
@@ -116,12 +116,16 @@ struct Rig {
 }
 
 fn rig(mode: Mode) -> Rig {
-    rig_with(mode, |_| None)
+    rig_with(mode, |_| None, None)
 }
 
 /// A rig whose context gets the reconciliation `reconcile` makes (from the rig's
-/// metrics).
-fn rig_with(mode: Mode, reconcile: impl FnOnce(&Arc<Metrics>) -> Option<Arc<Continuous>>) -> Rig {
+/// metrics) and the OCSF output `ocsf`.
+fn rig_with(
+    mode: Mode,
+    reconcile: impl FnOnce(&Arc<Metrics>) -> Option<Arc<Continuous>>,
+    ocsf: Option<OcsfOutput>,
+) -> Rig {
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(MemoryStore::new(STATE, metrics.clone()));
     let schemas = Arc::new(Schemas::load().expect("schemas"));
@@ -142,6 +146,7 @@ fn rig_with(mode: Mode, reconcile: impl FnOnce(&Arc<Metrics>) -> Option<Arc<Cont
         encoder,
         events_topic: EVENTS.into(),
         state_topic: STATE.into(),
+        ocsf,
         settings: membership::Settings::default(),
         record_limit: Default::default(),
         clock: Arc::new(|| NOW),
@@ -298,6 +303,64 @@ async fn failed_commit_leaves_memory_and_is_redone_identically() {
     assert_eq!(aborted, 4);
 }
 
+/// With an OCSF topic, each committed event has its OCSF record in the same
+/// transaction, under the same key bytes; an aborted poll leaves neither visible, and
+/// its redo writes each record once.
+#[tokio::test]
+async fn ocsf_records_share_the_events_transaction() {
+    const OCSF: &str = "ocsf";
+    let ocsf = OcsfOutput::new(Some(OCSF), Default::default());
+    let r = rig_with(Mode::Publish, |_| None, ocsf);
+    let api = FakeApi::new("org1", 2);
+    let mut p = OrgPoller::new(api.clone(), r.ctx.clone());
+    poll(&mut p).await;
+    api.set(vec![member("u000", true), member("new", false)]);
+    r.store.fail_next(InjectedFailure::Abort);
+    assert_eq!(poll(&mut p).await, PollStatus::Failed { retry_soon: true });
+    assert_eq!(
+        r.store.committed(OCSF).len(),
+        2,
+        "the aborted poll hides its OCSF records"
+    );
+    assert_eq!(
+        r.store
+            .all_records(OCSF)
+            .iter()
+            .filter(|x| x.aborted)
+            .count(),
+        3
+    );
+    assert_eq!(poll(&mut p).await, PollStatus::Done);
+
+    let events = r.store.committed(EVENTS);
+    let records = r.store.committed(OCSF);
+    assert_eq!(
+        events.len(),
+        5,
+        "2 SNAPSHOTs, then JOINED, ADMIN_CHANGED, LEFT"
+    );
+    assert_eq!(
+        records.len(),
+        events.len(),
+        "one OCSF record per committed event"
+    );
+    for (e, o) in events.iter().zip(&records) {
+        assert_eq!(o.key, e.key, "keyed exactly like the event");
+        let value = e.value.as_deref().expect("events have values");
+        let d = r
+            .decoder
+            .decode_event(&e.key, value)
+            .await
+            .expect("decodes");
+        let json: serde_json::Value =
+            serde_json::from_slice(o.value.as_deref().expect("OCSF records have values"))
+                .expect("OCSF records are JSON");
+        assert_eq!(json["metadata"]["uid"], d.event.event_id.to_string());
+        assert_eq!(json["metadata"]["tenant_uid"], "org1");
+        assert_eq!(json["metadata"]["version"], "1.8.0");
+    }
+}
+
 #[tokio::test]
 async fn fenced_is_fatal() {
     let r = rig(Mode::Publish);
@@ -431,11 +494,15 @@ async fn findings_join_the_poll_transaction_and_an_abort_is_redone_identically()
     reconciler.set_directory_loaded();
     let continuous = Arc::new(Mutex::new(None));
     let slot = continuous.clone();
-    let r = rig_with(Mode::Publish, move |m| {
-        let c = Arc::new(Continuous::unfollowed(reconciler, "findings", m.clone()));
-        *slot.lock().expect("lock") = Some(c.clone());
-        Some(c)
-    });
+    let r = rig_with(
+        Mode::Publish,
+        move |m| {
+            let c = Arc::new(Continuous::unfollowed(reconciler, "findings", m.clone()));
+            *slot.lock().expect("lock") = Some(c.clone());
+            Some(c)
+        },
+        None,
+    );
     let continuous = continuous.lock().expect("lock").clone().expect("made");
     let findings = |all: bool| -> Vec<FindingRecord> {
         let records = if all {

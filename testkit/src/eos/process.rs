@@ -32,6 +32,8 @@ pub struct ConnectorSpec {
     pub state_topic: String,
     pub connector_name: String,
     pub config_file: PathBuf,
+    /// The OCSF topic (`STREAK_CONNECTOR_OCSF_TOPIC`), when the test wants one.
+    pub ocsf_topic: Option<String>,
 }
 
 impl ConnectorSpec {
@@ -57,7 +59,14 @@ impl ConnectorSpec {
             state_topic: unique(&format!("eos-state-{test}")),
             connector_name: unique(&format!("eos-{test}")),
             config_file,
+            ocsf_topic: None,
         }
+    }
+
+    /// The same spec with a fresh OCSF topic: every event also as an OCSF record.
+    pub fn with_ocsf_topic(mut self, test: &str) -> Self {
+        self.ocsf_topic = Some(unique(&format!("eos-ocsf-{test}")));
+        self
     }
 
     fn command(&self) -> Command {
@@ -77,6 +86,9 @@ impl ConnectorSpec {
             .env("STREAK_CONNECTOR_METRICS_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if let Some(t) = &self.ocsf_topic {
+            cmd.env("STREAK_CONNECTOR_OCSF_TOPIC", t);
+        }
         cmd
     }
 }
