@@ -8,6 +8,7 @@
 //! [`Restore`]. This module only orders the steps.
 
 pub mod poller;
+pub mod records;
 pub mod restore;
 pub mod shared;
 pub mod startup;

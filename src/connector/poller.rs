@@ -16,13 +16,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::records::PollRecords;
 use super::shared::{Health, Releases};
 use super::telemetry::{
     DepartureGuardReleaseUsed, DepartureGuardTripped, OrganizationResolved, PollFailed,
     PollSucceeded,
 };
 use crate::avro::Encoder;
-use crate::kafka::{OutRecord, TransactionalSink};
+use crate::kafka::TransactionalSink;
 use crate::membership::{self, ChangeEvent, EventType, GuardRelease, GuardVerdict, OrgState};
 use crate::metrics::Metrics;
 use crate::recovery::{Classified, Recovery};
@@ -303,32 +304,29 @@ impl OrgPoller {
             return Ok(Some(PollStatus::Held));
         }
 
-        let mut records = Vec::with_capacity(outcome.events.len() + outcome.state_writes.len());
-        for event in &outcome.events {
-            let r = self.ctx.encoder.encode_event(event)?;
-            records.push(OutRecord {
-                topic: self.ctx.events_topic.clone(),
-                key: r.key,
-                value: r.value,
-            });
-        }
-        for write in &outcome.state_writes {
-            let r = self.ctx.encoder.encode_state(write)?;
-            records.push(OutRecord {
-                topic: self.ctx.state_topic.clone(),
-                key: r.key,
-                value: r.value,
-            });
-        }
-
+        // The listing is diffed: only the outcome is needed from here on.
+        drop(fetched);
+        let mut records = PollRecords::new(
+            &self.ctx.encoder,
+            &self.ctx.events_topic,
+            &self.ctx.state_topic,
+            &outcome.events,
+            &outcome.state_writes,
+        );
         if let Mode::DryRun(out) = &self.ctx.mode {
+            records.check_all()?;
             for e in &outcome.events {
                 let _ = out.send(e.clone());
             }
             return Ok(Some(PollStatus::Done));
         }
-
-        self.ctx.sink.commit_batch(records).await?;
+        // Encoded and produced chunk by chunk inside the one transaction.
+        if let Err(e) = self.ctx.sink.commit_chunks(&mut records).await {
+            return Err(match records.take_error() {
+                Some(encode) => CycleError::Encode(encode),
+                None => CycleError::Publish(e),
+            });
+        }
 
         // Committed: now, and only now, the in-memory state moves on.
         state.apply(&outcome);
