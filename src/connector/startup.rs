@@ -4,7 +4,8 @@
 //! [`build`] makes the parts from the configuration, once:
 //!
 //! 1. Parse the embedded schemas; register them when a Schema Registry is set.
-//! 2. Create or check the topics (the state topic must be compacted).
+//! 2. Create or check the topics (the state topic must be compacted), and at the
+//!    same time
 //! 3. `init_transactions`: fences a zombie with the same transactional id and
 //!    aborts its open transaction (skipped by `--dry-run`, which must not fence the
 //!    live instance).
@@ -227,15 +228,21 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
         ..config.kafka.clone()
     };
     kafka.validate()?;
-    ensure_topics(&kafka, &metrics).await?;
-
-    let sink: Arc<dyn TransactionalSink> = if dry_run {
-        Arc::new(NoSink)
-    } else {
-        let publisher = TransactionalPublisher::new(&kafka, metrics.clone())?;
-        publisher.init().await?;
-        Arc::new(publisher)
+    // `init_transactions` needs no topic: it runs while the topics are checked
+    // (each a few round trips); the restore, after both, reads a settled topic.
+    let sink = async {
+        let sink: Arc<dyn TransactionalSink> = if dry_run {
+            Arc::new(NoSink)
+        } else {
+            let publisher = TransactionalPublisher::new(&kafka, metrics.clone())?;
+            publisher.init().await?;
+            Arc::new(publisher)
+        };
+        Ok::<_, StartupError>(sink)
     };
+    let (topics_checked, sink) = tokio::join!(ensure_topics(&kafka, &metrics), sink);
+    topics_checked?;
+    let sink = sink?;
     let topics = topic_names(config);
     let state = Arc::new(StateReader::new(
         KafkaStateSource::new(kafka, metrics.clone()),
