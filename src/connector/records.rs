@@ -102,3 +102,73 @@ impl RecordChunks for PollRecords<'_> {
         Ok(if out.is_empty() { None } else { Some(out) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::avro::Schemas;
+    use crate::membership::{diff, Listing, Member, OrgState, Settings, SourceInfo};
+
+    fn encoder() -> Encoder {
+        let schemas = Arc::new(Schemas::load().expect("embedded schemas"));
+        let source = SourceInfo {
+            connector: "c".into(),
+            version: "0".into(),
+            instance: "i".into(),
+        };
+        Encoder::single_object(schemas, source)
+    }
+
+    /// Chunks of 2 of a 5-member first poll: the events, then the state records and
+    /// the checkpoint, each byte for byte what encoding them one by one gives.
+    #[test]
+    fn chunks_hold_every_record_in_order() {
+        let members = (0..5)
+            .map(|i| Member {
+                key: format!("user-{i}"),
+                email: Some(format!("u{i}@example.com")),
+                ..Member::default()
+            })
+            .collect();
+        let listing = Listing {
+            members,
+            complete: true,
+        };
+        let settings = Settings {
+            inactive_after_ms: 1_000,
+            min_departures: 10,
+            max_departure_fraction: 0.5,
+        };
+        let outcome = diff(&OrgState::new("org"), &listing, 5_000, &settings, None);
+        let enc = encoder();
+        let mut expected = Vec::new();
+        for e in &outcome.events {
+            let r = enc.encode_event(e).expect("encodes");
+            expected.push(("ev", r.key, r.value));
+        }
+        for w in &outcome.state_writes {
+            let r = enc.encode_state(w).expect("encodes");
+            expected.push(("st", r.key, r.value));
+        }
+        assert_eq!(expected.len(), 5 + 5 + 1);
+
+        let mut src = PollRecords::new(&enc, "ev", "st", &outcome.events, &outcome.state_writes)
+            .with_chunk(2);
+        let mut sizes = Vec::new();
+        let mut got = Vec::new();
+        while let Some(chunk) = src.next_chunk().expect("no failure") {
+            sizes.push(chunk.len());
+            got.extend(chunk.into_iter().map(|r| (r.topic, r.key, r.value)));
+        }
+        assert_eq!(sizes, vec![2, 2, 2, 2, 2, 1]);
+        let expected: Vec<_> = expected
+            .into_iter()
+            .map(|(t, k, v)| (t.to_string(), k, v))
+            .collect();
+        assert_eq!(got, expected);
+        assert!(src.take_error().is_none());
+        assert_eq!(src.next_chunk(), Ok(None));
+    }
+}
