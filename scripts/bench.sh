@@ -179,6 +179,7 @@ bench_size() {
       if [[ $kind == nochange ]]; then
         check_events "$kind-$n-$r" 0
         record "no change $k: poll ms" "$(field "$kind-$n-$r" "Poll committed" duration_ms | head -1)"
+        record "no change $k: peak RSS MiB" "$rss_mib"
         bench_restore "$kind-$n-$r" "$k"
       else
         check_events "$kind-$n-$r" "$churn_events"
