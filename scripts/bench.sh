@@ -166,7 +166,7 @@ bench_size() {
     poll_ms="$(field "first-$n-$r" "Poll committed" duration_ms | head -1)"
     record "first poll $k: poll (diff+encode+commit) ms" "${poll_ms:-0}"
     record "first poll $k: events/s of the poll" "$(( n * 1000 / (${poll_ms:-0} > 0 ? poll_ms : 1) ))"
-    record "restore of an empty state topic (every first poll): ms" "$(field "first-$n-$r" "State restored" duration_ms | head -1)"
+    record "restore of an empty state topic (every first poll): ms" "$(field "first-$n-$r" "Organizations restored" duration_ms | head -1)"
     for kind in nochange churn; do
       run_once "$kind-$n-$r"
       local row="no change"
@@ -179,6 +179,7 @@ bench_size() {
       if [[ $kind == nochange ]]; then
         check_events "$kind-$n-$r" 0
         record "no change $k: poll ms" "$(field "$kind-$n-$r" "Poll committed" duration_ms | head -1)"
+        record "no change $k: peak RSS MiB" "$rss_mib"
         bench_restore "$kind-$n-$r" "$k"
       else
         check_events "$kind-$n-$r" "$churn_events"
@@ -193,7 +194,7 @@ bench_restore() {
   local records read_ms total_ms
   records="$(field "$1" "Restored state" records | head -1)"
   read_ms="$(field "$1" "Restored state" duration_ms | head -1)"
-  total_ms="$(field "$1" "State restored" duration_ms | head -1)"
+  total_ms="$(field "$1" "Organizations restored" duration_ms | head -1)"
   records="${records:-0}" read_ms="${read_ms:-0}" total_ms="${total_ms:-0}"
   record "restore at $2 (no-change run): records" "$records"
   record "restore at $2: read+decode ms" "$read_ms"

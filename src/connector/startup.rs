@@ -4,7 +4,8 @@
 //! [`build`] makes the parts from the configuration, once:
 //!
 //! 1. Parse the embedded schemas; register them when a Schema Registry is set.
-//! 2. Create or check the topics (the state topic must be compacted).
+//! 2. Create or check the topics (the state topic must be compacted), and at the
+//!    same time
 //! 3. `init_transactions`: fences a zombie with the same transactional id and
 //!    aborts its open transaction (skipped by `--dry-run`, which must not fence the
 //!    live instance).
@@ -250,14 +251,17 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
     };
     kafka.validate()?;
     ensure_topics(&kafka, &metrics).await?;
-
-    let sink: Arc<dyn TransactionalSink> = if dry_run {
-        Arc::new(NoSink)
-    } else {
-        let publisher = TransactionalPublisher::new(&kafka, metrics.clone())?;
-        publisher.init().await?;
-        Arc::new(publisher)
+    let sink = async {
+        let sink: Arc<dyn TransactionalSink> = if dry_run {
+            Arc::new(NoSink)
+        } else {
+            let publisher = TransactionalPublisher::new(&kafka, metrics.clone())?;
+            publisher.init().await?;
+            Arc::new(publisher)
+        };
+        Ok::<_, StartupError>(sink)
     };
+    let sink = sink.await?;
     // After init_transactions: a dead instance's open transaction no longer holds
     // the findings topic's stable end back.
     let reconcile = match &config.reconcile {

@@ -221,9 +221,13 @@ impl KafkaConfig {
             .set("enable.idempotence", "true")
             .set("partitioner", "murmur2_random");
         set_default(&mut c, "client.id", "streak-connector");
-        // A first poll of a large organization is one transaction of a few hundred
-        // thousand records: let them queue rather than spin on QueueFull.
-        set_default(&mut c, "queue.buffering.max.messages", "1000000");
+        // A poll is written chunk by chunk with at most
+        // chunked::MAX_IN_FLIGHT_BYTES awaiting delivery (about 30k records), so the
+        // producer's queue never needs to hold a whole organization: bound its
+        // copies well below the chart's memory limit (librdkafka's default is
+        // 1 GiB). QueueFull, should it happen, only makes the writer wait.
+        set_default(&mut c, "queue.buffering.max.messages", "100000");
+        set_default(&mut c, "queue.buffering.max.kbytes", "32768");
         set_default(&mut c, "linger.ms", "10");
         // Producer queue, broker round-trip times, transaction state as metrics
         // (kafka::stats); the passthrough property changes the interval, 0 turns it off.

@@ -9,19 +9,18 @@
 //! This module must not retry a whole cycle itself nor touch any in-memory state:
 //! the caller's state moves only after `Ok`.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::future_producer::OwnedDeliveryResult;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, Producer};
 
 use super::stats::StatsContext;
 use rdkafka::util::Timeout;
 use tokio::sync::Mutex;
 
+use super::chunked::{ChunkedWriter, OneChunk, RecordChunks, SourceFailed, MAX_IN_FLIGHT_BYTES};
 use super::config::KafkaConfig;
 use super::telemetry::{
     TransactionAborted, TransactionCommitted, TransactionEndResumed, TransactionFailed,
@@ -95,6 +94,10 @@ pub enum PublishError {
         #[source]
         source: KafkaError,
     },
+    /// Recovery: redo the cycle. The caller's records could not be made (an
+    /// encoding defect); the transaction was aborted, nothing of it is visible.
+    #[error("transaction aborted: the records could not be made: {0}")]
+    SourceFailed(#[source] SourceFailed),
     /// Recovery: stop; a restart starts a new producer from the committed state.
     #[error("fatal producer error ({stage}): {source}; the producer cannot continue")]
     Fatal {
@@ -119,7 +122,9 @@ impl Classified for PublishError {
     /// transaction with `init_transactions` and restores the committed state).
     fn recovery(&self) -> Recovery {
         match self {
-            PublishError::Retriable { .. } | PublishError::Aborted { .. } => Recovery::RedoCycle,
+            PublishError::Retriable { .. }
+            | PublishError::Aborted { .. }
+            | PublishError::SourceFailed(_) => Recovery::RedoCycle,
             PublishError::Client(_)
             | PublishError::NotInitialized
             | PublishError::Fenced { .. }
@@ -135,6 +140,7 @@ impl Classified for PublishError {
             PublishError::NotInitialized => "not_initialized",
             PublishError::Retriable { .. } => "retriable",
             PublishError::Aborted { .. } => "aborted",
+            PublishError::SourceFailed(_) => "source_failed",
             PublishError::Fenced { .. } => "fenced",
             PublishError::Fatal { .. } => "fatal",
             PublishError::CommitOutcomeUnknown { .. } => "commit_outcome_unknown",
@@ -253,7 +259,10 @@ impl TransactionalPublisher {
         }
     }
 
-    async fn commit(&self, records: Vec<OutRecord>) -> Result<CommitStats, PublishError> {
+    /// One transaction of every chunk of `chunks`: each chunk is encoded only when
+    /// the previous ones are queued and the delivery reports awaited are few (see
+    /// [`ChunkedWriter`]), so a poll's memory is bounded by a chunk.
+    async fn commit(&self, chunks: &mut dyn RecordChunks) -> Result<CommitStats, PublishError> {
         let mut state = self.state.lock().await;
         if let Some(dead) = &state.dead {
             return Err(dead.clone());
@@ -261,19 +270,33 @@ impl TransactionalPublisher {
         if !state.initialized {
             return Err(PublishError::NotInitialized);
         }
-        let count = records.len();
         if state.needs_abort {
-            self.abort(&mut state, Stage::PendingAbort, count).await?;
+            self.abort(&mut state, Stage::PendingAbort, 0).await?;
         }
         let started = Instant::now();
         if let Err(e) = self.producer.begin_transaction() {
-            return Err(self.fail(&mut state, Stage::Begin, e, count).await);
+            return Err(self.fail(&mut state, Stage::Begin, e, 0).await);
         }
-        let bytes = match self.send_all(&records).await {
-            Ok(bytes) => bytes,
-            Err((stage, e)) => return Err(self.fail(&mut state, stage, e, count).await),
+        let mut writer = ChunkedWriter::new(&self.producer, MAX_IN_FLIGHT_BYTES);
+        let sent = loop {
+            match chunks.next_chunk() {
+                Ok(Some(chunk)) => {
+                    if let Err(e) = writer.send(chunk).await {
+                        break Err(e);
+                    }
+                }
+                Ok(None) => break writer.finish().await,
+                Err(failed) => {
+                    let records = writer.records;
+                    return Err(self.source_failed(&mut state, failed, records).await);
+                }
+            }
         };
-        drop(records);
+        let (count, bytes) = (writer.records, writer.bytes);
+        drop(writer);
+        if let Err((stage, e)) = sent {
+            return Err(self.fail(&mut state, stage, e, count).await);
+        }
 
         // Commit, resuming on retriable errors (librdkafka continues the commit in
         // the background) until the deadline.
@@ -319,39 +342,24 @@ impl TransactionalPublisher {
         Ok(stats)
     }
 
-    /// Queue every record, then wait for every delivery report.
-    async fn send_all(&self, records: &[OutRecord]) -> Result<usize, (Stage, KafkaError)> {
-        let mut pending: VecDeque<DeliveryFuture> = VecDeque::with_capacity(records.len());
-        let mut bytes = 0;
-        for r in records {
-            bytes += r.key.len() + r.value.as_ref().map_or(0, Vec::len);
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&r.topic).key(r.key.as_slice());
-            if let Some(v) = &r.value {
-                record = record.payload(v.as_slice());
-            }
-            loop {
-                match self.producer.send_result(record) {
-                    Ok(fut) => {
-                        pending.push_back(fut);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        // The local queue is full: wait for the oldest delivery.
-                        record = back;
-                        match pending.pop_front() {
-                            Some(fut) => check_delivery(fut.await)?,
-                            None => tokio::time::sleep(Duration::from_millis(10)).await,
-                        }
-                    }
-                    Err((e, _)) => return Err((Stage::Send, e)),
-                }
-            }
+    /// The source could not make a chunk: abort what was queued.
+    async fn source_failed(
+        &self,
+        state: &mut TxnState,
+        failed: SourceFailed,
+        records: usize,
+    ) -> PublishError {
+        if let Err(abort_err) = self.abort(state, Stage::Send, records).await {
+            return abort_err;
         }
-        for fut in pending {
-            check_delivery(fut.await)?;
+        let err = PublishError::SourceFailed(failed);
+        TransactionAborted {
+            records,
+            error_code: err.error_code(),
+            error: &err,
         }
-        Ok(bytes)
+        .emit(&self.metrics);
+        err
     }
 
     /// The batch failed at `stage`: abort when possible, and say what the caller does.
@@ -502,17 +510,6 @@ impl TransactionalPublisher {
     }
 }
 
-/// A delivery report: `Err` outside when the producer dropped the report.
-fn check_delivery<Dropped>(
-    result: Result<OwnedDeliveryResult, Dropped>,
-) -> Result<(), (Stage, KafkaError)> {
-    match result {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _msg))) => Err((Stage::Delivery, e)),
-        Err(_) => Err((Stage::Delivery, KafkaError::Canceled)),
-    }
-}
-
 async fn blocking(
     f: impl FnOnce() -> Result<(), KafkaError> + Send + 'static,
 ) -> Result<(), KafkaError> {
@@ -524,7 +521,14 @@ async fn blocking(
 #[async_trait]
 impl TransactionalSink for TransactionalPublisher {
     async fn commit_batch(&self, records: Vec<OutRecord>) -> Result<CommitStats, PublishError> {
-        self.commit(records).await
+        self.commit(&mut OneChunk::new(records)).await
+    }
+
+    async fn commit_chunks(
+        &self,
+        chunks: &mut dyn RecordChunks,
+    ) -> Result<CommitStats, PublishError> {
+        self.commit(chunks).await
     }
 }
 

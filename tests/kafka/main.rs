@@ -7,6 +7,7 @@
 //! `cargo test --test kafka`; scripts/test.sh runs it again against a real broker.
 
 mod avro_docker;
+mod chunked;
 mod publisher;
 mod restore_rules;
 mod state_store;
