@@ -1,8 +1,9 @@
 //! The command line: commands and the flags every deployment touches.
 //!
-//! Each setting flag is also read from `STREAK_CONNECTOR_<FLAG_IN_UPPER_SNAKE>` (clap's
-//! `env`), and from the TOML file given by `--config`; [`crate::config`] merges the
-//! layers (file < environment < flag) and validates the result. Secrets are never
+//! The setting flags ([`SettingsArgs`]) belong to the configuration's raw layer
+//! ([`crate::config`]): each is also read from `STREAK_CONNECTOR_<FLAG_IN_UPPER_SNAKE>`
+//! (clap's `env`), and from the TOML file given by `--config`; the configuration
+//! merges the layers (file < environment < flag) and validates the result. Secrets are never
 //! flags: API keys come from `STREAK_CONNECTOR_API_KEYS` or `--api-key-file`, other
 //! secrets from environment variables or files.
 //!
@@ -12,6 +13,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{parse_duration, SettingsArgs};
 
 /// Change data capture for Streak CRM organization membership into Kafka.
 ///
@@ -104,79 +107,6 @@ pub struct SchemasArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// The settings every deployment touches. Each is optional here: unset means "take
-/// it from the config file, else the default" (see `docs/configuration.md`).
-#[derive(Debug, Args, Default)]
-pub struct SettingsArgs {
-    /// TOML configuration file (lowest precedence: environment and flags override it).
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_CONFIG")]
-    pub config: Option<PathBuf>,
-
-    /// Streak API base URL [default: https://api.streak.com/api/v1]. HTTPS only,
-    /// except for loopback addresses.
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_STREAK_BASE_URL")]
-    pub streak_base_url: Option<String>,
-
-    /// File with one Streak API key per line, or a directory of key files (a mounted
-    /// Kubernetes Secret). Alternative: STREAK_CONNECTOR_API_KEYS=key1,key2.
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_API_KEY_FILE")]
-    pub api_key_file: Option<PathBuf>,
-
-    /// Kafka bootstrap servers, comma-separated [default: localhost:9092].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_KAFKA_BOOTSTRAP_SERVERS")]
-    pub kafka_bootstrap_servers: Option<String>,
-
-    /// Topic of the change events [default: streak.membership.events].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_EVENTS_TOPIC")]
-    pub events_topic: Option<String>,
-
-    /// Compacted topic of the connector's state [default: streak.membership.state].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_STATE_TOPIC")]
-    pub state_topic: Option<String>,
-
-    /// Connector name: the root of the transactional id, so a second instance with
-    /// the same name fences the first [default: streak-connector].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_CONNECTOR_NAME")]
-    pub connector_name: Option<String>,
-
-    /// Time between polls of one organization, ±10% jitter [default: 5m].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_POLL_INTERVAL", value_parser = parse_duration)]
-    pub poll_interval: Option<std::time::Duration>,
-
-    /// A member not seen for longer than this is inactive [default: 30d].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_INACTIVE_AFTER", value_parser = parse_duration)]
-    pub inactive_after: Option<std::time::Duration>,
-
-    /// Confluent Schema Registry URL; without one, records use Avro single-object
-    /// encoding.
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_SCHEMA_REGISTRY_URL")]
-    pub schema_registry_url: Option<String>,
-
-    /// Address of the HTTP server for /metrics, /healthz and /readyz
-    /// [default: 0.0.0.0:9464].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_METRICS_LISTEN")]
-    pub metrics_listen: Option<String>,
-
-    /// Log format [default: text].
-    #[arg(long, global = true, value_enum, env = "STREAK_CONNECTOR_LOG_FORMAT")]
-    pub log_format: Option<LogFormat>,
-}
-
-/// Parses durations such as `90s`, `15m`, `30d`, `1h 30m` (humantime).
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +141,44 @@ mod tests {
             cli.command,
             Command::Once(OnceArgs { dry_run: true })
         ));
+    }
+
+    #[test]
+    fn topic_counts_accept_the_broker_default() {
+        let cli = Cli::try_parse_from([
+            "streak-connector",
+            "once",
+            "--kafka-partitions",
+            "-1",
+            "--kafka-replication-factor",
+            "3",
+        ])
+        .expect("parses");
+        assert_eq!(cli.settings.kafka_partitions, Some(-1));
+        assert_eq!(cli.settings.kafka_replication_factor, Some(3));
+    }
+
+    /// No setting's variable falls under the librdkafka passthrough prefix
+    /// (`STREAK_CONNECTOR_KAFKA__`), and the two topic counts have their own.
+    #[test]
+    fn setting_variables_never_clash_with_the_passthrough() {
+        let cmd = Cli::command();
+        let envs: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        for name in [
+            "STREAK_CONNECTOR_KAFKA_PARTITIONS",
+            "STREAK_CONNECTOR_KAFKA_REPLICATION_FACTOR",
+            "STREAK_CONNECTOR_KAFKA_BOOTSTRAP_SERVERS",
+        ] {
+            assert!(envs.iter().any(|e| e == name), "{name} in {envs:?}");
+        }
+        for e in &envs {
+            assert!(e.starts_with(crate::config::ENV_PREFIX), "{e}");
+            assert!(!e.starts_with(crate::config::KAFKA_ENV_PREFIX), "{e}");
+        }
     }
 
     #[test]

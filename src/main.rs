@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use streak_connector::app;
-use streak_connector::cli::{Cli, Command, LogFormat};
-use streak_connector::config::{process_env, Config};
+use streak_connector::cli::{Cli, Command};
+use streak_connector::config::{process_env, Config, LogFormat};
 use streak_connector::telemetry::init_logging;
 
 fn main() -> ExitCode {

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::cli::SettingsArgs;
-use crate::config::{Config, Env};
+use crate::config::{Config, Env, SettingsArgs};
 use crate::connector::startup;
 use crate::kafka::inspect::{inspect_topics, CHECK_TIMEOUT};
 use crate::metrics::Metrics;
@@ -61,7 +60,7 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
 
     // Streak: every key, with few retries so a dead endpoint answers quickly.
     let metrics = Arc::new(Metrics::new());
-    let mut client_config = startup::client_config(&config);
+    let mut client_config = config.streak.clone();
     client_config.retry.max_attempts = client_config.retry.max_attempts.min(2);
     client_config.retry.deadline = client_config.retry.deadline.min(CHECK_TIMEOUT * 2);
     for secret in &config.api_keys {
@@ -134,7 +133,7 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
     }
 
     // Kafka: reach the cluster, look at the topics, check compaction.
-    let mut kafka = startup::kafka_config(&config, startup::topic_policy(&config));
+    let mut kafka = config.kafka.clone();
     kafka.request_timeout = CHECK_TIMEOUT;
     match inspect_topics(&kafka).await {
         Err(e) => push(Verdict {
@@ -154,7 +153,7 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
                 detail: match t.events_partitions {
                     Some(n) => format!("exists, {n} partitions"),
                     None => format!(
-                        "absent: run creates it ({} partitions, replication factor {})",
+                        "absent: run creates it (partitions {}, replication factor {}; -1: the broker's default)",
                         kafka.partitions, kafka.replication_factor
                     ),
                 },
@@ -188,7 +187,10 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
 
     // Schema Registry: reachable and answering.
     if let Some(r) = &config.schema_registry {
-        let item = format!("schema registry {}", r.url);
+        let item = format!(
+            "schema registry {}",
+            crate::redact::redact_url(r.url.as_str())
+        );
         let verdict = match startup::registry_client(r) {
             Err(detail) => Verdict {
                 ok: false,

@@ -13,8 +13,8 @@ use anyhow::Context as _;
 use rdkafka::message::Message as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{DemoArgs, SettingsArgs};
-use crate::config::{Config, FileConfig, KafkaFile};
+use crate::cli::DemoArgs;
+use crate::config::{Config, FileConfig, KafkaFile, SettingsArgs};
 use crate::connector::startup::{self, StartOptions};
 use crate::connector::{system_clock, Mode};
 use crate::kafka::inspect::{tail_consumer, TailStart};
@@ -79,6 +79,7 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
                 .unwrap_or_else(|| "127.0.0.1:0".into()),
         ),
         log_format: settings.log_format,
+        ..SettingsArgs::default()
     };
     let file = FileConfig {
         kafka: KafkaFile {

@@ -66,7 +66,10 @@ pub async fn event_json(
 
 /// The Kafka settings of a command that reads topics without a transaction.
 pub fn read_only_kafka(config: &Config) -> crate::kafka::KafkaConfig {
-    startup::kafka_config(config, crate::kafka::TopicPolicy::Trust)
+    crate::kafka::KafkaConfig {
+        topic_policy: crate::kafka::TopicPolicy::Trust,
+        ..config.kafka.clone()
+    }
 }
 
 /// The decoder for tail and friends, with the registry when one is configured.

@@ -35,7 +35,7 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
         Arc::new(Mutex::new(Vec::new())),
         StartOptions {
             mode,
-            topic_policy: startup::topic_policy(&config),
+            topic_policy: config.kafka.topic_policy,
             clock: system_clock(),
         },
     )

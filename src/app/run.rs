@@ -81,7 +81,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let options = StartOptions {
         mode: Mode::Publish,
-        topic_policy: startup::topic_policy(&config),
+        topic_policy: config.kafka.topic_policy,
         clock: system_clock(),
     };
     let started = tokio::select! {

@@ -30,7 +30,7 @@ use crate::kafka::{
 use crate::membership::{self, Checkpoint, OrgState, SourceInfo, StateRecord};
 use crate::metrics::Metrics;
 use crate::server::{Health, Releases};
-use crate::streak::{ApiKey, ClientConfig, RetryPolicy, StreakApi, StreakClient};
+use crate::streak::{ApiKey, StreakApi, StreakClient};
 
 /// Why the connector cannot start. Every variant is fatal; the message says what to
 /// fix.
@@ -77,55 +77,6 @@ pub struct Started {
     pub pollers: Vec<OrgPoller>,
     pub context: Arc<PollContext>,
     pub decoder: Decoder,
-}
-
-/// The Kafka layer's configuration from the connector's.
-/// The topic policy the configuration asks for.
-pub fn topic_policy(config: &Config) -> TopicPolicy {
-    match config.kafka.topic_policy {
-        crate::config::TopicPolicySetting::Verify => TopicPolicy::CreateAndVerify,
-        crate::config::TopicPolicySetting::Trust => TopicPolicy::Trust,
-    }
-}
-
-pub fn kafka_config(config: &Config, topic_policy: TopicPolicy) -> KafkaConfig {
-    let mut k = KafkaConfig::new(
-        config.kafka.bootstrap_servers.clone(),
-        transactional_id(&config.connector_name),
-    );
-    k.properties = config.kafka.properties.clone();
-    k.events_topic = config.kafka.events_topic.clone();
-    k.state_topic = config.kafka.state_topic.clone();
-    k.partitions = config.kafka.partitions;
-    k.replication_factor = config.kafka.replication_factor;
-    k.transaction_timeout = config.kafka.transaction_timeout;
-    k.topic_policy = topic_policy;
-    k
-}
-
-/// The transactional id: derived from the connector name only, so a second
-/// instance with the same name fences the first.
-pub fn transactional_id(connector_name: &str) -> String {
-    format!("{connector_name}.membership")
-}
-
-/// The Streak client's configuration from the connector's.
-pub fn client_config(config: &Config) -> ClientConfig {
-    let s = &config.streak;
-    ClientConfig {
-        base_url: s.base_url.clone(),
-        connect_timeout: s.connect_timeout,
-        request_timeout: s.request_timeout,
-        max_body_bytes: s.max_body_bytes,
-        rate_limit_per_sec: s.rate_limit_per_second,
-        retry: RetryPolicy {
-            base: s.retry_base,
-            cap: s.retry_cap,
-            max_attempts: s.retry_max_attempts,
-            deadline: s.retry_deadline,
-        },
-        ..ClientConfig::default()
-    }
 }
 
 /// This process's identity in events' `source.instance`: the host (or pod) name and
@@ -325,7 +276,10 @@ pub async fn start(
     } else {
         options.topic_policy
     };
-    let kafka = kafka_config(config, policy);
+    let kafka = KafkaConfig {
+        topic_policy: policy,
+        ..config.kafka.clone()
+    };
     kafka.validate()?;
     ensure_topics(&kafka).await?;
 
@@ -369,7 +323,7 @@ pub async fn start(
         orgs,
     });
 
-    let client_config = client_config(config);
+    let client_config = config.streak.clone();
     let mut pollers = Vec::new();
     for key in &config.api_keys {
         let key = ApiKey::new(key.expose().to_string())?;

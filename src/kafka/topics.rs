@@ -147,11 +147,12 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<TopicsReport, TopicEr
             &STATE_TOPIC_DEFAULTS,
         )
         .await?;
+    // Created with `-1` partitions: the broker's count, not known here.
     if events_created {
-        events_partitions = Some(config.partitions as usize);
+        events_partitions = usize::try_from(config.partitions).ok();
     }
     if state_created {
-        state_partitions = Some(config.partitions as usize);
+        state_partitions = usize::try_from(config.partitions).ok();
     }
     check_compacted(&admin, &opts, &config.state_topic, timeout).await?;
     Ok(TopicsReport {

@@ -1,0 +1,6 @@
+//! Tests across the audit module: directory files, reconciliation, the continuous
+//! core across restarts.
+
+mod continuous;
+mod directory;
+mod render;
