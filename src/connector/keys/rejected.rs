@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ring::KeyRing;
 use crate::connector::shared::Health;
+use super::telemetry::RejectedKeyLeft;
 use crate::connector::telemetry::PollFailed;
 use crate::metrics::Metrics;
 use crate::scheduler::{Fatal, PollStatus, Pollable};
@@ -72,6 +73,10 @@ impl Pollable for RejectedKeyTask {
         if !self.ring.is_rejected(&self.key.fingerprint) {
             // It left the key file (or came back and was placed): nothing to report.
             self.health.forget(&self.label);
+            RejectedKeyLeft {
+                key: &self.key.fingerprint,
+            }
+            .emit(&self.metrics);
             return Ok(PollStatus::Retired);
         }
         PollFailed {

@@ -81,6 +81,21 @@ impl InternalEvent for KeyLeft<'_> {
             "API key left the organization's pool"
         );
         remove_owner_series(m, self.org, self.key);
+        // The key is gone: its rejection (if it was rejected) no longer alerts.
+        let _ = m.api_key_rejected.remove_label_values(&[self.key]);
+    }
+}
+
+/// A key rejected before its organization was known left the key file.
+#[derive(Debug)]
+pub struct RejectedKeyLeft<'a> {
+    pub key: &'a str,
+}
+
+impl InternalEvent for RejectedKeyLeft<'_> {
+    fn emit(self, m: &Metrics) {
+        tracing::info!(key = self.key, "Rejected API key left the key file");
+        let _ = m.api_key_rejected.remove_label_values(&[self.key]);
     }
 }
 
