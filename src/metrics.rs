@@ -22,6 +22,51 @@ pub mod endpoint {
     pub const ALL: [&str; 3] = [USERS_ME, ORGANIZATION, ORG_USERS];
 }
 
+/// The `result` label of `polls_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollResult {
+    Success,
+    Failure,
+    Held,
+}
+
+impl PollResult {
+    pub const ALL: [PollResult; 3] = [PollResult::Success, PollResult::Failure, PollResult::Held];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PollResult::Success => "success",
+            PollResult::Failure => "failure",
+            PollResult::Held => "held",
+        }
+    }
+}
+
+/// The `result` label of `transactions_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionResult {
+    Committed,
+    Aborted,
+    /// Fenced or a fatal producer error: the process stops.
+    Fatal,
+}
+
+impl TransactionResult {
+    pub const ALL: [TransactionResult; 3] = [
+        TransactionResult::Committed,
+        TransactionResult::Aborted,
+        TransactionResult::Fatal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionResult::Committed => "committed",
+            TransactionResult::Aborted => "aborted",
+            TransactionResult::Fatal => "fatal",
+        }
+    }
+}
+
 /// Every metric of the connector.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -247,40 +292,24 @@ impl Metrics {
             state_restore_records: restore_records,
             registry,
         };
-        for result in ["committed", "aborted", "fatal"] {
-            m.transactions_total.with_label_values(&[result]);
+        for result in TransactionResult::ALL {
+            m.transactions_total.with_label_values(&[result.as_str()]);
         }
         // Zero series for the bounded label sets, so dashboards and alerts see every
         // family before the first error of its kind (style: "zero exported").
         for e in endpoint::ALL {
             m.api_request_duration_seconds.with_label_values(&[e]);
-            for class in ["2xx", "4xx", "5xx", "timeout", "transport"] {
+            for class in crate::streak::STATUS_CLASSES {
                 m.api_requests_total.with_label_values(&[e, class]);
             }
-            for reason in ["rate_limited", "server_error", "timeout", "transport"] {
+            for reason in crate::streak::RETRY_REASONS {
                 m.api_retries_total.with_label_values(&[e, reason]);
             }
-            for code in [
-                "unauthorized",
-                "forbidden",
-                "gone",
-                "not_found",
-                "invalid_response",
-            ] {
+            for code in crate::streak::ApiError::CODES {
                 m.api_errors_total.with_label_values(&[e, code]);
             }
         }
-        for field in [
-            "email",
-            "displayName",
-            "firstName",
-            "lastName",
-            "image",
-            "isOrgAdmin",
-            "orgKey",
-            "lastSeenTimestamp",
-            "creationTimestamp",
-        ] {
+        for field in crate::streak::drift_fields() {
             m.api_drift_total.with_label_values(&[field]);
         }
         m
@@ -289,8 +318,8 @@ impl Metrics {
     /// Export zero-valued series for a configured organization, so dashboards and
     /// alerts see it before its first poll.
     pub fn register_org(&self, org: &str) {
-        for result in ["success", "failure", "held"] {
-            self.polls_total.with_label_values(&[org, result]);
+        for result in PollResult::ALL {
+            self.polls_total.with_label_values(&[org, result.as_str()]);
         }
         for t in crate::membership::EventType::ALL {
             self.events_total.with_label_values(&[org, t.as_str()]);
@@ -304,11 +333,6 @@ impl Metrics {
         for g in [&self.members, &self.admins, &self.inactive_members] {
             g.with_label_values(&[org]);
         }
-    }
-
-    /// The registry, for anything that adds its own collectors.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
     }
 
     /// The whole registry in the Prometheus text exposition format.
@@ -341,5 +365,11 @@ mod tests {
         assert!(text.contains("streak_connector_build_info{version=\""));
         assert!(text.contains("streak_connector_polls_total{org=\"org1\",result=\"success\"} 0"));
         assert!(text.contains("streak_connector_transactions_total{result=\"aborted\"} 0"));
+        for code in crate::streak::ApiError::CODES {
+            let series = format!(
+                "streak_connector_api_errors_total{{endpoint=\"users_me\",error_code=\"{code}\"}} 0"
+            );
+            assert!(text.contains(&series), "{series}");
+        }
     }
 }

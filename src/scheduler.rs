@@ -34,10 +34,21 @@ pub enum PollStatus {
     Cancelled,
 }
 
-/// A fatal error that stops the connector.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Fatal(pub String);
+/// A fatal error that stops the connector, with its sources (for `main`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct Fatal(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Fatal {
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Fatal(Arc::new(error))
+    }
+}
+
+/// A poll task panicked.
+#[derive(Debug, thiserror::Error)]
+#[error("poll task crashed")]
+struct TaskCrashed(#[source] tokio::task::JoinError);
 
 /// One organization's poll cycle, as the scheduler sees it.
 #[async_trait]
@@ -60,6 +71,9 @@ pub struct Schedule {
     pub max_concurrent: usize,
     /// First retry delay after a `retry_soon` failure; doubles up to `interval`.
     pub retry_base: Duration,
+    /// Cycles of each organization before its loop ends (`demo --cycles`); `None`
+    /// polls until shutdown.
+    pub max_cycles: Option<u64>,
 }
 
 impl Schedule {
@@ -112,7 +126,7 @@ pub async fn run_forever(
             }
             Err(join_error) => {
                 if result.is_ok() {
-                    result = Err(Fatal(format!("poll task crashed: {join_error}")));
+                    result = Err(Fatal::new(TaskCrashed(join_error)));
                 }
                 stop_all.cancel();
             }
@@ -141,6 +155,7 @@ async fn org_loop(
     };
     let mut delay = initial;
     let mut failures_in_row = 0u32;
+    let mut cycles = 0u64;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return Ok(()),
@@ -156,6 +171,10 @@ async fn org_loop(
             };
             task.poll(&stop).await?
         };
+        cycles += 1;
+        if schedule.max_cycles.is_some_and(|max| cycles >= max) {
+            return Ok(());
+        }
         delay = match status {
             PollStatus::Done | PollStatus::Held => {
                 failures_in_row = 0;
@@ -281,6 +300,7 @@ mod tests {
             jitter: 0.1,
             max_concurrent: 2,
             retry_base: Duration::from_secs(1),
+            max_cycles: None,
         }
     }
 
@@ -365,12 +385,30 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn max_cycles_ends_each_loop() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let max_running = Arc::new(AtomicUsize::new(0));
+        let (t, calls) = scripted("org", vec![], &running, &max_running);
+        let s = Schedule {
+            max_cycles: Some(3),
+            ..schedule()
+        };
+        run_forever(vec![t], s, CancellationToken::new())
+            .await
+            .expect("no fatal");
+        assert_eq!(calls.lock().expect("lock").len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn fatal_stops_everything() {
         let running = Arc::new(AtomicUsize::new(0));
         let max_running = Arc::new(AtomicUsize::new(0));
         let (a, _) = scripted(
             "fenced",
-            vec![Ok(PollStatus::Done), Err(Fatal("fenced".into()))],
+            vec![
+                Ok(PollStatus::Done),
+                Err(Fatal::new(std::io::Error::other("fenced"))),
+            ],
             &running,
             &max_running,
         );
@@ -378,7 +416,7 @@ mod tests {
         let err = run_forever(vec![a, b], schedule(), CancellationToken::new())
             .await
             .expect_err("fatal");
-        assert_eq!(err.0, "fenced");
+        assert_eq!(err.to_string(), "fenced");
     }
 
     #[tokio::test(start_paused = true)]
@@ -393,15 +431,15 @@ mod tests {
         );
         let (b, _) = scripted("b", vec![], &running, &max_running);
         let out = run_once(vec![a, b], 1, CancellationToken::new()).await;
-        let out: Vec<(String, Result<PollStatus, Fatal>)> = out
+        let out: Vec<(String, Option<PollStatus>)> = out
             .into_iter()
-            .map(|(t, r)| (t.name().to_string(), r))
+            .map(|(t, r)| (t.name().to_string(), r.ok()))
             .collect();
         assert_eq!(
             out[0],
-            ("a".into(), Ok(PollStatus::Failed { retry_soon: false }))
+            ("a".into(), Some(PollStatus::Failed { retry_soon: false }))
         );
-        assert_eq!(out[1], ("b".into(), Ok(PollStatus::Done)));
+        assert_eq!(out[1], ("b".into(), Some(PollStatus::Done)));
         assert_eq!(max_running.load(Ordering::SeqCst), 1);
     }
 }

@@ -58,7 +58,27 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
         }
     };
 
-    // Streak: every key, with few retries so a dead endpoint answers quickly.
+    for v in check_streak(&config)
+        .await
+        .into_iter()
+        .chain(check_kafka(&config).await)
+        .chain(check_registry(&config).await)
+    {
+        push(v);
+    }
+
+    let failed = verdicts.iter().filter(|ok| !**ok).count();
+    if failed == 0 {
+        println!("all {} checks passed", verdicts.len());
+        Ok(())
+    } else {
+        anyhow::bail!("{failed} of {} checks failed", verdicts.len())
+    }
+}
+
+/// Streak: every key, with few retries so a dead endpoint answers quickly.
+async fn check_streak(config: &Config) -> Vec<Verdict> {
+    let mut out = Vec::new();
     let metrics = Arc::new(Metrics::new());
     let mut client_config = config.streak.clone();
     client_config.retry.max_attempts = client_config.retry.max_attempts.min(2);
@@ -67,7 +87,7 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
         let key = match ApiKey::new(secret.expose().to_string()) {
             Ok(k) => k,
             Err(e) => {
-                push(Verdict {
+                out.push(Verdict {
                     ok: false,
                     item: "streak key".into(),
                     detail: e.to_string(),
@@ -80,7 +100,7 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
         let client = match StreakClient::new(client_config.clone(), key, metrics.clone()) {
             Ok(c) => c,
             Err(e) => {
-                push(Verdict {
+                out.push(Verdict {
                     ok: false,
                     item,
                     detail: e.to_string(),
@@ -129,25 +149,30 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
                 detail: e.to_string(),
             },
         };
-        push(verdict);
+        out.push(verdict);
     }
 
-    // Kafka: reach the cluster, look at the topics, check compaction.
+    out
+}
+
+/// Kafka: reach the cluster, look at the topics, check compaction.
+async fn check_kafka(config: &Config) -> Vec<Verdict> {
+    let mut out = Vec::new();
     let mut kafka = config.kafka.clone();
     kafka.request_timeout = CHECK_TIMEOUT;
     match inspect_topics(&kafka).await {
-        Err(e) => push(Verdict {
+        Err(e) => out.push(Verdict {
             ok: false,
             item: format!("kafka {}", config.kafka.bootstrap_servers),
             detail: e.to_string(),
         }),
         Ok(t) => {
-            push(Verdict {
+            out.push(Verdict {
                 ok: true,
                 item: format!("kafka {}", config.kafka.bootstrap_servers),
                 detail: "reachable".into(),
             });
-            push(Verdict {
+            out.push(Verdict {
                 ok: true,
                 item: format!("events topic {}", kafka.events_topic),
                 detail: match t.events_partitions {
@@ -159,22 +184,22 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
                 },
             });
             match (t.state_partitions, t.state_compaction) {
-                (None, _) => push(Verdict {
+                (None, _) => out.push(Verdict {
                     ok: true,
                     item: format!("state topic {}", kafka.state_topic),
                     detail: "absent: run creates it, compacted".into(),
                 }),
-                (Some(n), Some(Ok(()))) => push(Verdict {
+                (Some(n), Some(Ok(()))) => out.push(Verdict {
                     ok: true,
                     item: format!("state topic {}", kafka.state_topic),
                     detail: format!("exists, {n} partitions, compacted"),
                 }),
-                (Some(_), Some(Err(e))) => push(Verdict {
+                (Some(_), Some(Err(e))) => out.push(Verdict {
                     ok: false,
                     item: format!("state topic {}", kafka.state_topic),
                     detail: e.to_string(),
                 }),
-                (Some(n), None) => push(Verdict {
+                (Some(n), None) => out.push(Verdict {
                     ok: true,
                     item: format!("state topic {}", kafka.state_topic),
                     detail: format!(
@@ -185,17 +210,22 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
         }
     }
 
-    // Schema Registry: reachable and answering.
+    out
+}
+
+/// Schema Registry: reachable and answering.
+async fn check_registry(config: &Config) -> Vec<Verdict> {
+    let mut out = Vec::new();
     if let Some(r) = &config.schema_registry {
         let item = format!(
             "schema registry {}",
             crate::redact::redact_url(r.url.as_str())
         );
         let verdict = match startup::registry_client(r) {
-            Err(detail) => Verdict {
+            Err(e) => Verdict {
                 ok: false,
                 item,
-                detail,
+                detail: e.to_string(),
             },
             Ok(client) => match client.subjects().await {
                 Ok(subjects) => Verdict {
@@ -210,14 +240,8 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
                 },
             },
         };
-        push(verdict);
+        out.push(verdict);
     }
 
-    let failed = verdicts.iter().filter(|ok| !**ok).count();
-    if failed == 0 {
-        println!("all {} checks passed", verdicts.len());
-        Ok(())
-    } else {
-        anyhow::bail!("{failed} of {} checks failed", verdicts.len())
-    }
+    out
 }

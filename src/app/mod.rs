@@ -9,19 +9,24 @@ pub mod demo;
 pub mod once;
 pub mod run;
 pub mod tail;
+mod telemetry;
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::avro::Decoder;
 use crate::config::Config;
 use crate::connector::startup;
 use crate::membership::ChangeEvent;
+use crate::metrics::Metrics;
+use crate::telemetry::InternalEvent as _;
+use telemetry::{SigtermUnwatched, StopRequested};
 
 /// Cancels `token` on SIGTERM or Ctrl-C (SIGINT). A second signal is left to the
 /// default handler's effect: the caller's drain deadline bounds the wait anyway.
-pub fn cancel_on_signal(token: CancellationToken) {
+pub fn cancel_on_signal(token: CancellationToken, metrics: Arc<Metrics>) {
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
@@ -29,17 +34,18 @@ pub fn cancel_on_signal(token: CancellationToken) {
             let mut term =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                     Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Cannot watch SIGTERM; only Ctrl-C stops");
+                    Err(error) => {
+                        SigtermUnwatched { error: &error }.emit(&metrics);
                         let _ = ctrl_c.await;
                         token.cancel();
                         return;
                     }
                 };
-            tokio::select! {
-                _ = ctrl_c => tracing::info!("Ctrl-C: finishing the cycle in flight, then stopping"),
-                _ = term.recv() => tracing::info!("SIGTERM: finishing the cycle in flight, then stopping"),
-            }
+            let signal = tokio::select! {
+                _ = ctrl_c => "Ctrl-C",
+                _ = term.recv() => "SIGTERM",
+            };
+            StopRequested { signal }.emit(&metrics);
         }
         #[cfg(not(unix))]
         {
@@ -81,7 +87,7 @@ pub async fn decoder_for(config: &Config) -> anyhow::Result<Decoder> {
         // registration, so a consumer's read-only registry credentials do.
         Some(r) => Ok(Decoder::with_registry(
             schemas,
-            startup::registry_client(r).map_err(|e| anyhow::anyhow!("schema registry: {e}"))?,
+            startup::registry_client(r).context("schema registry")?,
         )),
     }
 }

@@ -2,24 +2,22 @@
 //! non-zero naming each organization that failed or was held, and why.
 //! `once --dry-run` prints the events it would publish and writes nothing.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use anyhow::Context as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::connector::startup::{self, StartOptions};
-use crate::connector::{system_clock, Mode};
+use crate::connector::startup::StartOptions;
+use crate::connector::{system_clock, Mode, Shared};
 use crate::metrics::Metrics;
 use crate::scheduler::{self, PollStatus};
-use crate::server::{Health, Releases};
 
 /// Runs one poll of every organization. The error lists what failed.
 pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let shutdown = CancellationToken::new();
-    super::cancel_on_signal(shutdown.clone());
+    super::cancel_on_signal(shutdown.clone(), metrics.clone());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mode = if dry_run {
         Mode::DryRun(tx)
@@ -27,20 +25,14 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
         drop(tx);
         Mode::Publish
     };
-    let started = startup::start(
-        &config,
+    let options = StartOptions {
+        mode,
+        topic_policy: config.kafka.topic_policy,
+        clock: system_clock(),
         metrics,
-        Arc::new(Health::new(config.ready_max_consecutive_failures)),
-        Arc::new(Releases::default()),
-        Arc::new(Mutex::new(Vec::new())),
-        StartOptions {
-            mode,
-            topic_policy: config.kafka.topic_policy,
-            clock: system_clock(),
-        },
-    )
-    .await
-    .context("start-up failed")?;
+        shared: Shared::new(config.ready_max_consecutive_failures),
+    };
+    let started = super::run::start(&config, options).await?;
     let encoder = started.context.encoder.clone();
     let decoder = started.decoder.clone();
     let results = scheduler::run_once(started.pollers, config.max_concurrent_polls, shutdown).await;
@@ -73,7 +65,7 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
                 poller.last_error().unwrap_or("see the log")
             )),
             Ok(PollStatus::Cancelled) => failed.push(format!("{org}: cancelled by a signal")),
-            Err(fatal) => failed.push(format!("{org}: fatal: {}", fatal.0)),
+            Err(fatal) => failed.push(format!("{org}: fatal: {fatal}")),
         }
     }
     if failed.is_empty() {

@@ -2,6 +2,7 @@
 //! JSON line: `{"topic", "partition", "offset", "timestamp", "key", "value"}`.
 
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -34,7 +35,7 @@ pub async fn tail(config: Config, args: TailArgs) -> anyhow::Result<()> {
     let consumer = tail_consumer(&kafka, &topic, start)
         .with_context(|| format!("cannot consume topic {topic}"))?;
     let shutdown = CancellationToken::new();
-    super::cancel_on_signal(shutdown.clone());
+    super::cancel_on_signal(shutdown.clone(), Arc::new(crate::metrics::Metrics::new()));
     let mut printed = 0u64;
     let idle = args.idle_timeout.unwrap_or(Duration::MAX);
     loop {

@@ -8,6 +8,7 @@
 //! cannot account for are a typed error.
 
 use std::collections::HashMap;
+use std::future::Future as _;
 use std::sync::{Arc, Mutex};
 
 use apache_avro::types::Value;
@@ -16,6 +17,7 @@ use apache_avro::Schema;
 use crate::membership::StateRecord;
 
 use super::convert::{self, DecodedEvent, MembershipKey};
+use super::encoder::{key_subject, value_subject, TopicNames};
 use super::events::WriterSchemaFetched;
 use super::fingerprint::schema_fingerprint;
 use super::json;
@@ -80,6 +82,10 @@ pub enum DecodeError {
     /// The key and the value disagree.
     #[error("key and value disagree: {reason}")]
     KeyMismatch { reason: String },
+    /// A synchronous decode met a schema id whose writer schema was not fetched
+    /// up front ([`Decoder::prefetch_writer_schemas`]).
+    #[error("writer schema {id} is not registered under the state topic's subjects (not fetched at start-up); was the record written by another producer?")]
+    NotCached { id: u32 },
 }
 
 impl DecodeError {
@@ -273,6 +279,53 @@ impl Decoder {
             None => None,
         };
         convert::state_from_values(k, v)
+    }
+
+    /// Fetches and caches the writer schemas of the state topic's key and value
+    /// subjects, so that [`Decoder::decode_state_cached`] decodes without I/O. A
+    /// no-op without a registry. Returns how many schemas were fetched.
+    pub async fn prefetch_writer_schemas(&self, topics: &TopicNames) -> Result<usize, DecodeError> {
+        let Some(registry) = &self.registry else {
+            return Ok(0);
+        };
+        let mut fetched = 0;
+        for (subject, role) in [
+            (key_subject(&topics.state), SchemaRole::Key),
+            (value_subject(&topics.state), SchemaRole::State),
+        ] {
+            let id = registry
+                .lookup(&subject, self.schemas.current(role).text)
+                .await?;
+            self.writer_by_id(id).await?;
+            fetched += 1;
+        }
+        Ok(fetched)
+    }
+
+    /// [`Decoder::decode_state`] without I/O: a Confluent schema id that is not
+    /// cached fails with [`DecodeError::NotCached`].
+    pub fn decode_state_cached(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<StateRecord, DecodeError> {
+        for bytes in std::iter::once(key).chain(value) {
+            if let Frame::Confluent { id, .. } = parse_frame(bytes)? {
+                if !self.cache().contains_key(&id) {
+                    return Err(DecodeError::NotCached { id });
+                }
+            }
+        }
+        // Every writer schema is cached, so nothing below waits.
+        let mut decoding = std::pin::pin!(self.decode_state(key, value));
+        let waker = std::task::Waker::noop();
+        match decoding
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+        {
+            std::task::Poll::Ready(r) => r,
+            std::task::Poll::Pending => Err(DecodeError::NotCached { id: 0 }),
+        }
     }
 
     /// Any record in either framing as JSON, exactly as its writer schema has it

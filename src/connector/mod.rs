@@ -1,13 +1,19 @@
 //! The connector at work: one organization's poll cycle ([`poller`]), the start-up
-//! that restores state and builds the pollers ([`startup`]), and the internal events
-//! that log and count what happens ([`events`]).
+//! that builds the parts, restores the state and makes the pollers ([`startup`],
+//! [`restore`]), the state the cycle shares with the HTTP side door ([`shared`]),
+//! and the internal events that log and count what happens ([`telemetry`]).
 //!
 //! The domain decisions are [`crate::membership`]'s; the I/O is behind
-//! [`crate::streak::StreakApi`] and [`crate::kafka::TransactionalSink`]. This module
-//! only orders the steps.
+//! [`crate::streak::StreakApi`], [`crate::kafka::TransactionalSink`] and
+//! [`Restore`]. This module only orders the steps.
 
-pub mod events;
 pub mod poller;
+pub mod restore;
+pub mod shared;
 pub mod startup;
+pub mod telemetry;
 
 pub use poller::{system_clock, Clock, CycleError, Mode, OrgPoller, PollContext};
+pub use restore::{Restore, StateReader};
+pub use shared::{Health, Releases, Shared};
+pub use startup::{Parts, StartOptions, Started, StartupError};

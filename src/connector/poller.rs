@@ -9,20 +9,26 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
-use super::events::{DepartureGuardTripped, PollFailed, PollSucceeded};
+use super::shared::{Health, Releases};
+use super::telemetry::{
+    DepartureGuardReleaseUsed, DepartureGuardTripped, OrganizationResolved, PollFailed,
+    PollSucceeded,
+};
 use crate::avro::Encoder;
-use crate::kafka::{OutRecord, Recovery, TransactionalSink};
+use crate::kafka::{OutRecord, TransactionalSink};
 use crate::membership::{self, ChangeEvent, EventType, GuardRelease, GuardVerdict, OrgState};
 use crate::metrics::Metrics;
+use crate::recovery::{Classified, Recovery};
 use crate::scheduler::{Fatal, PollStatus, Pollable};
-use crate::server::{Health, Releases};
 use crate::streak::{ApiError, StreakApi};
+use crate::telemetry::InternalEvent as _;
 
 /// The connector's clock: epoch milliseconds. Injected so tests control time.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -99,16 +105,45 @@ pub enum CycleError {
     Internal(String),
 }
 
-impl CycleError {
+impl Classified for CycleError {
+    fn recovery(&self) -> Recovery {
+        match self {
+            CycleError::Api(e) => e.recovery(),
+            CycleError::DuplicateOrganization { .. } => Recovery::StopOrganization,
+            CycleError::Encode(_) => Recovery::RedoCycle,
+            CycleError::Publish(e) => e.recovery(),
+            CycleError::Internal(_) => Recovery::RetryNow,
+        }
+    }
+
     /// A fixed code for metrics, logs and `/readyz`.
-    pub fn code(&self) -> &'static str {
+    fn error_code(&self) -> &'static str {
         match self {
             CycleError::Api(e) => e.error_code(),
             CycleError::DuplicateOrganization { .. } => "duplicate_organization",
             CycleError::Encode(_) => "encode",
-            CycleError::Publish(e) => e.code(),
+            CycleError::Publish(e) => e.error_code(),
             CycleError::Internal(_) => "internal",
         }
+    }
+}
+
+/// The one place where a cycle's [`Recovery`] becomes what the scheduler does next;
+/// `None` stops the process.
+///
+/// - `RedoCycle`: nothing of the cycle is visible; redo it soon, with backoff.
+/// - `RetryNow`: whoever made the error has already retried it now (the Streak
+///   client within its call); the next cycle comes at the next interval.
+/// - `StopOrganization`: polling again changes nothing until an operator acts; the
+///   organization keeps its interval (and its failing `/readyz`), the others go on.
+/// - `StopProcess`: fenced, or a commit whose outcome is unknown.
+fn poll_result(recovery: Recovery) -> Option<PollStatus> {
+    match recovery {
+        Recovery::RedoCycle => Some(PollStatus::Failed { retry_soon: true }),
+        Recovery::RetryNow | Recovery::StopOrganization => {
+            Some(PollStatus::Failed { retry_soon: false })
+        }
+        Recovery::StopProcess => None,
     }
 }
 
@@ -191,19 +226,14 @@ impl OrgPoller {
         if let Ok(mut orgs) = self.ctx.orgs.lock() {
             orgs.push(org_key.clone());
         }
-        self.ctx.metrics.register_org(&org_key);
-        self.ctx
-            .metrics
-            .members
-            .with_label_values(&[&org_key])
-            .set(state.len() as i64);
-        tracing::info!(
-            org = %org_key,
-            key = self.api.key_fingerprint(),
-            known_members = state.len(),
-            poll_seq = state.checkpoint().map_or(0, |c| c.poll_seq),
-            "Organization resolved"
-        );
+        tracing::Span::current().record("org", org_key.as_str());
+        OrganizationResolved {
+            org: &org_key,
+            key_fingerprint: self.api.key_fingerprint(),
+            known_members: state.len(),
+            poll_seq: state.checkpoint().map_or(0, |c| c.poll_seq),
+        }
+        .emit(&self.ctx.metrics);
         self.label = org_key.clone();
         self.org = Some((org_key, state));
         Ok(())
@@ -304,7 +334,7 @@ impl OrgPoller {
         state.apply(&outcome);
         if matches!(outcome.verdict, GuardVerdict::Released { .. }) {
             self.ctx.releases.take(&org_key);
-            tracing::warn!(org = %org_key, "Departure guard release used");
+            DepartureGuardReleaseUsed { org: &org_key }.emit(&self.ctx.metrics);
         }
         let mut by_type: BTreeMap<EventType, u64> = BTreeMap::new();
         for e in &outcome.events {
@@ -337,41 +367,45 @@ impl Pollable for OrgPoller {
     }
 
     async fn poll(&mut self, shutdown: &CancellationToken) -> Result<PollStatus, Fatal> {
+        // One span per cycle, carrying the organization (recorded as soon as the
+        // key's first cycle learns it), so every line of the cycle names it: the
+        // client's, the publisher's, the cycle's own.
+        let span = match self.org_key() {
+            Some(org) => tracing::info_span!("poll", org),
+            None => tracing::info_span!(
+                "poll",
+                key = self.api.key_fingerprint(),
+                org = tracing::field::Empty
+            ),
+        };
         let started = Instant::now();
-        match self.cycle(shutdown).await {
+        match self.cycle(shutdown).instrument(span.clone()).await {
             Ok(Some(status)) => {
                 self.last_error = None;
                 self.ctx.health.poll_ok(&self.label);
                 Ok(status)
             }
             Ok(None) => Ok(PollStatus::Cancelled),
-            Err(e) => {
-                self.last_error = Some(e.to_string());
-                let code = e.code();
-                let operator_action = match &e {
-                    CycleError::Api(a) => a.is_key_rejected(),
-                    CycleError::DuplicateOrganization { .. } => true,
-                    _ => false,
-                };
-                PollFailed {
-                    org: &self.label,
-                    error_code: code,
-                    error: &e,
-                    duration: started.elapsed(),
-                    operator_action,
-                }
-                .emit(&self.ctx.metrics);
-                self.ctx.health.poll_failed(&self.label, code);
-                match &e {
-                    CycleError::Publish(p) if p.recovery() == Recovery::Stop => {
-                        Err(Fatal(p.to_string()))
-                    }
-                    CycleError::Publish(_) | CycleError::Encode(_) => {
-                        Ok(PollStatus::Failed { retry_soon: true })
-                    }
-                    _ => Ok(PollStatus::Failed { retry_soon: false }),
-                }
-            }
+            Err(e) => span.in_scope(|| self.failed(e, started.elapsed())),
         }
+    }
+}
+
+impl OrgPoller {
+    /// Reports a failed cycle and says what the scheduler does next.
+    fn failed(&mut self, e: CycleError, duration: Duration) -> Result<PollStatus, Fatal> {
+        self.last_error = Some(e.to_string());
+        let recovery = e.recovery();
+        let code = e.error_code();
+        PollFailed {
+            org: &self.label,
+            error_code: code,
+            error: &e,
+            duration,
+            operator_action: recovery == Recovery::StopOrganization,
+        }
+        .emit(&self.ctx.metrics);
+        self.ctx.health.poll_failed(&self.label, code);
+        poll_result(recovery).ok_or_else(|| Fatal::new(e))
     }
 }

@@ -1,45 +1,48 @@
 //! Start-up: everything that must work before the first poll, in order, failing
 //! here rather than at 3 a.m.
 //!
+//! [`build`] makes the parts from the configuration, once:
+//!
 //! 1. Parse the embedded schemas; register them when a Schema Registry is set.
 //! 2. Create or check the topics (the state topic must be compacted).
 //! 3. `init_transactions`: fences a zombie with the same transactional id and
 //!    aborts its open transaction (skipped by `--dry-run`, which must not fence the
 //!    live instance).
-//! 4. Read the state topic from beginning to end, read committed, and rebuild every
-//!    organization's state.
-//! 5. Build one Streak client and one poller per API key.
+//! 4. One Streak client per API key.
+//!
+//! [`start`] takes the parts (real ones, or in-memory twins in tests), restores
+//! every organization's state through [`Restore`] and builds one poller per API key.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use futures::FutureExt as _;
-
-use super::events::StateRestored;
 use super::poller::{Clock, Mode, OrgPoller, PollContext};
+use super::restore::{Restore, StateReader};
+use super::shared::Shared;
 use crate::avro::{
-    Decoder, Encoder, Registration, RegistryAuth, RegistryClient, RegistryConfig, Schemas,
-    TopicNames,
+    DecodeError, Decoder, Encoder, Registration, RegistryAuth, RegistryClient, RegistryConfig,
+    RegistryError, SchemaError, Schemas, TopicNames,
 };
 use crate::config::{Config, RegistrySettings};
 use crate::kafka::{
-    ensure_topics, KafkaConfig, KafkaStateSource, RestoreError, StateSource, TopicPolicy,
+    ensure_topics, KafkaConfig, KafkaStateSource, RestoreError, TopicPolicy,
     TransactionalPublisher, TransactionalSink,
 };
-use crate::membership::{self, Checkpoint, OrgState, SourceInfo, StateRecord};
+use crate::membership::{self, SourceInfo};
 use crate::metrics::Metrics;
-use crate::server::{Health, Releases};
+use crate::recovery::{Classified, Recovery};
 use crate::streak::{ApiKey, StreakApi, StreakClient};
 
-/// Why the connector cannot start. Every variant is fatal; the message says what to
-/// fix.
+/// Why the connector cannot start. The message says what to fix; the source is
+/// kept for `main`.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("embedded Avro schemas: {0}")]
-    Schemas(String),
-    #[error("schema registry: {0}")]
-    Registry(String),
+    #[error("embedded Avro schemas")]
+    Schemas(#[source] SchemaError),
+    #[error("schema registry")]
+    Registry(#[source] RegistryError),
+    #[error("cannot fetch the state topic's writer schemas")]
+    WriterSchemas(#[source] DecodeError),
     #[error(transparent)]
     KafkaConfig(#[from] crate::kafka::ConfigError),
     #[error(transparent)]
@@ -48,18 +51,47 @@ pub enum StartupError {
     Publisher(#[from] crate::kafka::PublishError),
     #[error(transparent)]
     Restore(#[from] RestoreError),
-    #[error("state topic: {0}")]
-    State(String),
-    #[error("Streak client: {0}")]
+    #[error("Streak client")]
     Client(#[from] crate::streak::ApiError),
 }
 
-/// How start-up differs between commands.
+impl Classified for StartupError {
+    fn recovery(&self) -> Recovery {
+        match self {
+            StartupError::Topics(e) => e.recovery(),
+            StartupError::Restore(e) => e.recovery(),
+            StartupError::Registry(e) if e.is_retriable() => Recovery::RetryNow,
+            StartupError::WriterSchemas(e) if e.is_retriable() => Recovery::RetryNow,
+            // Whatever a publisher or client error says of a cycle, at start-up
+            // the process cannot go on without it.
+            _ => Recovery::StopProcess,
+        }
+    }
+
+    fn error_code(&self) -> &'static str {
+        match self {
+            StartupError::Schemas(_) => "schemas",
+            StartupError::Registry(_) => "registry",
+            StartupError::WriterSchemas(_) => "writer_schemas",
+            StartupError::KafkaConfig(_) => "kafka_config",
+            StartupError::Topics(e) => e.error_code(),
+            StartupError::Publisher(e) => e.error_code(),
+            StartupError::Restore(e) => e.error_code(),
+            StartupError::Client(e) => e.error_code(),
+        }
+    }
+}
+
+/// How start-up differs between commands, and what the command already built.
 #[derive(Clone)]
 pub struct StartOptions {
     pub mode: Mode,
     pub topic_policy: TopicPolicy,
     pub clock: Clock,
+    pub metrics: Arc<Metrics>,
+    /// Health, guard releases and the organizations polled, shared with the HTTP
+    /// side door when the command serves one.
+    pub shared: Shared,
 }
 
 impl std::fmt::Debug for StartOptions {
@@ -67,6 +99,34 @@ impl std::fmt::Debug for StartOptions {
         f.debug_struct("StartOptions")
             .field("mode", &self.mode)
             .field("topic_policy", &self.topic_policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything the pollers run on, built once: the Streak API of each key, where the
+/// state comes from, where the polls commit, the codecs, the clock and the shared
+/// health. Tests build it from in-memory twins.
+pub struct Parts {
+    pub metrics: Arc<Metrics>,
+    pub shared: Shared,
+    /// One per API key, in the configuration's order.
+    pub apis: Vec<Arc<dyn StreakApi>>,
+    pub state: Arc<dyn Restore>,
+    pub sink: Arc<dyn TransactionalSink>,
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+    pub topics: TopicNames,
+    pub settings: membership::Settings,
+    pub clock: Clock,
+    pub mode: Mode,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts")
+            .field("apis", &self.apis.len())
+            .field("topics", &self.topics)
+            .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
 }
@@ -96,16 +156,14 @@ pub fn instance_id() -> String {
     format!("{host}-{nonce:08x}")
 }
 
-/// The Schema Registry client of `settings` (no request is made); the error is the
-/// message of [`StartupError::Registry`].
-pub fn registry_client(settings: &RegistrySettings) -> Result<RegistryClient, String> {
+/// The Schema Registry client of `settings` (no request is made).
+pub fn registry_client(settings: &RegistrySettings) -> Result<RegistryClient, RegistryError> {
     // The configuration guarantees both or neither.
     let auth = match (&settings.username, &settings.password) {
         (Some(u), Some(p)) => Some(RegistryAuth::new(u.clone(), p.expose().to_string())),
         _ => None,
     };
     RegistryClient::new(RegistryConfig::new(settings.url.as_str()).with_auth(auth))
-        .map_err(|e| e.to_string())
 }
 
 /// Schemas, encoder and decoder (registering the subjects when a registry is set).
@@ -113,7 +171,7 @@ pub async fn codecs(
     config: &Config,
     source: SourceInfo,
 ) -> Result<(Encoder, Decoder), StartupError> {
-    let schemas = Arc::new(Schemas::load().map_err(|e| StartupError::Schemas(e.to_string()))?);
+    let schemas = Arc::new(Schemas::load().map_err(StartupError::Schemas)?);
     match &config.schema_registry {
         None => Ok((
             Encoder::single_object(schemas.clone(), source),
@@ -121,220 +179,136 @@ pub async fn codecs(
         )),
         Some(r) => {
             let client = registry_client(r).map_err(StartupError::Registry)?;
-            let topics = TopicNames {
-                events: config.kafka.events_topic.clone(),
-                state: config.kafka.state_topic.clone(),
-            };
             let encoder = Encoder::with_registry(
                 schemas.clone(),
                 source,
                 &client,
-                &topics,
+                &topic_names(config),
                 Registration::Register,
             )
             .await
-            .map_err(|e| StartupError::Registry(e.to_string()))?;
-            let decoder = Decoder::with_registry(schemas, client);
-            // Warm the decoder with the state schemas just registered: the restore
-            // decodes synchronously and would otherwise read the topic again for
-            // each writer schema it had not cached yet.
-            let probe = encoder
-                .encode_state(&StateRecord::Checkpoint(Checkpoint {
-                    org_key: "start-up-probe".into(),
-                    poll_seq: 0,
-                    last_poll_ms: 0,
-                    member_count: 0,
-                }))
-                .map_err(|e| StartupError::Schemas(e.to_string()))?;
-            decoder
-                .decode_state(&probe.key, probe.value.as_deref())
-                .await
-                .map_err(|e| StartupError::Registry(e.to_string()))?;
-            Ok((encoder, decoder))
+            .map_err(StartupError::Registry)?;
+            Ok((encoder, Decoder::with_registry(schemas, client)))
         }
     }
 }
 
-/// Decodes state records inside the restore (synchronously: it runs on the
-/// restore's threads). Single-object records and registry ids already cached
-/// decode at once; an id not cached yet fails with [`NeedsSchema`], and
-/// [`restore_state`] fetches it and reads the topic again.
-#[derive(Debug, thiserror::Error)]
-#[error("the writer schema of this record is not cached yet")]
-struct NeedsSchema {
-    key: Vec<u8>,
-    value: Option<Vec<u8>>,
-}
-
-#[derive(Debug, thiserror::Error)]
-enum StateDecodeError {
-    #[error(transparent)]
-    Decode(#[from] crate::avro::DecodeError),
-    #[error(transparent)]
-    NeedsSchema(#[from] NeedsSchema),
-}
-
-/// Reads the whole state topic and rebuilds each organization's state.
-pub async fn restore_state(
-    kafka: &KafkaConfig,
-    decoder: &Decoder,
-    metrics: &Arc<Metrics>,
-) -> Result<HashMap<String, OrgState>, StartupError> {
-    let source = KafkaStateSource::new(kafka.clone(), metrics.clone());
-    let started = Instant::now();
-    // Each round fetches at most one writer schema that was not cached; schemas
-    // evolve rarely, so a handful of rounds is plenty.
-    for _round in 0..32 {
-        let d = decoder.clone();
-        let decode =
-            move |key: &[u8], value: Option<&[u8]>| -> Result<StateRecord, StateDecodeError> {
-                match d.decode_state(key, value).now_or_never() {
-                    Some(r) => Ok(r?),
-                    None => Err(NeedsSchema {
-                        key: key.to_vec(),
-                        value: value.map(<[u8]>::to_vec),
-                    }
-                    .into()),
-                }
-            };
-        match source.restore(decode).await {
-            Ok(restored) => {
-                let mut orgs: HashMap<String, OrgState> = HashMap::new();
-                for (_, record) in restored.entries {
-                    match record {
-                        StateRecord::Member {
-                            org_key,
-                            state: Some(state),
-                            ..
-                        } => {
-                            orgs.entry(org_key.clone())
-                                .or_insert_with(|| OrgState::new(org_key))
-                                .insert(state);
-                        }
-                        StateRecord::Member { state: None, .. } => {}
-                        StateRecord::Checkpoint(c) => {
-                            let org_key = c.org_key.clone();
-                            orgs.entry(org_key.clone())
-                                .or_insert_with(|| OrgState::new(org_key))
-                                .set_checkpoint(c);
-                        }
-                    }
-                }
-                StateRestored {
-                    records: restored.stats.records,
-                    organizations: orgs.len(),
-                    members: orgs.values().map(OrgState::len).sum(),
-                    duration: started.elapsed(),
-                }
-                .emit(metrics);
-                return Ok(orgs);
-            }
-            Err(e) => {
-                let needs_schema = match &e {
-                    RestoreError::Undecodable { source, .. } => {
-                        match source.downcast_ref::<StateDecodeError>() {
-                            Some(StateDecodeError::NeedsSchema(n)) => Some(n),
-                            _ => None,
-                        }
-                    }
-                    _ => None,
-                };
-                let Some(n) = needs_schema else {
-                    return Err(e.into());
-                };
-                // Fetch (and cache) the writer schemas of that record, then read again.
-                decoder
-                    .decode_state(&n.key, n.value.as_deref())
-                    .await
-                    .map_err(|e| StartupError::State(e.to_string()))?;
-            }
-        }
+fn topic_names(config: &Config) -> TopicNames {
+    TopicNames {
+        events: config.kafka.events_topic.clone(),
+        state: config.kafka.state_topic.clone(),
     }
-    Err(StartupError::State(
-        "too many distinct writer schemas in the state topic".into(),
-    ))
 }
 
-/// Runs start-up and returns the pollers, ready for the scheduler.
-pub async fn start(
-    config: &Config,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    releases: Arc<Releases>,
-    orgs: Arc<Mutex<Vec<String>>>,
-    options: StartOptions,
-) -> Result<Started, StartupError> {
+/// Builds the parts from the configuration: codecs, topics, the transactional
+/// producer (`init_transactions`), the state reader and one Streak client per key.
+pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, StartupError> {
+    let StartOptions {
+        mode,
+        topic_policy,
+        clock,
+        metrics,
+        shared,
+    } = options;
     let source = SourceInfo {
         connector: config.connector_name.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         instance: instance_id(),
     };
     let (encoder, decoder) = codecs(config, source).await?;
-    let dry_run = matches!(options.mode, Mode::DryRun(_));
+    let dry_run = matches!(mode, Mode::DryRun(_));
     let policy = if dry_run {
         TopicPolicy::Trust
     } else {
-        options.topic_policy
+        topic_policy
     };
     let kafka = KafkaConfig {
         topic_policy: policy,
         ..config.kafka.clone()
     };
     kafka.validate()?;
-    ensure_topics(&kafka).await?;
+    ensure_topics(&kafka, &metrics).await?;
 
     let sink: Arc<dyn TransactionalSink> = if dry_run {
         Arc::new(NoSink)
     } else {
         let publisher = TransactionalPublisher::new(&kafka, metrics.clone())?;
         publisher.init().await?;
-        tracing::info!(
-            transactional_id = publisher.transactional_id(),
-            "Transactions initialised"
-        );
         Arc::new(publisher)
     };
+    let topics = topic_names(config);
+    let state = Arc::new(StateReader::new(
+        KafkaStateSource::new(kafka, metrics.clone()),
+        decoder.clone(),
+        topics.clone(),
+        metrics.clone(),
+    ));
 
-    let restored = match restore_state(&kafka, &decoder, &metrics).await {
-        Ok(r) => r,
-        // Nothing was ever committed: a dry run starts from nothing.
-        Err(StartupError::Restore(RestoreError::MissingTopic(_))) if dry_run => HashMap::new(),
-        Err(e) => return Err(e),
-    };
-    health.set_restored();
-
-    let context = Arc::new(PollContext {
-        metrics: metrics.clone(),
-        health,
-        releases,
+    let client_config = config.streak.clone();
+    let mut apis: Vec<Arc<dyn StreakApi>> = Vec::new();
+    for key in &config.api_keys {
+        let key = ApiKey::new(key.expose().to_string())?;
+        apis.push(Arc::new(StreakClient::new(
+            client_config.clone(),
+            key,
+            metrics.clone(),
+        )?));
+    }
+    Ok(Parts {
+        metrics,
+        shared,
+        apis,
+        state,
         sink,
         encoder,
-        events_topic: config.kafka.events_topic.clone(),
-        state_topic: config.kafka.state_topic.clone(),
+        decoder,
+        topics,
         settings: membership::Settings {
             inactive_after_ms: config.inactive_after.as_millis() as i64,
             min_departures: config.guard.min_departures,
             max_departure_fraction: config.guard.max_departure_fraction,
         },
-        clock: options.clock,
-        mode: options.mode,
+        clock,
+        mode,
+    })
+}
+
+/// Restores every organization's state and builds one poller per API key, ready
+/// for the scheduler.
+pub async fn start(parts: Parts) -> Result<Started, StartupError> {
+    let dry_run = matches!(parts.mode, Mode::DryRun(_));
+    let restored = match parts.state.restore().await {
+        Ok(r) => r,
+        // Nothing was ever committed: a dry run starts from nothing.
+        Err(StartupError::Restore(RestoreError::MissingTopic(_))) if dry_run => HashMap::new(),
+        Err(e) => return Err(e),
+    };
+    parts.shared.health.set_restored();
+
+    let context = Arc::new(PollContext {
+        metrics: parts.metrics,
+        health: parts.shared.health,
+        releases: parts.shared.releases,
+        sink: parts.sink,
+        encoder: parts.encoder,
+        events_topic: parts.topics.events,
+        state_topic: parts.topics.state,
+        settings: parts.settings,
+        clock: parts.clock,
+        mode: parts.mode,
         restored: Mutex::new(restored),
         claimed: Mutex::new(HashSet::new()),
-        orgs,
+        orgs: parts.shared.orgs,
     });
-
-    let client_config = config.streak.clone();
-    let mut pollers = Vec::new();
-    for key in &config.api_keys {
-        let key = ApiKey::new(key.expose().to_string())?;
-        let client = StreakClient::new(client_config.clone(), key, metrics.clone())?;
-        let api: Arc<dyn StreakApi> = Arc::new(client);
-        pollers.push(OrgPoller::new(api, context.clone()));
-    }
+    let pollers = parts
+        .apis
+        .into_iter()
+        .map(|api| OrgPoller::new(api, context.clone()))
+        .collect();
     Ok(Started {
         pollers,
         context,
-        decoder,
+        decoder: parts.decoder,
     })
 }
 

@@ -22,18 +22,18 @@
 //! and [`StateSource`].
 
 pub mod config;
-mod events;
 pub mod inspect;
 pub mod memory;
 pub mod publisher;
 pub mod restore;
+mod telemetry;
 pub mod topics;
 
 use async_trait::async_trait;
 
 pub use config::{ConfigError, KafkaConfig, TopicPolicy};
 pub use memory::{InjectedFailure, MemoryStore, StoredRecord};
-pub use publisher::{CommitStats, PublishError, Recovery, Stage, TransactionalPublisher};
+pub use publisher::{CommitStats, PublishError, Stage, TransactionalPublisher};
 pub use restore::{KafkaStateSource, RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
 pub use topics::{ensure_topics, TopicError, TopicsReport, STATE_TOPIC_DEFAULTS};
 
@@ -82,7 +82,8 @@ impl OutRecord {
 pub trait TransactionalSink: Send + Sync {
     /// Write `records` in one transaction and commit it.
     ///
-    /// `Ok` means committed. An error says, through [`PublishError::recovery`],
+    /// `Ok` means committed. An error says, through its
+    /// [`crate::recovery::Classified::recovery`],
     /// whether the batch is known not to be committed (redo the cycle from the last
     /// committed state after a backoff) or whether the process must stop.
     async fn commit_batch(&self, records: Vec<OutRecord>) -> Result<CommitStats, PublishError>;

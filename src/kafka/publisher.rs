@@ -5,7 +5,7 @@
 //! Errors are classified as librdkafka classifies them: retriable (try again),
 //! requires abort (abort, then redo the cycle from the last committed state), fatal
 //! (the producer is dead; fenced is the fatal case where another instance with the
-//! same transactional id took over). The caller reads [`PublishError::recovery`].
+//! same transactional id took over). The caller reads its [`Classified::recovery`].
 //! This module must not retry a whole cycle itself nor touch any in-memory state:
 //! the caller's state moves only after `Ok`.
 
@@ -21,11 +21,14 @@ use rdkafka::util::Timeout;
 use tokio::sync::Mutex;
 
 use super::config::KafkaConfig;
-use super::events::{
-    TransactionAborted, TransactionCommitted, TransactionFailed, TransactionsInitialized,
+use super::telemetry::{
+    TransactionAborted, TransactionCommitted, TransactionEndResumed, TransactionFailed,
+    TransactionsInitialized,
 };
 use super::{OutRecord, TransactionalSink};
 use crate::metrics::Metrics;
+use crate::recovery::{Classified, Recovery};
+use crate::telemetry::InternalEvent as _;
 
 /// Where in a transaction an error happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,18 +57,6 @@ impl std::fmt::Display for Stage {
             Stage::Abort => "abort_transaction",
         })
     }
-}
-
-/// What the caller does after a [`PublishError`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recovery {
-    /// Nothing of the batch is visible: back off, then redo the cycle from the last
-    /// committed state (fetch again, diff again, publish again).
-    RedoCycle,
-    /// The producer cannot go on: stop the process with a non-zero status. A
-    /// restart resolves any open transaction (`init_transactions`) and restores the
-    /// committed state.
-    Stop,
 }
 
 /// Why a batch was not committed.
@@ -120,20 +111,23 @@ pub enum PublishError {
     },
 }
 
-impl PublishError {
-    pub fn recovery(&self) -> Recovery {
+impl Classified for PublishError {
+    /// Nothing of the batch is visible ([`Recovery::RedoCycle`]), or the producer
+    /// cannot go on ([`Recovery::StopProcess`]: a restart resolves any open
+    /// transaction with `init_transactions` and restores the committed state).
+    fn recovery(&self) -> Recovery {
         match self {
             PublishError::Retriable { .. } | PublishError::Aborted { .. } => Recovery::RedoCycle,
             PublishError::Client(_)
             | PublishError::NotInitialized
             | PublishError::Fenced { .. }
             | PublishError::Fatal { .. }
-            | PublishError::CommitOutcomeUnknown { .. } => Recovery::Stop,
+            | PublishError::CommitOutcomeUnknown { .. } => Recovery::StopProcess,
         }
     }
 
     /// A fixed label for metrics and logs.
-    pub fn code(&self) -> &'static str {
+    fn error_code(&self) -> &'static str {
         match self {
             PublishError::Client(_) => "client",
             PublishError::NotInitialized => "not_initialized",
@@ -244,7 +238,7 @@ impl TransactionalPublisher {
                     transactional_id: &self.transactional_id,
                     duration: started.elapsed(),
                 }
-                .emit();
+                .emit(&self.metrics);
                 Ok(())
             }
             Err(e) => match self.kind(&e) {
@@ -291,7 +285,11 @@ impl TransactionalPublisher {
                 Ok(()) => break,
                 Err(e) => match self.kind(&e) {
                     Kind::Retriable if Instant::now() < deadline => {
-                        tracing::warn!(error = %e, "Commit not confirmed yet; resuming it");
+                        TransactionEndResumed {
+                            what: "commit",
+                            error: &e,
+                        }
+                        .emit(&self.metrics);
                     }
                     Kind::Retriable | Kind::Other => {
                         let err = PublishError::CommitOutcomeUnknown {
@@ -312,11 +310,10 @@ impl TransactionalPublisher {
             duration: started.elapsed(),
         };
         TransactionCommitted {
-            metrics: &self.metrics,
             records: count,
             duration: stats.duration,
         }
-        .emit();
+        .emit(&self.metrics);
         Ok(stats)
     }
 
@@ -375,12 +372,11 @@ impl TransactionalPublisher {
                     PublishError::Aborted { stage, source: e }
                 };
                 TransactionAborted {
-                    metrics: &self.metrics,
                     records,
-                    error_code: err.code(),
+                    error_code: err.error_code(),
                     error: &err,
                 }
-                .emit();
+                .emit(&self.metrics);
                 err
             }
         }
@@ -409,7 +405,11 @@ impl TransactionalPublisher {
                         return Err(self.die(state, Stage::Abort, e, records))
                     }
                     Kind::Retriable if Instant::now() < deadline => {
-                        tracing::warn!(error = %e, "Abort not confirmed yet; resuming it");
+                        TransactionEndResumed {
+                            what: "abort",
+                            error: &e,
+                        }
+                        .emit(&self.metrics);
                     }
                     _ => {
                         let err = PublishError::Retriable {
@@ -421,12 +421,11 @@ impl TransactionalPublisher {
                             source: e,
                         };
                         TransactionAborted {
-                            metrics: &self.metrics,
                             records,
-                            error_code: err.code(),
+                            error_code: err.error_code(),
                             error: &err,
                         }
-                        .emit();
+                        .emit(&self.metrics);
                         return Err(err);
                     }
                 },
@@ -455,12 +454,11 @@ impl TransactionalPublisher {
 
     fn die_with(&self, state: &mut TxnState, err: PublishError, records: usize) -> PublishError {
         TransactionFailed {
-            metrics: &self.metrics,
             records,
-            error_code: err.code(),
+            error_code: err.error_code(),
             error: &err,
         }
-        .emit();
+        .emit(&self.metrics);
         state.dead = Some(err.clone());
         err
     }
@@ -545,7 +543,7 @@ mod tests {
             transactional_id: "streak-connector-a".into(),
             source: src.clone(),
         };
-        assert_eq!(fenced.recovery(), Recovery::Stop);
+        assert_eq!(fenced.recovery(), Recovery::StopProcess);
         let msg = fenced.to_string();
         assert!(
             msg.contains("another instance with the same connector name"),
@@ -556,6 +554,6 @@ mod tests {
             waited: Duration::from_secs(1),
             source: src,
         };
-        assert_eq!(unknown.recovery(), Recovery::Stop);
+        assert_eq!(unknown.recovery(), Recovery::StopProcess);
     }
 }

@@ -26,9 +26,11 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::config::{KafkaConfig, TopicPolicy};
-use super::events::StateRestored;
+use super::telemetry::{RestoreWorkerPanicked, StateRestored, StateTopicAbsent};
 use super::StateSource;
 use crate::metrics::Metrics;
+use crate::recovery::{Classified, Recovery};
+use crate::telemetry::InternalEvent as _;
 
 /// Turns one raw state record into the caller's value.
 ///
@@ -128,9 +130,21 @@ pub enum RestoreError {
     },
 }
 
-impl RestoreError {
+impl Classified for RestoreError {
+    /// The cluster may come back ([`Recovery::RetryNow`]: retry start-up after a
+    /// backoff); everything else needs an operator ([`Recovery::StopProcess`]).
+    fn recovery(&self) -> Recovery {
+        match self {
+            RestoreError::Kafka { .. } | RestoreError::Stalled { .. } => Recovery::RetryNow,
+            RestoreError::Client(_)
+            | RestoreError::MissingTopic(_)
+            | RestoreError::KeyInTwoPartitions { .. }
+            | RestoreError::Undecodable { .. } => Recovery::StopProcess,
+        }
+    }
+
     /// A fixed label for metrics and logs.
-    pub fn code(&self) -> &'static str {
+    fn error_code(&self) -> &'static str {
         match self {
             RestoreError::Client(_) => "client",
             RestoreError::MissingTopic(_) => "missing_topic",
@@ -139,14 +153,6 @@ impl RestoreError {
             RestoreError::Undecodable { .. } => "undecodable",
             RestoreError::KeyInTwoPartitions { .. } => "key_in_two_partitions",
         }
-    }
-
-    /// Whether start-up may be retried after a backoff (the cluster may come back).
-    pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            RestoreError::Kafka { .. } | RestoreError::Stalled { .. }
-        )
     }
 }
 
@@ -173,7 +179,8 @@ impl StateSource for KafkaStateSource {
         let topic = self.config.state_topic.clone();
         let partitions = {
             let config = self.config.clone();
-            blocking(move || list_partitions(&config)).await?
+            let metrics = self.metrics.clone();
+            blocking(move || list_partitions(&config, &metrics)).await?
         };
         let workers = self
             .config
@@ -218,7 +225,7 @@ impl StateSource for KafkaStateSource {
                         what: "the partitions".into(),
                         source: KafkaError::Canceled,
                     });
-                    tracing::error!(error = %join, "Restore worker panicked");
+                    RestoreWorkerPanicked { error: &join }.emit(&self.metrics);
                 }
             }
         }
@@ -229,14 +236,13 @@ impl StateSource for KafkaStateSource {
         restored.stats.partitions = partitions.len();
         restored.stats.duration = started.elapsed();
         StateRestored {
-            metrics: &self.metrics,
             topic: &topic,
             partitions: partitions.len(),
             records: restored.stats.records,
             live: restored.entries.len(),
             duration: restored.stats.duration,
         }
-        .emit();
+        .emit(&self.metrics);
         Ok(restored)
     }
 }
@@ -255,7 +261,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The state topic's partition ids.
-fn list_partitions(config: &KafkaConfig) -> Result<Vec<i32>, RestoreError> {
+fn list_partitions(config: &KafkaConfig, metrics: &Metrics) -> Result<Vec<i32>, RestoreError> {
     let consumer: BaseConsumer = config
         .restore_consumer_config()
         .create()
@@ -275,7 +281,7 @@ fn list_partitions(config: &KafkaConfig) -> Result<Vec<i32>, RestoreError> {
         None => {}
         Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
             if config.topic_policy == TopicPolicy::Trust {
-                tracing::warn!(topic = %topic, "State topic does not exist yet; starting from empty state");
+                StateTopicAbsent { topic }.emit(metrics);
                 return Ok(Vec::new());
             }
             return Err(RestoreError::MissingTopic(topic.clone()));
@@ -326,29 +332,10 @@ fn read_partitions<D: StateDecoder>(
         source,
     };
 
-    // The end of each partition: its last stable offset now (the consumer is read
-    // committed, so the watermark query answers the LSO rather than the high
-    // watermark). Empty partitions are done before they start.
-    let mut end: HashMap<i32, i64> = HashMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for &p in partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p, config.request_timeout)
-            .map_err(|e| kafka_err(format!("the offsets of partition {p}"), e))?;
-        if high > low {
-            end.insert(p, high);
-            assignment
-                .add_partition_offset(topic, p, Offset::Beginning)
-                .map_err(|e| kafka_err(format!("partition {p}"), e))?;
-        }
-    }
+    let mut end = assign_to_end(&consumer, config, partitions)?;
     if end.is_empty() {
         return Ok(part);
     }
-    consumer
-        .assign(&assignment)
-        .map_err(|e| kafka_err("an assignment".into(), e))?;
-    drop(assignment);
 
     let idle_limit = config.request_timeout;
     let mut last_progress = Instant::now();
@@ -436,6 +423,42 @@ fn read_partitions<D: StateDecoder>(
         }
     }
     Ok(part)
+}
+
+/// Assigns the non-empty `partitions` from their beginning and returns the end of
+/// each: its last stable offset now (the consumer is read committed, so the
+/// watermark query answers the LSO rather than the high watermark). Empty
+/// partitions are done before they start.
+fn assign_to_end(
+    consumer: &BaseConsumer,
+    config: &KafkaConfig,
+    partitions: &[i32],
+) -> Result<HashMap<i32, i64>, RestoreError> {
+    let topic = config.state_topic.as_str();
+    let kafka_err = |what: String, source| RestoreError::Kafka {
+        topic: topic.to_owned(),
+        what,
+        source,
+    };
+    let mut end: HashMap<i32, i64> = HashMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for &p in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, config.request_timeout)
+            .map_err(|e| kafka_err(format!("the offsets of partition {p}"), e))?;
+        if high > low {
+            end.insert(p, high);
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .map_err(|e| kafka_err(format!("partition {p}"), e))?;
+        }
+    }
+    if !end.is_empty() {
+        consumer
+            .assign(&assignment)
+            .map_err(|e| kafka_err("an assignment".into(), e))?;
+    }
+    Ok(end)
 }
 
 /// Join the workers' maps. Partitions hold disjoint keys (the key picks the

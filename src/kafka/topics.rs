@@ -16,7 +16,10 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::config::{KafkaConfig, TopicPolicy};
-use super::events::{TopicCheckSkipped, TopicCreated};
+use super::telemetry::{TopicCheckSkipped, TopicCreated};
+use crate::metrics::Metrics;
+use crate::recovery::{Classified, Recovery};
+use crate::telemetry::InternalEvent as _;
 
 /// The configuration of a state topic the connector creates, with why:
 ///
@@ -85,9 +88,21 @@ pub enum TopicError {
     NotCompacted { topic: String, found: String },
 }
 
-impl TopicError {
+impl Classified for TopicError {
+    /// The cluster may be unreachable or still starting ([`Recovery::RetryNow`]:
+    /// retry start-up); everything else needs an operator.
+    fn recovery(&self) -> Recovery {
+        match self {
+            TopicError::Metadata { .. } => Recovery::RetryNow,
+            TopicError::Client(_)
+            | TopicError::Create { .. }
+            | TopicError::Describe { .. }
+            | TopicError::NotCompacted { .. } => Recovery::StopProcess,
+        }
+    }
+
     /// A fixed label for metrics and logs.
-    pub fn code(&self) -> &'static str {
+    fn error_code(&self) -> &'static str {
         match self {
             TopicError::Client(_) => "client",
             TopicError::Metadata { .. } => "metadata",
@@ -99,13 +114,16 @@ impl TopicError {
 }
 
 /// Create the topics when absent and check the state topic, per `config.topic_policy`.
-pub async fn ensure_topics(config: &KafkaConfig) -> Result<TopicsReport, TopicError> {
+pub async fn ensure_topics(
+    config: &KafkaConfig,
+    metrics: &Metrics,
+) -> Result<TopicsReport, TopicError> {
     if config.topic_policy == TopicPolicy::Trust {
         TopicCheckSkipped {
             events_topic: &config.events_topic,
             state_topic: &config.state_topic,
         }
-        .emit();
+        .emit(metrics);
         return Ok(TopicsReport {
             events_created: false,
             state_created: false,
@@ -129,7 +147,7 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<TopicsReport, TopicEr
     )
     .await?;
     let events_created = events_partitions.is_none()
-        && create(&admin, &opts, config, &config.events_topic, "events", &[]).await?;
+        && create(&admin, &opts, config, &config.events_topic, &[]).await?;
     let mut state_partitions = partition_count(
         &admin,
         &config.state_topic,
@@ -143,16 +161,34 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<TopicsReport, TopicEr
             &opts,
             config,
             &config.state_topic,
-            "state",
             &STATE_TOPIC_DEFAULTS,
         )
         .await?;
-    // Created with `-1` partitions: the broker's count, not known here.
-    if events_created {
-        events_partitions = usize::try_from(config.partitions).ok();
-    }
-    if state_created {
-        state_partitions = usize::try_from(config.partitions).ok();
+    for (created, topic, role, partitions) in [
+        (
+            events_created,
+            &config.events_topic,
+            "events",
+            &mut events_partitions,
+        ),
+        (
+            state_created,
+            &config.state_topic,
+            "state",
+            &mut state_partitions,
+        ),
+    ] {
+        if created {
+            // Created with `-1` partitions: the broker's count, not known here.
+            *partitions = usize::try_from(config.partitions).ok();
+            TopicCreated {
+                topic,
+                role,
+                partitions: config.partitions,
+                replication_factor: config.replication_factor,
+            }
+            .emit(metrics);
+        }
     }
     check_compacted(&admin, &opts, &config.state_topic, timeout).await?;
     Ok(TopicsReport {
@@ -206,7 +242,6 @@ async fn create(
     opts: &AdminOptions,
     config: &KafkaConfig,
     topic: &str,
-    role: &'static str,
     configs: &[(&str, &str)],
 ) -> Result<bool, TopicError> {
     let mut new = NewTopic::new(
@@ -225,16 +260,7 @@ async fn create(
             code: e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
         })?;
     match results.into_iter().next() {
-        Some(Ok(_)) => {
-            TopicCreated {
-                topic,
-                role,
-                partitions: config.partitions,
-                replication_factor: config.replication_factor,
-            }
-            .emit();
-            Ok(true)
-        }
+        Some(Ok(_)) => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
         Some(Err((_, code))) => Err(TopicError::Create {
             topic: topic.to_owned(),
@@ -340,7 +366,7 @@ mod tests {
     #[test]
     fn delete_is_refused_with_the_fix() {
         let err = verdict("state", "delete", "604800000", "-1").unwrap_err();
-        assert_eq!(err.code(), "not_compacted");
+        assert_eq!(err.error_code(), "not_compacted");
         let msg = err.to_string();
         assert!(msg.contains("cleanup.policy=delete"), "{msg}");
         assert!(

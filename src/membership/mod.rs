@@ -15,6 +15,7 @@
 
 mod diff;
 mod event_id;
+mod fold;
 mod guard;
 mod model;
 mod owner;
@@ -29,6 +30,7 @@ mod proptests;
 
 pub use diff::{diff, is_inactive, PollOutcome, Settings, DEFAULT_INACTIVE_AFTER_MS};
 pub use event_id::{event_id, EVENT_ID_NAMESPACE};
+pub use fold::fold_state;
 pub use guard::{GuardRelease, GuardVerdict, HoldReason, ReleaseRefused};
 pub use model::{
     ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, SourceInfo, StateRecord,

@@ -19,19 +19,20 @@ use super::attempt::{
 };
 use super::config::{base_is_loopback, ClientConfig, USER_AGENT};
 use super::error::ApiError;
-use super::events::{
-    ApiCallFailed, ApiFieldsDrifted, ApiKeyAccepted, ApiKeyRejected, ApiRequestCompleted,
-    ApiRequestRetrying, ListingFetched,
-};
 use super::key::ApiKey;
 use super::ratelimit::RateLimit;
 use super::retry::{backoff_delay, parse_retry_after, RetryPolicy};
+use super::telemetry::{
+    ApiCallFailed, ApiFieldsDrifted, ApiKeyAccepted, ApiKeyConfigured, ApiKeyRejected,
+    ApiRequestCompleted, ApiRequestRetrying, ListingFetched,
+};
 use super::wire::{
     error_detail, parse_current_user, parse_listing, parse_organization, snippet, CurrentUser,
     ListingStats, Organization, WireError,
 };
 use crate::membership::Listing;
 use crate::metrics::{endpoint, Metrics};
+use crate::telemetry::InternalEvent as _;
 
 /// Bytes of an error response read for its message; the rest is not read.
 const ERROR_BODY_BYTES: usize = 64 * 1024;
@@ -93,11 +94,10 @@ impl StreakClient {
             setting: "base_url",
             reason: format!("cannot build the HTTP client: {e}"),
         })?;
-        // Export the series before the first call: unknown reads as "not rejected".
-        metrics
-            .api_key_rejected
-            .with_label_values(&[key.fingerprint()])
-            .set(0);
+        ApiKeyConfigured {
+            key_fingerprint: key.fingerprint(),
+        }
+        .emit(&metrics);
         Ok(StreakClient {
             http,
             limit: RateLimit::per_second(per_second),
@@ -110,11 +110,6 @@ impl StreakClient {
     /// The key's fingerprint (first 8 hex digits of its SHA-256), to name it in logs.
     pub fn key_fingerprint(&self) -> &str {
         self.key.fingerprint()
-    }
-
-    /// The settings this client runs on.
-    pub fn config(&self) -> &ClientConfig {
-        &self.config
     }
 
     /// `GET /users/me`: the key's owner and the organization the key sees.
@@ -344,23 +339,10 @@ impl StreakClient {
             403 => ApiError::Forbidden { endpoint, detail },
             404 => ApiError::NotFound { endpoint, detail },
             410 => ApiError::Gone { endpoint, detail },
-            408 => {
-                return Outcome::Retry(Transient::new(
-                    "timeout",
-                    retry_after,
-                    TransientKind::Timeout,
-                ))
-            }
-            429 => {
-                return Outcome::Retry(Transient::new(
-                    "rate_limited",
-                    retry_after,
-                    TransientKind::RateLimited,
-                ))
-            }
+            408 => return Outcome::Retry(Transient::new(retry_after, TransientKind::Timeout)),
+            429 => return Outcome::Retry(Transient::new(retry_after, TransientKind::RateLimited)),
             500..=599 => {
                 return Outcome::Retry(Transient::new(
-                    "server_error",
                     retry_after,
                     TransientKind::Server { status, detail },
                 ))
@@ -382,7 +364,7 @@ impl StreakClient {
     /// The reason doubles as the `status_class` of the attempt.
     fn request_failure(&self, e: &reqwest::Error) -> Transient {
         if e.is_timeout() {
-            return Transient::new("timeout", None, TransientKind::Timeout);
+            return Transient::new(None, TransientKind::Timeout);
         }
         let mut detail = e.to_string();
         let mut source = std::error::Error::source(e);
@@ -392,7 +374,7 @@ impl StreakClient {
             source = cause.source();
         }
         let detail = self.key.scrub(&detail);
-        Transient::new("transport", None, TransientKind::Transport { detail })
+        Transient::new(None, TransientKind::Transport { detail })
     }
 
     /// A header's value for quoting in an error: text only, scrubbed, short.

@@ -240,7 +240,9 @@ impl Broker {
                 }
             }
             None => {
-                ensure_topics(config).await.expect("topics set up");
+                ensure_topics(config, &streak_connector::metrics::Metrics::new())
+                    .await
+                    .expect("topics set up");
             }
         }
     }

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use streak_connector::avro::{Decoder, Encoder, Schemas};
+use streak_connector::connector::{Health, Releases};
 use streak_connector::connector::{Mode, OrgPoller, PollContext};
 use streak_connector::kafka::{InjectedFailure, MemoryStore, TransactionalSink};
 use streak_connector::membership::{self, EventType, Listing, Member, SourceInfo};
 use streak_connector::metrics::Metrics;
 use streak_connector::scheduler::{PollStatus, Pollable};
-use streak_connector::server::{Health, Releases};
 use streak_connector::streak::{
     ApiError, CurrentUser, FetchedListing, ListingStats, Organization, StreakApi,
 };
@@ -280,7 +280,7 @@ async fn fenced_is_fatal() {
         .poll(&CancellationToken::new())
         .await
         .expect_err("fenced stops the connector");
-    assert!(err.0.contains("fenced"), "{}", err.0);
+    assert!(err.to_string().contains("fenced"), "{err}");
 }
 
 #[tokio::test]

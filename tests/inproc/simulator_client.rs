@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use prometheus::IntCounterVec;
 use streak_connector::metrics::Metrics;
+use streak_connector::recovery::{Classified as _, Recovery};
 use streak_connector::simulator::{Change, Endpoint, RunningSimulator, Scenario, Simulator};
 use streak_connector::streak::{ApiError, ApiKey, ClientConfig, StreakClient};
 use tokio::time::Instant;
@@ -235,7 +236,7 @@ async fn rate_limited_without_retry_after_backs_off_then_gives_up() {
         ),
         "{err:?}"
     );
-    assert!(err.is_transient() && !err.is_key_rejected());
+    assert!(err.recovery() == Recovery::RetryNow && !err.is_key_rejected());
     // Full jitter: at most the sum of the ceilings 0.5 + 1 + 2 + 4 + 8 s.
     assert!(waited <= Duration::from_millis(15_500), "{waited:?}");
     assert_eq!(r.retries("rate_limited"), 5);
@@ -532,7 +533,7 @@ async fn invalid_response(faults: &str) -> (Rig, ApiError) {
     let r = rig(faults).await;
     let err = r.client.org_users("o").await.unwrap_err();
     assert!(matches!(err, ApiError::InvalidResponse { .. }), "{err:?}");
-    assert!(err.is_transient());
+    assert_eq!(err.recovery(), Recovery::RetryNow);
     assert_eq!(r.errors(ORG_USERS, "invalid_response"), 1);
     assert_eq!(r.listing_requests(), 1, "not retried within the call");
     (r, err)

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use streak_connector::membership::Member;
 use streak_connector::metrics::{endpoint, Metrics};
+use streak_connector::recovery::{Classified as _, Recovery};
 use streak_connector::streak::{
     ApiError, ApiKey, ClientConfig, StreakApi, StreakClient, USER_AGENT,
 };
@@ -218,7 +219,7 @@ async fn client_errors_are_typed_not_retried_and_counted() {
         assert_eq!(err.status(), Some(case.status));
         assert_eq!(err.error_code(), case.code);
         assert_eq!(err.is_key_rejected(), case.key_rejected, "{err}");
-        assert!(!err.is_transient(), "{err}");
+        assert_ne!(err.recovery(), Recovery::RetryNow, "{err}");
         let msg = err.to_string();
         assert!(msg.contains(case.message), "{msg}");
         assert!(msg.contains("streak says no"), "{msg}");
@@ -397,7 +398,7 @@ async fn rate_limited_for_good_after_max_attempts() {
             ..
         }
     ));
-    assert!(err.is_transient());
+    assert_eq!(err.recovery(), Recovery::RetryNow);
     assert_eq!(server.requests(), 6);
     assert_eq!(h.retries(endpoint::USERS_ME, "rate_limited"), 5);
     assert_eq!(h.requests(endpoint::USERS_ME, "4xx"), 6);
@@ -493,7 +494,7 @@ async fn slow_answers_time_out_and_are_retried() {
         matches!(err, ApiError::Timeout { attempts: 3, .. }),
         "{err:?}"
     );
-    assert!(err.is_transient());
+    assert_eq!(err.recovery(), Recovery::RetryNow);
     assert!(
         start.elapsed() >= Duration::from_secs(6),
         "{:?}",
@@ -546,7 +547,7 @@ async fn connection_refused_is_a_transport_error_after_retries() {
         } => assert!(!detail.is_empty()),
         other => panic!("{other:?}"),
     }
-    assert!(err.is_transient());
+    assert_eq!(err.recovery(), Recovery::RetryNow);
     assert_eq!(h.requests(endpoint::USERS_ME, "transport"), 3);
     assert_eq!(h.retries(endpoint::USERS_ME, "transport"), 2);
     assert_eq!(h.errors(endpoint::USERS_ME, "transport"), 1);
@@ -643,7 +644,7 @@ async fn html_page_is_an_invalid_response_with_a_short_snippet() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(err.is_transient());
+    assert_eq!(err.recovery(), Recovery::RetryNow);
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use streak_connector::metrics::Metrics;
+use streak_connector::recovery::Classified as _;
 use streak_connector::streak::{ApiError, ApiKey, ClientConfig, StreakClient};
 
 use testkit::streak_server::{json, random_key, with_header, Reply, Server};

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use streak_connector::kafka::{
-    KafkaConfig, KafkaStateSource, OutRecord, PublishError, Recovery, Stage, StateSource,
+    KafkaConfig, KafkaStateSource, OutRecord, PublishError, Stage, StateSource,
     TransactionalPublisher, TransactionalSink,
 };
 use streak_connector::metrics::Metrics;
+use streak_connector::recovery::{Classified as _, Recovery};
 use testkit::broker::Broker;
 
 fn decode(_key: &[u8], value: Option<&[u8]>) -> Result<Vec<u8>, std::io::Error> {
@@ -53,7 +54,7 @@ async fn commit_before_init_is_refused() {
         .await
         .expect_err("refused");
     assert!(matches!(err, PublishError::NotInitialized), "{err:?}");
-    assert_eq!(err.recovery(), Recovery::Stop);
+    assert_eq!(err.recovery(), Recovery::StopProcess);
 }
 
 /// A record the producer refuses (larger than `message.max.bytes`) fails the
@@ -207,7 +208,7 @@ async fn a_second_instance_fences_the_first() {
         } => assert_eq!(transactional_id, &config.transactional_id),
         other => panic!("expected Fenced, got {other:?}"),
     }
-    assert_eq!(err.recovery(), Recovery::Stop);
+    assert_eq!(err.recovery(), Recovery::StopProcess);
     assert!(err
         .to_string()
         .contains("another instance with the same connector name"));

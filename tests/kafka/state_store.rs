@@ -23,6 +23,7 @@ use streak_connector::kafka::{
     StateDecoder, StateSource, TransactionalPublisher, TransactionalSink,
 };
 use streak_connector::metrics::Metrics;
+use streak_connector::recovery::{Classified as _, Recovery};
 use testkit::broker::Broker;
 
 /// Values are `v:<text>`; keys must be UTF-8. Anything else does not decode.
@@ -260,7 +261,7 @@ mod contract {
         let msg = err.to_string();
         assert!(msg.contains(&format!("{t}/{partition}@{offset}")), "{msg}");
         assert!(msg.contains("does not start with `v:`"), "{msg}");
-        assert!(!err.is_retriable());
+        assert_eq!(err.recovery(), Recovery::StopProcess);
     }
 }
 

@@ -10,6 +10,7 @@ use rdkafka::ClientConfig;
 use streak_connector::kafka::{
     ensure_topics, KafkaConfig, TopicError, TopicPolicy, STATE_TOPIC_DEFAULTS,
 };
+use streak_connector::metrics::Metrics;
 use testkit::broker::Broker;
 use testkit::topic::topic_configs;
 
@@ -35,7 +36,9 @@ async fn creates_missing_topics_with_the_documented_settings() {
         return;
     }
     let config = broker.config("create");
-    let report = ensure_topics(&config).await.expect("set up");
+    let report = ensure_topics(&config, &Metrics::new())
+        .await
+        .expect("set up");
     assert!(report.events_created && report.state_created, "{report:?}");
     assert!(report.state_verified);
     assert_eq!(report.state_partitions, Some(3));
@@ -49,7 +52,9 @@ async fn creates_missing_topics_with_the_documented_settings() {
     assert_eq!(partitions(&config, &config.events_topic), 3);
 
     // A second start finds them and changes nothing.
-    let again = ensure_topics(&config).await.expect("set up again");
+    let again = ensure_topics(&config, &Metrics::new())
+        .await
+        .expect("set up again");
     assert!(!again.events_created && !again.state_created, "{again:?}");
     assert!(again.state_verified);
 }
@@ -64,7 +69,9 @@ async fn an_existing_events_topic_is_used_as_it_is() {
     broker
         .create_topic(&config.events_topic, 1, &[("retention.ms", "3600000")])
         .await;
-    let report = ensure_topics(&config).await.expect("set up");
+    let report = ensure_topics(&config, &Metrics::new())
+        .await
+        .expect("set up");
     assert!(!report.events_created);
     assert_eq!(report.events_partitions, Some(1));
     assert!(report.state_created);
@@ -82,7 +89,9 @@ async fn a_state_topic_that_is_not_compacted_is_refused() {
     broker
         .create_topic(&config.state_topic, 3, &[("cleanup.policy", "delete")])
         .await;
-    let err = ensure_topics(&config).await.expect_err("refused");
+    let err = ensure_topics(&config, &Metrics::new())
+        .await
+        .expect_err("refused");
     assert!(matches!(err, TopicError::NotCompacted { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("cleanup.policy=delete"), "{msg}");
@@ -113,7 +122,9 @@ async fn compact_and_delete_with_retention_is_refused() {
             ],
         )
         .await;
-    let err = ensure_topics(&config).await.expect_err("refused");
+    let err = ensure_topics(&config, &Metrics::new())
+        .await
+        .expect_err("refused");
     assert!(err.to_string().contains("retention.ms=86400000"), "{err}");
 }
 
@@ -124,7 +135,9 @@ async fn trust_policy_skips_creation_and_the_check() {
     let broker = Broker::mock();
     let mut config = broker.config("trust");
     config.topic_policy = TopicPolicy::Trust;
-    let report = ensure_topics(&config).await.expect("nothing to fail");
+    let report = ensure_topics(&config, &Metrics::new())
+        .await
+        .expect("nothing to fail");
     assert!(!report.state_verified);
     assert!(!report.events_created && !report.state_created);
 }
@@ -137,10 +150,13 @@ async fn create_and_verify_on_the_mock_fails_clearly() {
     let mut config = broker.config("mockcreate");
     config.topic_policy = TopicPolicy::CreateAndVerify;
     config.request_timeout = std::time::Duration::from_secs(5);
-    let err = tokio::time::timeout(std::time::Duration::from_secs(30), ensure_topics(&config))
-        .await
-        .expect("ends")
-        .expect_err("the mock cannot create topics");
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        ensure_topics(&config, &Metrics::new()),
+    )
+    .await
+    .expect("ends")
+    .expect_err("the mock cannot create topics");
     assert!(
         matches!(err, TopicError::Create { .. } | TopicError::Describe { .. }),
         "{err:?}"
@@ -185,7 +201,9 @@ async fn broker_default_counts_and_no_auto_creation() {
     assert!(!exists(&config, &config.events_topic));
     assert!(!exists(&config, &config.state_topic));
 
-    let report = ensure_topics(&config).await.expect("set up");
+    let report = ensure_topics(&config, &Metrics::new())
+        .await
+        .expect("set up");
     assert!(report.events_created && report.state_created, "{report:?}");
     assert!(report.state_verified);
     let state = describe(&broker, &config.state_topic).await;

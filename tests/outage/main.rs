@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use streak_connector::kafka::{
-    KafkaConfig, KafkaStateSource, OutRecord, Recovery, StateSource, TransactionalPublisher,
+    KafkaConfig, KafkaStateSource, OutRecord, StateSource, TransactionalPublisher,
     TransactionalSink,
 };
 use streak_connector::metrics::Metrics;
+use streak_connector::recovery::{Classified as _, Recovery};
 use testkit::broker::Broker;
 use testkit::topic::read_topic;
 

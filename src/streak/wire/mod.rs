@@ -85,6 +85,12 @@ impl Field {
     }
 }
 
+/// The JSON name of every field that can drift: the `field` label values of
+/// `api_drift_total`.
+pub fn drift_fields() -> impl Iterator<Item = &'static str> {
+    FIELDS.into_iter().map(Field::json_name)
+}
+
 /// Drifted fields (dropped for a wrong type or an absurd value), by field name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldDrift {

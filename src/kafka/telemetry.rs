@@ -1,11 +1,13 @@
-//! Internal events of the Kafka layer: one struct per occurrence, whose `emit` logs
-//! through `tracing` and updates the matching metric. Call sites are one line.
+//! Internal events of the Kafka layer: one struct per occurrence, whose
+//! [`InternalEvent::emit`] logs through `tracing` and updates the matching metric.
+//! Call sites are one line.
 //!
 //! This module must not decide anything: it only reports.
 
 use std::time::Duration;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TransactionResult};
+use crate::telemetry::InternalEvent;
 
 /// A topic did not exist and the connector created it.
 #[derive(Debug)]
@@ -16,8 +18,8 @@ pub(crate) struct TopicCreated<'a> {
     pub(crate) replication_factor: i32,
 }
 
-impl TopicCreated<'_> {
-    pub(crate) fn emit(self) {
+impl InternalEvent for TopicCreated<'_> {
+    fn emit(self, _: &Metrics) {
         tracing::info!(
             topic = self.topic,
             role = self.role,
@@ -37,8 +39,8 @@ pub(crate) struct TopicCheckSkipped<'a> {
     pub(crate) state_topic: &'a str,
 }
 
-impl TopicCheckSkipped<'_> {
-    pub(crate) fn emit(self) {
+impl InternalEvent for TopicCheckSkipped<'_> {
+    fn emit(self, _: &Metrics) {
         tracing::warn!(
             events_topic = self.events_topic,
             state_topic = self.state_topic,
@@ -50,7 +52,6 @@ impl TopicCheckSkipped<'_> {
 /// The state topic was read to its end.
 #[derive(Debug)]
 pub(crate) struct StateRestored<'a> {
-    pub(crate) metrics: &'a Metrics,
     pub(crate) topic: &'a str,
     pub(crate) partitions: usize,
     pub(crate) records: u64,
@@ -58,8 +59,8 @@ pub(crate) struct StateRestored<'a> {
     pub(crate) duration: Duration,
 }
 
-impl StateRestored<'_> {
-    pub(crate) fn emit(self) {
+impl InternalEvent for StateRestored<'_> {
+    fn emit(self, metrics: &Metrics) {
         let secs = self.duration.as_secs_f64();
         tracing::info!(
             topic = self.topic,
@@ -74,8 +75,8 @@ impl StateRestored<'_> {
             },
             "Restored state"
         );
-        self.metrics.state_restore_duration_seconds.set(secs);
-        self.metrics
+        metrics.state_restore_duration_seconds.set(secs);
+        metrics
             .state_restore_records
             .set(i64::try_from(self.records).unwrap_or(i64::MAX));
     }
@@ -89,8 +90,8 @@ pub(crate) struct TransactionsInitialized<'a> {
     pub(crate) duration: Duration,
 }
 
-impl TransactionsInitialized<'_> {
-    pub(crate) fn emit(self) {
+impl InternalEvent for TransactionsInitialized<'_> {
+    fn emit(self, _: &Metrics) {
         tracing::info!(
             transactional_id = self.transactional_id,
             duration_ms = self.duration.as_millis() as u64,
@@ -101,22 +102,21 @@ impl TransactionsInitialized<'_> {
 
 /// One batch committed.
 #[derive(Debug)]
-pub(crate) struct TransactionCommitted<'a> {
-    pub(crate) metrics: &'a Metrics,
+pub(crate) struct TransactionCommitted {
     pub(crate) records: usize,
     pub(crate) duration: Duration,
 }
 
-impl TransactionCommitted<'_> {
-    pub(crate) fn emit(self) {
+impl InternalEvent for TransactionCommitted {
+    fn emit(self, metrics: &Metrics) {
         tracing::debug!(
             records = self.records,
             duration_ms = self.duration.as_millis() as u64,
             "Committed transaction"
         );
-        self.metrics
+        metrics
             .transactions_total
-            .with_label_values(&["committed"])
+            .with_label_values(&[TransactionResult::Committed.as_str()])
             .inc();
     }
 }
@@ -125,23 +125,22 @@ impl TransactionCommitted<'_> {
 /// next batch) and nothing of it is visible to read-committed consumers.
 #[derive(Debug)]
 pub(crate) struct TransactionAborted<'a> {
-    pub(crate) metrics: &'a Metrics,
     pub(crate) records: usize,
     pub(crate) error_code: &'static str,
     pub(crate) error: &'a dyn std::error::Error,
 }
 
-impl TransactionAborted<'_> {
-    pub(crate) fn emit(self) {
+impl InternalEvent for TransactionAborted<'_> {
+    fn emit(self, metrics: &Metrics) {
         tracing::warn!(
             records = self.records,
             error_code = self.error_code,
             error = %self.error,
             "Aborted transaction; the cycle will be redone"
         );
-        self.metrics
+        metrics
             .transactions_total
-            .with_label_values(&["aborted"])
+            .with_label_values(&[TransactionResult::Aborted.as_str()])
             .inc();
     }
 }
@@ -149,23 +148,71 @@ impl TransactionAborted<'_> {
 /// The producer cannot go on (fenced, or a fatal error): the process must stop.
 #[derive(Debug)]
 pub(crate) struct TransactionFailed<'a> {
-    pub(crate) metrics: &'a Metrics,
     pub(crate) records: usize,
     pub(crate) error_code: &'static str,
     pub(crate) error: &'a dyn std::error::Error,
 }
 
-impl TransactionFailed<'_> {
-    pub(crate) fn emit(self) {
+impl InternalEvent for TransactionFailed<'_> {
+    fn emit(self, metrics: &Metrics) {
         tracing::error!(
             records = self.records,
             error_code = self.error_code,
             error = %self.error,
             "Transaction failed; the producer cannot continue"
         );
-        self.metrics
+        metrics
             .transactions_total
-            .with_label_values(&["fatal"])
+            .with_label_values(&[TransactionResult::Fatal.as_str()])
             .inc();
+    }
+}
+
+/// The state topic does not exist yet and the topic policy trusts it to come:
+/// the restore starts from empty state.
+#[derive(Debug)]
+pub(crate) struct StateTopicAbsent<'a> {
+    pub(crate) topic: &'a str,
+}
+
+impl InternalEvent for StateTopicAbsent<'_> {
+    fn emit(self, _: &Metrics) {
+        tracing::warn!(
+            topic = self.topic,
+            "State topic does not exist yet; starting from empty state"
+        );
+    }
+}
+
+/// A restore worker panicked; the restore fails.
+#[derive(Debug)]
+pub(crate) struct RestoreWorkerPanicked<'a> {
+    pub(crate) error: &'a dyn std::error::Error,
+}
+
+impl InternalEvent for RestoreWorkerPanicked<'_> {
+    fn emit(self, _: &Metrics) {
+        tracing::error!(error = %self.error, "Restore worker panicked");
+    }
+}
+
+/// `commit_transaction` or `abort_transaction` answered a retriable error before
+/// its deadline: librdkafka goes on with it in the background and the call is
+/// resumed.
+#[derive(Debug)]
+pub(crate) struct TransactionEndResumed<'a> {
+    /// `commit` or `abort`.
+    pub(crate) what: &'static str,
+    pub(crate) error: &'a dyn std::error::Error,
+}
+
+impl InternalEvent for TransactionEndResumed<'_> {
+    fn emit(self, _: &Metrics) {
+        tracing::warn!(
+            what = self.what,
+            error = %self.error,
+            "Transaction {} not confirmed yet; resuming it",
+            self.what
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Internal events of the Streak client: one struct per thing that happens, whose
-//! `emit(self)` both logs (through `tracing`) and updates the Prometheus metric, so
+//! [`InternalEvent::emit`] both logs (through `tracing`) and updates the Prometheus metric, so
 //! a call site is one line.
 //!
 //! Events carry only bounded, non-secret values: endpoint labels, status codes,
@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 use crate::metrics::Metrics;
+use crate::recovery::Classified as _;
+use crate::telemetry::InternalEvent;
 
 use super::error::ApiError;
 use super::wire::{FieldDrift, ListingStats};
@@ -24,8 +26,8 @@ pub(crate) struct ApiRequestCompleted {
     pub(crate) duration: Duration,
 }
 
-impl ApiRequestCompleted {
-    pub(crate) fn emit(self, metrics: &Metrics) {
+impl InternalEvent for ApiRequestCompleted {
+    fn emit(self, metrics: &Metrics) {
         tracing::debug!(
             endpoint = self.endpoint,
             status_class = self.status_class,
@@ -58,8 +60,8 @@ pub(crate) struct ApiRequestRetrying {
     pub(crate) retry_after: bool,
 }
 
-impl ApiRequestRetrying {
-    pub(crate) fn emit(self, metrics: &Metrics) {
+impl InternalEvent for ApiRequestRetrying {
+    fn emit(self, metrics: &Metrics) {
         tracing::warn!(
             endpoint = self.endpoint,
             reason = self.reason,
@@ -82,8 +84,8 @@ pub(crate) struct ApiCallFailed<'a> {
     pub(crate) error: &'a ApiError,
 }
 
-impl ApiCallFailed<'_> {
-    pub(crate) fn emit(self, metrics: &Metrics) {
+impl InternalEvent for ApiCallFailed<'_> {
+    fn emit(self, metrics: &Metrics) {
         let code = self.error.error_code();
         // Key rejections are logged at ERROR by `ApiKeyRejected`; everything else is
         // retried by the next poll, so WARN.
@@ -108,8 +110,8 @@ pub(crate) struct ApiKeyRejected<'a> {
     pub(crate) status: u16,
 }
 
-impl ApiKeyRejected<'_> {
-    pub(crate) fn emit(self, metrics: &Metrics) {
+impl InternalEvent for ApiKeyRejected<'_> {
+    fn emit(self, metrics: &Metrics) {
         tracing::error!(
             key_fingerprint = self.key_fingerprint,
             status = self.status,
@@ -122,14 +124,30 @@ impl ApiKeyRejected<'_> {
     }
 }
 
+/// A client was built for a key: its rejection gauge is exported as 0 before the
+/// first call (unknown reads as "not rejected").
+#[derive(Debug)]
+pub(crate) struct ApiKeyConfigured<'a> {
+    pub(crate) key_fingerprint: &'a str,
+}
+
+impl InternalEvent for ApiKeyConfigured<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics
+            .api_key_rejected
+            .with_label_values(&[self.key_fingerprint])
+            .set(0);
+    }
+}
+
 /// Streak accepted the key (any 2xx).
 #[derive(Debug)]
 pub(crate) struct ApiKeyAccepted<'a> {
     pub(crate) key_fingerprint: &'a str,
 }
 
-impl ApiKeyAccepted<'_> {
-    pub(crate) fn emit(self, metrics: &Metrics) {
+impl InternalEvent for ApiKeyAccepted<'_> {
+    fn emit(self, metrics: &Metrics) {
         let gauge = metrics
             .api_key_rejected
             .with_label_values(&[self.key_fingerprint]);
@@ -150,8 +168,8 @@ pub(crate) struct ApiFieldsDrifted<'a> {
     pub(crate) drift: &'a FieldDrift,
 }
 
-impl ApiFieldsDrifted<'_> {
-    pub(crate) fn emit(self, metrics: &Metrics) {
+impl InternalEvent for ApiFieldsDrifted<'_> {
+    fn emit(self, metrics: &Metrics) {
         let by_field = self.drift.by_field();
         if by_field.is_empty() {
             return;
@@ -183,8 +201,8 @@ pub(crate) struct ListingFetched<'a> {
     pub(crate) stats: ListingStats,
 }
 
-impl ListingFetched<'_> {
-    pub(crate) fn emit(self, metrics: &Metrics) {
+impl InternalEvent for ListingFetched<'_> {
+    fn emit(self, metrics: &Metrics) {
         let s = self.stats;
         if s.invalid > 0 {
             tracing::warn!(

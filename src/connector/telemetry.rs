@@ -1,10 +1,13 @@
-//! Internal events of the poll cycle: one struct per occurrence, whose `emit` logs
-//! through `tracing` and updates the metrics, so a call site is one line.
+//! Internal events of the poll cycle and the start-up: one struct per occurrence,
+//! whose [`InternalEvent::emit`] logs through `tracing` and updates the metrics, so
+//! a call site is one line. (Not the product's change events: those are
+//! [`crate::membership::ChangeEvent`].)
 
 use std::time::Duration;
 
 use crate::membership::EventType;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PollResult};
+use crate::telemetry::InternalEvent;
 
 /// A poll committed its transaction.
 #[derive(Debug)]
@@ -21,8 +24,8 @@ pub struct PollSucceeded<'a> {
     pub now_ms: i64,
 }
 
-impl PollSucceeded<'_> {
-    pub fn emit(self, m: &Metrics) {
+impl InternalEvent for PollSucceeded<'_> {
+    fn emit(self, m: &Metrics) {
         let total: u64 = self.events.iter().map(|(_, n)| n).sum();
         tracing::info!(
             org = self.org,
@@ -33,7 +36,7 @@ impl PollSucceeded<'_> {
             "Poll committed"
         );
         m.polls_total
-            .with_label_values(&[self.org, "success"])
+            .with_label_values(&[self.org, PollResult::Success.as_str()])
             .inc();
         m.poll_duration_seconds
             .with_label_values(&[self.org])
@@ -73,15 +76,15 @@ pub struct PollFailed<'a> {
     pub operator_action: bool,
 }
 
-impl PollFailed<'_> {
-    pub fn emit(self, m: &Metrics) {
+impl InternalEvent for PollFailed<'_> {
+    fn emit(self, m: &Metrics) {
         if self.operator_action {
             tracing::error!(org = self.org, error_code = self.error_code, error = %self.error, "Poll failed; operator action needed");
         } else {
             tracing::warn!(org = self.org, error_code = self.error_code, error = %self.error, "Poll failed");
         }
         m.polls_total
-            .with_label_values(&[self.org, "failure"])
+            .with_label_values(&[self.org, PollResult::Failure.as_str()])
             .inc();
         m.poll_duration_seconds
             .with_label_values(&[self.org])
@@ -98,8 +101,8 @@ pub struct DepartureGuardTripped<'a> {
     pub reason: &'a str,
 }
 
-impl DepartureGuardTripped<'_> {
-    pub fn emit(self, m: &Metrics) {
+impl InternalEvent for DepartureGuardTripped<'_> {
+    fn emit(self, m: &Metrics) {
         tracing::error!(
             org = self.org,
             departures = self.departures,
@@ -111,33 +114,75 @@ impl DepartureGuardTripped<'_> {
             ),
             "Departure guard holds the organization; nothing written"
         );
-        m.polls_total.with_label_values(&[self.org, "held"]).inc();
+        m.polls_total
+            .with_label_values(&[self.org, PollResult::Held.as_str()])
+            .inc();
         m.departure_guard_tripped
             .with_label_values(&[self.org])
             .set(1);
     }
 }
 
-/// The state topic was read to its end at start-up.
+/// An operator's release let a held poll through, and it committed.
 #[derive(Debug)]
-pub struct StateRestored {
+pub struct DepartureGuardReleaseUsed<'a> {
+    pub org: &'a str,
+}
+
+impl InternalEvent for DepartureGuardReleaseUsed<'_> {
+    fn emit(self, _: &Metrics) {
+        tracing::warn!(org = self.org, "Departure guard release used");
+    }
+}
+
+/// An API key's organization is known: its series are exported and its restored
+/// state taken over.
+#[derive(Debug)]
+pub struct OrganizationResolved<'a> {
+    pub org: &'a str,
+    pub key_fingerprint: &'a str,
+    pub known_members: usize,
+    pub poll_seq: u64,
+}
+
+impl InternalEvent for OrganizationResolved<'_> {
+    fn emit(self, m: &Metrics) {
+        m.register_org(self.org);
+        m.members
+            .with_label_values(&[self.org])
+            .set(self.known_members as i64);
+        tracing::info!(
+            org = self.org,
+            key = self.key_fingerprint,
+            known_members = self.known_members,
+            poll_seq = self.poll_seq,
+            "Organization resolved"
+        );
+    }
+}
+
+/// Start-up folded the restored state records into organizations. (The restore
+/// gauges belong to the read itself: [`crate::kafka`]'s `StateRestored`.)
+#[derive(Debug)]
+pub struct OrganizationsRestored {
     pub records: u64,
+    /// Writer schemas fetched from the registry before the read.
+    pub writer_schemas: usize,
     pub organizations: usize,
     pub members: usize,
+    /// Schemas, read and fold together.
     pub duration: Duration,
 }
 
-impl StateRestored {
-    pub fn emit(self, m: &Metrics) {
+impl InternalEvent for OrganizationsRestored {
+    fn emit(self, _: &Metrics) {
         tracing::info!(
             records = self.records,
+            writer_schemas = self.writer_schemas,
             organizations = self.organizations,
             members = self.members,
             duration_ms = self.duration.as_millis() as u64,
-            "State restored"
+            "Organizations restored"
         );
-        m.state_restore_duration_seconds
-            .set(self.duration.as_secs_f64());
-        m.state_restore_records.set(self.records as i64);
     }
 }
