@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rand::Rng;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +32,9 @@ pub enum PollStatus {
     Failed { retry_soon: bool },
     /// Shutdown was requested before anything was written.
     Cancelled,
+    /// The task has nothing left to poll (a rejected key that left the key file):
+    /// its loop ends.
+    Retired,
 }
 
 /// A fatal error that stops the connector, with its sources (for `main`).
@@ -105,31 +108,61 @@ pub async fn run_forever(
     schedule: Schedule,
     shutdown: CancellationToken,
 ) -> Result<(), Fatal> {
+    let (_, no_new_tasks) = mpsc::unbounded_channel();
+    run_growing(tasks, no_new_tasks, schedule, shutdown).await
+}
+
+/// As [`run_forever`], and every task that arrives on `new_tasks` joins at run time
+/// (a key of a new organization added to the key file): its first cycle starts at
+/// once. Ends when every task has ended and `new_tasks` is closed, at shutdown, or
+/// on a fatal error.
+pub async fn run_growing(
+    tasks: Vec<Box<dyn Pollable>>,
+    mut new_tasks: mpsc::UnboundedReceiver<Box<dyn Pollable>>,
+    schedule: Schedule,
+    shutdown: CancellationToken,
+) -> Result<(), Fatal> {
     let permits = Arc::new(Semaphore::new(schedule.max_concurrent.max(1)));
     let stop_all = shutdown.child_token();
     let mut set = JoinSet::new();
     let n = tasks.len().max(1) as u32;
     for task in tasks {
-        let permits = permits.clone();
-        let stop = stop_all.clone();
-        set.spawn(org_loop(task, schedule, permits, stop, n));
+        set.spawn(org_loop(
+            task,
+            schedule,
+            permits.clone(),
+            stop_all.clone(),
+            n,
+        ));
     }
+    let mut open = true;
     let mut result = Ok(());
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(fatal)) => {
-                if result.is_ok() {
-                    result = Err(fatal);
+    loop {
+        let joined = tokio::select! {
+            joined = set.join_next(), if !set.is_empty() => joined,
+            task = new_tasks.recv(), if open && !stop_all.is_cancelled() => {
+                match task {
+                    Some(task) => {
+                        set.spawn(org_loop(task, schedule, permits.clone(), stop_all.clone(), 1));
+                    }
+                    None => open = false,
                 }
-                stop_all.cancel();
+                continue;
             }
-            Err(join_error) => {
-                if result.is_ok() {
-                    result = Err(Fatal::new(TaskCrashed(join_error)));
-                }
-                stop_all.cancel();
+            () = stop_all.cancelled(), if set.is_empty() => None,
+            else => None,
+        };
+        let Some(joined) = joined else { break };
+        let failure = match joined {
+            Ok(Ok(())) => None,
+            Ok(Err(fatal)) => Some(fatal),
+            Err(join_error) => Some(Fatal::new(TaskCrashed(join_error))),
+        };
+        if let Some(fatal) = failure {
+            if result.is_ok() {
+                result = Err(fatal);
             }
+            stop_all.cancel();
         }
     }
     result
@@ -188,7 +221,7 @@ async fn org_loop(
                 failures_in_row += 1;
                 schedule.next_delay(&mut rand::rng())
             }
-            PollStatus::Cancelled => return Ok(()),
+            PollStatus::Cancelled | PollStatus::Retired => return Ok(()),
         };
         tracing::debug!(org = task.name(), ?status, next_in = ?delay, "Cycle finished");
     }

@@ -12,12 +12,11 @@ use super::check::Verdict;
 use crate::config::Config;
 use crate::connector::keys::rejects_key;
 use crate::connector::keys::ring::resolve;
-use crate::connector::startup;
 use crate::kafka::inspect::CHECK_TIMEOUT;
 use crate::membership::owner::KeyOwner;
 use crate::membership::{is_inactive, Member};
 use crate::metrics::Metrics;
-use crate::streak::{ApiKey, StreakApi, StreakClient};
+use crate::streak::{ApiKey, StreakClient};
 
 /// One key as `check` found it.
 struct Found {
@@ -30,7 +29,7 @@ struct Found {
 pub(super) async fn check_streak(config: &Config) -> (Vec<Verdict>, Vec<String>) {
     let mut out = Vec::new();
     let metrics = Arc::new(Metrics::new());
-    let mut client_config = startup::client_config(config);
+    let mut client_config = config.streak.clone();
     client_config.retry.max_attempts = client_config.retry.max_attempts.min(2);
     client_config.retry.deadline = client_config.retry.deadline.min(CHECK_TIMEOUT * 2);
     let mut orgs: BTreeMap<String, Vec<Found>> = BTreeMap::new();
@@ -46,9 +45,16 @@ pub(super) async fn check_streak(config: &Config) -> (Vec<Verdict>, Vec<String>)
         };
         let fp = client.key_fingerprint().to_owned();
         match resolve(&client).await {
-            Ok((org, owner)) => orgs.entry(org).or_default().push(Found { fp, client, owner }),
+            Ok((org, owner)) => orgs
+                .entry(org)
+                .or_default()
+                .push(Found { fp, client, owner }),
             Err(e) => {
-                let state = if rejects_key(&e) { "rejected" } else { "unreachable" };
+                let state = if rejects_key(&e) {
+                    "rejected"
+                } else {
+                    "unreachable"
+                };
                 out.push(fail(format!("streak key {fp}"), format!("{state}: {e}")));
             }
         }

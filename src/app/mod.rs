@@ -5,8 +5,10 @@
 //! command's verdict.
 
 pub mod check;
+mod check_keys;
 pub mod demo;
 pub mod once;
+pub mod rotation;
 pub mod run;
 pub mod tail;
 mod telemetry;

@@ -18,7 +18,7 @@ mod event_id;
 mod fold;
 mod guard;
 mod model;
-mod owner;
+pub mod owner;
 mod packed;
 mod state;
 mod table;

@@ -161,7 +161,10 @@ impl OrgKeys {
     pub fn remove(&self, fingerprint: &str, now_ms: i64) -> bool {
         let outcome = self.with(|inner| {
             inner.keys.remove(fingerprint);
-            (inner.pool.remove(fingerprint, now_ms), inner.pool.is_empty())
+            (
+                inner.pool.remove(fingerprint, now_ms),
+                inner.pool.is_empty(),
+            )
         });
         let Some((outcome, empty)) = outcome else {
             return false;

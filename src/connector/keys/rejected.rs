@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::ring::KeyRing;
-use crate::connector::shared::Health;
 use super::telemetry::RejectedKeyLeft;
+use crate::connector::shared::Health;
 use crate::connector::telemetry::PollFailed;
 use crate::metrics::Metrics;
 use crate::scheduler::{Fatal, PollStatus, Pollable};

@@ -188,14 +188,7 @@ impl KeyRing {
             };
         }
         KeyPoolFormed { org }.emit(&self.metrics);
-        let keys = OrgKeys::new(
-            org,
-            api,
-            owner,
-            self.settings,
-            self.metrics.clone(),
-            now,
-        );
+        let keys = OrgKeys::new(org, api, owner, self.settings, self.metrics.clone(), now);
         orgs.insert(org.to_owned(), keys.clone());
         Admitted::NewOrganization(keys)
     }

@@ -32,8 +32,7 @@ use crate::telemetry::InternalEvent as _;
 pub const PENDING_RETRY_EVERY: Duration = Duration::from_secs(30);
 
 /// Makes the Streak client of a key.
-pub type ClientFactory =
-    Arc<dyn Fn(ApiKey) -> Result<Arc<dyn StreakApi>, ApiError> + Send + Sync>;
+pub type ClientFactory = Arc<dyn Fn(ApiKey) -> Result<Arc<dyn StreakApi>, ApiError> + Send + Sync>;
 
 /// What the rotation task needs.
 pub struct Rotation {

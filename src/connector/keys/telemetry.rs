@@ -283,7 +283,10 @@ pub struct OrganizationAdded<'a> {
 
 impl InternalEvent for OrganizationAdded<'_> {
     fn emit(self, _: &Metrics) {
-        tracing::info!(org = self.org, "New organization polled (its key was added)");
+        tracing::info!(
+            org = self.org,
+            "New organization polled (its key was added)"
+        );
     }
 }
 

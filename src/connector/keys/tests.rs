@@ -46,6 +46,7 @@ impl FakeKey {
             return Some(ApiError::ServerError {
                 endpoint,
                 status: 503,
+                attempts: 1,
                 detail: None,
             });
         }
@@ -122,21 +123,35 @@ async fn keys_of_one_organization_form_one_pool_and_the_first_polls() {
     let p1 = pool_of(&r, &[&a, &b]).await;
     let p2 = pool_of(&r, &[&c]).await;
     assert_eq!(r.orgs().len(), 2);
-    let states: Vec<_> = p1.keys().iter().map(|k| (k.fingerprint.clone(), k.state)).collect();
+    let states: Vec<_> = p1
+        .keys()
+        .iter()
+        .map(|k| (k.fingerprint.clone(), k.state))
+        .collect();
     assert_eq!(
         states,
-        [("fa".into(), KeyState::Active), ("fb".into(), KeyState::Standby)]
+        [
+            ("fa".into(), KeyState::Active),
+            ("fb".into(), KeyState::Standby)
+        ]
     );
     assert_eq!(p2.keys().len(), 1);
     assert!(matches!(r.admit(a.clone()).await, Admitted::AlreadyKnown));
     p1.org_users().await.expect("listing");
     assert_eq!(a.listings.load(Ordering::SeqCst), 1);
-    assert_eq!(b.listings.load(Ordering::SeqCst), 0, "the standby only stands by");
+    assert_eq!(
+        b.listings.load(Ordering::SeqCst),
+        0,
+        "the standby only stands by"
+    );
     assert_eq!(gauge(&metrics, "org1", "active"), 1);
     assert_eq!(gauge(&metrics, "org1", "standby"), 1);
     assert_eq!(gauge(&metrics, "org1", "rejected"), 0);
     assert_eq!(
-        metrics.api_key_failovers_total.with_label_values(&["org1"]).get(),
+        metrics
+            .api_key_failovers_total
+            .with_label_values(&["org1"])
+            .get(),
         0
     );
 }
@@ -151,14 +166,21 @@ async fn a_revoked_polling_key_fails_over_within_the_same_fetch_and_is_not_retri
     p.org_users().await.expect("the standby takes over");
     assert_eq!(b.listings.load(Ordering::SeqCst), 1);
     assert_eq!(
-        metrics.api_key_failovers_total.with_label_values(&["org1"]).get(),
+        metrics
+            .api_key_failovers_total
+            .with_label_values(&["org1"])
+            .get(),
         1
     );
     assert_eq!(gauge(&metrics, "org1", "rejected"), 1);
     p.org_users().await.expect("again");
     p.check_standbys(NOW + 24 * 3600 * 1000).await;
     assert_eq!(a.listings.load(Ordering::SeqCst), 1, "never retried");
-    assert_eq!(a.checks.load(Ordering::SeqCst), 1, "only the admission's check");
+    assert_eq!(
+        a.checks.load(Ordering::SeqCst),
+        1,
+        "only the admission's check"
+    );
 
     b.revoked.store(true, Ordering::SeqCst);
     let err = p.org_users().await.expect_err("every key rejected");
@@ -166,7 +188,11 @@ async fn a_revoked_polling_key_fails_over_within_the_same_fetch_and_is_not_retri
     assert!(err.to_string().contains("all 2 API keys"), "{err}");
     let err = p.org_users().await.expect_err("still");
     assert!(matches!(err, FetchError::AllRejected(_)));
-    assert_eq!(b.listings.load(Ordering::SeqCst), 3, "no loop: one try per fetch");
+    assert_eq!(
+        b.listings.load(Ordering::SeqCst),
+        3,
+        "no loop: one try per fetch"
+    );
 }
 
 #[tokio::test]
@@ -198,7 +224,10 @@ async fn a_rejected_key_is_set_aside_and_a_removed_polling_key_hands_over() {
     assert!(matches!(r.admit(bad.clone()).await, Admitted::Rejected(_)));
     let down = key("fd", "org3", "dora");
     down.down.store(true, Ordering::SeqCst);
-    assert!(matches!(r.admit(down.clone()).await, Admitted::Pending { .. }));
+    assert!(matches!(
+        r.admit(down.clone()).await,
+        Admitted::Pending { .. }
+    ));
     assert!(r.retry_pending().await.is_empty());
     down.down.store(false, Ordering::SeqCst);
     let new = r.retry_pending().await;
