@@ -149,7 +149,7 @@ pub async fn run_growing(
                 }
                 continue;
             }
-            () = stop_all.cancelled(), if set.is_empty() => None,
+            () = stop_all.cancelled(), if set.is_empty() && open => None,
             else => None,
         };
         let Some(joined) = joined else { break };
@@ -430,6 +430,65 @@ mod tests {
             .await
             .expect("no fatal");
         assert_eq!(calls.lock().expect("lock").len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_added_at_run_time_polls_and_a_retired_task_ends() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let max_running = Arc::new(AtomicUsize::new(0));
+        let (first, first_calls) = scripted("first", vec![], &running, &max_running);
+        let (late, late_calls) = scripted("late", vec![], &running, &max_running);
+        let (retired, retired_calls) = scripted(
+            "retired",
+            vec![
+                Ok(PollStatus::Failed { retry_soon: false }),
+                Ok(PollStatus::Retired),
+            ],
+            &running,
+            &max_running,
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(run_growing(
+            vec![first, retired],
+            rx,
+            schedule(),
+            shutdown.clone(),
+        ));
+        tokio::time::sleep(Duration::from_secs(90)).await;
+        assert_eq!(late_calls.lock().expect("lock").len(), 0);
+        tx.send(late).expect("the scheduler takes new tasks");
+        tokio::time::sleep(Duration::from_secs(150)).await;
+        shutdown.cancel();
+        handle.await.expect("joined").expect("no fatal");
+        let late_n = late_calls.lock().expect("lock").len();
+        assert!(
+            (3..=4).contains(&late_n),
+            "the late task polls from its arrival: {late_n}"
+        );
+        assert!(first_calls.lock().expect("lock").len() >= 4);
+        assert_eq!(
+            retired_calls.lock().expect("lock").len(),
+            2,
+            "its loop ended"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_growing_ends_when_every_task_ended_and_no_more_can_come() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let max_running = Arc::new(AtomicUsize::new(0));
+        let (t, _) = scripted("org", vec![], &running, &max_running);
+        let (tx, rx) = mpsc::unbounded_channel::<Box<dyn Pollable>>();
+        let s = Schedule {
+            max_cycles: Some(2),
+            ..schedule()
+        };
+        let handle = tokio::spawn(run_growing(vec![t], rx, s, CancellationToken::new()));
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        assert!(!handle.is_finished(), "new tasks may still come");
+        drop(tx);
+        handle.await.expect("joined").expect("no fatal");
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,7 +6,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -72,7 +71,7 @@ pub fn start(
     config: &Config,
     started: &Started,
     cancel: CancellationToken,
-) -> anyhow::Result<mpsc::UnboundedReceiver<Box<dyn Pollable>>> {
+) -> mpsc::UnboundedReceiver<Box<dyn Pollable>> {
     let metrics = started.context.metrics.clone();
     let client_config = config.streak.clone();
     let client_metrics = metrics.clone();
@@ -80,12 +79,18 @@ pub fn start(
         StreakClient::new(client_config.clone(), key, client_metrics.clone())
             .map(|c| Arc::new(c) as Arc<dyn StreakApi>)
     });
-    let fixed: HashSet<String> = config.api_keys
-        [..config.api_keys_from_env.min(config.api_keys.len())]
+    let from_env = config.api_keys_from_env.min(config.api_keys.len());
+    let keys = |secrets: &[crate::config::Secret]| -> Vec<ApiKey> {
+        secrets
+            .iter()
+            .filter_map(|s| ApiKey::new(s.expose().to_owned()).ok())
+            .collect()
+    };
+    let fixed: HashSet<String> = keys(&config.api_keys[..from_env])
         .iter()
-        .filter_map(|s| ApiKey::new(s.expose().to_owned()).ok())
         .map(|k| k.fingerprint().to_owned())
         .collect();
+    let file_keys = keys(&config.api_keys[from_env..]);
     let (new_tx, mut new_rx) = mpsc::unbounded_channel::<NewTask>();
     let (task_tx, task_rx) = mpsc::unbounded_channel();
     Rotation {
@@ -94,11 +99,11 @@ pub fn start(
         key_file: config.api_key_file.clone(),
         watch: WatchSettings::default(),
         fixed,
+        file_keys,
         metrics,
         new_tasks: new_tx,
     }
-    .spawn(cancel)
-    .context("cannot watch the API key file")?;
+    .spawn(cancel);
     let maker = TaskMaker::new(started);
     tokio::spawn(async move {
         while let Some(new) = new_rx.recv().await {
@@ -107,5 +112,5 @@ pub fn start(
             }
         }
     });
-    Ok(task_rx)
+    task_rx
 }

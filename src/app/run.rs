@@ -132,7 +132,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     let drain = config.kafka.transaction_timeout + DRAIN_MARGIN;
-    let new_tasks = super::rotation::start(&config, &started, shutdown.clone())?;
+    let new_tasks = super::rotation::start(&config, &started, shutdown.clone());
     let result = poll_growing(
         started,
         new_tasks,

@@ -12,6 +12,7 @@
 mod exactly_once;
 mod fencing;
 mod guard;
+mod keys;
 mod ops;
 mod pipeline;
 mod registry;

@@ -43,6 +43,8 @@ pub struct Rotation {
     pub watch: WatchSettings,
     /// Fingerprints of the keys from the environment: never removed.
     pub fixed: HashSet<String>,
+    /// The key file's keys as start-up read them.
+    pub file_keys: Vec<ApiKey>,
     pub metrics: Arc<Metrics>,
     /// Each new organization's pool, and each new key Streak rejects, goes here
     /// for a new task of the scheduler.
@@ -67,23 +69,23 @@ impl std::fmt::Debug for Rotation {
 }
 
 impl Rotation {
-    /// Starts watching; returns at once. Fails only if the key file cannot be read
-    /// (start-up read it a moment ago, so this is rare).
-    pub fn spawn(self, cancel: CancellationToken) -> Result<(), KeyFileError> {
+    /// Starts watching; returns at once. The first look re-reads the key file, so
+    /// a change made while start-up ran is applied.
+    pub fn spawn(self, cancel: CancellationToken) {
         let (tx, rx) = mpsc::channel(8);
         // SIGHUP is caught even without a key file: its default would end the process.
         let trigger = Arc::new(Notify::new());
         sighup_triggers(trigger.clone(), self.metrics.clone());
         if let Some(path) = &self.key_file {
-            let watcher = KeyFileWatcher::start(
+            let watcher = KeyFileWatcher::resume(
                 path.clone(),
                 self.watch,
                 tokio::time::Instant::now().into_std(),
-            )?;
+                self.file_keys.clone(),
+            );
             tokio::spawn(watcher.run(trigger, tx, cancel.clone()));
         }
         tokio::spawn(self.apply_changes(rx, cancel));
-        Ok(())
     }
 
     async fn apply_changes(
