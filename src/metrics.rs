@@ -98,6 +98,13 @@ pub struct Metrics {
     pub api_duplicate_entries_total: IntCounterVec,
     /// 1 while an API key is rejected (401/403/410), by key fingerprint.
     pub api_key_rejected: IntGaugeVec,
+    /// Keys of each organization's pool by state (`active`, `standby`, `rejected`).
+    pub api_keys: IntGaugeVec,
+    /// 1 while the owner of a healthy key is at risk, by organization, key
+    /// fingerprint and reason (`left`, `inactive`, `not_admin`); else 0.
+    pub api_key_owner_at_risk: IntGaugeVec,
+    /// Failovers to the next healthy key of the pool, by organization.
+    pub api_key_failovers_total: IntCounterVec,
 
     // --- Poll cycle ---
     /// Polls by organization and result (`success`, `failure`, `held`).
@@ -389,6 +396,24 @@ impl Metrics {
                 "api_key_rejected",
                 "1 while the Streak API rejects the key (401, 403 or 410), by key fingerprint.",
                 &["key_fingerprint"],
+            ),
+            api_keys: gauge(
+                r,
+                "api_keys",
+                "API keys of the organization's pool by state (active, standby, rejected).",
+                &["org", "state"],
+            ),
+            api_key_owner_at_risk: gauge(
+                r,
+                "api_key_owner_at_risk",
+                "1 while the owner of a healthy API key is at risk (left, inactive, not_admin), by organization, key fingerprint and reason.",
+                &["org", "key", "reason"],
+            ),
+            api_key_failovers_total: counter(
+                r,
+                "api_key_failovers_total",
+                "Failovers to the next healthy API key of the organization's pool.",
+                &["org"],
             ),
             polls_total: counter(
                 r,

@@ -2,20 +2,16 @@
 //! topics and the state topic's compaction) and the Schema Registry, printing one
 //! verdict a line, writing nothing. Exit non-zero when any item failed.
 
-use std::sync::Arc;
-
 use crate::config::{Config, Env, SettingsArgs};
 use crate::connector::startup;
 use crate::kafka::inspect::{inspect_topics, CHECK_TIMEOUT};
-use crate::metrics::Metrics;
-use crate::streak::{ApiKey, StreakClient};
 
 /// One checked item.
 #[derive(Debug)]
-struct Verdict {
-    ok: bool,
-    item: String,
-    detail: String,
+pub(super) struct Verdict {
+    pub(super) ok: bool,
+    pub(super) item: String,
+    pub(super) detail: String,
 }
 
 fn print(v: &Verdict) {
@@ -59,10 +55,17 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
         }
     };
 
-    for v in check_streak(&config)
+    // Streak: every key, grouped into its organization's pool, with its owner.
+    let (streak, warnings) = super::check_keys::check_streak(&config).await;
+    for v in streak {
+        push(v);
+    }
+    for w in &warnings {
+        println!("[warn]  {w}");
+    }
+    for v in check_kafka(&config)
         .await
         .into_iter()
-        .chain(check_kafka(&config).await)
         .chain(check_registry(&config).await)
     {
         push(v);
@@ -75,85 +78,6 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
     } else {
         anyhow::bail!("{failed} of {} checks failed", verdicts.len())
     }
-}
-
-/// Streak: every key, with few retries so a dead endpoint answers quickly.
-async fn check_streak(config: &Config) -> Vec<Verdict> {
-    let mut out = Vec::new();
-    let metrics = Arc::new(Metrics::new());
-    let mut client_config = config.streak.clone();
-    client_config.retry.max_attempts = client_config.retry.max_attempts.min(2);
-    client_config.retry.deadline = client_config.retry.deadline.min(CHECK_TIMEOUT * 2);
-    for secret in &config.api_keys {
-        let key = match ApiKey::new(secret.expose().to_string()) {
-            Ok(k) => k,
-            Err(e) => {
-                out.push(Verdict {
-                    ok: false,
-                    item: "streak key".into(),
-                    detail: e.to_string(),
-                });
-                continue;
-            }
-        };
-        let fp = key.fingerprint().to_string();
-        let item = format!("streak key {fp}");
-        let client = match StreakClient::new(client_config.clone(), key, metrics.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                out.push(Verdict {
-                    ok: false,
-                    item,
-                    detail: e.to_string(),
-                });
-                continue;
-            }
-        };
-        let verdict = match client.me().await {
-            Ok(me) => match me.org_key {
-                Some(org) => match client.org_users(&org).await {
-                    Ok(l) => Verdict {
-                        ok: true,
-                        item,
-                        detail: format!(
-                            "organization {org}: {} members listed{}",
-                            l.listing.members.len(),
-                            if l.listing.complete {
-                                String::new()
-                            } else {
-                                format!(" ({} unreadable entries)", l.stats.invalid)
-                            }
-                        ),
-                    },
-                    Err(e) => Verdict {
-                        ok: false,
-                        item,
-                        detail: format!("organization {org}: {e}"),
-                    },
-                },
-                None => match client.organization().await {
-                    Ok(o) => Verdict {
-                        ok: true,
-                        item,
-                        detail: format!("organization {}", o.key),
-                    },
-                    Err(e) => Verdict {
-                        ok: false,
-                        item,
-                        detail: e.to_string(),
-                    },
-                },
-            },
-            Err(e) => Verdict {
-                ok: false,
-                item,
-                detail: e.to_string(),
-            },
-        };
-        out.push(verdict);
-    }
-
-    out
 }
 
 /// Kafka: reach the cluster, look at the topics, check compaction.

@@ -33,10 +33,12 @@ const PARTITIONS: i32 = 3;
 pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()> {
     let scenario = Scenario::lively();
     let siem_options = base_options(Default::default(), org_names(&scenario));
+    // Every key of the scenario: org-lively's two form a pool (one polls, one
+    // stands by).
     let keys: Vec<String> = scenario
         .organizations()
         .into_iter()
-        .filter_map(|o| o.api_keys.into_iter().next())
+        .flat_map(|o| o.api_keys)
         .collect();
     let sim = Simulator::start(scenario, "127.0.0.1:0".parse()?)
         .await

@@ -6,10 +6,12 @@
 
 pub mod audit;
 pub mod check;
+mod check_keys;
 pub mod demo;
 pub mod format;
 pub mod once;
 pub mod reconcile;
+pub mod rotation;
 pub mod run;
 pub mod start_retry;
 pub mod status;

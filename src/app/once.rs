@@ -35,6 +35,19 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
     let started = super::run::start(&config, options).await?;
     let encoder = started.context.encoder.clone();
     let decoder = started.decoder.clone();
+    // Keys that joined no organization's pool fail `once` too, each named.
+    let mut failed: Vec<String> = started
+        .rejected
+        .iter()
+        .map(|k| format!("{}: {k}", k.label()))
+        .collect();
+    failed.extend(
+        started
+            .pending
+            .iter()
+            .map(|(fp, e)| format!("key:{fp}: its organization could not be learned: {e}")),
+    );
+    let unplaced = failed.len();
     let results = scheduler::run_once(started.pollers, config.max_concurrent_polls, shutdown).await;
     // The context holds the dry run's sender: drop it so the channel ends.
     drop(started.context);
@@ -48,7 +61,6 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
         }
     }
 
-    let mut failed = Vec::new();
     for (poller, result) in &results {
         let org = poller
             .org_key()
@@ -64,7 +76,9 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
                 "{org}: failed: {}",
                 poller.last_error().unwrap_or("see the log")
             )),
-            Ok(PollStatus::Cancelled) => failed.push(format!("{org}: cancelled by a signal")),
+            Ok(PollStatus::Cancelled | PollStatus::Retired) => {
+                failed.push(format!("{org}: cancelled by a signal"))
+            }
             Err(fatal) => failed.push(format!("{org}: fatal: {fatal}")),
         }
     }
@@ -75,9 +89,14 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
             eprintln!("{f}");
         }
         anyhow::bail!(
-            "{} of {} organizations did not complete their poll",
-            failed.len(),
-            results.len()
+            "{} of {} organizations did not complete their poll{}",
+            failed.len() - unplaced,
+            results.len(),
+            if unplaced == 0 {
+                String::new()
+            } else {
+                format!(", {unplaced} API key(s) could not be used")
+            }
         )
     }
 }

@@ -78,17 +78,27 @@ pub async fn poll(
     drain: Duration,
     metrics: &Metrics,
 ) -> Result<(), scheduler::Fatal> {
+    let (_, no_new_tasks) = tokio::sync::mpsc::unbounded_channel();
+    poll_growing(started, no_new_tasks, schedule, shutdown, drain, metrics).await
+}
+
+/// As [`poll`], and every task arriving on `new_tasks` (the key rotation's) joins.
+pub async fn poll_growing(
+    started: Started,
+    new_tasks: tokio::sync::mpsc::UnboundedReceiver<Box<dyn Pollable>>,
+    schedule: Schedule,
+    shutdown: CancellationToken,
+    drain: Duration,
+    metrics: &Metrics,
+) -> Result<(), scheduler::Fatal> {
     Polling {
         organizations: started.pollers.len(),
         interval: schedule.interval,
     }
     .emit(metrics);
-    let tasks: Vec<Box<dyn Pollable>> = started
-        .pollers
-        .into_iter()
-        .map(|p| Box::new(p) as Box<dyn Pollable>)
-        .collect();
-    let sched = scheduler::run_forever(tasks, schedule, shutdown.clone());
+    let maker = super::rotation::TaskMaker::new(&started);
+    let tasks = maker.initial(started.pollers, started.rejected);
+    let sched = scheduler::run_growing(tasks, new_tasks, schedule, shutdown.clone());
     tokio::pin!(sched);
     tokio::select! {
         r = &mut sched => r,
@@ -130,7 +140,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     let drain = config.kafka.transaction_timeout + DRAIN_MARGIN;
-    let result = poll(started, schedule(&config), shutdown, drain, &metrics).await;
+    let new_tasks = super::rotation::start(&config, &started, shutdown.clone());
+    let result = poll_growing(
+        started,
+        new_tasks,
+        schedule(&config),
+        shutdown,
+        drain,
+        &metrics,
+    )
+    .await;
     http_stop.cancel();
     result?;
     Stopped {

@@ -23,7 +23,10 @@ pub struct SettingsArgs {
     pub streak_base_url: Option<String>,
 
     /// File with one Streak API key per line, or a directory of key files (a mounted
-    /// Kubernetes Secret). Alternative: STREAK_CONNECTOR_API_KEYS=key1,key2.
+    /// Kubernetes Secret). `run` re-reads it when it changes, on SIGHUP and every 30 s
+    /// (keys of one organization form its pool). Alternative:
+    /// STREAK_CONNECTOR_API_KEYS=key1,key2, read once: fixed for the life of the
+    /// process.
     #[arg(long, global = true, env = "STREAK_CONNECTOR_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
 

@@ -39,7 +39,7 @@ pub use raw::{
     parse_duration, parse_file_config, read_file_config, FileConfig, GuardFile, KafkaFile,
     LogFormat, OcsfFile, ReconcileFile, RegistryFile, StreakFile, TopicPolicySetting,
 };
-pub use secrets::{load_api_keys, Secret};
+pub use secrets::{load_api_key_sources, load_api_keys, Secret};
 pub use typed::{passthrough, validate_base_url, Layers};
 
 /// Prefix of every environment variable of the connector.
@@ -81,6 +81,11 @@ pub struct Config {
     pub streak: crate::streak::ClientConfig,
     /// One key per organization.
     pub api_keys: Vec<Secret>,
+    /// How many of `api_keys` (the first ones) come from `STREAK_CONNECTOR_API_KEYS`:
+    /// fixed for the life of the process.
+    pub api_keys_from_env: usize,
+    /// The key file or directory (`--api-key-file`), re-read by `run`.
+    pub api_key_file: Option<std::path::PathBuf>,
     /// The Kafka layer's settings, with the transactional id derived from
     /// `connector_name` and the topic policy.
     pub kafka: crate::kafka::KafkaConfig,

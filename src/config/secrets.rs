@@ -58,6 +58,17 @@ pub(super) fn read_secret_file(what: &'static str, path: &Path) -> Result<String
 /// API keys from `STREAK_CONNECTOR_API_KEYS` and/or the key file or directory.
 /// Blank lines and `#` comments are skipped; duplicates are dropped.
 pub fn load_api_keys(file: Option<&PathBuf>, env: &Env) -> Result<Vec<Secret>, ConfigError> {
+    load_api_key_sources(file, env).map(|(keys, _)| keys)
+}
+
+/// As [`load_api_keys`], and how many of the keys (the first ones) come from
+/// `STREAK_CONNECTOR_API_KEYS`: those are fixed for the life of the process, the
+/// key file's are re-read by `run`. The file is read by the key file's one parser,
+/// [`crate::keypool::read_key_path`].
+pub fn load_api_key_sources(
+    file: Option<&PathBuf>,
+    env: &Env,
+) -> Result<(Vec<Secret>, usize), ConfigError> {
     let mut keys: Vec<String> = Vec::new();
     if let Some(list) = env.get("STREAK_CONNECTOR_API_KEYS") {
         keys.extend(
@@ -67,61 +78,35 @@ pub fn load_api_keys(file: Option<&PathBuf>, env: &Env) -> Result<Vec<Secret>, C
                 .map(String::from),
         );
     }
-    if let Some(path) = file {
-        let meta = std::fs::metadata(path).map_err(|source| ConfigError::Io {
-            what: "API key file",
-            path: path.clone(),
-            source,
-        })?;
-        let mut files = Vec::new();
-        if meta.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|source| ConfigError::Io {
-                what: "API key directory",
-                path: path.clone(),
-                source,
-            })?;
-            for entry in entries.flatten() {
-                let p = entry.path();
-                let name = entry.file_name().to_string_lossy().to_string();
-                // Kubernetes mounts secrets through `..data` symlinks and hidden
-                // timestamped folders: only the visible entries are keys.
-                if name.starts_with('.') {
-                    continue;
-                }
-                if std::fs::metadata(&p).map(|m| m.is_file()).unwrap_or(false) {
-                    files.push(p);
-                }
-            }
-            files.sort();
-        } else {
-            files.push(path.clone());
-        }
-        for f in files {
-            let text = std::fs::read_to_string(&f).map_err(|source| ConfigError::Io {
-                what: "API key file",
-                path: f.clone(),
-                source,
-            })?;
-            keys.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(String::from),
-            );
-        }
-    }
     let mut seen = std::collections::HashSet::new();
     keys.retain(|k| seen.insert(k.clone()));
     for (i, k) in keys.iter().enumerate() {
-        if k.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if let Err(e) = crate::streak::ApiKey::new(k.clone()) {
             return Err(invalid(
-                "API keys",
-                format!("key #{} contains whitespace or control characters", i + 1),
+                "STREAK_CONNECTOR_API_KEYS",
+                format!("key #{}: {e}", i + 1),
             ));
+        }
+    }
+    let from_env = keys.len();
+    if let Some(path) = file {
+        for key in crate::keypool::read_key_path(path).map_err(key_file_error)? {
+            if seen.insert(key.expose().to_owned()) {
+                keys.push(key.expose().to_owned());
+            }
         }
     }
     if keys.is_empty() {
         return Err(ConfigError::NoApiKeys);
     }
-    Ok(keys.into_iter().map(Secret::new).collect())
+    Ok((keys.into_iter().map(Secret::new).collect(), from_env))
+}
+
+fn key_file_error(e: crate::keypool::KeyFileError) -> ConfigError {
+    match e {
+        crate::keypool::KeyFileError::Io { what, path, source } => {
+            ConfigError::Io { what, path, source }
+        }
+        other => invalid("--api-key-file", other.to_string()),
+    }
 }

@@ -12,7 +12,7 @@ use url::Url;
 
 use super::error::{from_kafka, from_streak, invalid, ConfigError};
 use super::raw::{FileConfig, LogFormat, TopicPolicySetting};
-use super::secrets::{admin_token, load_api_keys, read_secret_file, Secret};
+use super::secrets::{admin_token, load_api_key_sources, read_secret_file, Secret};
 use super::{
     defaults, Config, Env, GuardSettings, RegistrySettings, SettingsArgs, KAFKA_ENV_PREFIX,
 };
@@ -36,10 +36,8 @@ impl TryFrom<Layers<'_>> for Config {
     fn try_from(layers: Layers<'_>) -> Result<Config, ConfigError> {
         let Layers { args, file, env } = layers;
         let streak = streak_client(args, file)?;
-        let api_keys = load_api_keys(
-            args.api_key_file.as_ref().or(file.api_key_file.as_ref()),
-            env,
-        )?;
+        let api_key_file = args.api_key_file.as_ref().or(file.api_key_file.as_ref());
+        let (api_keys, api_keys_from_env) = load_api_key_sources(api_key_file, env)?;
         let connector_name = connector_name(args, file)?;
         let kafka = kafka(args, file, env, &connector_name)?;
         let membership = crate::membership::Settings::default();
@@ -95,6 +93,8 @@ impl TryFrom<Layers<'_>> for Config {
         Ok(Config {
             streak,
             api_keys,
+            api_keys_from_env,
+            api_key_file: api_key_file.cloned(),
             kafka,
             connector_name,
             poll_interval,

@@ -7,6 +7,7 @@
 //! [`crate::streak::StreakApi`], [`crate::kafka::TransactionalSink`] and
 //! [`Restore`]. This module only orders the steps.
 
+pub mod keys;
 pub mod ocsf;
 pub mod poller;
 pub mod reconcile;

@@ -7,7 +7,7 @@
 //! committed state, and a crash is redone after the restart's restore. Event ids are
 //! deterministic, so even a consumer that reads uncommitted data can drop repeats.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::keys::{FetchError, OrgKeys};
 use super::ocsf::OcsfOutput;
 use super::reconcile::PollFindings;
 use super::record_size::{encode_batch, Batch, RecordLimit};
@@ -26,11 +27,12 @@ use super::telemetry::{
 };
 use crate::avro::Encoder;
 use crate::kafka::TransactionalSink;
+use crate::keypool::AllKeysRejected;
 use crate::membership::{self, ChangeEvent, EventType, GuardRelease, GuardVerdict, OrgState};
 use crate::metrics::Metrics;
 use crate::recovery::{Classified, Recovery};
 use crate::scheduler::{Fatal, PollStatus, Pollable};
-use crate::streak::{ApiError, StreakApi};
+use crate::streak::ApiError;
 use crate::telemetry::InternalEvent as _;
 
 /// The connector's clock: epoch milliseconds. Injected so tests control time.
@@ -71,12 +73,9 @@ pub struct PollContext {
     pub record_limit: RecordLimit,
     pub clock: Clock,
     pub mode: Mode,
-    /// State restored at start-up, handed to each organization's poller when it
-    /// learns which organization its key sees.
+    /// State restored at start-up, handed to each organization's poller at its
+    /// first cycle.
     pub restored: Mutex<HashMap<String, OrgState>>,
-    /// Organizations already taken by a poller: two keys of one organization must
-    /// not both publish it.
-    pub claimed: Mutex<HashSet<String>>,
     /// The organizations being polled (shown to the admin endpoint).
     pub orgs: Arc<Mutex<Vec<String>>>,
     /// What `/status` shows: written here where health is.
@@ -103,9 +102,9 @@ pub enum CycleError {
     /// The Streak API call failed (after the client's own retries).
     #[error(transparent)]
     Api(#[from] ApiError),
-    /// Two API keys see the same organization: only the first publishes it.
-    #[error("organization {org} is already polled with another API key (key {fingerprint} is ignored); remove the duplicate key")]
-    DuplicateOrganization { org: String, fingerprint: String },
+    /// Every API key of the organization's pool was rejected (or none is left).
+    #[error(transparent)]
+    Keys(#[from] AllKeysRejected),
     /// An event or state record could not be encoded: a defect; the cycle is retried.
     #[error("cannot encode the poll's records: {0}")]
     Encode(#[from] crate::avro::EncodeError),
@@ -121,7 +120,7 @@ impl Classified for CycleError {
     fn recovery(&self) -> Recovery {
         match self {
             CycleError::Api(e) => e.recovery(),
-            CycleError::DuplicateOrganization { .. } => Recovery::StopOrganization,
+            CycleError::Keys(e) => e.recovery(),
             CycleError::Encode(_) => Recovery::RedoCycle,
             CycleError::Publish(e) => e.recovery(),
             CycleError::Internal(_) => Recovery::RetryNow,
@@ -132,10 +131,19 @@ impl Classified for CycleError {
     fn error_code(&self) -> &'static str {
         match self {
             CycleError::Api(e) => e.error_code(),
-            CycleError::DuplicateOrganization { .. } => "duplicate_organization",
+            CycleError::Keys(e) => e.error_code(),
             CycleError::Encode(_) => "encode",
             CycleError::Publish(e) => e.error_code(),
             CycleError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<FetchError> for CycleError {
+    fn from(e: FetchError) -> Self {
+        match e {
+            FetchError::Api(e) => CycleError::Api(e),
+            FetchError::AllRejected(e) => CycleError::Keys(e),
         }
     }
 }
@@ -159,10 +167,10 @@ fn poll_result(recovery: Recovery) -> Option<PollStatus> {
     }
 }
 
-/// The poll cycle of the organization one API key sees.
+/// The poll cycle of one organization, with its pool of API keys.
 pub struct OrgPoller {
-    api: Arc<dyn StreakApi>,
-    /// The organization key once known; until then `key:<fingerprint>`.
+    keys: Arc<OrgKeys>,
+    /// The organization key.
     label: String,
     org: Option<(String, OrgState)>,
     ctx: Arc<PollContext>,
@@ -181,10 +189,12 @@ impl std::fmt::Debug for OrgPoller {
 }
 
 impl OrgPoller {
-    pub fn new(api: Arc<dyn StreakApi>, ctx: Arc<PollContext>) -> Self {
-        let label = format!("key:{}", api.key_fingerprint());
+    /// The poller of the organization of `keys`, a pool start-up (or the key
+    /// rotation) formed.
+    pub fn new(keys: Arc<OrgKeys>, ctx: Arc<PollContext>) -> Self {
+        let label = keys.org_key().to_owned();
         OrgPoller {
-            api,
+            keys,
             label,
             org: None,
             ctx,
@@ -208,38 +218,23 @@ impl OrgPoller {
         self.org.as_ref().map(|(_, s)| s)
     }
 
-    /// Learns which organization the key sees, and takes its restored state.
+    /// The organization's pool of keys.
+    pub fn keys(&self) -> &Arc<OrgKeys> {
+        &self.keys
+    }
+
+    /// At the first cycle: takes the organization's restored state.
     async fn resolve(&mut self) -> Result<(), CycleError> {
         if self.org.is_some() {
             return Ok(());
         }
-        let me = self.api.me().await?;
-        let (org_key, org_name) = match me.org_key.filter(|k| !k.is_empty()) {
-            Some(k) if self.ctx.ocsf.is_none() => (k, None),
-            // OCSF records name the organization (`group.name`): ask for its name.
-            Some(k) => {
-                let o = self.api.organization().await?;
-                let name = o.name.filter(|_| o.key == k);
-                (k, name)
-            }
-            None => {
-                let o = self.api.organization().await?;
-                (o.key, o.name)
-            }
+        let org_key = self.keys.org_key().to_owned();
+        // OCSF records name the organization (`group.name`): ask for its name once
+        // (with the polling key; the key stands in for a name Streak does not give).
+        let org_name = match &self.ctx.ocsf {
+            Some(_) => self.keys.organization_name().await,
+            None => None,
         };
-        {
-            let mut claimed = self
-                .ctx
-                .claimed
-                .lock()
-                .map_err(|_| poisoned("claimed organizations"))?;
-            if !claimed.insert(org_key.clone()) {
-                return Err(CycleError::DuplicateOrganization {
-                    org: org_key,
-                    fingerprint: self.api.key_fingerprint().to_string(),
-                });
-            }
-        }
         let state = self
             .ctx
             .restored
@@ -250,18 +245,18 @@ impl OrgPoller {
         if let Ok(mut orgs) = self.ctx.orgs.lock() {
             orgs.push(org_key.clone());
         }
-        tracing::Span::current().record("org", org_key.as_str());
         let poll_seq = state.checkpoint().map_or(0, |c| c.poll_seq);
-        let fingerprint = self.api.key_fingerprint();
-        (self.ctx.status).org_resolved(&org_key, fingerprint, state.len(), poll_seq);
+        let first = self.keys.keys().first().map(|k| k.fingerprint.clone());
+        if let Some(fingerprint) = first {
+            (self.ctx.status).org_resolved(&org_key, &fingerprint, state.len(), poll_seq);
+        }
         OrganizationResolved {
             org: &org_key,
-            key_fingerprint: self.api.key_fingerprint(),
+            keys: self.keys.keys().len(),
             known_members: state.len(),
             poll_seq: state.checkpoint().map_or(0, |c| c.poll_seq),
         }
         .emit(&self.ctx.metrics);
-        self.label = org_key.clone();
         self.ocsf =
             (self.ctx.ocsf.as_ref()).map(|o| o.for_organization(&org_key, org_name.as_deref()));
         self.org = Some((org_key, state));
@@ -274,16 +269,18 @@ impl OrgPoller {
         &mut self,
         shutdown: &CancellationToken,
     ) -> Result<Option<PollStatus>, CycleError> {
-        tokio::select! {
-            r = self.resolve() => r?,
-            _ = shutdown.cancelled() => return Ok(None),
-        }
+        self.resolve().await?;
         let Some((org_key, _)) = &self.org else {
             return Ok(None);
         };
         let org_key = org_key.clone();
+        // Standby keys due for their `/users/me` check, then the listing with the
+        // polling key (the next healthy key takes over if Streak rejects it).
         let fetched = tokio::select! {
-            r = self.api.org_users(&org_key) => r?,
+            r = async {
+                self.keys.check_standbys((self.ctx.clock)()).await;
+                self.keys.org_users().await
+            } => r?,
             _ = shutdown.cancelled() => return Ok(None),
         };
         let started = Instant::now();
@@ -330,6 +327,7 @@ impl OrgPoller {
             }
             .emit(&self.ctx.metrics);
             self.ctx.status.poll_held(&org_key, *departures);
+            self.keys.watch_owners(state, now_ms, &self.ctx.settings);
             return Ok(Some(PollStatus::Held));
         }
 
@@ -380,6 +378,8 @@ impl OrgPoller {
         // Committed: now, and only now, the in-memory state moves on.
         state.apply(&outcome);
         findings.committed();
+        self.keys.watch_owners(state, now_ms, &self.ctx.settings);
+        publish_keys(&self.keys, &self.ctx.status, &org_key);
         if matches!(outcome.verdict, GuardVerdict::Released { .. }) {
             self.ctx.releases.take(&org_key);
             DepartureGuardReleaseUsed { org: &org_key }.emit(&self.ctx.metrics);
@@ -406,6 +406,25 @@ impl OrgPoller {
     }
 }
 
+/// The pool's keys and their owners' risks, as `/status` shows them.
+fn publish_keys(keys: &OrgKeys, status: &super::status::StatusBoard, org_key: &str) {
+    let keys = keys
+        .keys()
+        .into_iter()
+        .map(|k| super::status::KeyStatus {
+            fingerprint: k.fingerprint,
+            state: k.state.as_str().to_owned(),
+            owner_risks: k
+                .risks
+                .reasons()
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+        })
+        .collect();
+    status.set_keys(org_key, keys);
+}
+
 fn poisoned(what: &str) -> CycleError {
     CycleError::Internal(format!("{what} lock poisoned"))
 }
@@ -420,14 +439,7 @@ impl Pollable for OrgPoller {
         // One span per cycle, carrying the organization (recorded as soon as the
         // key's first cycle learns it), so every line of the cycle names it: the
         // client's, the publisher's, the cycle's own.
-        let span = match self.org_key() {
-            Some(org) => tracing::info_span!("poll", org),
-            None => tracing::info_span!(
-                "poll",
-                key = self.api.key_fingerprint(),
-                org = tracing::field::Empty
-            ),
-        };
+        let span = tracing::info_span!("poll", org = self.label.as_str());
         let started = Instant::now();
         match self.cycle(shutdown).instrument(span.clone()).await {
             Ok(Some(status)) => {

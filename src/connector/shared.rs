@@ -78,6 +78,14 @@ impl Health {
         }
     }
 
+    /// `org` is no longer polled (a rejected key that left the key file): it no
+    /// longer counts for readiness.
+    pub fn forget(&self, org: &str) {
+        if let Ok(mut orgs) = self.orgs.lock() {
+            orgs.remove(org);
+        }
+    }
+
     /// `Ok` when ready, else why not.
     pub fn readiness(&self) -> Result<(), String> {
         if !self.restored.load(Ordering::SeqCst) {

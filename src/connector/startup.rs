@@ -14,9 +14,11 @@
 //! [`start`] takes the parts (real ones, or in-memory twins in tests), restores
 //! every organization's state through [`Restore`] and builds one poller per API key.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::keys::rejected::RejectedKey;
+use super::keys::ring::{Admitted, KeyRing};
 use super::ocsf::OcsfOutput;
 use super::poller::{Clock, Mode, OrgPoller, PollContext};
 use super::record_size::RecordLimit;
@@ -60,6 +62,9 @@ pub enum StartupError {
     Reconcile(#[from] super::reconcile::ReconcileStartError),
     #[error("Streak client")]
     Client(#[from] crate::streak::ApiError),
+    /// No API key could be placed in an organization's pool.
+    #[error("none of the {keys} API key(s) can be used: {reasons}")]
+    NoUsableKey { keys: usize, reasons: String },
 }
 
 impl Classified for StartupError {
@@ -88,6 +93,7 @@ impl Classified for StartupError {
             StartupError::TwoFramings(_) => "two_framings",
             StartupError::Reconcile(e) => e.error_code(),
             StartupError::Client(e) => e.error_code(),
+            StartupError::NoUsableKey { .. } => "no_usable_key",
         }
     }
 }
@@ -151,7 +157,15 @@ impl std::fmt::Debug for Parts {
 /// A started connector: the pollers and what they share.
 #[derive(Debug)]
 pub struct Started {
+    /// One per organization, with its pool of keys.
     pub pollers: Vec<OrgPoller>,
+    /// Every key, placed in its organization's pool ([`KeyRing`]).
+    pub ring: Arc<KeyRing>,
+    /// Keys Streak rejected before their organization was known.
+    pub rejected: Vec<RejectedKey>,
+    /// Keys whose organization could not be learned (Streak unreachable): the key
+    /// rotation of `run` tries them again.
+    pub pending: Vec<(String, String)>,
     pub context: Arc<PollContext>,
     pub decoder: Decoder,
 }
@@ -310,8 +324,9 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
     })
 }
 
-/// Restores every organization's state and builds one poller per API key, ready
-/// for the scheduler.
+/// Restores every organization's state, places every API key in its
+/// organization's pool (`GET /users/me`) and builds one poller per organization,
+/// ready for the scheduler.
 pub async fn start(parts: Parts) -> Result<Started, StartupError> {
     let dry_run = matches!(parts.mode, Mode::DryRun(_));
     let restored = match parts.state.restore().await {
@@ -336,18 +351,44 @@ pub async fn start(parts: Parts) -> Result<Started, StartupError> {
         clock: parts.clock,
         mode: parts.mode,
         restored: Mutex::new(restored),
-        claimed: Mutex::new(HashSet::new()),
         orgs: parts.shared.orgs,
         status: parts.shared.status,
         reconcile: parts.reconcile,
     });
-    let pollers = parts
-        .apis
+    let ring = Arc::new(KeyRing::new(
+        crate::keypool::PoolSettings::default(),
+        context.metrics.clone(),
+        context.clock.clone(),
+    ));
+    let keys = parts.apis.len();
+    let (mut rejected, mut pending) = (Vec::new(), Vec::new());
+    for api in parts.apis {
+        let fp = api.key_fingerprint().to_owned();
+        match ring.admit(api).await {
+            Admitted::Rejected(key) => rejected.push(key),
+            Admitted::Pending { error } => pending.push((fp, error)),
+            Admitted::NewOrganization(_) | Admitted::Joined { .. } | Admitted::AlreadyKnown => {}
+        }
+    }
+    let pollers: Vec<OrgPoller> = ring
+        .orgs()
         .into_iter()
-        .map(|api| OrgPoller::new(api, context.clone()))
+        .map(|keys| OrgPoller::new(keys, context.clone()))
         .collect();
+    if pollers.is_empty() {
+        let reasons = rejected
+            .iter()
+            .map(ToString::to_string)
+            .chain(pending.iter().map(|(fp, e)| format!("API key {fp}: {e}")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(StartupError::NoUsableKey { keys, reasons });
+    }
     Ok(Started {
         pollers,
+        ring,
+        rejected,
+        pending,
         context,
         decoder: parts.decoder,
     })

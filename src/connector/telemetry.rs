@@ -140,7 +140,8 @@ impl InternalEvent for DepartureGuardReleaseUsed<'_> {
 #[derive(Debug)]
 pub struct OrganizationResolved<'a> {
     pub org: &'a str,
-    pub key_fingerprint: &'a str,
+    /// Keys in the organization's pool.
+    pub keys: usize,
     pub known_members: usize,
     pub poll_seq: u64,
 }
@@ -153,7 +154,7 @@ impl InternalEvent for OrganizationResolved<'_> {
             .set(self.known_members as i64);
         tracing::info!(
             org = self.org,
-            key = self.key_fingerprint,
+            api_keys = self.keys,
             known_members = self.known_members,
             poll_seq = self.poll_seq,
             "Organization resolved"

@@ -107,6 +107,25 @@ impl KeyFileWatcher {
         })
     }
 
+    /// Watches `path` whose keys were read already (by start-up, maybe a while
+    /// ago): `known`. The first look re-reads the file, so a change made meanwhile
+    /// is not missed.
+    pub fn resume(
+        path: impl Into<PathBuf>,
+        settings: WatchSettings,
+        now: Instant,
+        known: Vec<ApiKey>,
+    ) -> KeyFileWatcher {
+        KeyFileWatcher {
+            path: path.into(),
+            settings,
+            keys: known,
+            signature: None,
+            last_read: now,
+            reads: 0,
+        }
+    }
+
     /// The file or directory watched.
     pub fn path(&self) -> &Path {
         &self.path

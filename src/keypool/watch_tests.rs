@@ -171,3 +171,21 @@ async fn run_sends_changes_and_answers_the_trigger() {
         .expect("stops on cancel")
         .expect("no panic");
 }
+
+#[test]
+fn a_resumed_watcher_reads_at_once_and_yields_what_changed_since_start_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("keys");
+    write(&f, "key-a\nkey-b\n");
+    let known = vec![ApiKey::new("key-a".into()).expect("key")];
+    let t0 = Instant::now();
+    let mut w = KeyFileWatcher::resume(&f, SETTINGS, t0, known);
+    let changes = w.poll(t0, false).expect("poll").expect("a change");
+    assert_eq!(fps(&changes.added), [fp("key-b")]);
+    assert!(changes.removed.is_empty());
+    assert_eq!(w.reads(), 1);
+    assert!(
+        w.poll(t0, false).expect("poll").is_none(),
+        "then only on change"
+    );
+}

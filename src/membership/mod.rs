@@ -19,7 +19,7 @@ mod fold;
 mod guard;
 mod model;
 mod outcome;
-mod owner;
+pub mod owner;
 mod packed;
 mod settings;
 mod state;

@@ -12,6 +12,10 @@
 //! transactions: read committed, it must hold exactly one record per committed event,
 //! under the same key, and nothing of an aborted transaction.
 //!
+//! org-north is polled with a pool of two keys (its owner's and a deputy's): half-way
+//! through, Streak revokes the polling key and the deputy's key takes over, so the
+//! proof holds with a failover in play (issue 12).
+//!
 //! Needs a real broker (the mock cluster neither hides aborted records nor fences):
 //! `scripts/kafka.sh start && eval "$(scripts/kafka.sh env)"`. Skipped otherwise.
 //! `EOS_SEED=N` replays a run, `EOS_VERBOSE=1` echoes the connectors' logs.
@@ -44,8 +48,16 @@ name = "exactly-once"
 [[organizations]]
 key = "org-north"
 name = "North"
-api_keys = ["eos-north-key"]
+api_keys = ["eos-north-key", { key = "eos-north-deputy", owner = "u-north-deputy" }]
 generate = { count = 12, seed = 101 }
+
+[[organizations.members]]
+key = "u-north-deputy"
+email = "deputy@north.example.com"
+displayName = "Dee Deputy"
+isOrgAdmin = true
+lastSeenTimestamp = "now-2h"
+creationTimestamp = "now-350d"
 
 [[organizations.members]]
 key = "u-north-owner"
@@ -191,7 +203,7 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
     let spec = ConnectorSpec::new(
         dir.path(),
         sim.base_url(),
-        &["eos-north-key", "eos-south-key"],
+        &["eos-north-key", "eos-north-deputy", "eos-south-key"],
         &bootstrap,
         "crash",
     )
@@ -203,6 +215,7 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
         seed,
         &[
             ("org-north", "u-north-owner"),
+            ("org-north", "u-north-deputy"),
             ("org-south", "u-south-owner"),
         ],
     );
@@ -215,6 +228,14 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
     let mut aborted_seen = 0usize;
 
     for step_no in 0..=STEPS {
+        if step_no == STEPS / 2 {
+            // The pool's polling key is revoked: the deputy's key takes over (and
+            // every later instance starts with the deputy's key alone).
+            driver
+                .sim
+                .revoke_key("eos-north-key")
+                .expect("the owner's key is revoked");
+        }
         let prediction = if step_no == 0 {
             driver.first_polls()
         } else {

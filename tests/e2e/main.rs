@@ -1,8 +1,8 @@
 //! End-to-end tests of the BUILT `streak-connector` binary, driven as an operator
 //! would (flags, environment, a config file) against the in-process Streak simulator
 //! and Kafka: the pipeline (`once`, `run`, dry runs), the departure guard, the
-//! operator surface (`check`, metrics, health), the Schema Registry path, and the
-//! exactly-once proof under SIGKILL and fencing.
+//! operator surface (`check`, metrics, health), key pools and rotation, the Schema
+//! Registry path, and the exactly-once proof under SIGKILL and fencing.
 //!
 //! `cargo test --test e2e` needs nothing installed (librdkafka's mock cluster; the
 //! tests that need a real broker say "skipped"); scripts/test.sh runs it again
@@ -13,6 +13,7 @@ mod audit;
 mod exactly_once;
 mod fencing;
 mod guard;
+mod keys;
 mod ocsf;
 mod ops;
 mod oversized;

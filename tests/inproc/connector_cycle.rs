@@ -2,12 +2,14 @@
 //! transactional store. Proves the cycle's ordering rules: memory moves only after a
 //! commit, a failed commit is redone from the last committed state with the same
 //! events, the departure guard writes nothing until released, a dry run writes
-//! nothing, and two keys of one organization do not both publish it.
+//! nothing, and two keys of one organization form one pool: one publishes it, the
+//! other takes over within the same poll when Streak rejects the first.
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use streak_connector::avro::{Decoder, Encoder, Schemas};
+use streak_connector::connector::keys::ring::{Admitted, KeyRing};
 use streak_connector::connector::reconcile::Continuous;
 use streak_connector::connector::status::{KeyStatus, OrgState, OrgStatus};
 use streak_connector::connector::{Health, Releases};
@@ -36,9 +38,13 @@ struct FakeApi {
 
 impl FakeApi {
     fn new(org: &str, n: usize) -> Arc<Self> {
+        Self::keyed(org, n, &format!("fp-{org}"))
+    }
+    /// Another key of `org`, told apart by its fingerprint.
+    fn keyed(org: &str, n: usize, fingerprint: &str) -> Arc<Self> {
         Arc::new(FakeApi {
             org: org.into(),
-            fingerprint: format!("fp-{org}"),
+            fingerprint: fingerprint.into(),
             members: Mutex::new((0..n).map(|i| member(&format!("u{i:03}"), false)).collect()),
             fail_with_401: Mutex::new(false),
         })
@@ -111,6 +117,7 @@ fn member(key: &str, admin: bool) -> Member {
 struct Rig {
     store: Arc<MemoryStore>,
     ctx: Arc<PollContext>,
+    ring: KeyRing,
     metrics: Arc<Metrics>,
     decoder: Decoder,
 }
@@ -152,7 +159,6 @@ fn rig_with(
         clock: Arc::new(|| NOW),
         mode,
         restored: Mutex::new(Default::default()),
-        claimed: Mutex::new(Default::default()),
         orgs: Arc::new(Mutex::new(Vec::new())),
         status: Arc::default(),
         reconcile: reconcile(&metrics),
@@ -160,12 +166,24 @@ fn rig_with(
     Rig {
         store,
         ctx,
+        ring: KeyRing::new(Default::default(), metrics.clone(), Arc::new(|| NOW)),
         metrics,
         decoder: Decoder::new(schemas),
     }
 }
 
 impl Rig {
+    /// Places `api` in its organization's pool; the poller of a new organization.
+    async fn admit(&self, api: Arc<FakeApi>) -> Admitted {
+        self.ring.admit(api).await
+    }
+    /// The poller of the organization `api` is the first key of.
+    async fn poller(&self, api: Arc<FakeApi>) -> OrgPoller {
+        match self.admit(api).await {
+            Admitted::NewOrganization(keys) => OrgPoller::new(keys, self.ctx.clone()),
+            other => panic!("not a new organization: {other:?}"),
+        }
+    }
     /// Committed events, decoded: (type, user key).
     async fn events(&self) -> Vec<(EventType, String)> {
         let mut out = Vec::new();
@@ -196,7 +214,7 @@ async fn poll(p: &mut OrgPoller) -> PollStatus {
 async fn snapshot_then_changes_commit_with_the_checkpoint() {
     let r = rig(Mode::Publish);
     let api = FakeApi::new("org1", 3);
-    let mut p = OrgPoller::new(api.clone(), r.ctx.clone());
+    let mut p = r.poller(api.clone()).await;
     assert_eq!(poll(&mut p).await, PollStatus::Done);
     assert_eq!(r.events().await.len(), 3);
     assert!(r
@@ -260,7 +278,7 @@ fn org_status(r: &Rig, org: &str) -> OrgStatus {
 async fn failed_commit_leaves_memory_and_is_redone_identically() {
     let r = rig(Mode::Publish);
     let api = FakeApi::new("org1", 2);
-    let mut p = OrgPoller::new(api.clone(), r.ctx.clone());
+    let mut p = r.poller(api.clone()).await;
     poll(&mut p).await;
     let before = p.state().cloned();
 
@@ -312,7 +330,7 @@ async fn ocsf_records_share_the_events_transaction() {
     let ocsf = OcsfOutput::new(Some(OCSF), Default::default());
     let r = rig_with(Mode::Publish, |_| None, ocsf);
     let api = FakeApi::new("org1", 2);
-    let mut p = OrgPoller::new(api.clone(), r.ctx.clone());
+    let mut p = r.poller(api.clone()).await;
     poll(&mut p).await;
     api.set(vec![member("u000", true), member("new", false)]);
     r.store.fail_next(InjectedFailure::Abort);
@@ -365,7 +383,7 @@ async fn ocsf_records_share_the_events_transaction() {
 async fn fenced_is_fatal() {
     let r = rig(Mode::Publish);
     let api = FakeApi::new("org1", 2);
-    let mut p = OrgPoller::new(api, r.ctx.clone());
+    let mut p = r.poller(api).await;
     r.store.fail_next(InjectedFailure::Fenced);
     let err = p
         .poll(&CancellationToken::new())
@@ -378,7 +396,7 @@ async fn fenced_is_fatal() {
 async fn departure_guard_holds_until_released() {
     let r = rig(Mode::Publish);
     let api = FakeApi::new("org1", 40);
-    let mut p = OrgPoller::new(api.clone(), r.ctx.clone());
+    let mut p = r.poller(api.clone()).await;
     poll(&mut p).await;
     let committed = r.store.committed(EVENTS).len();
 
@@ -433,7 +451,7 @@ async fn dry_run_writes_nothing() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let r = rig(Mode::DryRun(tx));
     let api = FakeApi::new("org1", 3);
-    let mut p = OrgPoller::new(api, r.ctx.clone());
+    let mut p = r.poller(api).await;
     assert_eq!(poll(&mut p).await, PollStatus::Done);
     assert_eq!(r.store.all_records(EVENTS).len(), 0);
     assert_eq!(r.store.commits(), 0);
@@ -449,26 +467,47 @@ async fn dry_run_writes_nothing() {
 }
 
 #[tokio::test]
-async fn revoked_key_fails_that_org_only_and_two_keys_of_one_org_publish_once() {
+async fn two_keys_of_one_org_form_one_pool_and_a_revoked_key_fails_over_within_the_poll() {
     let r = rig(Mode::Publish);
-    let good = FakeApi::new("org1", 2);
-    let twin = FakeApi::new("org1", 2);
+    let first = FakeApi::keyed("org1", 2, "fp-first");
+    let second = FakeApi::keyed("org1", 2, "fp-second");
     let revoked = FakeApi::new("org2", 2);
     *revoked.fail_with_401.lock().expect("lock") = true;
-    let mut a = OrgPoller::new(good, r.ctx.clone());
-    let mut b = OrgPoller::new(twin, r.ctx.clone());
-    let mut c = OrgPoller::new(revoked, r.ctx.clone());
-    assert_eq!(poll(&mut a).await, PollStatus::Done);
-    assert_eq!(poll(&mut b).await, PollStatus::Failed { retry_soon: false });
-    assert!(b
-        .last_error()
-        .is_some_and(|e| e.contains("already polled with another API key")));
-    assert_eq!(poll(&mut c).await, PollStatus::Failed { retry_soon: false });
-    assert!(c.last_error().is_some_and(|e| e.contains("401")
-        || e.to_lowercase().contains("revoked")
-        || e.to_lowercase().contains("unauthorized")));
-    assert_eq!(r.events().await.len(), 2, "only the first key's snapshot");
-    assert_eq!(r.counter("key:fp-org2", "failure"), 1);
+    let mut p = r.poller(first.clone()).await;
+    assert!(
+        matches!(r.admit(second.clone()).await, Admitted::Joined { ref org } if org == "org1"),
+        "the second key joins the pool: no second poller, no duplicate_organization"
+    );
+    assert!(matches!(r.admit(revoked).await, Admitted::Rejected(_)));
+    assert_eq!(poll(&mut p).await, PollStatus::Done);
+    assert_eq!(r.events().await.len(), 2, "one snapshot");
+
+    // The polling key is revoked: the standby takes over within the same poll.
+    *first.fail_with_401.lock().expect("lock") = true;
+    let mut members = second.members();
+    members.push(member("u-new", false));
+    second.set(members);
+    assert_eq!(poll(&mut p).await, PollStatus::Done);
+    assert_eq!(r.events().await.len(), 3, "the JOINED, once");
+    assert_eq!(r.counter("org1", "failure"), 0, "no poll failed");
+    assert_eq!(
+        r.metrics
+            .api_key_failovers_total
+            .with_label_values(&["org1"])
+            .get(),
+        1
+    );
+
+    // The last key goes too: the poll fails, saying every key was rejected.
+    *second.fail_with_401.lock().expect("lock") = true;
+    assert_eq!(poll(&mut p).await, PollStatus::Failed { retry_soon: false });
+    assert!(
+        p.last_error()
+            .is_some_and(|e| e.contains("all 2 API keys of organization `org1`")),
+        "{:?}",
+        p.last_error()
+    );
+    assert_eq!(r.events().await.len(), 3);
 }
 
 /// The reconciliation's finding records go in the poll's own transaction: an
@@ -516,7 +555,7 @@ async fn findings_join_the_poll_transaction_and_an_abort_is_redone_identically()
             .collect()
     };
     let api = FakeApi::new("org1", 2);
-    let mut p = OrgPoller::new(api.clone(), r.ctx.clone());
+    let mut p = r.poller(api.clone()).await;
     assert_eq!(poll(&mut p).await, PollStatus::Done);
     let first = findings(false);
     assert_eq!(first.len(), 1);
