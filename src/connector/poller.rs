@@ -152,6 +152,9 @@ pub struct OrgPoller {
     api: Arc<dyn StreakApi>,
     /// The organization key once known; until then `key:<fingerprint>`.
     label: String,
+    /// `key:<fingerprint>`: the poller's stable identity (its health is kept
+    /// under it, so readiness recovers when the label changes).
+    id: String,
     org: Option<(String, OrgState)>,
     ctx: Arc<PollContext>,
     /// The last cycle's error, for `once`'s summary.
@@ -171,6 +174,7 @@ impl OrgPoller {
         let label = format!("key:{}", api.key_fingerprint());
         OrgPoller {
             api,
+            id: label.clone(),
             label,
             org: None,
             ctx,
@@ -382,7 +386,7 @@ impl Pollable for OrgPoller {
         match self.cycle(shutdown).instrument(span.clone()).await {
             Ok(Some(status)) => {
                 self.last_error = None;
-                self.ctx.health.poll_ok(&self.label);
+                self.ctx.health.poll_ok(&self.id, &self.label);
                 Ok(status)
             }
             Ok(None) => Ok(PollStatus::Cancelled),
@@ -405,7 +409,7 @@ impl OrgPoller {
             operator_action: recovery == Recovery::StopOrganization,
         }
         .emit(&self.ctx.metrics);
-        self.ctx.health.poll_failed(&self.label, code);
+        self.ctx.health.poll_failed(&self.id, &self.label, code);
         poll_result(recovery).ok_or_else(|| Fatal::new(e))
     }
 }

@@ -14,6 +14,7 @@ mod fencing;
 mod guard;
 mod ops;
 mod pipeline;
+mod readiness;
 mod registry;
 mod scrape;
 mod stock;
