@@ -7,13 +7,17 @@
 //! [`crate::streak::StreakApi`], [`crate::kafka::TransactionalSink`] and
 //! [`Restore`]. This module only orders the steps.
 
+mod guarded;
+pub(crate) mod hold_events;
+pub mod holds;
 pub mod poller;
 pub mod restore;
 pub mod shared;
 pub mod startup;
 pub mod telemetry;
 
+pub use holds::{Decision, DecisionRefused, Hold, HoldKind, Holds, InactivityLimits};
 pub use poller::{system_clock, Clock, CycleError, Mode, OrgPoller, PollContext};
 pub use restore::{Restore, StateReader};
-pub use shared::{Health, Releases, Shared};
+pub use shared::{Health, Shared};
 pub use startup::{Parts, StartOptions, Started, StartupError};

@@ -16,14 +16,15 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use super::shared::{Health, Releases};
+use super::guarded::guarded;
+use super::holds::{Holds, InactivityLimits};
+use super::shared::Health;
 use super::telemetry::{
-    DepartureGuardReleaseUsed, DepartureGuardTripped, OrganizationResolved, PollFailed,
-    PollSucceeded,
+    DepartureGuardReleaseUsed, OrganizationResolved, PollFailed, PollSucceeded,
 };
 use crate::avro::Encoder;
 use crate::kafka::{OutRecord, TransactionalSink};
-use crate::membership::{self, ChangeEvent, EventType, GuardRelease, GuardVerdict, OrgState};
+use crate::membership::{self, ChangeEvent, EventType, OrgState};
 use crate::metrics::Metrics;
 use crate::recovery::{Classified, Recovery};
 use crate::scheduler::{Fatal, PollStatus, Pollable};
@@ -56,7 +57,13 @@ pub enum Mode {
 pub struct PollContext {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
-    pub releases: Arc<Releases>,
+    /// The guard's holds and the operators' decisions on them.
+    pub holds: Arc<Holds>,
+    /// The inactivity guard's limits.
+    pub inactivity: InactivityLimits,
+    /// Held by the one cycle that commits: the others wait here, where shutdown
+    /// reaches them, rather than inside the producer.
+    pub commit_gate: tokio::sync::Mutex<()>,
     pub sink: Arc<dyn TransactionalSink>,
     pub encoder: Encoder,
     pub events_topic: String,
@@ -263,49 +270,13 @@ impl OrgPoller {
         };
         let started = Instant::now();
         let now_ms = (self.ctx.clock)();
-        let release = self
-            .ctx
-            .releases
-            .peek(&org_key)
-            .map(|expected_departures| GuardRelease {
-                org_key: org_key.clone(),
-                expected_departures,
-            });
         let Some((_, state)) = &mut self.org else {
             return Ok(None);
         };
-        let outcome = membership::diff(
-            state,
-            &fetched.listing,
-            now_ms,
-            &self.ctx.settings,
-            release.as_ref(),
-        );
-        if let GuardVerdict::Held {
-            departures,
-            known,
-            reason,
-            release_refused,
-        } = &outcome.verdict
-        {
-            let why = match release_refused {
-                Some(r) => {
-                    // A release confirms one departure count: once the poll differs
-                    // from it, it is void, and the operator confirms the new count.
-                    self.ctx.releases.take(&org_key);
-                    format!("{}; release refused and discarded: {r:?}", reason.as_str())
-                }
-                None => reason.as_str().to_string(),
-            };
-            DepartureGuardTripped {
-                org: &org_key,
-                departures: *departures,
-                known: *known,
-                reason: &why,
-            }
-            .emit(&self.ctx.metrics);
-            return Ok(Some(PollStatus::Held));
-        }
+        let outcome = match guarded(&self.ctx, &org_key, state, &fetched.listing, now_ms) {
+            Some(outcome) => outcome,
+            None => return Ok(Some(PollStatus::Held)),
+        };
 
         let mut records = Vec::with_capacity(outcome.events.len() + outcome.state_writes.len());
         for event in &outcome.events {
@@ -332,13 +303,27 @@ impl OrgPoller {
             return Ok(Some(PollStatus::Done));
         }
 
+        // No transaction begins after the first signal: a cycle queued behind the
+        // shared producer leaves when shutdown is requested, and one that gets the
+        // gate checks again before it begins.
+        let _gate = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(None),
+            gate = self.ctx.commit_gate.lock() => gate,
+        };
+        if shutdown.is_cancelled() {
+            return Ok(None);
+        }
         self.ctx.sink.commit_batch(records).await?;
 
         // Committed: now, and only now, the in-memory state moves on.
         state.apply(&outcome);
-        if matches!(outcome.verdict, GuardVerdict::Released { .. }) {
-            self.ctx.releases.take(&org_key);
-            DepartureGuardReleaseUsed { org: &org_key }.emit(&self.ctx.metrics);
+        if let Some(hold) = self.ctx.holds.used(&org_key) {
+            DepartureGuardReleaseUsed {
+                org: &org_key,
+                kind: hold.kind.as_str(),
+            }
+            .emit(&self.ctx.metrics);
         }
         let mut by_type: BTreeMap<EventType, u64> = BTreeMap::new();
         for e in &outcome.events {

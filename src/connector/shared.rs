@@ -1,6 +1,6 @@
 //! State the poll cycle shares with the HTTP side door: [`Health`] (what readiness
-//! means, fed by every poll) and [`Releases`] (operator releases of the departure
-//! guard, consumed by the next poll), with the list of organizations being polled.
+//! means, fed by every poll) and [`Holds`] (the guard's holds and the operators'
+//! decisions on them), with the list of organizations being polled.
 //!
 //! The cycle writes here and `crate::server` reads here, so neither depends on the
 //! other. Nothing here awaits while holding a lock.
@@ -9,12 +9,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::holds::Holds;
+
 /// What the poll cycle shares with the HTTP side door, built once by the command.
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub health: Arc<Health>,
-    pub releases: Arc<Releases>,
-    /// The organizations being polled (releases for others are refused).
+    pub holds: Arc<Holds>,
+    /// The organizations being polled.
     pub orgs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -23,7 +25,7 @@ impl Shared {
     pub fn new(ready_threshold: u32) -> Self {
         Shared {
             health: Arc::new(Health::new(ready_threshold)),
-            releases: Arc::new(Releases::default()),
+            holds: Arc::new(Holds::default()),
             orgs: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -122,32 +124,6 @@ impl Health {
     }
 }
 
-/// Operator releases of the departure guard, one per organization, consumed by the
-/// organization's next poll.
-#[derive(Debug, Default)]
-pub struct Releases {
-    pending: Mutex<HashMap<String, usize>>,
-}
-
-impl Releases {
-    /// Records a release of `org` for a poll with exactly `expected_departures`.
-    pub fn grant(&self, org: &str, expected_departures: usize) {
-        if let Ok(mut p) = self.pending.lock() {
-            p.insert(org.to_string(), expected_departures);
-        }
-    }
-
-    /// The pending release of `org`, if any, without consuming it.
-    pub fn peek(&self, org: &str) -> Option<usize> {
-        self.pending.lock().ok().and_then(|p| p.get(org).copied())
-    }
-
-    /// Consumes the release of `org` (after the poll it let through committed).
-    pub fn take(&self, org: &str) -> Option<usize> {
-        self.pending.lock().ok().and_then(|mut p| p.remove(org))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,15 +157,5 @@ mod tests {
         h.poll_failed("key:f1", "org-a", "server_error");
         let why = h.readiness().expect_err("failing again");
         assert!(why.contains("org-a (key:f1)"), "{why}");
-    }
-
-    #[test]
-    fn releases_are_per_org_and_consumed() {
-        let r = Releases::default();
-        r.grant("a", 12);
-        assert_eq!(r.peek("a"), Some(12));
-        assert_eq!(r.peek("b"), None);
-        assert_eq!(r.take("a"), Some(12));
-        assert_eq!(r.take("a"), None);
     }
 }

@@ -117,6 +117,8 @@ pub struct Parts {
     pub decoder: Decoder,
     pub topics: TopicNames,
     pub settings: membership::Settings,
+    /// The inactivity guard's limits.
+    pub inactivity: super::InactivityLimits,
     pub clock: Clock,
     pub mode: Mode,
 }
@@ -268,6 +270,10 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
             min_departures: config.guard.min_departures,
             max_departure_fraction: config.guard.max_departure_fraction,
         },
+        inactivity: super::InactivityLimits {
+            min_members: config.guard.min_inactive,
+            max_fraction: config.guard.max_inactive_fraction,
+        },
         clock,
         mode,
     })
@@ -288,7 +294,9 @@ pub async fn start(parts: Parts) -> Result<Started, StartupError> {
     let context = Arc::new(PollContext {
         metrics: parts.metrics,
         health: parts.shared.health,
-        releases: parts.shared.releases,
+        holds: parts.shared.holds,
+        inactivity: parts.inactivity,
+        commit_gate: tokio::sync::Mutex::new(()),
         sink: parts.sink,
         encoder: parts.encoder,
         events_topic: parts.topics.events,

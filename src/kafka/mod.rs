@@ -21,6 +21,7 @@
 //! The poll cycle depends on the two traits below, not on Kafka: [`TransactionalSink`]
 //! and [`StateSource`].
 
+pub mod client_log;
 pub mod config;
 pub mod inspect;
 pub mod memory;

@@ -152,7 +152,7 @@ pub struct CommitStats {
 
 /// The transactional producer. Batches are serialized: one at a time.
 pub struct TransactionalPublisher {
-    producer: FutureProducer,
+    producer: FutureProducer<super::client_log::ClientLog>,
     transactional_id: String,
     transaction_timeout: Duration,
     /// Bound of `init_transactions`: it may wait for the coordinator to finish an
@@ -200,9 +200,9 @@ const FENCED_CODES: [RDKafkaErrorCode; 4] = [
 impl TransactionalPublisher {
     /// Build the producer (no network I/O yet). Call [`init`](Self::init) next.
     pub fn new(config: &KafkaConfig, metrics: Arc<Metrics>) -> Result<Self, PublishError> {
-        let producer: FutureProducer = config
+        let producer: FutureProducer<super::client_log::ClientLog> = config
             .producer_config()
-            .create()
+            .create_with_context(super::client_log::ClientLog::new("producer"))
             .map_err(PublishError::Client)?;
         Ok(TransactionalPublisher {
             producer,
