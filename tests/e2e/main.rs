@@ -17,4 +17,5 @@ mod pipeline;
 mod readiness;
 mod registry;
 mod scrape;
+mod shutdown;
 mod stock;
