@@ -17,5 +17,6 @@ mod pipeline;
 mod readiness;
 mod registry;
 mod scrape;
+mod secrets;
 mod shutdown;
 mod stock;
