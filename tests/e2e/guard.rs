@@ -338,6 +338,50 @@ async fn a_mass_departure_is_held_until_an_operator_releases_exactly_that_count(
     assert_eq!(held(&m), held_after, "not held again\n{}", m.text);
     assert_eq!(value(&m, TRIPPED, &[("org", GUARDED)]), 0.0);
 
+    // Another mass departure, rejected through the command line: the members are
+    // kept, the organization no longer alerts, nothing is written.
+    for key in &guarded_members[10..20] {
+        sim.apply(GUARDED, Change::Leave { key: key.clone() })
+            .expect("a member leaves");
+    }
+    scrape_until(&proc, &addr, "org-guarded held again", |m| {
+        value(m, TRIPPED, &[("org", GUARDED)]) == 1.0
+    })
+    .await;
+    let mut reject_cmd = testkit::process::Cmd::new(&[
+        "guard",
+        "reject",
+        "--org",
+        GUARDED,
+        "--admin-listen",
+        &admin,
+    ]);
+    reject_cmd.env("STREAK_CONNECTOR_ADMIN_TOKEN", &token);
+    reject_cmd
+        .run(Duration::from_secs(30))
+        .await
+        .assert_success();
+    let held_now = held(&scrape(&addr).await);
+    let m = scrape_until(&proc, &addr, "the rejected hold standing", |m| {
+        value(m, TRIPPED, &[("org", GUARDED)]) == 0.0 && held(m) >= held_now + 2.0
+    })
+    .await;
+    assert_eq!(published(&m, GUARDED, "LEFT"), 20.0, "{}", m.text);
+    assert_eq!(
+        value(
+            &m,
+            "streak_connector_guard_decisions_total",
+            &[
+                ("org", GUARDED),
+                ("kind", "departures"),
+                ("decision", "reject")
+            ]
+        ),
+        1.0,
+        "{}",
+        m.text
+    );
+
     proc.sigterm();
     let status = proc.wait_exit(Duration::from_secs(30)).await;
     assert!(status.success(), "SIGTERM: exit 0, got {status}");
@@ -380,7 +424,7 @@ async fn a_mass_departure_is_held_until_an_operator_releases_exactly_that_count(
     assert_eq!(
         remaining,
         guarded_members[..20].to_vec(),
-        "the leavers' state is tombstoned"
+        "the leavers' state is tombstoned; the rejected departures are kept"
     );
 }
 
