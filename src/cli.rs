@@ -60,6 +60,30 @@ pub enum Command {
     Status(crate::app::status::StatusArgs),
     /// Serve the Streak API simulator (scenarios, timelines, injected faults).
     Simulate(crate::simulator::cli::SimulateArgs),
+    /// The guard's holds on a running connector (through its admin API).
+    #[command(subcommand)]
+    Guard(GuardCommand),
+}
+
+/// `guard`: talks to the admin API of a running connector (`--admin-listen`, the
+/// token in STREAK_CONNECTOR_ADMIN_TOKEN).
+#[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// Show every hold: organization, kind, poll, count, the members concerned.
+    Status,
+    /// Let the held poll of ORG through once, if it concerns exactly N members.
+    Release {
+        #[arg(long)]
+        org: String,
+        /// The count `guard status` shows.
+        #[arg(long)]
+        expect: usize,
+    },
+    /// Keep the members of ORG as they are; stop holding until the listing changes.
+    Reject {
+        #[arg(long)]
+        org: String,
+    },
 }
 
 /// Flags of `once`.

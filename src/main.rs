@@ -36,6 +36,7 @@ fn main() -> ExitCode {
                 init_logging(log_format);
                 app::demo::demo(args, &cli.settings).await
             }
+            Command::Guard(command) => app::guard::guard(command, &cli.settings, &env).await,
             Command::Check => {
                 init_logging(log_format);
                 app::check::check(&cli.settings, &env).await

@@ -123,6 +123,10 @@ pub struct Metrics {
     pub last_success_timestamp_seconds: GaugeVec,
     /// 1 while the departure guard holds an organization.
     pub departure_guard_tripped: IntGaugeVec,
+    /// 1 while the inactivity guard holds an organization.
+    pub inactivity_guard_tripped: IntGaugeVec,
+    /// Operators' decisions on guard holds by organization, kind and decision.
+    pub guard_decisions_total: IntCounterVec,
 
     // --- Kafka ---
     /// Transactions by result (`committed`, `aborted`, `fatal`: fenced or a fatal
@@ -457,6 +461,18 @@ impl Metrics {
             ),
             reconcile_directory_entries,
             reconcile_directory_refused_total,
+            inactivity_guard_tripped: gauge(
+                r,
+                "inactivity_guard_tripped",
+                "1 while the inactivity guard holds the organization.",
+                &["org"],
+            ),
+            guard_decisions_total: counter(
+                r,
+                "guard_decisions_total",
+                "Operators' decisions on guard holds (release, reject) by kind (departures, inactivity).",
+                &["org", "kind", "decision"],
+            ),
             transactions_total: counter(
                 r,
                 "transactions_total",
@@ -523,6 +539,18 @@ impl Metrics {
         for kind in crate::audit::FindingKind::ALL {
             self.reconcile_findings
                 .with_label_values(&[org, kind.as_str()]);
+        }
+        self.inactivity_guard_tripped
+            .with_label_values(&[org])
+            .set(0);
+        for kind in crate::connector::HoldKind::ALL {
+            for decision in crate::connector::Decision::ALL {
+                self.guard_decisions_total.with_label_values(&[
+                    org,
+                    kind.as_str(),
+                    decision.as_str(),
+                ]);
+            }
         }
         self.api_invalid_entries_total.with_label_values(&[org]);
         self.api_duplicate_entries_total.with_label_values(&[org]);

@@ -1,5 +1,6 @@
-//! The HTTP side door: `/metrics`, `/healthz`, `/readyz` and the admin endpoint that
-//! releases a held organization.
+//! The HTTP side doors: `/metrics`, `/healthz`, `/readyz` on `--metrics-listen`, and
+//! on a listener of its own (`--admin-listen`, served only with an admin token) the
+//! admin API: the guard's holds, and their release or rejection.
 //!
 //! It reads the state the poll cycle shares ([`crate::connector::Shared`]: health,
 //! guard releases, the organizations polled). It must not poll, publish or hold a
@@ -17,7 +18,8 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Secret;
-use crate::connector::Shared;
+use crate::connector::hold_events::GuardDecided;
+use crate::connector::{Decision, DecisionRefused, Shared};
 use crate::metrics::Metrics;
 use crate::recovery::{Classified, Recovery};
 use crate::telemetry::InternalEvent;
@@ -38,9 +40,10 @@ pub struct ServerState {
 /// Errors of the HTTP server: fatal at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot listen on {addr} (--metrics-listen): {source}")]
+    #[error("cannot listen on {addr} ({flag}): {source}")]
     Bind {
         addr: SocketAddr,
+        flag: &'static str,
         #[source]
         source: std::io::Error,
     },
@@ -59,30 +62,41 @@ impl Classified for ServerError {
 }
 
 /// Binds the listener (fails at start-up, not later).
-pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
+pub async fn bind(
+    addr: SocketAddr,
+    flag: &'static str,
+) -> Result<tokio::net::TcpListener, ServerError> {
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| ServerError::Bind { addr, source })
+        .map_err(|source| ServerError::Bind { addr, flag, source })
 }
 
-/// The routes.
+/// The routes of `--metrics-listen`: metrics and health, no admin endpoint.
 pub fn router(state: ServerState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/status", get(status::status))
-        .route("/admin/departure-guard/release", post(release))
         .with_state(state)
 }
 
-/// Serves until `shutdown` is cancelled.
+/// The routes of `--admin-listen`: the guard's holds and the operators' decisions.
+pub fn admin_router(state: ServerState) -> Router {
+    Router::new()
+        .route("/admin/guard", get(guard_status))
+        .route("/admin/guard/release", post(release))
+        .route("/admin/guard/reject", post(reject))
+        .with_state(state)
+}
+
+/// Serves `router` until `shutdown` is cancelled.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: ServerState,
+    router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }
@@ -114,74 +128,107 @@ async fn readyz(State(s): State<ServerState>) -> Response {
 }
 
 #[derive(Debug, Deserialize)]
-struct ReleaseQuery {
+struct DecisionQuery {
     org: String,
-    expected_departures: usize,
+    /// How many members the operator read in `guard status`; required to release.
+    expect: Option<usize>,
 }
 
-async fn release(
-    State(s): State<ServerState>,
-    headers: HeaderMap,
-    Query(q): Query<ReleaseQuery>,
-) -> Response {
+/// `None` when the bearer token is right, else the answer to send.
+fn unauthorized(s: &ServerState, headers: &HeaderMap) -> Option<Response> {
     let Some(token) = &s.admin_token else {
-        return (
-            StatusCode::NOT_FOUND,
-            "admin endpoints are off: set STREAK_CONNECTOR_ADMIN_TOKEN to enable them\n",
-        )
-            .into_response();
+        return Some(
+            (
+                StatusCode::NOT_FOUND,
+                "admin endpoints are off: set STREAK_CONNECTOR_ADMIN_TOKEN to enable them\n",
+            )
+                .into_response(),
+        );
     };
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
-        return (StatusCode::UNAUTHORIZED, "bad or missing bearer token\n").into_response();
+    if constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
+        None
+    } else {
+        Some((StatusCode::UNAUTHORIZED, "bad or missing bearer token\n").into_response())
     }
-    let known = s
-        .shared
-        .orgs
-        .lock()
-        .map(|o| o.iter().any(|k| k == &q.org))
-        .unwrap_or(false);
-    if !known {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("organization {:?} is not polled by this connector\n", q.org),
-        )
-            .into_response();
-    }
-    s.shared.releases.grant(&q.org, q.expected_departures);
-    ReleaseGranted {
-        org: &q.org,
-        expected_departures: q.expected_departures,
-    }
-    .emit(&s.metrics);
-    (
-        StatusCode::ACCEPTED,
-        format!(
-            "release recorded: the next poll of {} goes through if it has exactly {} departures\n",
-            q.org, q.expected_departures
-        ),
-    )
-        .into_response()
 }
 
-/// An operator released a held organization for its next poll.
-#[derive(Debug)]
-struct ReleaseGranted<'a> {
-    org: &'a str,
-    expected_departures: usize,
+/// `GET /admin/guard`: every hold (organization, kind, poll, count, the members
+/// concerned, the digest, the decision) as JSON.
+async fn guard_status(State(s): State<ServerState>, headers: HeaderMap) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    axum::Json(s.shared.holds.view()).into_response()
 }
 
-impl InternalEvent for ReleaseGranted<'_> {
-    fn emit(self, _: &Metrics) {
-        tracing::warn!(
-            org = self.org,
-            expected_departures = self.expected_departures,
-            "Departure guard release granted by an operator"
-        );
+async fn release(
+    State(s): State<ServerState>,
+    headers: HeaderMap,
+    Query(q): Query<DecisionQuery>,
+) -> Response {
+    decide(s, headers, q, Decision::Release)
+}
+
+async fn reject(
+    State(s): State<ServerState>,
+    headers: HeaderMap,
+    Query(q): Query<DecisionQuery>,
+) -> Response {
+    decide(s, headers, q, Decision::Reject)
+}
+
+fn decide(s: ServerState, headers: HeaderMap, q: DecisionQuery, decision: Decision) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    let expected = match (q.expect, decision) {
+        (Some(n), _) => n,
+        (None, Decision::Reject) => match s.shared.holds.view().iter().find(|h| h.org == q.org) {
+            Some(h) => h.count,
+            None => usize::MAX,
+        },
+        (None, Decision::Release) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "a release needs expect=N: the number of members `guard status` shows\n",
+            )
+                .into_response()
+        }
+    };
+    match s.shared.holds.decide(&q.org, expected, decision) {
+        Ok(hold) => {
+            GuardDecided {
+                hold: &hold,
+                decision,
+            }
+            .emit(&s.metrics);
+            let what = match decision {
+                Decision::Release => "released: the next poll goes through if it concerns exactly the same members",
+                Decision::Reject => "rejected: the members are kept and the organization is not held again until the listing changes",
+            };
+            (
+                StatusCode::ACCEPTED,
+                format!(
+                    "hold of {} (poll {}, {} {}) {what}\n",
+                    hold.org,
+                    hold.poll_seq,
+                    hold.count,
+                    hold.kind.as_str()
+                ),
+            )
+                .into_response()
+        }
+        Err(e @ DecisionRefused::NotHeld(_)) => {
+            (StatusCode::NOT_FOUND, format!("{e}\n")).into_response()
+        }
+        Err(e @ DecisionRefused::CountMismatch { .. }) => {
+            (StatusCode::CONFLICT, format!("{e}\n")).into_response()
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod check;
 mod check_keys;
 pub mod demo;
 pub mod format;
+pub mod guard;
 pub mod once;
 pub mod reconcile;
 pub mod rotation;
@@ -29,10 +30,10 @@ use crate::connector::startup;
 use crate::membership::ChangeEvent;
 use crate::metrics::Metrics;
 use crate::telemetry::InternalEvent as _;
-use telemetry::{SigtermUnwatched, StopRequested};
+use telemetry::{SigtermUnwatched, StopRequested, StoppedAtOnce};
 
-/// Cancels `token` on SIGTERM or Ctrl-C (SIGINT). A second signal is left to the
-/// default handler's effect: the caller's drain deadline bounds the wait anyway.
+/// Cancels `token` on SIGTERM or Ctrl-C (SIGINT); a second signal (either) ends
+/// the process at once (exit 130), whatever is in flight.
 pub fn cancel_on_signal(token: CancellationToken, metrics: Arc<Metrics>) {
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
@@ -53,12 +54,19 @@ pub fn cancel_on_signal(token: CancellationToken, metrics: Arc<Metrics>) {
                 _ = term.recv() => "SIGTERM",
             };
             StopRequested { signal }.emit(&metrics);
+            token.cancel();
+            let signal = tokio::select! {
+                _ = tokio::signal::ctrl_c() => "Ctrl-C",
+                _ = term.recv() => "SIGTERM",
+            };
+            StoppedAtOnce { signal }.emit(&metrics);
+            std::process::exit(130);
         }
         #[cfg(not(unix))]
         {
             let _ = ctrl_c.await;
+            token.cancel();
         }
-        token.cancel();
     });
 }
 

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use super::telemetry::{
-    DrainDeadlinePassed, MetricsListening, MetricsServerStopped, Polling, Stopped,
+    AdminListening, DrainDeadlinePassed, MetricsListening, MetricsServerStopped, Polling, Stopped,
 };
 use crate::config::Config;
 use crate::connector::startup::{self, StartOptions, Started};
@@ -19,12 +19,15 @@ use crate::scheduler::{self, Pollable, Schedule};
 use crate::server::{self, ServerState};
 use crate::telemetry::InternalEvent as _;
 
-/// Extra time after the transaction timeout that shutdown waits for a cycle in
-/// flight before giving up on it (the broker aborts it by then anyway).
-const DRAIN_MARGIN: Duration = Duration::from_secs(5);
+/// Extra time after the transaction timeout that shutdown waits for the one commit
+/// in flight (no other begins after the signal) before giving up on it; the broker
+/// aborts it anyway. With the runtime's 2 s exit bound the process is gone within
+/// transaction timeout + 12 s: the grace period (docs/operations.md "Stopping", the
+/// chart, compose) is transaction timeout + 15 s.
+pub const DRAIN_MARGIN: Duration = Duration::from_secs(10);
 
-/// Binds and serves `/metrics`, `/healthz`, `/readyz` and the admin endpoint over
-/// `shared`; returns the address it listens on.
+/// Binds and serves `/metrics`, `/healthz`, `/readyz` over `shared`, and the admin
+/// API on `--admin-listen` when an admin token is set; returns the metrics address.
 pub async fn serve_http(
     config: &Config,
     metrics: Arc<Metrics>,
@@ -34,7 +37,7 @@ pub async fn serve_http(
     let started_ms = (system_clock())();
     let info = ConnectorInfo::this_process(&config.connector_name, started_ms);
     shared.status.identify(info);
-    let listener = server::bind(config.metrics_listen).await?;
+    let listener = server::bind(config.metrics_listen, "--metrics-listen").await?;
     let addr = listener.local_addr()?;
     MetricsListening { addr }.emit(&metrics);
     let state = ServerState {
@@ -42,8 +45,27 @@ pub async fn serve_http(
         shared,
         admin_token: config.admin_token.clone(),
     };
+    // The admin API on its own listener, only when a token turns it on.
+    if config.admin_token.is_some() {
+        let admin = server::bind(config.admin_listen, "--admin-listen").await?;
+        AdminListening {
+            addr: admin.local_addr()?,
+        }
+        .emit(&metrics);
+        let (router, metrics, shutdown) = (
+            server::admin_router(state.clone()),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = server::serve(admin, router, shutdown).await {
+                MetricsServerStopped { error: &error }.emit(&metrics);
+            }
+        });
+    }
+    let router = server::router(state);
     tokio::spawn(async move {
-        if let Err(error) = server::serve(listener, state, shutdown).await {
+        if let Err(error) = server::serve(listener, router, shutdown).await {
             MetricsServerStopped { error: &error }.emit(&metrics);
         }
     });

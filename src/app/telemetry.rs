@@ -20,6 +20,19 @@ impl InternalEvent for MetricsListening {
     }
 }
 
+/// The admin API is listening (its own listener, with a token).
+#[derive(Debug)]
+pub(crate) struct AdminListening {
+    pub(crate) addr: SocketAddr,
+}
+
+impl InternalEvent for AdminListening {
+    fn emit(self, _: &Metrics) {
+        let addr = self.addr;
+        tracing::info!(%addr, "admin API listening on http://{addr}");
+    }
+}
+
 /// The HTTP side door stopped on an error.
 #[derive(Debug)]
 pub(crate) struct MetricsServerStopped<'a> {
@@ -60,6 +73,21 @@ impl InternalEvent for StopRequested {
     fn emit(self, _: &Metrics) {
         tracing::info!(
             "{}: finishing the cycle in flight, then stopping",
+            self.signal
+        );
+    }
+}
+
+/// A second signal: the process ends now, without draining.
+#[derive(Debug)]
+pub(crate) struct StoppedAtOnce {
+    pub(crate) signal: &'static str,
+}
+
+impl InternalEvent for StoppedAtOnce {
+    fn emit(self, _: &Metrics) {
+        tracing::warn!(
+            "{} again: stopping at once; a transaction in flight is aborted by the broker",
             self.signal
         );
     }

@@ -17,6 +17,8 @@ pub const KAFKA_BOOTSTRAP_SERVERS: &str = "localhost:9092";
 pub const CONNECTOR_NAME: &str = "streak-connector";
 pub const POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
 pub const METRICS_LISTEN: &str = "0.0.0.0:9464";
+/// The admin API: loopback only unless the operator says otherwise.
+pub const ADMIN_LISTEN: &str = "127.0.0.1:9465";
 pub const POLL_JITTER: f64 = 0.1;
 pub const MAX_CONCURRENT_POLLS: usize = 4;
 pub const READY_MAX_CONSECUTIVE_FAILURES: u32 = 3;

@@ -111,6 +111,12 @@ pub struct SettingsArgs {
     #[arg(long, global = true, env = "STREAK_CONNECTOR_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
 
+    /// Address of the admin API (guard status, release, reject), on a listener of
+    /// its own; off unless STREAK_CONNECTOR_ADMIN_TOKEN is set [default:
+    /// 127.0.0.1:9465].
+    #[arg(long, global = true, env = "STREAK_CONNECTOR_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+
     /// Log format [default: text].
     #[arg(long, global = true, value_enum, env = "STREAK_CONNECTOR_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,

@@ -54,6 +54,10 @@ pub const KAFKA_ENV_PREFIX: &str = "STREAK_CONNECTOR_KAFKA__";
 pub struct GuardSettings {
     pub min_departures: usize,
     pub max_departure_fraction: f64,
+    /// The inactivity guard: held when at least `min_inactive` members would turn
+    /// inactive at once and more than `max_inactive_fraction` of the known members.
+    pub min_inactive: usize,
+    pub max_inactive_fraction: f64,
 }
 
 /// Schema Registry connection. `Debug` shows the URL without credentials.
@@ -96,6 +100,8 @@ pub struct Config {
     pub guard: GuardSettings,
     pub schema_registry: Option<RegistrySettings>,
     pub metrics_listen: SocketAddr,
+    /// The admin API's own listener (served only with an admin token).
+    pub admin_listen: SocketAddr,
     pub log_format: LogFormat,
     pub max_concurrent_polls: usize,
     pub ready_max_consecutive_failures: u32,

@@ -55,6 +55,7 @@ pub struct FileConfig {
     pub inactive_after: Option<Duration>,
     pub schema_registry_url: Option<String>,
     pub metrics_listen: Option<String>,
+    pub admin_listen: Option<String>,
     pub log_format: Option<LogFormat>,
     /// Fraction of the poll interval used as random jitter (default 0.1 = ±10%).
     pub poll_jitter: Option<f64>,
@@ -165,6 +166,8 @@ pub struct ReconcileFile {
 pub struct GuardFile {
     pub min_departures: Option<usize>,
     pub max_departure_fraction: Option<f64>,
+    pub min_inactive: Option<usize>,
+    pub max_inactive_fraction: Option<f64>,
 }
 
 /// `[schema_registry]`: credentials by file (or env, see docs).

@@ -37,6 +37,7 @@ fn defaults_apply() {
     assert_eq!(c.poll_interval, Duration::from_secs(300));
     assert_eq!(c.inactive_after, Duration::from_secs(30 * 86_400));
     assert_eq!(c.metrics_listen.to_string(), "0.0.0.0:9464");
+    assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9465");
     assert_eq!(c.api_keys.len(), 2);
     assert_eq!(c.guard.min_departures, 10);
 }
@@ -159,6 +160,7 @@ fn keys_from_file_and_directory() {
 fn invalid_values_name_the_setting() {
     let cases = [
         ("metrics_listen = \"nope\"", "metrics_listen"),
+        ("admin_listen = \"nope\"", "admin_listen"),
         ("poll_interval = \"0s\"", "poll_interval"),
         ("inactive_after = \"a while\"", "inactive_after"),
         ("events_topic = \"bad topic\"", "events_topic"),

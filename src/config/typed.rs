@@ -76,7 +76,21 @@ impl TryFrom<Layers<'_>> for Config {
                 .guard
                 .max_departure_fraction
                 .unwrap_or(membership.max_departure_fraction),
+            min_inactive: file
+                .guard
+                .min_inactive
+                .unwrap_or(crate::connector::InactivityLimits::default().min_members),
+            max_inactive_fraction: file
+                .guard
+                .max_inactive_fraction
+                .unwrap_or(crate::connector::InactivityLimits::default().max_fraction),
         };
+        if !(0.0..=1.0).contains(&guard.max_inactive_fraction) {
+            return Err(invalid(
+                "guard.max_inactive_fraction",
+                "must be between 0 and 1",
+            ));
+        }
         if !(0.0..=1.0).contains(&guard.max_departure_fraction) {
             return Err(invalid(
                 "guard.max_departure_fraction",
@@ -102,7 +116,18 @@ impl TryFrom<Layers<'_>> for Config {
             inactive_after,
             guard,
             schema_registry: registry(args, file, env)?,
-            metrics_listen: metrics_listen(args, file)?,
+            metrics_listen: listen_addr(
+                args.metrics_listen.as_deref(),
+                file.metrics_listen.as_deref(),
+                defaults::METRICS_LISTEN,
+                "metrics_listen (--metrics-listen)",
+            )?,
+            admin_listen: listen_addr(
+                args.admin_listen.as_deref(),
+                file.admin_listen.as_deref(),
+                defaults::ADMIN_LISTEN,
+                "admin_listen (--admin-listen)",
+            )?,
             log_format: args
                 .log_format
                 .or(file.log_format)
@@ -324,16 +349,18 @@ fn registry(
     }))
 }
 
-fn metrics_listen(args: &SettingsArgs, file: &FileConfig) -> Result<SocketAddr, ConfigError> {
-    let text = args
-        .metrics_listen
-        .as_deref()
-        .or(file.metrics_listen.as_deref())
-        .unwrap_or(defaults::METRICS_LISTEN);
+/// A listen address: the flag (or its variable), else the file, else `default`.
+fn listen_addr(
+    flag: Option<&str>,
+    file: Option<&str>,
+    default: &str,
+    setting: &'static str,
+) -> Result<SocketAddr, ConfigError> {
+    let text = flag.or(file).unwrap_or(default);
     text.parse().map_err(|e| {
         invalid(
-            "metrics_listen (--metrics-listen)",
-            format!("{text:?} is not an address such as 0.0.0.0:9464: {e}"),
+            setting,
+            format!("{text:?} is not an address such as {default}: {e}"),
         )
     })
 }

@@ -7,6 +7,9 @@
 //! [`crate::streak::StreakApi`], [`crate::kafka::TransactionalSink`] and
 //! [`Restore`]. This module only orders the steps.
 
+mod guarded;
+pub(crate) mod hold_events;
+pub mod holds;
 pub mod keys;
 pub mod ocsf;
 pub mod poller;
@@ -19,9 +22,10 @@ pub mod state_keys;
 pub mod status;
 pub mod telemetry;
 
+pub use holds::{Decision, DecisionRefused, Hold, HoldKind, Holds, InactivityLimits};
 pub use ocsf::OcsfOutput;
 pub use poller::{system_clock, Clock, CycleError, Mode, OrgPoller, PollContext};
 pub use restore::{Restore, StateReader};
-pub use shared::{Health, Releases, Shared};
+pub use shared::{Health, Shared};
 pub use startup::{Parts, StartOptions, Started, StartupError};
 pub use status::{ConnectorStatus, StatusBoard};

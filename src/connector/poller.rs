@@ -16,19 +16,20 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::guarded::guarded;
+use super::holds::{Holds, InactivityLimits};
 use super::keys::{FetchError, OrgKeys};
 use super::ocsf::OcsfOutput;
 use super::reconcile::PollFindings;
 use super::record_size::{encode_batch, Batch, RecordLimit};
-use super::shared::{Health, Releases};
+use super::shared::Health;
 use super::telemetry::{
-    DepartureGuardReleaseUsed, DepartureGuardTripped, MemberLeftOut, OrganizationResolved,
-    PollFailed, PollSucceeded,
+    DepartureGuardReleaseUsed, MemberLeftOut, OrganizationResolved, PollFailed, PollSucceeded,
 };
 use crate::avro::Encoder;
 use crate::kafka::TransactionalSink;
 use crate::keypool::AllKeysRejected;
-use crate::membership::{self, ChangeEvent, EventType, GuardRelease, GuardVerdict, OrgState};
+use crate::membership::{self, ChangeEvent, EventType, OrgState};
 use crate::metrics::Metrics;
 use crate::recovery::{Classified, Recovery};
 use crate::scheduler::{Fatal, PollStatus, Pollable};
@@ -61,7 +62,13 @@ pub enum Mode {
 pub struct PollContext {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
-    pub releases: Arc<Releases>,
+    /// The guard's holds and the operators' decisions on them.
+    pub holds: Arc<Holds>,
+    /// The inactivity guard's limits.
+    pub inactivity: InactivityLimits,
+    /// Held by the one cycle that commits: the others wait here, where shutdown
+    /// reaches them, rather than inside the producer.
+    pub commit_gate: tokio::sync::Mutex<()>,
     pub sink: Arc<dyn TransactionalSink>,
     pub encoder: Encoder,
     pub events_topic: String,
@@ -172,6 +179,9 @@ pub struct OrgPoller {
     keys: Arc<OrgKeys>,
     /// The organization key.
     label: String,
+    /// The poller's stable identity (its health is kept under it): the
+    /// organization key, known from start-up on (a pool is formed per organization).
+    id: String,
     org: Option<(String, OrgState)>,
     ctx: Arc<PollContext>,
     /// The last cycle's error, for `once`'s summary.
@@ -195,6 +205,7 @@ impl OrgPoller {
         let label = keys.org_key().to_owned();
         OrgPoller {
             keys,
+            id: label.clone(),
             label,
             org: None,
             ctx,
@@ -285,51 +296,20 @@ impl OrgPoller {
         };
         let started = Instant::now();
         let now_ms = (self.ctx.clock)();
-        let release = self
-            .ctx
-            .releases
-            .peek(&org_key)
-            .map(|expected_departures| GuardRelease {
-                org_key: org_key.clone(),
-                expected_departures,
-            });
         let Some((_, state)) = &mut self.org else {
             return Ok(None);
         };
-        let mut outcome = membership::diff(
-            state,
-            &fetched.listing,
-            now_ms,
-            &self.ctx.settings,
-            release.as_ref(),
-        );
-        if let GuardVerdict::Held {
-            departures,
-            known,
-            reason,
-            release_refused,
-        } = &outcome.verdict
-        {
-            let why = match release_refused {
-                Some(r) => {
-                    // A release confirms one departure count: once the poll differs
-                    // from it, it is void, and the operator confirms the new count.
-                    self.ctx.releases.take(&org_key);
-                    format!("{}; release refused and discarded: {r:?}", reason.as_str())
+        let mut outcome = match guarded(&self.ctx, &org_key, state, &fetched.listing, now_ms) {
+            Some(outcome) => outcome,
+            None => {
+                let held = self.ctx.holds.view().into_iter().find(|h| h.org == org_key);
+                if let Some(hold) = held {
+                    self.ctx.status.poll_held(&org_key, hold.count);
                 }
-                None => reason.as_str().to_string(),
-            };
-            DepartureGuardTripped {
-                org: &org_key,
-                departures: *departures,
-                known: *known,
-                reason: &why,
+                self.keys.watch_owners(state, now_ms, &self.ctx.settings);
+                return Ok(Some(PollStatus::Held));
             }
-            .emit(&self.ctx.metrics);
-            self.ctx.status.poll_held(&org_key, *departures);
-            self.keys.watch_owners(state, now_ms, &self.ctx.settings);
-            return Ok(Some(PollStatus::Held));
-        }
+        };
 
         let Batch {
             mut records,
@@ -373,6 +353,17 @@ impl OrgPoller {
             return Ok(Some(PollStatus::Done));
         }
 
+        // No transaction begins after the first signal: a cycle queued behind the
+        // shared producer leaves when shutdown is requested, and one that gets the
+        // gate checks again before it begins.
+        let _gate = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(None),
+            gate = self.ctx.commit_gate.lock() => gate,
+        };
+        if shutdown.is_cancelled() {
+            return Ok(None);
+        }
         self.ctx.sink.commit_batch(records).await?;
 
         // Committed: now, and only now, the in-memory state moves on.
@@ -380,9 +371,12 @@ impl OrgPoller {
         findings.committed();
         self.keys.watch_owners(state, now_ms, &self.ctx.settings);
         publish_keys(&self.keys, &self.ctx.status, &org_key);
-        if matches!(outcome.verdict, GuardVerdict::Released { .. }) {
-            self.ctx.releases.take(&org_key);
-            DepartureGuardReleaseUsed { org: &org_key }.emit(&self.ctx.metrics);
+        if let Some(hold) = self.ctx.holds.used(&org_key) {
+            DepartureGuardReleaseUsed {
+                org: &org_key,
+                kind: hold.kind.as_str(),
+            }
+            .emit(&self.ctx.metrics);
         }
         let mut by_type: BTreeMap<EventType, u64> = BTreeMap::new();
         for e in &outcome.events {
@@ -444,7 +438,7 @@ impl Pollable for OrgPoller {
         match self.cycle(shutdown).instrument(span.clone()).await {
             Ok(Some(status)) => {
                 self.last_error = None;
-                self.ctx.health.poll_ok(&self.label);
+                self.ctx.health.poll_ok(&self.id, &self.label);
                 Ok(status)
             }
             Ok(None) => Ok(PollStatus::Cancelled),
@@ -467,7 +461,7 @@ impl OrgPoller {
             operator_action: recovery == Recovery::StopOrganization,
         }
         .emit(&self.ctx.metrics);
-        self.ctx.health.poll_failed(&self.label, code);
+        self.ctx.health.poll_failed(&self.id, &self.label, code);
         self.ctx.status.poll_failed(&self.label, code);
         poll_result(recovery).ok_or_else(|| Fatal::new(e))
     }

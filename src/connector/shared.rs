@@ -1,6 +1,6 @@
 //! State the poll cycle shares with the HTTP side door: [`Health`] (what readiness
-//! means, fed by every poll) and [`Releases`] (operator releases of the departure
-//! guard, consumed by the next poll), with the list of organizations being polled.
+//! means, fed by every poll) and [`Holds`] (the guard's holds and the operators'
+//! decisions on them), with the list of organizations being polled.
 //!
 //! The cycle writes here and `crate::server` reads here, so neither depends on the
 //! other. Nothing here awaits while holding a lock.
@@ -9,12 +9,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::holds::Holds;
+
 /// What the poll cycle shares with the HTTP side door, built once by the command.
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub health: Arc<Health>,
-    pub releases: Arc<Releases>,
-    /// The organizations being polled (releases for others are refused).
+    pub holds: Arc<Holds>,
+    /// The organizations being polled.
     pub orgs: Arc<Mutex<Vec<String>>>,
     /// What `/status` shows ([`super::status`]).
     pub status: Arc<super::status::StatusBoard>,
@@ -25,7 +27,7 @@ impl Shared {
     pub fn new(ready_threshold: u32) -> Self {
         Shared {
             health: Arc::new(Health::new(ready_threshold)),
-            releases: Arc::new(Releases::default()),
+            holds: Arc::new(Holds::default()),
             orgs: Arc::new(Mutex::new(Vec::new())),
             status: Arc::default(),
         }
@@ -41,8 +43,13 @@ pub struct Health {
     orgs: Mutex<HashMap<String, OrgHealth>>,
 }
 
+/// The health of one poller, keyed by its stable identity (the API key's
+/// fingerprint), never by its label, which changes from `key:<fingerprint>` to the
+/// organization key once the organization resolves.
 #[derive(Debug, Clone, Default)]
 struct OrgHealth {
+    /// What `/readyz` names: the organization once known, else `key:<fingerprint>`.
+    label: String,
     consecutive_failures: u32,
     last_error_code: Option<&'static str>,
 }
@@ -61,18 +68,26 @@ impl Health {
         self.restored.store(true, Ordering::SeqCst);
     }
 
-    /// A poll of `org` succeeded (or was held by the guard: that is the guard
-    /// working, reported by its own metric, not a failure of the connector).
-    pub fn poll_ok(&self, org: &str) {
+    /// A poll of the poller `id` (stable: the key's fingerprint) succeeded (or was
+    /// held by the guard: that is the guard working, reported by its own metric, not
+    /// a failure of the connector). `label` is what `/readyz` names.
+    pub fn poll_ok(&self, id: &str, label: &str) {
         if let Ok(mut orgs) = self.orgs.lock() {
-            orgs.insert(org.to_string(), OrgHealth::default());
+            orgs.insert(
+                id.to_string(),
+                OrgHealth {
+                    label: label.to_string(),
+                    ..OrgHealth::default()
+                },
+            );
         }
     }
 
-    /// A poll of `org` failed with a fixed error code.
-    pub fn poll_failed(&self, org: &str, error_code: &'static str) {
+    /// A poll of the poller `id` failed with a fixed error code.
+    pub fn poll_failed(&self, id: &str, label: &str, error_code: &'static str) {
         if let Ok(mut orgs) = self.orgs.lock() {
-            let h = orgs.entry(org.to_string()).or_default();
+            let h = orgs.entry(id.to_string()).or_default();
+            h.label = label.to_string();
             h.consecutive_failures += 1;
             h.last_error_code = Some(error_code);
         }
@@ -98,9 +113,14 @@ impl Health {
         let mut failing: Vec<String> = orgs
             .iter()
             .filter(|(_, h)| h.consecutive_failures >= self.threshold)
-            .map(|(org, h)| {
+            .map(|(id, h)| {
+                let name = if h.label.is_empty() || h.label == *id {
+                    id.clone()
+                } else {
+                    format!("{} ({id})", h.label)
+                };
                 format!(
-                    "{org}: {} failed polls in a row ({})",
+                    "{name}: {} failed polls in a row ({})",
                     h.consecutive_failures,
                     h.last_error_code.unwrap_or("unknown")
                 )
@@ -115,32 +135,6 @@ impl Health {
     }
 }
 
-/// Operator releases of the departure guard, one per organization, consumed by the
-/// organization's next poll.
-#[derive(Debug, Default)]
-pub struct Releases {
-    pending: Mutex<HashMap<String, usize>>,
-}
-
-impl Releases {
-    /// Records a release of `org` for a poll with exactly `expected_departures`.
-    pub fn grant(&self, org: &str, expected_departures: usize) {
-        if let Ok(mut p) = self.pending.lock() {
-            p.insert(org.to_string(), expected_departures);
-        }
-    }
-
-    /// The pending release of `org`, if any, without consuming it.
-    pub fn peek(&self, org: &str) -> Option<usize> {
-        self.pending.lock().ok().and_then(|p| p.get(org).copied())
-    }
-
-    /// Consumes the release of `org` (after the poll it let through committed).
-    pub fn take(&self, org: &str) -> Option<usize> {
-        self.pending.lock().ok().and_then(|mut p| p.remove(org))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,22 +145,28 @@ mod tests {
         assert!(h.readiness().is_err());
         h.set_restored();
         assert!(h.readiness().is_ok());
-        h.poll_failed("o1", "unauthorized");
+        h.poll_failed("key:f1", "o1", "unauthorized");
         assert!(h.readiness().is_ok(), "one failure is below the threshold");
-        h.poll_failed("o1", "unauthorized");
+        h.poll_failed("key:f1", "o1", "unauthorized");
         let why = h.readiness().expect_err("two failures");
         assert!(why.contains("o1") && why.contains("unauthorized"), "{why}");
-        h.poll_ok("o1");
+        h.poll_ok("key:f1", "o1");
         assert!(h.readiness().is_ok());
     }
 
+    /// Issue 13.1: polls that fail before the organization is known and succeed
+    /// after are one poller's health, so readiness recovers.
     #[test]
-    fn releases_are_per_org_and_consumed() {
-        let r = Releases::default();
-        r.grant("a", 12);
-        assert_eq!(r.peek("a"), Some(12));
-        assert_eq!(r.peek("b"), None);
-        assert_eq!(r.take("a"), Some(12));
-        assert_eq!(r.take("a"), None);
+    fn readiness_recovers_when_the_label_changes_to_the_organization() {
+        let h = Health::new(1);
+        h.set_restored();
+        h.poll_failed("key:f1", "key:f1", "server_error");
+        let why = h.readiness().expect_err("failing before the org is known");
+        assert!(why.contains("key:f1"), "{why}");
+        h.poll_ok("key:f1", "org-a");
+        assert!(h.readiness().is_ok(), "{:?}", h.readiness());
+        h.poll_failed("key:f1", "org-a", "server_error");
+        let why = h.readiness().expect_err("failing again");
+        assert!(why.contains("org-a (key:f1)"), "{why}");
     }
 }

@@ -137,6 +137,8 @@ pub struct Parts {
     pub settings: membership::Settings,
     /// The largest record the producer sends: larger members are left out of a poll.
     pub record_limit: RecordLimit,
+    /// The inactivity guard's limits.
+    pub inactivity: super::InactivityLimits,
     pub clock: Clock,
     pub mode: Mode,
     /// The continuous reconciliation, when configured (started: findings restored,
@@ -318,6 +320,10 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
             max_departure_fraction: config.guard.max_departure_fraction,
         },
         record_limit: RecordLimit::of(&config.kafka),
+        inactivity: super::InactivityLimits {
+            min_members: config.guard.min_inactive,
+            max_fraction: config.guard.max_inactive_fraction,
+        },
         clock,
         mode,
         reconcile,
@@ -340,7 +346,9 @@ pub async fn start(parts: Parts) -> Result<Started, StartupError> {
     let context = Arc::new(PollContext {
         metrics: parts.metrics,
         health: parts.shared.health,
-        releases: parts.shared.releases,
+        holds: parts.shared.holds,
+        inactivity: parts.inactivity,
+        commit_gate: tokio::sync::Mutex::new(()),
         sink: parts.sink,
         encoder: parts.encoder,
         events_topic: parts.topics.events,

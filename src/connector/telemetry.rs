@@ -109,7 +109,7 @@ impl InternalEvent for DepartureGuardTripped<'_> {
             known = self.known,
             reason = self.reason,
             release = format!(
-                "POST /admin/departure-guard/release?org={}&expected_departures={}",
+                "streak-connector guard release --org {} --expect {}",
                 self.org, self.departures
             ),
             "Departure guard holds the organization; nothing written"
@@ -127,11 +127,28 @@ impl InternalEvent for DepartureGuardTripped<'_> {
 #[derive(Debug)]
 pub struct DepartureGuardReleaseUsed<'a> {
     pub org: &'a str,
+    /// `departures` or `inactivity`.
+    pub kind: &'a str,
 }
 
 impl InternalEvent for DepartureGuardReleaseUsed<'_> {
-    fn emit(self, _: &Metrics) {
-        tracing::warn!(org = self.org, "Departure guard release used");
+    fn emit(self, m: &Metrics) {
+        if self.kind == "inactivity" {
+            tracing::warn!(
+                org = self.org,
+                kind = self.kind,
+                "Inactivity guard release used"
+            );
+            m.inactivity_guard_tripped
+                .with_label_values(&[self.org])
+                .set(0);
+        } else {
+            tracing::warn!(
+                org = self.org,
+                kind = self.kind,
+                "Departure guard release used"
+            );
+        }
     }
 }
 

@@ -24,6 +24,7 @@
 //! and [`StateSource`].
 
 pub mod chunked;
+pub mod client_log;
 pub mod config;
 pub mod follow;
 pub mod inspect;

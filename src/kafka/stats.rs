@@ -58,15 +58,24 @@ pub const RTT_PERCENTILES: [&str; 2] = ["p50", "p99"];
 #[derive(Debug, Clone)]
 pub struct StatsContext {
     metrics: Arc<Metrics>,
+    /// librdkafka's own log lines, bridged into tracing with the client's name.
+    log: super::client_log::ClientLog,
 }
 
 impl StatsContext {
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        StatsContext { metrics }
+        StatsContext {
+            metrics,
+            log: super::client_log::ClientLog::new("producer"),
+        }
     }
 }
 
 impl ClientContext for StatsContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, line: &str) {
+        self.log.log(level, fac, line);
+    }
+
     fn stats_raw(&self, statistics: &[u8]) {
         match serde_json::from_slice::<Statistics>(statistics) {
             Ok(stats) => KafkaStatisticsReceived { stats: &stats }.emit(&self.metrics),

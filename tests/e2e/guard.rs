@@ -2,10 +2,11 @@
 //!
 //! `run` polls two organizations every second. One loses half its members at once:
 //! the guard holds it (nothing written, a gauge, a log line naming the hold and the
-//! release to send) while the other keeps publishing. The admin endpoint refuses a
-//! missing or wrong token and an unknown organization, accepts a release whose count
-//! does not match (and the organization stays held), then a matching one, after
-//! which exactly the departures are published, once.
+//! release to send) while the other keeps publishing. The admin API (its own
+//! listener) refuses a missing or wrong token, an organization that is not held and
+//! a release whose count does not match (the organization stays held); `guard
+//! status` shows who would leave; `guard release` lets exactly the departures
+//! through, once, with an audit line and a metric.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -48,7 +49,22 @@ async fn http_post(addr: &str, path: &str, bearer: Option<&str>) -> (u16, String
 }
 
 fn release_path(org: &str, expected: usize) -> String {
-    format!("/admin/departure-guard/release?org={org}&expected_departures={expected}")
+    format!("/admin/guard/release?org={org}&expect={expected}")
+}
+
+/// The admin API's address, from the line "admin API listening on http://ADDR".
+async fn admin_addr(proc: &mut Spawned) -> String {
+    const MARK: &str = "admin API listening on http://";
+    let line = proc
+        .wait_line("the admin API's address", Duration::from_secs(60), |l| {
+            l.contains(MARK)
+        })
+        .await;
+    let at = line.find(MARK).expect("the line has the mark") + MARK.len();
+    line[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':'))
+        .collect()
 }
 
 fn value(m: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -131,9 +147,11 @@ async fn a_mass_departure_is_held_until_an_operator_releases_exactly_that_count(
     prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
 
     let mut cmd = setup.command(&["run"]);
-    cmd.args(["--poll-interval", "1s"]);
+    cmd.args(["--poll-interval", "1s", "--admin-listen", "127.0.0.1:0"]);
     let mut proc = cmd.spawn();
     let addr = proc.metrics_addr(Duration::from_secs(60)).await;
+    let admin = admin_addr(&mut proc).await;
+    assert_ne!(admin, addr, "the admin API has a listener of its own");
 
     // The SNAPSHOT of both organizations.
     scrape_until(&proc, &addr, "both organizations polled once", |m| {
@@ -170,7 +188,7 @@ async fn a_mass_departure_is_held_until_an_operator_releases_exactly_that_count(
         );
     }
     assert!(
-        line.contains(&release_path(GUARDED, 20)),
+        line.contains(&format!("guard release --org {GUARDED} --expect 20")),
         "the hold's log line gives the release to send: {line}"
     );
 
@@ -203,39 +221,48 @@ async fn a_mass_departure_is_held_until_an_operator_releases_exactly_that_count(
     assert_eq!(count(&flowing, EventType::Snapshot), 3);
     assert_eq!(count(&flowing, EventType::Joined), 1, "u-f4 published");
 
-    // The admin endpoint: a token, a known organization.
+    // The admin API: only on its own listener, a token, a held organization.
     let path20 = release_path(GUARDED, 20);
-    let (status, body) = http_post(&addr, &path20, None).await;
+    let (status, body) = http_post(&addr, &path20, Some(&token)).await;
+    assert_eq!(status, 404, "no admin API on the metrics listener: {body}");
+    let (status, body) = http_post(&admin, &path20, None).await;
     assert_eq!(status, 401, "no token: {body}");
-    let (status, body) = http_post(&addr, &path20, Some("not-the-admin-token-at-all")).await;
+    let (status, body) = http_post(&admin, &path20, Some("not-the-admin-token-at-all")).await;
     assert_eq!(status, 401, "a wrong token: {body}");
-    let (status, body) = http_post(&addr, &release_path("org-unknown", 20), Some(&token)).await;
-    assert_eq!(status, 404, "an organization not polled here: {body}");
+    let (status, body) = http_post(&admin, &release_path("org-unknown", 20), Some(&token)).await;
+    assert_eq!(status, 404, "an organization not held here: {body}");
     assert!(body.contains("org-unknown"), "the answer names it: {body}");
+    let (status, body) = http_post(&admin, &release_path(FLOWING, 0), Some(&token)).await;
+    assert_eq!(status, 404, "an organization polled but not held: {body}");
     let m = scrape(&addr).await;
     assert_eq!(value(&m, TRIPPED, &[("org", GUARDED)]), 1.0);
 
-    // A release with the wrong count is recorded but does not let the poll through.
-    let (status, body) = http_post(&addr, &release_path(GUARDED, 19), Some(&token)).await;
-    assert_eq!(status, 202, "a release is accepted: {body}");
+    // `guard status` shows who would leave.
+    let mut status_cmd = testkit::process::Cmd::new(&["guard", "status", "--admin-listen", &admin]);
+    status_cmd.env("STREAK_CONNECTOR_ADMIN_TOKEN", &token);
+    let shown = status_cmd.run(Duration::from_secs(30)).await;
+    shown.assert_success();
+    let out = shown.stdout.clone();
+    assert!(out.contains(GUARDED) && out.contains("20 of 40"), "{out}");
+    for key in &leavers {
+        assert!(
+            out.contains(&format!("{key}@example.com")) || out.contains(key.as_str()),
+            "{key} in {out}"
+        );
+    }
+
+    // A release with the wrong count is refused, and the poll stays held.
+    let (status, body) = http_post(&admin, &release_path(GUARDED, 19), Some(&token)).await;
+    assert_eq!(
+        status, 409,
+        "a release for another count is refused: {body}"
+    );
     let before = held(&scrape(&addr).await);
-    // Two more held polls: at least one of them started after the release.
     scrape_until(
         &proc,
         &addr,
-        "two held polls after the release of 19",
+        "two held polls after the refused release of 19",
         |m| held(m) >= before + 2.0,
-    )
-    .await;
-    proc.wait_line(
-        "a log line saying the release of 19 was refused",
-        Duration::from_secs(5),
-        |l| {
-            l.contains("Departure guard holds the organization")
-                && l.contains(GUARDED)
-                && l.contains("release refused")
-                && l.contains("19")
-        },
     )
     .await;
     sim.apply(FLOWING, Change::Join(joiner("u-f5")))
@@ -252,14 +279,48 @@ async fn a_mass_departure_is_held_until_an_operator_releases_exactly_that_count(
     );
     assert_eq!(published(&m, GUARDED, "LEFT"), 0.0, "{}", m.text);
 
-    // The matching release: the next poll publishes the 20 departures.
-    let (status, body) = http_post(&addr, &path20, Some(&token)).await;
-    assert_eq!(status, 202, "the matching release is accepted: {body}");
+    // The matching release, through the command line: the next poll publishes the
+    // 20 departures.
+    let mut release_cmd = testkit::process::Cmd::new(&[
+        "guard",
+        "release",
+        "--org",
+        GUARDED,
+        "--expect",
+        "20",
+        "--admin-listen",
+        &admin,
+    ]);
+    release_cmd.env("STREAK_CONNECTOR_ADMIN_TOKEN", &token);
+    release_cmd
+        .run(Duration::from_secs(30))
+        .await
+        .assert_success();
+    proc.wait_line(
+        "the audit line of the release",
+        Duration::from_secs(5),
+        |l| l.contains("Guard hold released by an operator") && l.contains(GUARDED),
+    )
+    .await;
     let m = scrape_until(&proc, &addr, "the release applied", |m| {
         value(m, TRIPPED, &[("org", GUARDED)]) == 0.0 && published(m, GUARDED, "LEFT") >= 20.0
     })
     .await;
     assert_eq!(published(&m, GUARDED, "LEFT"), 20.0, "{}", m.text);
+    assert_eq!(
+        value(
+            &m,
+            "streak_connector_guard_decisions_total",
+            &[
+                ("org", GUARDED),
+                ("kind", "departures"),
+                ("decision", "release")
+            ]
+        ),
+        1.0,
+        "{}",
+        m.text
+    );
     proc.wait_line(
         "the log line of the release used",
         Duration::from_secs(5),
@@ -276,6 +337,50 @@ async fn a_mass_departure_is_held_until_an_operator_releases_exactly_that_count(
     assert_eq!(published(&m, GUARDED, "LEFT"), 20.0, "{}", m.text);
     assert_eq!(held(&m), held_after, "not held again\n{}", m.text);
     assert_eq!(value(&m, TRIPPED, &[("org", GUARDED)]), 0.0);
+
+    // Another mass departure, rejected through the command line: the members are
+    // kept, the organization no longer alerts, nothing is written.
+    for key in &guarded_members[10..20] {
+        sim.apply(GUARDED, Change::Leave { key: key.clone() })
+            .expect("a member leaves");
+    }
+    scrape_until(&proc, &addr, "org-guarded held again", |m| {
+        value(m, TRIPPED, &[("org", GUARDED)]) == 1.0
+    })
+    .await;
+    let mut reject_cmd = testkit::process::Cmd::new(&[
+        "guard",
+        "reject",
+        "--org",
+        GUARDED,
+        "--admin-listen",
+        &admin,
+    ]);
+    reject_cmd.env("STREAK_CONNECTOR_ADMIN_TOKEN", &token);
+    reject_cmd
+        .run(Duration::from_secs(30))
+        .await
+        .assert_success();
+    let held_now = held(&scrape(&addr).await);
+    let m = scrape_until(&proc, &addr, "the rejected hold standing", |m| {
+        value(m, TRIPPED, &[("org", GUARDED)]) == 0.0 && held(m) >= held_now + 2.0
+    })
+    .await;
+    assert_eq!(published(&m, GUARDED, "LEFT"), 20.0, "{}", m.text);
+    assert_eq!(
+        value(
+            &m,
+            "streak_connector_guard_decisions_total",
+            &[
+                ("org", GUARDED),
+                ("kind", "departures"),
+                ("decision", "reject")
+            ]
+        ),
+        1.0,
+        "{}",
+        m.text
+    );
 
     proc.sigterm();
     let status = proc.wait_exit(Duration::from_secs(30)).await;
@@ -319,7 +424,7 @@ async fn a_mass_departure_is_held_until_an_operator_releases_exactly_that_count(
     assert_eq!(
         remaining,
         guarded_members[..20].to_vec(),
-        "the leavers' state is tombstoned"
+        "the leavers' state is tombstoned; the rejected departures are kept"
     );
 }
 
@@ -357,22 +462,28 @@ async fn the_admin_endpoint_is_off_without_a_token() {
         run.report()
     );
 
+    // No token: nothing listens on the admin address.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let admin = free.local_addr().expect("its address").to_string();
+    drop(free);
     let mut cmd = setup.command(&["run"]);
-    cmd.args(["--poll-interval", "1s"]);
+    cmd.args(["--poll-interval", "1s", "--admin-listen", &admin]);
     let mut proc = cmd.spawn();
     let addr = proc.metrics_addr(Duration::from_secs(60)).await;
     scrape_until(&proc, &addr, "org-notoken polled", |m| {
         successes(m, "org-notoken") >= 1.0
     })
     .await;
-    for bearer in [None, Some("a-token-nobody-configured")] {
-        let (status, body) = http_post(&addr, &release_path("org-notoken", 1), bearer).await;
-        assert_eq!(status, 404, "admin endpoints are off ({bearer:?}): {body}");
-        assert!(
-            body.contains("STREAK_CONNECTOR_ADMIN_TOKEN"),
-            "the answer says how to turn them on: {body}"
-        );
-    }
+    assert!(
+        std::net::TcpStream::connect(&admin).is_err(),
+        "no admin listener without a token\n{}",
+        proc.report()
+    );
+    let (status, body) = http_post(&addr, &release_path("org-notoken", 1), None).await;
+    assert_eq!(
+        status, 404,
+        "no admin endpoint on the metrics listener: {body}"
+    );
     proc.sigterm();
     let status = proc.wait_exit(Duration::from_secs(30)).await;
     assert!(status.success(), "SIGTERM: exit 0, got {status}");

@@ -87,7 +87,8 @@ impl Pollable for RejectedKeyTask {
             operator_action: true,
         }
         .emit(&self.metrics);
-        self.health.poll_failed(&self.label, self.key.error_code);
+        self.health
+            .poll_failed(&self.label, &self.label, self.key.error_code);
         Ok(PollStatus::Failed { retry_soon: false })
     }
 }
