@@ -47,14 +47,16 @@ LABEL org.opencontainers.image.title="streak-connector" \
 COPY --from=builder /out/streak-connector /usr/local/bin/streak-connector
 COPY --from=builder /out/healthcheck /usr/local/bin/healthcheck
 USER 65532:65532
-# /metrics, /healthz, /readyz and the admin endpoint (--metrics-listen).
+# /metrics, /healthz, /readyz (--metrics-listen). The admin API listens on
+# --admin-listen (default 127.0.0.1:9465, loopback: not exposed).
 EXPOSE 9464
 # Alive, not ready: /readyz also fails while an organization's polls fail, and a
 # restart would not fix that. Compose and Kubernetes set their own checks.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["/usr/local/bin/healthcheck"]
-# SIGTERM is the connector's graceful stop: the transaction in flight commits or
-# aborts, then it exits 0.
+# SIGTERM is the connector's graceful stop: the cycle in flight commits or aborts,
+# then it exits 0. Give it the transaction timeout + 15 s (docs/operations.md,
+# "Stopping").
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/streak-connector"]
 CMD ["run"]

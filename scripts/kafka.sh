@@ -8,9 +8,19 @@
 #   scripts/kafka.sh stop     stop it by its pid (SIGTERM, SIGKILL after 30 s); data kept
 #   scripts/kafka.sh restart  stop then start again on the same ports with the same data
 #   scripts/kafka.sh status   running or not, and where
-#   scripts/kafka.sh env      print `export KAFKA_BOOTSTRAP_SERVERS=...` (eval it)
+#   scripts/kafka.sh env      print `export KAFKA_BOOTSTRAP_SERVERS=...` and
+#                             `export STREAK_KAFKA_PROFILE=...` (eval it)
 #   scripts/kafka.sh clean    stop, then delete the data (the jar cache is kept)
 #   scripts/kafka.sh fetch    only resolve the jars into the cache (CI set-up)
+#
+# Profiles (STREAK_KAFKA_PROFILE, read by `start` on fresh data, kept in the run dir):
+#   locked  (default) like a production cluster: topics are created on purpose
+#           (auto.create.topics.enable=false), small internal topics, quick
+#           clean-up of aborted transactions: fast tests.
+#   stock   Kafka's stock settings on one node, what
+#           `bin/kafka-server-start.sh config/server.properties` gives: topic
+#           auto-creation ON and every other setting at Kafka's default; only
+#           what a random-port, single-node KRaft run needs is written.
 #
 # Jars:  ${STREAK_KAFKA_CACHE:-$HOME/.cache/streak-connector}/kafka-<version>/libs
 # Run:   ${STREAK_KAFKA_RUN_DIR:-<repo>/.kafka/broker}: server.properties, data/,
@@ -28,6 +38,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${STREAK_KAFKA_CACHE:-$HOME/.cache/streak-connector}/kafka-${KAFKA_VERSION}"
 run="${STREAK_KAFKA_RUN_DIR:-$repo/.kafka/broker}"
 heap="${STREAK_KAFKA_HEAP:-512m}"
+profile="${STREAK_KAFKA_PROFILE:-locked}"
 
 log() { echo "kafka.sh: $*" >&2; }
 die() {
@@ -114,8 +125,10 @@ running() {
 
 write_config() {
   local port="$1" cport="$2"
+  # What every profile needs: one combined broker+controller on random local ports.
   cat >"$run/server.properties" <<EOF
-# Single combined broker+controller for tests (written by scripts/kafka.sh).
+# Single combined broker+controller for tests (written by scripts/kafka.sh,
+# profile ${profile}).
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${cport}
@@ -125,6 +138,10 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=${run}/data
+EOF
+  case "$profile" in
+  locked)
+    cat >>"$run/server.properties" <<EOF
 # One node: every internal topic at replication factor 1, few partitions (fast start).
 num.partitions=1
 default.replication.factor=1
@@ -143,6 +160,32 @@ auto.create.topics.enable=false
 transaction.abort.timed.out.transaction.cleanup.interval.ms=5000
 log.cleaner.backoff.ms=1000
 EOF
+    ;;
+  stock)
+    # The rest of Kafka's config/server.properties (4.x); everything it does not set
+    # (auto.create.topics.enable=true, default.replication.factor=1, 50 partitions
+    # of the internal topics, ...) stays at Kafka's default.
+    cat >>"$run/server.properties" <<EOF
+# Kafka's stock config/server.properties for one node.
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+num.partitions=1
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+log.retention.hours=168
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+EOF
+    ;;
+  *) die "unknown STREAK_KAFKA_PROFILE '$profile' (locked or stock)" ;;
+  esac
 }
 
 format_storage() {
@@ -196,6 +239,7 @@ cmd_start() {
   local port cport
   if [[ -f "$run/ports" && -f "$run/data/meta.properties" ]]; then
     read -r port cport <"$run/ports"
+    profile="$(cat "$run/profile" 2>/dev/null || echo locked)"
     if port_in_use "$port" || port_in_use "$cport"; then
       die "port $port or $cport (kept from the last run in $run) is taken; run 'scripts/kafka.sh clean' first"
     fi
@@ -206,13 +250,14 @@ cmd_start() {
     cport="$(free_port)"
     [[ "$port" != "$cport" ]] || cport="$(free_port)"
     echo "$port $cport" >"$run/ports"
+    echo "$profile" >"$run/profile"
     : >"$run/broker.log"
     write_config "$port" "$cport"
     format_storage
   fi
   launch "$port"
   echo "127.0.0.1:$port" >"$run/bootstrap"
-  log "broker up at 127.0.0.1:$port (pid $(pid), $((SECONDS - t0)) s; log $run/broker.log)"
+  log "broker up at 127.0.0.1:$port (profile $profile, pid $(pid), $((SECONDS - t0)) s; log $run/broker.log)"
   echo "127.0.0.1:$port"
 }
 
@@ -239,7 +284,7 @@ cmd_stop() {
 
 cmd_status() {
   if running; then
-    echo "running: pid $(pid), bootstrap $(cat "$run/bootstrap"), Kafka $KAFKA_VERSION, run dir $run"
+    echo "running: pid $(pid), bootstrap $(cat "$run/bootstrap"), Kafka $KAFKA_VERSION, profile $(cat "$run/profile" 2>/dev/null || echo locked), run dir $run"
   else
     echo "stopped (run dir $run)"
     return 3
@@ -249,6 +294,7 @@ cmd_status() {
 cmd_env() {
   running || die "no broker running; run 'scripts/kafka.sh start' first"
   echo "export KAFKA_BOOTSTRAP_SERVERS=$(cat "$run/bootstrap")"
+  echo "export STREAK_KAFKA_PROFILE=$(cat "$run/profile" 2>/dev/null || echo locked)"
 }
 
 cmd_clean() {
@@ -269,7 +315,7 @@ env) cmd_env ;;
 clean) cmd_clean ;;
 fetch) resolve_jars ;;
 *)
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
   ;;
 esac

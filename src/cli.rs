@@ -1,8 +1,9 @@
 //! The command line: commands and the flags every deployment touches.
 //!
-//! Each setting flag is also read from `STREAK_CONNECTOR_<FLAG_IN_UPPER_SNAKE>` (clap's
-//! `env`), and from the TOML file given by `--config`; [`crate::config`] merges the
-//! layers (file < environment < flag) and validates the result. Secrets are never
+//! The setting flags ([`SettingsArgs`]) belong to the configuration's raw layer
+//! ([`crate::config`]): each is also read from `STREAK_CONNECTOR_<FLAG_IN_UPPER_SNAKE>`
+//! (clap's `env`), and from the TOML file given by `--config`; the configuration
+//! merges the layers (file < environment < flag) and validates the result. Secrets are never
 //! flags: API keys come from `STREAK_CONNECTOR_API_KEYS` or `--api-key-file`, other
 //! secrets from environment variables or files.
 //!
@@ -12,6 +13,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{parse_duration, SettingsArgs};
 
 /// Change data capture for Streak CRM organization membership into Kafka.
 ///
@@ -43,10 +46,44 @@ pub enum Command {
     Check,
     /// Consume a topic (read committed) and print its decoded records as JSON lines.
     Tail(TailArgs),
+    /// Print every organization's members (the audit), or with --inactive the
+    /// offboarding review, from the state topic (read only) or --live from Streak.
+    Audit(crate::app::audit::AuditArgs),
+    /// Compare each organization's members with a directory file by email; exits 3
+    /// when there are findings (0 with --report-only).
+    Reconcile(crate::app::reconcile::ReconcileArgs),
     /// Print the embedded Avro schemas, or write them to a directory.
     Schemas(SchemasArgs),
+    /// Ask a running connector for its status (`/status` on its metrics listener)
+    /// and print it: each organization's state, last success, poll sequence,
+    /// members and keys.
+    Status(crate::app::status::StatusArgs),
     /// Serve the Streak API simulator (scenarios, timelines, injected faults).
     Simulate(crate::simulator::cli::SimulateArgs),
+    /// The guard's holds on a running connector (through its admin API).
+    #[command(subcommand)]
+    Guard(GuardCommand),
+}
+
+/// `guard`: talks to the admin API of a running connector (`--admin-listen`, the
+/// token in STREAK_CONNECTOR_ADMIN_TOKEN).
+#[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// Show every hold: organization, kind, poll, count, the members concerned.
+    Status,
+    /// Let the held poll of ORG through once, if it concerns exactly N members.
+    Release {
+        #[arg(long)]
+        org: String,
+        /// The count `guard status` shows.
+        #[arg(long)]
+        expect: usize,
+    },
+    /// Keep the members of ORG as they are; stop holding until the listing changes.
+    Reject {
+        #[arg(long)]
+        org: String,
+    },
 }
 
 /// Flags of `once`.
@@ -67,6 +104,10 @@ pub struct DemoArgs {
     /// Time between polls in the demo.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub demo_interval: std::time::Duration,
+    /// How to print the events: the decoded Avro as JSON, or OCSF 1.8.0 or ECS
+    /// records (docs/siem.md).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: crate::app::format::OutputFormat,
 }
 
 /// Where `tail` starts reading.
@@ -94,6 +135,11 @@ pub struct TailArgs {
     /// Exit when no record arrived for this long (default: follow forever).
     #[arg(long, value_parser = parse_duration)]
     pub idle_timeout: Option<std::time::Duration>,
+    /// How to print each record: JSON with its topic, partition, offset, key and
+    /// decoded value; or, for the events topic, each event as one OCSF 1.8.0 record
+    /// or one ECS document a line (docs/siem.md).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: crate::app::format::OutputFormat,
 }
 
 /// Flags of `schemas`.
@@ -102,79 +148,6 @@ pub struct SchemasArgs {
     /// Write the schema files into this directory instead of printing them.
     #[arg(long)]
     pub dir: Option<PathBuf>,
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// The settings every deployment touches. Each is optional here: unset means "take
-/// it from the config file, else the default" (see `docs/configuration.md`).
-#[derive(Debug, Args, Default)]
-pub struct SettingsArgs {
-    /// TOML configuration file (lowest precedence: environment and flags override it).
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_CONFIG")]
-    pub config: Option<PathBuf>,
-
-    /// Streak API base URL [default: https://api.streak.com/api/v1]. HTTPS only,
-    /// except for loopback addresses.
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_STREAK_BASE_URL")]
-    pub streak_base_url: Option<String>,
-
-    /// File with one Streak API key per line, or a directory of key files (a mounted
-    /// Kubernetes Secret). Alternative: STREAK_CONNECTOR_API_KEYS=key1,key2.
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_API_KEY_FILE")]
-    pub api_key_file: Option<PathBuf>,
-
-    /// Kafka bootstrap servers, comma-separated [default: localhost:9092].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_KAFKA_BOOTSTRAP_SERVERS")]
-    pub kafka_bootstrap_servers: Option<String>,
-
-    /// Topic of the change events [default: streak.membership.events].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_EVENTS_TOPIC")]
-    pub events_topic: Option<String>,
-
-    /// Compacted topic of the connector's state [default: streak.membership.state].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_STATE_TOPIC")]
-    pub state_topic: Option<String>,
-
-    /// Connector name: the root of the transactional id, so a second instance with
-    /// the same name fences the first [default: streak-connector].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_CONNECTOR_NAME")]
-    pub connector_name: Option<String>,
-
-    /// Time between polls of one organization, ±10% jitter [default: 5m].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_POLL_INTERVAL", value_parser = parse_duration)]
-    pub poll_interval: Option<std::time::Duration>,
-
-    /// A member not seen for longer than this is inactive [default: 30d].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_INACTIVE_AFTER", value_parser = parse_duration)]
-    pub inactive_after: Option<std::time::Duration>,
-
-    /// Confluent Schema Registry URL; without one, records use Avro single-object
-    /// encoding.
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_SCHEMA_REGISTRY_URL")]
-    pub schema_registry_url: Option<String>,
-
-    /// Address of the HTTP server for /metrics, /healthz and /readyz
-    /// [default: 0.0.0.0:9464].
-    #[arg(long, global = true, env = "STREAK_CONNECTOR_METRICS_LISTEN")]
-    pub metrics_listen: Option<String>,
-
-    /// Log format [default: text].
-    #[arg(long, global = true, value_enum, env = "STREAK_CONNECTOR_LOG_FORMAT")]
-    pub log_format: Option<LogFormat>,
-}
-
-/// Parses durations such as `90s`, `15m`, `30d`, `1h 30m` (humantime).
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -211,6 +184,44 @@ mod tests {
             cli.command,
             Command::Once(OnceArgs { dry_run: true })
         ));
+    }
+
+    #[test]
+    fn topic_counts_accept_the_broker_default() {
+        let cli = Cli::try_parse_from([
+            "streak-connector",
+            "once",
+            "--kafka-partitions",
+            "-1",
+            "--kafka-replication-factor",
+            "3",
+        ])
+        .expect("parses");
+        assert_eq!(cli.settings.kafka_partitions, Some(-1));
+        assert_eq!(cli.settings.kafka_replication_factor, Some(3));
+    }
+
+    /// No setting's variable falls under the librdkafka passthrough prefix
+    /// (`STREAK_CONNECTOR_KAFKA__`), and the two topic counts have their own.
+    #[test]
+    fn setting_variables_never_clash_with_the_passthrough() {
+        let cmd = Cli::command();
+        let envs: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        for name in [
+            "STREAK_CONNECTOR_KAFKA_PARTITIONS",
+            "STREAK_CONNECTOR_KAFKA_REPLICATION_FACTOR",
+            "STREAK_CONNECTOR_KAFKA_BOOTSTRAP_SERVERS",
+        ] {
+            assert!(envs.iter().any(|e| e == name), "{name} in {envs:?}");
+        }
+        for e in &envs {
+            assert!(e.starts_with(crate::config::ENV_PREFIX), "{e}");
+            assert!(!e.starts_with(crate::config::KAFKA_ENV_PREFIX), "{e}");
+        }
     }
 
     #[test]

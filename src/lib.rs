@@ -21,16 +21,20 @@
 //! [`simulator`] is a Streak API simulator used by the demo, tests and benchmarks.
 
 pub mod app;
+pub mod audit;
 pub mod avro;
 pub mod cli;
 pub mod config;
 pub mod connector;
 pub mod kafka;
+pub mod keypool;
 pub mod membership;
 pub mod metrics;
 pub mod recovery;
+pub mod redact;
 pub mod scheduler;
 pub mod server;
+pub mod siem;
 pub mod simulator;
 pub mod streak;
 pub mod telemetry;

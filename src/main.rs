@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use streak_connector::app;
-use streak_connector::cli::{Cli, Command, LogFormat};
-use streak_connector::config::{process_env, Config};
+use streak_connector::cli::{Cli, Command};
+use streak_connector::config::{process_env, Config, LogFormat};
 use streak_connector::telemetry::init_logging;
 
 fn main() -> ExitCode {
@@ -31,10 +31,12 @@ fn main() -> ExitCode {
                 streak_connector::simulator::cli::run(args).await
             }
             Command::Schemas(args) => app::schemas(args.dir.as_deref()),
+            Command::Status(args) => app::status::status(args, &cli.settings).await,
             Command::Demo(args) => {
                 init_logging(log_format);
                 app::demo::demo(args, &cli.settings).await
             }
+            Command::Guard(command) => app::guard::guard(command, &cli.settings, &env).await,
             Command::Check => {
                 init_logging(log_format);
                 app::check::check(&cli.settings, &env).await
@@ -46,6 +48,8 @@ fn main() -> ExitCode {
                     Command::Run => app::run::run(config).await,
                     Command::Once(args) => app::once::once(config, args.dry_run).await,
                     Command::Tail(args) => app::tail::tail(config, args).await,
+                    Command::Audit(args) => app::audit::audit(config, args).await,
+                    Command::Reconcile(args) => app::reconcile::reconcile(config, args).await,
                     _ => unreachable!("handled above"),
                 }
             }
@@ -55,6 +59,10 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // reconcile's verdict for cron, not a failure: the findings are printed.
+        Err(e) if e.is::<app::reconcile::FindingsFound>() => {
+            ExitCode::from(app::reconcile::FINDINGS_EXIT)
+        }
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");

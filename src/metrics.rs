@@ -10,8 +10,8 @@
 //! logging and call into these handles.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Label values for the API endpoints the client calls.
@@ -22,11 +22,61 @@ pub mod endpoint {
     pub const ALL: [&str; 3] = [USERS_ME, ORGANIZATION, ORG_USERS];
 }
 
+/// The `result` label of `polls_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollResult {
+    Success,
+    Failure,
+    Held,
+}
+
+impl PollResult {
+    pub const ALL: [PollResult; 3] = [PollResult::Success, PollResult::Failure, PollResult::Held];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PollResult::Success => "success",
+            PollResult::Failure => "failure",
+            PollResult::Held => "held",
+        }
+    }
+}
+
+/// The `result` label of `transactions_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionResult {
+    Committed,
+    Aborted,
+    /// Fenced or a fatal producer error: the process stops.
+    Fatal,
+}
+
+impl TransactionResult {
+    pub const ALL: [TransactionResult; 3] = [
+        TransactionResult::Committed,
+        TransactionResult::Aborted,
+        TransactionResult::Fatal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionResult::Committed => "committed",
+            TransactionResult::Aborted => "aborted",
+            TransactionResult::Fatal => "fatal",
+        }
+    }
+}
+
 /// Every metric of the connector.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// Build information: always 1, labelled with the version.
+    /// The standard `process_*` metrics (CPU seconds, resident memory, open files,
+    /// start time, ...), read from /proc at each scrape on Linux: their own registry,
+    /// because the standard names carry no prefix.
+    process: Registry,
+    /// Build information: always 1, labelled with the version and the connector's
+    /// name.
     pub build_info: IntGaugeVec,
 
     // --- Streak API client ---
@@ -48,6 +98,13 @@ pub struct Metrics {
     pub api_duplicate_entries_total: IntCounterVec,
     /// 1 while an API key is rejected (401/403/410), by key fingerprint.
     pub api_key_rejected: IntGaugeVec,
+    /// Keys of each organization's pool by state (`active`, `standby`, `rejected`).
+    pub api_keys: IntGaugeVec,
+    /// 1 while the owner of a healthy key is at risk, by organization, key
+    /// fingerprint and reason (`left`, `inactive`, `not_admin`); else 0.
+    pub api_key_owner_at_risk: IntGaugeVec,
+    /// Failovers to the next healthy key of the pool, by organization.
+    pub api_key_failovers_total: IntCounterVec,
 
     // --- Poll cycle ---
     /// Polls by organization and result (`success`, `failure`, `held`).
@@ -66,6 +123,10 @@ pub struct Metrics {
     pub last_success_timestamp_seconds: GaugeVec,
     /// 1 while the departure guard holds an organization.
     pub departure_guard_tripped: IntGaugeVec,
+    /// 1 while the inactivity guard holds an organization.
+    pub inactivity_guard_tripped: IntGaugeVec,
+    /// Operators' decisions on guard holds by organization, kind and decision.
+    pub guard_decisions_total: IntCounterVec,
 
     // --- Kafka ---
     /// Transactions by result (`committed`, `aborted`, `fatal`: fenced or a fatal
@@ -75,6 +136,93 @@ pub struct Metrics {
     pub state_restore_duration_seconds: prometheus::Gauge,
     /// Records read by the last state restore.
     pub state_restore_records: IntGauge,
+
+    // --- Start-up and oversized data (issue 11) ---
+    /// Start-up attempts of `run` that failed with an error that may go away (an
+    /// unreachable broker or registry) and were retried.
+    pub startup_retries_total: IntCounter,
+    /// State records the restore read as never written (`kafka.skip_state_records`).
+    pub state_records_skipped_total: IntCounter,
+    /// Members left out of a poll because one of their records was larger than the
+    /// producer accepts, by organization.
+    pub members_left_out_total: IntCounterVec,
+    // --- Continuous reconciliation (issue 17) ---
+    /// Current published findings by organization and kind (`FindingKind::ALL`).
+    pub reconcile_findings: IntGaugeVec,
+    /// Entries of the directory topic when it was read to its end.
+    pub reconcile_directory_entries: IntGauge,
+    /// Directory topic records refused (unusable).
+    pub reconcile_directory_refused_total: prometheus::IntCounter,
+    // --- librdkafka statistics of the producer ---
+    pub kafka: KafkaStatsMetrics,
+}
+
+/// The producer's librdkafka statistics ([`crate::kafka::stats`]), `streak_connector_kafka_*`.
+#[derive(Debug, Clone)]
+pub struct KafkaStatsMetrics {
+    /// Messages waiting in the producer's queues.
+    pub producer_queue_messages: IntGauge,
+    /// Bytes of the messages waiting in the producer's queues.
+    pub producer_queue_bytes: IntGauge,
+    /// Round-trip time to each broker (`broker`: node id), p50 and p99 of the last
+    /// statistics interval with requests.
+    pub broker_rtt_seconds: GaugeVec,
+    /// 1 for the transactional producer's current state, 0 for the others.
+    pub transaction_state: IntGaugeVec,
+    /// Time since the transactional producer's last state change.
+    pub transaction_state_age_seconds: Gauge,
+}
+
+impl KafkaStatsMetrics {
+    /// Registers them, with a zero series for every transaction state.
+    fn register(r: &Registry) -> Self {
+        let broker_rtt_seconds = GaugeVec::new(
+            Opts::new(
+                "kafka_broker_rtt_seconds",
+                "Round-trip time to the broker (node id), p50 and p99 over the last librdkafka statistics interval with requests.",
+            ),
+            &["broker", "percentile"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(broker_rtt_seconds.clone()))
+            .expect("metric registered once");
+        let k = KafkaStatsMetrics {
+            producer_queue_messages: int_gauge(
+                r,
+                "kafka_producer_queue_messages",
+                "Messages waiting in the Kafka producer's queues (librdkafka statistics).",
+            ),
+            producer_queue_bytes: int_gauge(
+                r,
+                "kafka_producer_queue_bytes",
+                "Bytes of the messages waiting in the Kafka producer's queues (librdkafka statistics).",
+            ),
+            broker_rtt_seconds,
+            transaction_state: gauge(
+                r,
+                "kafka_transaction_state",
+                "1 for the transactional producer's current librdkafka state, 0 for the others.",
+                &["state"],
+            ),
+            transaction_state_age_seconds: plain_gauge(
+                r,
+                "kafka_transaction_state_age_seconds",
+                "Time since the transactional producer's last state change (librdkafka statistics).",
+            ),
+        };
+        for state in crate::kafka::stats::TRANSACTION_STATES {
+            k.transaction_state.with_label_values(&[state]);
+        }
+        k
+    }
+}
+
+fn plain_counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric definition");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -108,9 +256,45 @@ fn histogram(
     h
 }
 
+fn plain_gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::new(name, help).expect("valid metric definition");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+fn int_gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric definition");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+/// The registry of the standard `process_*` metrics (empty where /proc is not).
+fn process_registry() -> Registry {
+    let registry = Registry::new();
+    #[cfg(target_os = "linux")]
+    registry
+        .register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))
+        .expect("process collector registered once");
+    registry
+}
+
 impl Metrics {
-    /// A fresh registry with every metric registered.
+    /// A fresh registry with every metric registered, for a connector without a
+    /// name (tests, commands that do not poll): `build_info`'s `connector_name` is
+    /// empty.
     pub fn new() -> Self {
+        Self::for_connector("")
+    }
+
+    /// A fresh registry with every metric registered; `build_info` names the
+    /// connector (its `connector_name`, the root of the transactional id).
+    pub fn for_connector(connector_name: &str) -> Self {
         let registry =
             Registry::new_custom(Some("streak_connector".into()), None).expect("valid prefix");
         let r = &registry;
@@ -118,10 +302,10 @@ impl Metrics {
             r,
             "build_info",
             "Build information; the value is always 1.",
-            &["version"],
+            &["version", "connector_name"],
         );
         build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), connector_name])
             .set(1);
         let latency = vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
         let poll = vec![
@@ -140,6 +324,20 @@ impl Metrics {
         )
         .expect("valid metric definition");
         r.register(Box::new(restore_records.clone()))
+            .expect("metric registered once");
+        let reconcile_directory_entries = IntGauge::new(
+            "reconcile_directory_entries",
+            "Entries of the directory topic when it was read to its end at start-up.",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(reconcile_directory_entries.clone()))
+            .expect("metric registered once");
+        let reconcile_directory_refused_total = prometheus::IntCounter::new(
+            "reconcile_directory_refused_total",
+            "Directory topic records refused as unusable.",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(reconcile_directory_refused_total.clone()))
             .expect("metric registered once");
         let last_success = GaugeVec::new(
             Opts::new(
@@ -203,6 +401,24 @@ impl Metrics {
                 "1 while the Streak API rejects the key (401, 403 or 410), by key fingerprint.",
                 &["key_fingerprint"],
             ),
+            api_keys: gauge(
+                r,
+                "api_keys",
+                "API keys of the organization's pool by state (active, standby, rejected).",
+                &["org", "state"],
+            ),
+            api_key_owner_at_risk: gauge(
+                r,
+                "api_key_owner_at_risk",
+                "1 while the owner of a healthy API key is at risk (left, inactive, not_admin), by organization, key fingerprint and reason.",
+                &["org", "key", "reason"],
+            ),
+            api_key_failovers_total: counter(
+                r,
+                "api_key_failovers_total",
+                "Failovers to the next healthy API key of the organization's pool.",
+                &["org"],
+            ),
             polls_total: counter(
                 r,
                 "polls_total",
@@ -237,6 +453,26 @@ impl Metrics {
                 "1 while the departure guard holds the organization.",
                 &["org"],
             ),
+            reconcile_findings: gauge(
+                r,
+                "reconcile_findings",
+                "Current findings of the directory reconciliation by organization and kind.",
+                &["org", "kind"],
+            ),
+            reconcile_directory_entries,
+            reconcile_directory_refused_total,
+            inactivity_guard_tripped: gauge(
+                r,
+                "inactivity_guard_tripped",
+                "1 while the inactivity guard holds the organization.",
+                &["org"],
+            ),
+            guard_decisions_total: counter(
+                r,
+                "guard_decisions_total",
+                "Operators' decisions on guard holds (release, reject) by kind (departures, inactivity).",
+                &["org", "kind", "decision"],
+            ),
             transactions_total: counter(
                 r,
                 "transactions_total",
@@ -245,42 +481,44 @@ impl Metrics {
             ),
             state_restore_duration_seconds: restore_duration,
             state_restore_records: restore_records,
+            kafka: KafkaStatsMetrics::register(r),
+            startup_retries_total: plain_counter(
+                r,
+                "startup_retries_total",
+                "Start-up attempts that failed while Kafka or the Schema Registry was unreachable, retried.",
+            ),
+            state_records_skipped_total: plain_counter(
+                r,
+                "state_records_skipped_total",
+                "State records the restore read as never written (kafka.skip_state_records).",
+            ),
+            members_left_out_total: counter(
+                r,
+                "members_left_out_total",
+                "Members left out of a poll because a record of theirs exceeded the producer's message.max.bytes.",
+                &["org"],
+            ),
             registry,
+            process: process_registry(),
         };
-        for result in ["committed", "aborted", "fatal"] {
-            m.transactions_total.with_label_values(&[result]);
+        for result in TransactionResult::ALL {
+            m.transactions_total.with_label_values(&[result.as_str()]);
         }
         // Zero series for the bounded label sets, so dashboards and alerts see every
         // family before the first error of its kind (style: "zero exported").
         for e in endpoint::ALL {
             m.api_request_duration_seconds.with_label_values(&[e]);
-            for class in ["2xx", "4xx", "5xx", "timeout", "transport"] {
+            for class in crate::streak::STATUS_CLASSES {
                 m.api_requests_total.with_label_values(&[e, class]);
             }
-            for reason in ["rate_limited", "server_error", "timeout", "transport"] {
+            for reason in crate::streak::RETRY_REASONS {
                 m.api_retries_total.with_label_values(&[e, reason]);
             }
-            for code in [
-                "unauthorized",
-                "forbidden",
-                "gone",
-                "not_found",
-                "invalid_response",
-            ] {
+            for code in crate::streak::ApiError::CODES {
                 m.api_errors_total.with_label_values(&[e, code]);
             }
         }
-        for field in [
-            "email",
-            "displayName",
-            "firstName",
-            "lastName",
-            "image",
-            "isOrgAdmin",
-            "orgKey",
-            "lastSeenTimestamp",
-            "creationTimestamp",
-        ] {
+        for field in crate::streak::drift_fields() {
             m.api_drift_total.with_label_values(&[field]);
         }
         m
@@ -289,8 +527,8 @@ impl Metrics {
     /// Export zero-valued series for a configured organization, so dashboards and
     /// alerts see it before its first poll.
     pub fn register_org(&self, org: &str) {
-        for result in ["success", "failure", "held"] {
-            self.polls_total.with_label_values(&[org, result]);
+        for result in PollResult::ALL {
+            self.polls_total.with_label_values(&[org, result.as_str()]);
         }
         for t in crate::membership::EventType::ALL {
             self.events_total.with_label_values(&[org, t.as_str()]);
@@ -298,23 +536,36 @@ impl Metrics {
         self.departure_guard_tripped
             .with_label_values(&[org])
             .set(0);
+        for kind in crate::audit::FindingKind::ALL {
+            self.reconcile_findings
+                .with_label_values(&[org, kind.as_str()]);
+        }
+        self.inactivity_guard_tripped
+            .with_label_values(&[org])
+            .set(0);
+        for kind in crate::connector::HoldKind::ALL {
+            for decision in crate::connector::Decision::ALL {
+                self.guard_decisions_total.with_label_values(&[
+                    org,
+                    kind.as_str(),
+                    decision.as_str(),
+                ]);
+            }
+        }
         self.api_invalid_entries_total.with_label_values(&[org]);
         self.api_duplicate_entries_total.with_label_values(&[org]);
+        self.members_left_out_total.with_label_values(&[org]);
         self.poll_duration_seconds.with_label_values(&[org]);
         for g in [&self.members, &self.admins, &self.inactive_members] {
             g.with_label_values(&[org]);
         }
     }
 
-    /// The registry, for anything that adds its own collectors.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
     /// The whole registry in the Prometheus text exposition format.
     pub fn encode_text(&self) -> String {
         let mut buf = Vec::new();
-        let families = self.registry.gather();
+        let mut families = self.registry.gather();
+        families.extend(self.process.gather());
         // Encoding into a Vec cannot fail for well-formed families.
         if TextEncoder::new().encode(&families, &mut buf).is_err() {
             return String::new();
@@ -338,8 +589,28 @@ mod tests {
         let m = Metrics::new();
         m.register_org("org1");
         let text = m.encode_text();
-        assert!(text.contains("streak_connector_build_info{version=\""));
+        assert!(text.contains("streak_connector_build_info{connector_name=\"\",version=\""));
+        let named = Metrics::for_connector("crm-prod").encode_text();
+        assert!(named.contains("connector_name=\"crm-prod\""), "{named}");
+        #[cfg(target_os = "linux")]
+        for family in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{family} "))),
+                "{family} missing"
+            );
+        }
         assert!(text.contains("streak_connector_polls_total{org=\"org1\",result=\"success\"} 0"));
         assert!(text.contains("streak_connector_transactions_total{result=\"aborted\"} 0"));
+        for code in crate::streak::ApiError::CODES {
+            let series = format!(
+                "streak_connector_api_errors_total{{endpoint=\"users_me\",error_code=\"{code}\"}} 0"
+            );
+            assert!(text.contains(&series), "{series}");
+        }
     }
 }

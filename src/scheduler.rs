@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rand::Rng;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -32,12 +32,26 @@ pub enum PollStatus {
     Failed { retry_soon: bool },
     /// Shutdown was requested before anything was written.
     Cancelled,
+    /// The task has nothing left to poll (a rejected key that left the key file):
+    /// its loop ends.
+    Retired,
 }
 
-/// A fatal error that stops the connector.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Fatal(pub String);
+/// A fatal error that stops the connector, with its sources (for `main`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct Fatal(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Fatal {
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Fatal(Arc::new(error))
+    }
+}
+
+/// A poll task panicked.
+#[derive(Debug, thiserror::Error)]
+#[error("poll task crashed")]
+struct TaskCrashed(#[source] tokio::task::JoinError);
 
 /// One organization's poll cycle, as the scheduler sees it.
 #[async_trait]
@@ -60,6 +74,9 @@ pub struct Schedule {
     pub max_concurrent: usize,
     /// First retry delay after a `retry_soon` failure; doubles up to `interval`.
     pub retry_base: Duration,
+    /// Cycles of each organization before its loop ends (`demo --cycles`); `None`
+    /// polls until shutdown.
+    pub max_cycles: Option<u64>,
 }
 
 impl Schedule {
@@ -91,31 +108,61 @@ pub async fn run_forever(
     schedule: Schedule,
     shutdown: CancellationToken,
 ) -> Result<(), Fatal> {
+    let (_, no_new_tasks) = mpsc::unbounded_channel();
+    run_growing(tasks, no_new_tasks, schedule, shutdown).await
+}
+
+/// As [`run_forever`], and every task that arrives on `new_tasks` joins at run time
+/// (a key of a new organization added to the key file): its first cycle starts at
+/// once. Ends when every task has ended and `new_tasks` is closed, at shutdown, or
+/// on a fatal error.
+pub async fn run_growing(
+    tasks: Vec<Box<dyn Pollable>>,
+    mut new_tasks: mpsc::UnboundedReceiver<Box<dyn Pollable>>,
+    schedule: Schedule,
+    shutdown: CancellationToken,
+) -> Result<(), Fatal> {
     let permits = Arc::new(Semaphore::new(schedule.max_concurrent.max(1)));
     let stop_all = shutdown.child_token();
     let mut set = JoinSet::new();
     let n = tasks.len().max(1) as u32;
     for task in tasks {
-        let permits = permits.clone();
-        let stop = stop_all.clone();
-        set.spawn(org_loop(task, schedule, permits, stop, n));
+        set.spawn(org_loop(
+            task,
+            schedule,
+            permits.clone(),
+            stop_all.clone(),
+            n,
+        ));
     }
+    let mut open = true;
     let mut result = Ok(());
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(fatal)) => {
-                if result.is_ok() {
-                    result = Err(fatal);
+    loop {
+        let joined = tokio::select! {
+            joined = set.join_next(), if !set.is_empty() => joined,
+            task = new_tasks.recv(), if open && !stop_all.is_cancelled() => {
+                match task {
+                    Some(task) => {
+                        set.spawn(org_loop(task, schedule, permits.clone(), stop_all.clone(), 1));
+                    }
+                    None => open = false,
                 }
-                stop_all.cancel();
+                continue;
             }
-            Err(join_error) => {
-                if result.is_ok() {
-                    result = Err(Fatal(format!("poll task crashed: {join_error}")));
-                }
-                stop_all.cancel();
+            () = stop_all.cancelled(), if set.is_empty() && open => None,
+            else => None,
+        };
+        let Some(joined) = joined else { break };
+        let failure = match joined {
+            Ok(Ok(())) => None,
+            Ok(Err(fatal)) => Some(fatal),
+            Err(join_error) => Some(Fatal::new(TaskCrashed(join_error))),
+        };
+        if let Some(fatal) = failure {
+            if result.is_ok() {
+                result = Err(fatal);
             }
+            stop_all.cancel();
         }
     }
     result
@@ -141,6 +188,7 @@ async fn org_loop(
     };
     let mut delay = initial;
     let mut failures_in_row = 0u32;
+    let mut cycles = 0u64;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return Ok(()),
@@ -156,6 +204,10 @@ async fn org_loop(
             };
             task.poll(&stop).await?
         };
+        cycles += 1;
+        if schedule.max_cycles.is_some_and(|max| cycles >= max) {
+            return Ok(());
+        }
         delay = match status {
             PollStatus::Done | PollStatus::Held => {
                 failures_in_row = 0;
@@ -169,7 +221,7 @@ async fn org_loop(
                 failures_in_row += 1;
                 schedule.next_delay(&mut rand::rng())
             }
-            PollStatus::Cancelled => return Ok(()),
+            PollStatus::Cancelled | PollStatus::Retired => return Ok(()),
         };
         tracing::debug!(org = task.name(), ?status, next_in = ?delay, "Cycle finished");
     }
@@ -281,6 +333,7 @@ mod tests {
             jitter: 0.1,
             max_concurrent: 2,
             retry_base: Duration::from_secs(1),
+            max_cycles: None,
         }
     }
 
@@ -365,12 +418,89 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn max_cycles_ends_each_loop() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let max_running = Arc::new(AtomicUsize::new(0));
+        let (t, calls) = scripted("org", vec![], &running, &max_running);
+        let s = Schedule {
+            max_cycles: Some(3),
+            ..schedule()
+        };
+        run_forever(vec![t], s, CancellationToken::new())
+            .await
+            .expect("no fatal");
+        assert_eq!(calls.lock().expect("lock").len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_added_at_run_time_polls_and_a_retired_task_ends() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let max_running = Arc::new(AtomicUsize::new(0));
+        let (first, first_calls) = scripted("first", vec![], &running, &max_running);
+        let (late, late_calls) = scripted("late", vec![], &running, &max_running);
+        let (retired, retired_calls) = scripted(
+            "retired",
+            vec![
+                Ok(PollStatus::Failed { retry_soon: false }),
+                Ok(PollStatus::Retired),
+            ],
+            &running,
+            &max_running,
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(run_growing(
+            vec![first, retired],
+            rx,
+            schedule(),
+            shutdown.clone(),
+        ));
+        tokio::time::sleep(Duration::from_secs(90)).await;
+        assert_eq!(late_calls.lock().expect("lock").len(), 0);
+        tx.send(late).expect("the scheduler takes new tasks");
+        tokio::time::sleep(Duration::from_secs(150)).await;
+        shutdown.cancel();
+        handle.await.expect("joined").expect("no fatal");
+        let late_n = late_calls.lock().expect("lock").len();
+        assert!(
+            (3..=4).contains(&late_n),
+            "the late task polls from its arrival: {late_n}"
+        );
+        assert!(first_calls.lock().expect("lock").len() >= 4);
+        assert_eq!(
+            retired_calls.lock().expect("lock").len(),
+            2,
+            "its loop ended"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_growing_ends_when_every_task_ended_and_no_more_can_come() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let max_running = Arc::new(AtomicUsize::new(0));
+        let (t, _) = scripted("org", vec![], &running, &max_running);
+        let (tx, rx) = mpsc::unbounded_channel::<Box<dyn Pollable>>();
+        let s = Schedule {
+            max_cycles: Some(2),
+            ..schedule()
+        };
+        let handle = tokio::spawn(run_growing(vec![t], rx, s, CancellationToken::new()));
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        assert!(!handle.is_finished(), "new tasks may still come");
+        drop(tx);
+        handle.await.expect("joined").expect("no fatal");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn fatal_stops_everything() {
         let running = Arc::new(AtomicUsize::new(0));
         let max_running = Arc::new(AtomicUsize::new(0));
         let (a, _) = scripted(
             "fenced",
-            vec![Ok(PollStatus::Done), Err(Fatal("fenced".into()))],
+            vec![
+                Ok(PollStatus::Done),
+                Err(Fatal::new(std::io::Error::other("fenced"))),
+            ],
             &running,
             &max_running,
         );
@@ -378,7 +508,7 @@ mod tests {
         let err = run_forever(vec![a, b], schedule(), CancellationToken::new())
             .await
             .expect_err("fatal");
-        assert_eq!(err.0, "fenced");
+        assert_eq!(err.to_string(), "fenced");
     }
 
     #[tokio::test(start_paused = true)]
@@ -393,15 +523,15 @@ mod tests {
         );
         let (b, _) = scripted("b", vec![], &running, &max_running);
         let out = run_once(vec![a, b], 1, CancellationToken::new()).await;
-        let out: Vec<(String, Result<PollStatus, Fatal>)> = out
+        let out: Vec<(String, Option<PollStatus>)> = out
             .into_iter()
-            .map(|(t, r)| (t.name().to_string(), r))
+            .map(|(t, r)| (t.name().to_string(), r.ok()))
             .collect();
         assert_eq!(
             out[0],
-            ("a".into(), Ok(PollStatus::Failed { retry_soon: false }))
+            ("a".into(), Some(PollStatus::Failed { retry_soon: false }))
         );
-        assert_eq!(out[1], ("b".into(), Ok(PollStatus::Done)));
+        assert_eq!(out[1], ("b".into(), Some(PollStatus::Done)));
         assert_eq!(max_running.load(Ordering::SeqCst), 1);
     }
 }

@@ -1,14 +1,13 @@
-//! The HTTP side door: `/metrics`, `/healthz`, `/readyz` and the admin endpoint that
-//! releases a held organization.
+//! The HTTP side doors: `/metrics`, `/healthz`, `/readyz` on `--metrics-listen`, and
+//! on a listener of its own (`--admin-listen`, served only with an admin token) the
+//! admin API: the guard's holds, and their release or rejection.
 //!
-//! It owns the shared [`Health`] (what readiness means) and [`Releases`] (operator
-//! releases of the departure guard waiting for the next poll). It must not poll,
-//! publish or hold a lock across an await.
+//! It reads the state the poll cycle shares ([`crate::connector::Shared`]: health,
+//! guard releases, the organizations polled). It must not poll, publish or hold a
+//! lock across an await.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -19,117 +18,21 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Secret;
+use crate::connector::hold_events::GuardDecided;
+use crate::connector::{Decision, DecisionRefused, Shared};
 use crate::metrics::Metrics;
+use crate::recovery::{Classified, Recovery};
+use crate::telemetry::InternalEvent;
 
-/// What `/readyz` reports: the state is restored and no organization's polls have
-/// failed `threshold` times in a row.
-#[derive(Debug)]
-pub struct Health {
-    restored: AtomicBool,
-    threshold: u32,
-    orgs: Mutex<HashMap<String, OrgHealth>>,
-}
-
-#[derive(Debug, Clone, Default)]
-struct OrgHealth {
-    consecutive_failures: u32,
-    last_error_code: Option<&'static str>,
-}
-
-impl Health {
-    pub fn new(threshold: u32) -> Self {
-        Health {
-            restored: AtomicBool::new(false),
-            threshold: threshold.max(1),
-            orgs: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The state topic has been read to its end.
-    pub fn set_restored(&self) {
-        self.restored.store(true, Ordering::SeqCst);
-    }
-
-    /// A poll of `org` succeeded (or was held by the guard: that is the guard
-    /// working, reported by its own metric, not a failure of the connector).
-    pub fn poll_ok(&self, org: &str) {
-        if let Ok(mut orgs) = self.orgs.lock() {
-            orgs.insert(org.to_string(), OrgHealth::default());
-        }
-    }
-
-    /// A poll of `org` failed with a fixed error code.
-    pub fn poll_failed(&self, org: &str, error_code: &'static str) {
-        if let Ok(mut orgs) = self.orgs.lock() {
-            let h = orgs.entry(org.to_string()).or_default();
-            h.consecutive_failures += 1;
-            h.last_error_code = Some(error_code);
-        }
-    }
-
-    /// `Ok` when ready, else why not.
-    pub fn readiness(&self) -> Result<(), String> {
-        if !self.restored.load(Ordering::SeqCst) {
-            return Err("state not restored yet".into());
-        }
-        let orgs = self
-            .orgs
-            .lock()
-            .map_err(|_| "health state poisoned".to_string())?;
-        let mut failing: Vec<String> = orgs
-            .iter()
-            .filter(|(_, h)| h.consecutive_failures >= self.threshold)
-            .map(|(org, h)| {
-                format!(
-                    "{org}: {} failed polls in a row ({})",
-                    h.consecutive_failures,
-                    h.last_error_code.unwrap_or("unknown")
-                )
-            })
-            .collect();
-        if failing.is_empty() {
-            Ok(())
-        } else {
-            failing.sort();
-            Err(failing.join("; "))
-        }
-    }
-}
-
-/// Operator releases of the departure guard, one per organization, consumed by the
-/// organization's next poll.
-#[derive(Debug, Default)]
-pub struct Releases {
-    pending: Mutex<HashMap<String, usize>>,
-}
-
-impl Releases {
-    /// Records a release of `org` for a poll with exactly `expected_departures`.
-    pub fn grant(&self, org: &str, expected_departures: usize) {
-        if let Ok(mut p) = self.pending.lock() {
-            p.insert(org.to_string(), expected_departures);
-        }
-    }
-
-    /// The pending release of `org`, if any, without consuming it.
-    pub fn peek(&self, org: &str) -> Option<usize> {
-        self.pending.lock().ok().and_then(|p| p.get(org).copied())
-    }
-
-    /// Consumes the release of `org` (after the poll it let through committed).
-    pub fn take(&self, org: &str) -> Option<usize> {
-        self.pending.lock().ok().and_then(|mut p| p.remove(org))
-    }
-}
+mod status;
 
 /// Everything the HTTP handlers read.
 #[derive(Debug, Clone)]
 pub struct ServerState {
     pub metrics: Arc<Metrics>,
-    pub health: Arc<Health>,
-    pub releases: Arc<Releases>,
-    /// Organizations the connector polls (releases for others are refused).
-    pub orgs: Arc<Mutex<Vec<String>>>,
+    /// Health, guard releases and the organizations polled (releases for others
+    /// are refused).
+    pub shared: Shared,
     /// Bearer token of the admin endpoints; `None` turns them off.
     pub admin_token: Option<Secret>,
 }
@@ -137,38 +40,63 @@ pub struct ServerState {
 /// Errors of the HTTP server: fatal at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot listen on {addr} (--metrics-listen): {source}")]
+    #[error("cannot listen on {addr} ({flag}): {source}")]
     Bind {
         addr: SocketAddr,
+        flag: &'static str,
         #[source]
         source: std::io::Error,
     },
 }
 
-/// Binds the listener (fails at start-up, not later).
-pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, source })
+impl Classified for ServerError {
+    fn recovery(&self) -> Recovery {
+        Recovery::StopProcess
+    }
+
+    fn error_code(&self) -> &'static str {
+        match self {
+            ServerError::Bind { .. } => "bind",
+        }
+    }
 }
 
-/// The routes.
+/// Binds the listener (fails at start-up, not later).
+pub async fn bind(
+    addr: SocketAddr,
+    flag: &'static str,
+) -> Result<tokio::net::TcpListener, ServerError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, flag, source })
+}
+
+/// The routes of `--metrics-listen`: metrics and health, no admin endpoint.
 pub fn router(state: ServerState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/admin/departure-guard/release", post(release))
+        .route("/status", get(status::status))
         .with_state(state)
 }
 
-/// Serves until `shutdown` is cancelled.
+/// The routes of `--admin-listen`: the guard's holds and the operators' decisions.
+pub fn admin_router(state: ServerState) -> Router {
+    Router::new()
+        .route("/admin/guard", get(guard_status))
+        .route("/admin/guard/release", post(release))
+        .route("/admin/guard/reject", post(reject))
+        .with_state(state)
+}
+
+/// Serves `router` until `shutdown` is cancelled.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: ServerState,
+    router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }
@@ -189,7 +117,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(s): State<ServerState>) -> Response {
-    match s.health.readiness() {
+    match s.shared.health.readiness() {
         Ok(()) => (StatusCode::OK, "ready\n".to_string()).into_response(),
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -200,57 +128,108 @@ async fn readyz(State(s): State<ServerState>) -> Response {
 }
 
 #[derive(Debug, Deserialize)]
-struct ReleaseQuery {
+struct DecisionQuery {
     org: String,
-    expected_departures: usize,
+    /// How many members the operator read in `guard status`; required to release.
+    expect: Option<usize>,
 }
 
-async fn release(
-    State(s): State<ServerState>,
-    headers: HeaderMap,
-    Query(q): Query<ReleaseQuery>,
-) -> Response {
+/// `None` when the bearer token is right, else the answer to send.
+fn unauthorized(s: &ServerState, headers: &HeaderMap) -> Option<Response> {
     let Some(token) = &s.admin_token else {
-        return (
-            StatusCode::NOT_FOUND,
-            "admin endpoints are off: set STREAK_CONNECTOR_ADMIN_TOKEN to enable them\n",
-        )
-            .into_response();
+        return Some(
+            (
+                StatusCode::NOT_FOUND,
+                "admin endpoints are off: set STREAK_CONNECTOR_ADMIN_TOKEN to enable them\n",
+            )
+                .into_response(),
+        );
     };
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
-        return (StatusCode::UNAUTHORIZED, "bad or missing bearer token\n").into_response();
+    if constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
+        None
+    } else {
+        Some((StatusCode::UNAUTHORIZED, "bad or missing bearer token\n").into_response())
     }
-    let known = s
-        .orgs
-        .lock()
-        .map(|o| o.iter().any(|k| k == &q.org))
-        .unwrap_or(false);
-    if !known {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("organization {:?} is not polled by this connector\n", q.org),
-        )
-            .into_response();
+}
+
+/// `GET /admin/guard`: every hold (organization, kind, poll, count, the members
+/// concerned, the digest, the decision) as JSON.
+async fn guard_status(State(s): State<ServerState>, headers: HeaderMap) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
     }
-    s.releases.grant(&q.org, q.expected_departures);
-    tracing::warn!(
-        org = %q.org,
-        expected_departures = q.expected_departures,
-        "Departure guard release granted by an operator"
-    );
-    (
-        StatusCode::ACCEPTED,
-        format!(
-            "release recorded: the next poll of {} goes through if it has exactly {} departures\n",
-            q.org, q.expected_departures
-        ),
-    )
-        .into_response()
+    axum::Json(s.shared.holds.view()).into_response()
+}
+
+async fn release(
+    State(s): State<ServerState>,
+    headers: HeaderMap,
+    Query(q): Query<DecisionQuery>,
+) -> Response {
+    decide(s, headers, q, Decision::Release)
+}
+
+async fn reject(
+    State(s): State<ServerState>,
+    headers: HeaderMap,
+    Query(q): Query<DecisionQuery>,
+) -> Response {
+    decide(s, headers, q, Decision::Reject)
+}
+
+fn decide(s: ServerState, headers: HeaderMap, q: DecisionQuery, decision: Decision) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    let expected = match (q.expect, decision) {
+        (Some(n), _) => n,
+        (None, Decision::Reject) => match s.shared.holds.view().iter().find(|h| h.org == q.org) {
+            Some(h) => h.count,
+            None => usize::MAX,
+        },
+        (None, Decision::Release) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "a release needs expect=N: the number of members `guard status` shows\n",
+            )
+                .into_response()
+        }
+    };
+    match s.shared.holds.decide(&q.org, expected, decision) {
+        Ok(hold) => {
+            GuardDecided {
+                hold: &hold,
+                decision,
+            }
+            .emit(&s.metrics);
+            let what = match decision {
+                Decision::Release => "released: the next poll goes through if it concerns exactly the same members",
+                Decision::Reject => "rejected: the members are kept and the organization is not held again until the listing changes",
+            };
+            (
+                StatusCode::ACCEPTED,
+                format!(
+                    "hold of {} (poll {}, {} {}) {what}\n",
+                    hold.org,
+                    hold.poll_seq,
+                    hold.count,
+                    hold.kind.as_str()
+                ),
+            )
+                .into_response()
+        }
+        Err(e @ DecisionRefused::NotHeld(_)) => {
+            (StatusCode::NOT_FOUND, format!("{e}\n")).into_response()
+        }
+        Err(e @ DecisionRefused::CountMismatch { .. }) => {
+            (StatusCode::CONFLICT, format!("{e}\n")).into_response()
+        }
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -258,34 +237,4 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn readiness_needs_restore_and_healthy_orgs() {
-        let h = Health::new(2);
-        assert!(h.readiness().is_err());
-        h.set_restored();
-        assert!(h.readiness().is_ok());
-        h.poll_failed("o1", "unauthorized");
-        assert!(h.readiness().is_ok(), "one failure is below the threshold");
-        h.poll_failed("o1", "unauthorized");
-        let why = h.readiness().expect_err("two failures");
-        assert!(why.contains("o1") && why.contains("unauthorized"), "{why}");
-        h.poll_ok("o1");
-        assert!(h.readiness().is_ok());
-    }
-
-    #[test]
-    fn releases_are_per_org_and_consumed() {
-        let r = Releases::default();
-        r.grant("a", 12);
-        assert_eq!(r.peek("a"), Some(12));
-        assert_eq!(r.peek("b"), None);
-        assert_eq!(r.take("a"), Some(12));
-        assert_eq!(r.take("a"), None);
-    }
 }

@@ -2,21 +2,16 @@
 //! topics and the state topic's compaction) and the Schema Registry, printing one
 //! verdict a line, writing nothing. Exit non-zero when any item failed.
 
-use std::sync::Arc;
-
-use crate::cli::SettingsArgs;
-use crate::config::{Config, Env};
+use crate::config::{Config, Env, SettingsArgs};
 use crate::connector::startup;
 use crate::kafka::inspect::{inspect_topics, CHECK_TIMEOUT};
-use crate::metrics::Metrics;
-use crate::streak::{ApiKey, StreakClient};
 
 /// One checked item.
 #[derive(Debug)]
-struct Verdict {
-    ok: bool,
-    item: String,
-    detail: String,
+pub(super) struct Verdict {
+    pub(super) ok: bool,
+    pub(super) item: String,
+    pub(super) detail: String,
 }
 
 fn print(v: &Verdict) {
@@ -41,10 +36,11 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
                 ok: true,
                 item: "config".into(),
                 detail: format!(
-                    "{} API key(s), events topic {}, state topic {}",
+                    "{} API key(s), events topic {}, state topic {}, OCSF topic {}",
                     c.api_keys.len(),
                     c.kafka.events_topic,
-                    c.kafka.state_topic
+                    c.kafka.state_topic,
+                    c.kafka.ocsf_topic.as_deref().unwrap_or("off")
                 ),
             });
             c
@@ -59,123 +55,79 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
         }
     };
 
-    // Streak: every key, with few retries so a dead endpoint answers quickly.
-    let metrics = Arc::new(Metrics::new());
-    let mut client_config = startup::client_config(&config);
-    client_config.retry.max_attempts = client_config.retry.max_attempts.min(2);
-    client_config.retry.deadline = client_config.retry.deadline.min(CHECK_TIMEOUT * 2);
-    for secret in &config.api_keys {
-        let key = match ApiKey::new(secret.expose().to_string()) {
-            Ok(k) => k,
-            Err(e) => {
-                push(Verdict {
-                    ok: false,
-                    item: "streak key".into(),
-                    detail: e.to_string(),
-                });
-                continue;
-            }
-        };
-        let fp = key.fingerprint().to_string();
-        let item = format!("streak key {fp}");
-        let client = match StreakClient::new(client_config.clone(), key, metrics.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                push(Verdict {
-                    ok: false,
-                    item,
-                    detail: e.to_string(),
-                });
-                continue;
-            }
-        };
-        let verdict = match client.me().await {
-            Ok(me) => match me.org_key {
-                Some(org) => match client.org_users(&org).await {
-                    Ok(l) => Verdict {
-                        ok: true,
-                        item,
-                        detail: format!(
-                            "organization {org}: {} members listed{}",
-                            l.listing.members.len(),
-                            if l.listing.complete {
-                                String::new()
-                            } else {
-                                format!(" ({} unreadable entries)", l.stats.invalid)
-                            }
-                        ),
-                    },
-                    Err(e) => Verdict {
-                        ok: false,
-                        item,
-                        detail: format!("organization {org}: {e}"),
-                    },
-                },
-                None => match client.organization().await {
-                    Ok(o) => Verdict {
-                        ok: true,
-                        item,
-                        detail: format!("organization {}", o.key),
-                    },
-                    Err(e) => Verdict {
-                        ok: false,
-                        item,
-                        detail: e.to_string(),
-                    },
-                },
-            },
-            Err(e) => Verdict {
-                ok: false,
-                item,
-                detail: e.to_string(),
-            },
-        };
-        push(verdict);
+    // Streak: every key, grouped into its organization's pool, with its owner.
+    let (streak, warnings) = super::check_keys::check_streak(&config).await;
+    for v in streak {
+        push(v);
+    }
+    for w in &warnings {
+        println!("[warn]  {w}");
+    }
+    for v in check_kafka(&config)
+        .await
+        .into_iter()
+        .chain(check_registry(&config).await)
+    {
+        push(v);
     }
 
-    // Kafka: reach the cluster, look at the topics, check compaction.
-    let mut kafka = startup::kafka_config(&config, startup::topic_policy(&config));
+    let failed = verdicts.iter().filter(|ok| !**ok).count();
+    if failed == 0 {
+        println!("all {} checks passed", verdicts.len());
+        Ok(())
+    } else {
+        anyhow::bail!("{failed} of {} checks failed", verdicts.len())
+    }
+}
+
+/// Kafka: reach the cluster, look at the topics, check compaction.
+async fn check_kafka(config: &Config) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    let mut kafka = config.kafka.clone();
     kafka.request_timeout = CHECK_TIMEOUT;
     match inspect_topics(&kafka).await {
-        Err(e) => push(Verdict {
+        Err(e) => out.push(Verdict {
             ok: false,
             item: format!("kafka {}", config.kafka.bootstrap_servers),
             detail: e.to_string(),
         }),
         Ok(t) => {
-            push(Verdict {
+            out.push(Verdict {
                 ok: true,
                 item: format!("kafka {}", config.kafka.bootstrap_servers),
                 detail: "reachable".into(),
             });
-            push(Verdict {
+            out.push(Verdict {
                 ok: true,
                 item: format!("events topic {}", kafka.events_topic),
                 detail: match t.events_partitions {
                     Some(n) => format!("exists, {n} partitions"),
                     None => format!(
-                        "absent: run creates it ({} partitions, replication factor {})",
+                        "absent: run creates it (partitions {}, replication factor {}; -1: the broker's default)",
                         kafka.partitions, kafka.replication_factor
                     ),
                 },
             });
+            if let Some(topic) = &kafka.ocsf_topic {
+                out.push(ocsf_verdict(topic, t.ocsf_partitions, &kafka));
+            }
             match (t.state_partitions, t.state_compaction) {
-                (None, _) => push(Verdict {
+                (None, _) => out.push(Verdict {
                     ok: true,
                     item: format!("state topic {}", kafka.state_topic),
                     detail: "absent: run creates it, compacted".into(),
                 }),
-                (Some(n), Some(Ok(()))) => push(Verdict {
+                (Some(n), Some(Ok(()))) => out.push(Verdict {
                     ok: true,
                     item: format!("state topic {}", kafka.state_topic),
                     detail: format!("exists, {n} partitions, compacted"),
                 }),
-                (Some(_), Some(Err(e))) => push(Verdict {
+                (Some(_), Some(Err(e))) => out.push(Verdict {
                     ok: false,
                     item: format!("state topic {}", kafka.state_topic),
                     detail: e.to_string(),
                 }),
-                (Some(n), None) => push(Verdict {
+                (Some(n), None) => out.push(Verdict {
                     ok: true,
                     item: format!("state topic {}", kafka.state_topic),
                     detail: format!(
@@ -186,14 +138,41 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
         }
     }
 
-    // Schema Registry: reachable and answering.
+    out
+}
+
+/// The OCSF topic, when set: created like the events topic.
+fn ocsf_verdict(
+    topic: &str,
+    partitions: Option<usize>,
+    kafka: &crate::kafka::KafkaConfig,
+) -> Verdict {
+    Verdict {
+        ok: true,
+        item: format!("OCSF topic {topic}"),
+        detail: match partitions {
+            Some(n) => format!("exists, {n} partitions"),
+            None => format!(
+                "absent: run creates it (partitions {}, replication factor {}; -1: the broker's default)",
+                kafka.partitions, kafka.replication_factor
+            ),
+        },
+    }
+}
+
+/// Schema Registry: reachable and answering.
+async fn check_registry(config: &Config) -> Vec<Verdict> {
+    let mut out = Vec::new();
     if let Some(r) = &config.schema_registry {
-        let item = format!("schema registry {}", r.url);
+        let item = format!(
+            "schema registry {}",
+            crate::redact::redact_url(r.url.as_str())
+        );
         let verdict = match startup::registry_client(r) {
-            Err(detail) => Verdict {
+            Err(e) => Verdict {
                 ok: false,
                 item,
-                detail,
+                detail: e.to_string(),
             },
             Ok(client) => match client.subjects().await {
                 Ok(subjects) => Verdict {
@@ -208,14 +187,8 @@ pub async fn check(args: &SettingsArgs, env: &Env) -> anyhow::Result<()> {
                 },
             },
         };
-        push(verdict);
+        out.push(verdict);
     }
 
-    let failed = verdicts.iter().filter(|ok| !**ok).count();
-    if failed == 0 {
-        println!("all {} checks passed", verdicts.len());
-        Ok(())
-    } else {
-        anyhow::bail!("{failed} of {} checks failed", verdicts.len())
-    }
+    out
 }

@@ -4,24 +4,37 @@
 //! Errors leave here as `anyhow::Error` (this is the edge); the exit status is the
 //! command's verdict.
 
+pub mod audit;
 pub mod check;
+mod check_keys;
 pub mod demo;
+pub mod format;
+pub mod guard;
 pub mod once;
+pub mod reconcile;
+pub mod rotation;
 pub mod run;
+pub mod start_retry;
+pub mod status;
 pub mod tail;
+mod telemetry;
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::avro::Decoder;
 use crate::config::Config;
 use crate::connector::startup;
 use crate::membership::ChangeEvent;
+use crate::metrics::Metrics;
+use crate::telemetry::InternalEvent as _;
+use telemetry::{SigtermUnwatched, StopRequested, StoppedAtOnce};
 
-/// Cancels `token` on SIGTERM or Ctrl-C (SIGINT). A second signal is left to the
-/// default handler's effect: the caller's drain deadline bounds the wait anyway.
-pub fn cancel_on_signal(token: CancellationToken) {
+/// Cancels `token` on SIGTERM or Ctrl-C (SIGINT); a second signal (either) ends
+/// the process at once (exit 130), whatever is in flight.
+pub fn cancel_on_signal(token: CancellationToken, metrics: Arc<Metrics>) {
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
@@ -29,23 +42,31 @@ pub fn cancel_on_signal(token: CancellationToken) {
             let mut term =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                     Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Cannot watch SIGTERM; only Ctrl-C stops");
+                    Err(error) => {
+                        SigtermUnwatched { error: &error }.emit(&metrics);
                         let _ = ctrl_c.await;
                         token.cancel();
                         return;
                     }
                 };
-            tokio::select! {
-                _ = ctrl_c => tracing::info!("Ctrl-C: finishing the cycle in flight, then stopping"),
-                _ = term.recv() => tracing::info!("SIGTERM: finishing the cycle in flight, then stopping"),
-            }
+            let signal = tokio::select! {
+                _ = ctrl_c => "Ctrl-C",
+                _ = term.recv() => "SIGTERM",
+            };
+            StopRequested { signal }.emit(&metrics);
+            token.cancel();
+            let signal = tokio::select! {
+                _ = tokio::signal::ctrl_c() => "Ctrl-C",
+                _ = term.recv() => "SIGTERM",
+            };
+            StoppedAtOnce { signal }.emit(&metrics);
+            std::process::exit(130);
         }
         #[cfg(not(unix))]
         {
             let _ = ctrl_c.await;
+            token.cancel();
         }
-        token.cancel();
     });
 }
 
@@ -66,7 +87,10 @@ pub async fn event_json(
 
 /// The Kafka settings of a command that reads topics without a transaction.
 pub fn read_only_kafka(config: &Config) -> crate::kafka::KafkaConfig {
-    startup::kafka_config(config, crate::kafka::TopicPolicy::Trust)
+    crate::kafka::KafkaConfig {
+        topic_policy: crate::kafka::TopicPolicy::Trust,
+        ..config.kafka.clone()
+    }
 }
 
 /// The decoder for tail and friends, with the registry when one is configured.
@@ -79,7 +103,7 @@ pub async fn decoder_for(config: &Config) -> anyhow::Result<Decoder> {
         // These commands serve no metrics: the decoder's telemetry only logs.
         Some(r) => Ok(Decoder::with_registry(
             schemas,
-            startup::registry_client(r).map_err(|e| anyhow::anyhow!("schema registry: {e}"))?,
+            startup::registry_client(r).context("schema registry")?,
             Arc::new(crate::metrics::Metrics::new()),
         )),
     }

@@ -2,24 +2,22 @@
 //! non-zero naming each organization that failed or was held, and why.
 //! `once --dry-run` prints the events it would publish and writes nothing.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use anyhow::Context as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::connector::startup::{self, StartOptions};
-use crate::connector::{system_clock, Mode};
+use crate::connector::startup::StartOptions;
+use crate::connector::{system_clock, Mode, Shared};
 use crate::metrics::Metrics;
 use crate::scheduler::{self, PollStatus};
-use crate::server::{Health, Releases};
 
 /// Runs one poll of every organization. The error lists what failed.
 pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::for_connector(&config.connector_name));
     let shutdown = CancellationToken::new();
-    super::cancel_on_signal(shutdown.clone());
+    super::cancel_on_signal(shutdown.clone(), metrics.clone());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mode = if dry_run {
         Mode::DryRun(tx)
@@ -27,22 +25,29 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
         drop(tx);
         Mode::Publish
     };
-    let started = startup::start(
-        &config,
+    let options = StartOptions {
+        mode,
+        topic_policy: config.kafka.topic_policy,
+        clock: system_clock(),
         metrics,
-        Arc::new(Health::new(config.ready_max_consecutive_failures)),
-        Arc::new(Releases::default()),
-        Arc::new(Mutex::new(Vec::new())),
-        StartOptions {
-            mode,
-            topic_policy: startup::topic_policy(&config),
-            clock: system_clock(),
-        },
-    )
-    .await
-    .context("start-up failed")?;
+        shared: Shared::new(config.ready_max_consecutive_failures),
+    };
+    let started = super::run::start(&config, options).await?;
     let encoder = started.context.encoder.clone();
     let decoder = started.decoder.clone();
+    // Keys that joined no organization's pool fail `once` too, each named.
+    let mut failed: Vec<String> = started
+        .rejected
+        .iter()
+        .map(|k| format!("{}: {k}", k.label()))
+        .collect();
+    failed.extend(
+        started
+            .pending
+            .iter()
+            .map(|(fp, e)| format!("key:{fp}: its organization could not be learned: {e}")),
+    );
+    let unplaced = failed.len();
     let results = scheduler::run_once(started.pollers, config.max_concurrent_polls, shutdown).await;
     // The context holds the dry run's sender: drop it so the channel ends.
     drop(started.context);
@@ -56,7 +61,6 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
         }
     }
 
-    let mut failed = Vec::new();
     for (poller, result) in &results {
         let org = poller
             .org_key()
@@ -72,8 +76,10 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
                 "{org}: failed: {}",
                 poller.last_error().unwrap_or("see the log")
             )),
-            Ok(PollStatus::Cancelled) => failed.push(format!("{org}: cancelled by a signal")),
-            Err(fatal) => failed.push(format!("{org}: fatal: {}", fatal.0)),
+            Ok(PollStatus::Cancelled | PollStatus::Retired) => {
+                failed.push(format!("{org}: cancelled by a signal"))
+            }
+            Err(fatal) => failed.push(format!("{org}: fatal: {fatal}")),
         }
     }
     if failed.is_empty() {
@@ -83,9 +89,14 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
             eprintln!("{f}");
         }
         anyhow::bail!(
-            "{} of {} organizations did not complete their poll",
-            failed.len(),
-            results.len()
+            "{} of {} organizations did not complete their poll{}",
+            failed.len() - unplaced,
+            results.len(),
+            if unplaced == 0 {
+                String::new()
+            } else {
+                format!(", {unplaced} API key(s) could not be used")
+            }
         )
     }
 }

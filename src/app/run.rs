@@ -1,64 +1,75 @@
 //! `run`: serve the metrics, start up, poll forever; on SIGTERM let the cycles in
 //! flight commit or abort, then exit 0 within a bounded time.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+use super::telemetry::{
+    AdminListening, DrainDeadlinePassed, MetricsListening, MetricsServerStopped, Polling, Stopped,
+};
 use crate::config::Config;
-use crate::connector::startup::{self, StartOptions};
-use crate::connector::{system_clock, Mode};
+use crate::connector::startup::{self, StartOptions, Started};
+use crate::connector::status::ConnectorInfo;
+use crate::connector::{system_clock, Mode, Shared};
 use crate::metrics::Metrics;
 use crate::scheduler::{self, Pollable, Schedule};
-use crate::server::{self, Health, Releases, ServerState};
+use crate::server::{self, ServerState};
+use crate::telemetry::InternalEvent as _;
 
-/// Extra time after the transaction timeout that shutdown waits for a cycle in
-/// flight before giving up on it (the broker aborts it by then anyway).
-const DRAIN_MARGIN: Duration = Duration::from_secs(5);
+/// Extra time after the transaction timeout that shutdown waits for the one commit
+/// in flight (no other begins after the signal) before giving up on it; the broker
+/// aborts it anyway. With the runtime's 2 s exit bound the process is gone within
+/// transaction timeout + 12 s: the grace period (docs/operations.md "Stopping", the
+/// chart, compose) is transaction timeout + 15 s.
+pub const DRAIN_MARGIN: Duration = Duration::from_secs(10);
 
-/// The shared pieces a running connector serves over HTTP.
-#[derive(Debug, Clone)]
-pub struct Served {
-    pub metrics: Arc<Metrics>,
-    pub health: Arc<Health>,
-    pub releases: Arc<Releases>,
-    pub orgs: Arc<Mutex<Vec<String>>>,
-    pub addr: std::net::SocketAddr,
-}
-
-/// Binds and serves `/metrics`, `/healthz`, `/readyz` and the admin endpoint.
+/// Binds and serves `/metrics`, `/healthz`, `/readyz` over `shared`, and the admin
+/// API on `--admin-listen` when an admin token is set; returns the metrics address.
 pub async fn serve_http(
     config: &Config,
     metrics: Arc<Metrics>,
+    shared: Shared,
     shutdown: CancellationToken,
-) -> anyhow::Result<Served> {
-    let health = Arc::new(Health::new(config.ready_max_consecutive_failures));
-    let releases = Arc::new(Releases::default());
-    let orgs = Arc::new(Mutex::new(Vec::new()));
-    let listener = server::bind(config.metrics_listen).await?;
+) -> anyhow::Result<std::net::SocketAddr> {
+    let started_ms = (system_clock())();
+    let info = ConnectorInfo::this_process(&config.connector_name, started_ms);
+    shared.status.identify(info);
+    let listener = server::bind(config.metrics_listen, "--metrics-listen").await?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "metrics listening on http://{addr}");
+    MetricsListening { addr }.emit(&metrics);
     let state = ServerState {
         metrics: metrics.clone(),
-        health: health.clone(),
-        releases: releases.clone(),
-        orgs: orgs.clone(),
+        shared,
         admin_token: config.admin_token.clone(),
     };
+    // The admin API on its own listener, only when a token turns it on.
+    if config.admin_token.is_some() {
+        let admin = server::bind(config.admin_listen, "--admin-listen").await?;
+        AdminListening {
+            addr: admin.local_addr()?,
+        }
+        .emit(&metrics);
+        let (router, metrics, shutdown) = (
+            server::admin_router(state.clone()),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = server::serve(admin, router, shutdown).await {
+                MetricsServerStopped { error: &error }.emit(&metrics);
+            }
+        });
+    }
+    let router = server::router(state);
     tokio::spawn(async move {
-        if let Err(e) = server::serve(listener, state, shutdown).await {
-            tracing::error!(error = %e, "Metrics server stopped");
+        if let Err(error) = server::serve(listener, router, shutdown).await {
+            MetricsServerStopped { error: &error }.emit(&metrics);
         }
     });
-    Ok(Served {
-        metrics,
-        health,
-        releases,
-        orgs,
-        addr,
-    })
+    Ok(addr)
 }
 
 /// The schedule from the configuration.
@@ -68,65 +79,104 @@ pub fn schedule(config: &Config) -> Schedule {
         jitter: config.poll_jitter,
         max_concurrent: config.max_concurrent_polls,
         retry_base: Duration::from_secs(1),
+        max_cycles: None,
     }
 }
 
-/// Runs until SIGTERM/Ctrl-C (exit 0) or a fatal error (exit non-zero).
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    let metrics = Arc::new(Metrics::new());
-    let shutdown = CancellationToken::new();
-    super::cancel_on_signal(shutdown.clone());
-    let http_stop = CancellationToken::new();
-    let served = serve_http(&config, metrics.clone(), http_stop.clone()).await?;
+/// Builds the parts and starts up: the same path for `run`, `once` and `demo`.
+pub async fn start(config: &Config, options: StartOptions) -> anyhow::Result<Started> {
+    let parts = startup::build(config, options)
+        .await
+        .context("start-up failed")?;
+    startup::start(parts).await.context("start-up failed")
+}
 
-    let options = StartOptions {
-        mode: Mode::Publish,
-        topic_policy: startup::topic_policy(&config),
-        clock: system_clock(),
-    };
-    let started = tokio::select! {
-        r = startup::start(
-            &config,
-            metrics,
-            served.health.clone(),
-            served.releases.clone(),
-            served.orgs.clone(),
-            options,
-        ) => r.context("start-up failed")?,
-        _ = shutdown.cancelled() => {
-            tracing::info!("Stopped during start-up");
-            return Ok(());
-        }
-    };
-    tracing::info!(
-        organizations = started.pollers.len(),
-        interval = ?config.poll_interval,
-        "Polling"
-    );
-    let tasks: Vec<Box<dyn Pollable>> = started
-        .pollers
-        .into_iter()
-        .map(|p| Box::new(p) as Box<dyn Pollable>)
-        .collect();
-    let drain = config.kafka.transaction_timeout + DRAIN_MARGIN;
-    let sched = scheduler::run_forever(tasks, schedule(&config), shutdown.clone());
+/// Hands the pollers to the scheduler and polls until `shutdown` (then drains for
+/// at most `drain`) or a fatal error.
+pub async fn poll(
+    started: Started,
+    schedule: Schedule,
+    shutdown: CancellationToken,
+    drain: Duration,
+    metrics: &Metrics,
+) -> Result<(), scheduler::Fatal> {
+    let (_, no_new_tasks) = tokio::sync::mpsc::unbounded_channel();
+    poll_growing(started, no_new_tasks, schedule, shutdown, drain, metrics).await
+}
+
+/// As [`poll`], and every task arriving on `new_tasks` (the key rotation's) joins.
+pub async fn poll_growing(
+    started: Started,
+    new_tasks: tokio::sync::mpsc::UnboundedReceiver<Box<dyn Pollable>>,
+    schedule: Schedule,
+    shutdown: CancellationToken,
+    drain: Duration,
+    metrics: &Metrics,
+) -> Result<(), scheduler::Fatal> {
+    Polling {
+        organizations: started.pollers.len(),
+        interval: schedule.interval,
+    }
+    .emit(metrics);
+    let maker = super::rotation::TaskMaker::new(&started);
+    let tasks = maker.initial(started.pollers, started.rejected);
+    let sched = scheduler::run_growing(tasks, new_tasks, schedule, shutdown.clone());
     tokio::pin!(sched);
-    let result = tokio::select! {
+    tokio::select! {
         r = &mut sched => r,
         _ = async {
             shutdown.cancelled().await;
             tokio::time::sleep(drain).await;
         } => {
-            tracing::warn!(?drain, "A cycle did not finish within the drain deadline; exiting anyway (the broker aborts its open transaction)");
+            DrainDeadlinePassed { drain }.emit(metrics);
             Ok(())
+        }
+    }
+}
+
+/// Runs until SIGTERM/Ctrl-C (exit 0) or a fatal error (exit non-zero).
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::for_connector(&config.connector_name));
+    let shutdown = CancellationToken::new();
+    super::cancel_on_signal(shutdown.clone(), metrics.clone());
+    let shared = Shared::new(config.ready_max_consecutive_failures);
+    let http_stop = CancellationToken::new();
+    serve_http(&config, metrics.clone(), shared.clone(), http_stop.clone()).await?;
+
+    let options = StartOptions {
+        mode: Mode::Publish,
+        topic_policy: config.kafka.topic_policy,
+        clock: system_clock(),
+        metrics: metrics.clone(),
+        shared,
+    };
+    // Waits for a broker or registry that is not reachable yet (`/readyz` says 503).
+    let started = match super::start_retry::start_run(&config, options, &shutdown).await {
+        Some(r) => r.context("start-up failed")?,
+        None => {
+            Stopped {
+                during_startup: true,
+            }
+            .emit(&metrics);
+            return Ok(());
         }
     };
+    let drain = config.kafka.transaction_timeout + DRAIN_MARGIN;
+    let new_tasks = super::rotation::start(&config, &started, shutdown.clone());
+    let result = poll_growing(
+        started,
+        new_tasks,
+        schedule(&config),
+        shutdown,
+        drain,
+        &metrics,
+    )
+    .await;
     http_stop.cancel();
-    match result {
-        Ok(()) => {
-            tracing::info!("Stopped");
-            Ok(())
-        }
-        Err(fatal) => Err(anyhow::anyhow!(fatal.0)),
+    result?;
+    Stopped {
+        during_startup: false,
     }
+    .emit(&metrics);
+    Ok(())
 }

@@ -1,13 +1,17 @@
 //! `tail`: consume a topic, read committed, and print each record decoded as one
-//! JSON line: `{"topic", "partition", "offset", "timestamp", "key", "value"}`.
+//! JSON line: `{"topic", "partition", "offset", "timestamp", "key", "value"}`; with
+//! `--format ocsf|ecs`, each event of the events topic as one OCSF or ECS record
+//! ([`super::format`]).
 
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use rdkafka::message::Message as _;
 use tokio_util::sync::CancellationToken;
 
+use super::format::{base_options, siem_line};
 use crate::avro::Decoder;
 use crate::cli::{TailArgs, TailFrom};
 use crate::config::Config;
@@ -25,6 +29,16 @@ pub fn resolve_topic(config: &Config, topic: &str) -> String {
 /// Prints records until `--max-records`, `--idle-timeout`, or a signal.
 pub async fn tail(config: Config, args: TailArgs) -> anyhow::Result<()> {
     let topic = resolve_topic(&config, &args.topic);
+    let siem = args.format.siem();
+    // Events name their organization by key only: `group.name` is the key here.
+    let options = base_options(config.ocsf_severity, Default::default());
+    if let Some(f) = siem {
+        anyhow::ensure!(
+            topic != config.kafka.state_topic,
+            "--format {} prints change events: read the events topic (--topic events), not the state topic",
+            f.name().to_ascii_lowercase()
+        );
+    }
     let decoder = super::decoder_for(&config).await?;
     let kafka = super::read_only_kafka(&config);
     let start = match args.from {
@@ -34,7 +48,7 @@ pub async fn tail(config: Config, args: TailArgs) -> anyhow::Result<()> {
     let consumer = tail_consumer(&kafka, &topic, start)
         .with_context(|| format!("cannot consume topic {topic}"))?;
     let shutdown = CancellationToken::new();
-    super::cancel_on_signal(shutdown.clone());
+    super::cancel_on_signal(shutdown.clone(), Arc::new(crate::metrics::Metrics::new()));
     let mut printed = 0u64;
     let idle = args.idle_timeout.unwrap_or(Duration::MAX);
     loop {
@@ -48,16 +62,35 @@ pub async fn tail(config: Config, args: TailArgs) -> anyhow::Result<()> {
                 Ok(r) => r.with_context(|| format!("consuming {topic}"))?,
             },
         };
-        let line = record_json(
-            &decoder,
-            msg.topic(),
-            msg.partition(),
-            msg.offset(),
-            msg.timestamp().to_millis(),
-            msg.key(),
-            msg.payload(),
-        )
-        .await;
+        let line = match (siem, msg.payload()) {
+            (None, payload) => record_json(
+                &decoder,
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                msg.timestamp().to_millis(),
+                msg.key(),
+                payload,
+            )
+            .await
+            .to_string(),
+            (Some(f), Some(value)) => {
+                match siem_line(&decoder, f, &options, msg.key(), value).await {
+                    Ok(line) => line,
+                    Err(e) => {
+                        // Stdout stays a stream of valid records: say it on stderr.
+                        eprintln!(
+                            "tail: {topic}/{}@{} is not a change event, not printed as {}: {e}",
+                            msg.partition(),
+                            msg.offset(),
+                            f.name()
+                        );
+                        continue;
+                    }
+                }
+            }
+            (Some(_), None) => continue,
+        };
         let mut out = std::io::stdout().lock();
         writeln!(out, "{line}")?;
         out.flush()?;

@@ -1,13 +1,31 @@
 //! The connector at work: one organization's poll cycle ([`poller`]), the start-up
-//! that restores state and builds the pollers ([`startup`]), and the internal events
-//! that log and count what happens ([`events`]).
+//! that builds the parts, restores the state and makes the pollers ([`startup`],
+//! [`restore`]), the state the cycle shares with the HTTP side door ([`shared`]),
+//! and the internal events that log and count what happens ([`telemetry`]).
 //!
 //! The domain decisions are [`crate::membership`]'s; the I/O is behind
-//! [`crate::streak::StreakApi`] and [`crate::kafka::TransactionalSink`]. This module
-//! only orders the steps.
+//! [`crate::streak::StreakApi`], [`crate::kafka::TransactionalSink`] and
+//! [`Restore`]. This module only orders the steps.
 
-pub mod events;
+mod guarded;
+pub(crate) mod hold_events;
+pub mod holds;
+pub mod keys;
+pub mod ocsf;
 pub mod poller;
+pub mod reconcile;
+pub mod record_size;
+pub mod restore;
+pub mod shared;
 pub mod startup;
+pub mod state_keys;
+pub mod status;
+pub mod telemetry;
 
+pub use holds::{Decision, DecisionRefused, Hold, HoldKind, Holds, InactivityLimits};
+pub use ocsf::OcsfOutput;
 pub use poller::{system_clock, Clock, CycleError, Mode, OrgPoller, PollContext};
+pub use restore::{Restore, StateReader};
+pub use shared::{Health, Shared};
+pub use startup::{Parts, StartOptions, Started, StartupError};
+pub use status::{ConnectorStatus, StatusBoard};

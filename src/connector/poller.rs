@@ -7,22 +7,34 @@
 //! committed state, and a crash is redone after the restart's restore. Event ids are
 //! deterministic, so even a consumer that reads uncommitted data can drop repeats.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
-use super::events::{DepartureGuardTripped, PollFailed, PollSucceeded};
+use super::guarded::guarded;
+use super::holds::{Holds, InactivityLimits};
+use super::keys::{FetchError, OrgKeys};
+use super::ocsf::OcsfOutput;
+use super::reconcile::PollFindings;
+use super::record_size::{encode_batch, Batch, RecordLimit};
+use super::shared::Health;
+use super::telemetry::{
+    DepartureGuardReleaseUsed, MemberLeftOut, OrganizationResolved, PollFailed, PollSucceeded,
+};
 use crate::avro::Encoder;
-use crate::kafka::{OutRecord, Recovery, TransactionalSink};
-use crate::membership::{self, ChangeEvent, EventType, GuardRelease, GuardVerdict, OrgState};
+use crate::kafka::TransactionalSink;
+use crate::keypool::AllKeysRejected;
+use crate::membership::{self, ChangeEvent, EventType, OrgState};
 use crate::metrics::Metrics;
+use crate::recovery::{Classified, Recovery};
 use crate::scheduler::{Fatal, PollStatus, Pollable};
-use crate::server::{Health, Releases};
-use crate::streak::{ApiError, StreakApi};
+use crate::streak::ApiError;
+use crate::telemetry::InternalEvent as _;
 
 /// The connector's clock: epoch milliseconds. Injected so tests control time.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -50,22 +62,34 @@ pub enum Mode {
 pub struct PollContext {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
-    pub releases: Arc<Releases>,
+    /// The guard's holds and the operators' decisions on them.
+    pub holds: Arc<Holds>,
+    /// The inactivity guard's limits.
+    pub inactivity: InactivityLimits,
+    /// Held by the one cycle that commits: the others wait here, where shutdown
+    /// reaches them, rather than inside the producer.
+    pub commit_gate: tokio::sync::Mutex<()>,
     pub sink: Arc<dyn TransactionalSink>,
     pub encoder: Encoder,
     pub events_topic: String,
     pub state_topic: String,
+    /// With an OCSF topic, each event's OCSF record goes into the same transaction.
+    pub ocsf: Option<OcsfOutput>,
     pub settings: membership::Settings,
+    /// The largest record the producer sends (see [`super::record_size`]).
+    pub record_limit: RecordLimit,
     pub clock: Clock,
     pub mode: Mode,
-    /// State restored at start-up, handed to each organization's poller when it
-    /// learns which organization its key sees.
+    /// State restored at start-up, handed to each organization's poller at its
+    /// first cycle.
     pub restored: Mutex<HashMap<String, OrgState>>,
-    /// Organizations already taken by a poller: two keys of one organization must
-    /// not both publish it.
-    pub claimed: Mutex<HashSet<String>>,
     /// The organizations being polled (shown to the admin endpoint).
     pub orgs: Arc<Mutex<Vec<String>>>,
+    /// What `/status` shows: written here where health is.
+    pub status: Arc<super::status::StatusBoard>,
+    /// The continuous reconciliation, when configured: its finding records join
+    /// each poll's transaction.
+    pub reconcile: Option<Arc<super::reconcile::Continuous>>,
 }
 
 impl std::fmt::Debug for PollContext {
@@ -85,9 +109,9 @@ pub enum CycleError {
     /// The Streak API call failed (after the client's own retries).
     #[error(transparent)]
     Api(#[from] ApiError),
-    /// Two API keys see the same organization: only the first publishes it.
-    #[error("organization {org} is already polled with another API key (key {fingerprint} is ignored); remove the duplicate key")]
-    DuplicateOrganization { org: String, fingerprint: String },
+    /// Every API key of the organization's pool was rejected (or none is left).
+    #[error(transparent)]
+    Keys(#[from] AllKeysRejected),
     /// An event or state record could not be encoded: a defect; the cycle is retried.
     #[error("cannot encode the poll's records: {0}")]
     Encode(#[from] crate::avro::EncodeError),
@@ -99,28 +123,71 @@ pub enum CycleError {
     Internal(String),
 }
 
-impl CycleError {
+impl Classified for CycleError {
+    fn recovery(&self) -> Recovery {
+        match self {
+            CycleError::Api(e) => e.recovery(),
+            CycleError::Keys(e) => e.recovery(),
+            CycleError::Encode(_) => Recovery::RedoCycle,
+            CycleError::Publish(e) => e.recovery(),
+            CycleError::Internal(_) => Recovery::RetryNow,
+        }
+    }
+
     /// A fixed code for metrics, logs and `/readyz`.
-    pub fn code(&self) -> &'static str {
+    fn error_code(&self) -> &'static str {
         match self {
             CycleError::Api(e) => e.error_code(),
-            CycleError::DuplicateOrganization { .. } => "duplicate_organization",
+            CycleError::Keys(e) => e.error_code(),
             CycleError::Encode(_) => "encode",
-            CycleError::Publish(e) => e.code(),
+            CycleError::Publish(e) => e.error_code(),
             CycleError::Internal(_) => "internal",
         }
     }
 }
 
-/// The poll cycle of the organization one API key sees.
+impl From<FetchError> for CycleError {
+    fn from(e: FetchError) -> Self {
+        match e {
+            FetchError::Api(e) => CycleError::Api(e),
+            FetchError::AllRejected(e) => CycleError::Keys(e),
+        }
+    }
+}
+
+/// The one place where a cycle's [`Recovery`] becomes what the scheduler does next;
+/// `None` stops the process.
+///
+/// - `RedoCycle`: nothing of the cycle is visible; redo it soon, with backoff.
+/// - `RetryNow`: whoever made the error has already retried it now (the Streak
+///   client within its call); the next cycle comes at the next interval.
+/// - `StopOrganization`: polling again changes nothing until an operator acts; the
+///   organization keeps its interval (and its failing `/readyz`), the others go on.
+/// - `StopProcess`: fenced, or a commit whose outcome is unknown.
+fn poll_result(recovery: Recovery) -> Option<PollStatus> {
+    match recovery {
+        Recovery::RedoCycle => Some(PollStatus::Failed { retry_soon: true }),
+        Recovery::RetryNow | Recovery::StopOrganization => {
+            Some(PollStatus::Failed { retry_soon: false })
+        }
+        Recovery::StopProcess => None,
+    }
+}
+
+/// The poll cycle of one organization, with its pool of API keys.
 pub struct OrgPoller {
-    api: Arc<dyn StreakApi>,
-    /// The organization key once known; until then `key:<fingerprint>`.
+    keys: Arc<OrgKeys>,
+    /// The organization key.
     label: String,
+    /// The poller's stable identity (its health is kept under it): the
+    /// organization key, known from start-up on (a pool is formed per organization).
+    id: String,
     org: Option<(String, OrgState)>,
     ctx: Arc<PollContext>,
     /// The last cycle's error, for `once`'s summary.
     last_error: Option<String>,
+    /// The OCSF output with this organization's name, once resolved.
+    ocsf: Option<OcsfOutput>,
 }
 
 impl std::fmt::Debug for OrgPoller {
@@ -132,14 +199,18 @@ impl std::fmt::Debug for OrgPoller {
 }
 
 impl OrgPoller {
-    pub fn new(api: Arc<dyn StreakApi>, ctx: Arc<PollContext>) -> Self {
-        let label = format!("key:{}", api.key_fingerprint());
+    /// The poller of the organization of `keys`, a pool start-up (or the key
+    /// rotation) formed.
+    pub fn new(keys: Arc<OrgKeys>, ctx: Arc<PollContext>) -> Self {
+        let label = keys.org_key().to_owned();
         OrgPoller {
-            api,
+            keys,
+            id: label.clone(),
             label,
             org: None,
             ctx,
             last_error: None,
+            ocsf: None,
         }
     }
 
@@ -158,29 +229,23 @@ impl OrgPoller {
         self.org.as_ref().map(|(_, s)| s)
     }
 
-    /// Learns which organization the key sees, and takes its restored state.
+    /// The organization's pool of keys.
+    pub fn keys(&self) -> &Arc<OrgKeys> {
+        &self.keys
+    }
+
+    /// At the first cycle: takes the organization's restored state.
     async fn resolve(&mut self) -> Result<(), CycleError> {
         if self.org.is_some() {
             return Ok(());
         }
-        let me = self.api.me().await?;
-        let org_key = match me.org_key.filter(|k| !k.is_empty()) {
-            Some(k) => k,
-            None => self.api.organization().await?.key,
+        let org_key = self.keys.org_key().to_owned();
+        // OCSF records name the organization (`group.name`): ask for its name once
+        // (with the polling key; the key stands in for a name Streak does not give).
+        let org_name = match &self.ctx.ocsf {
+            Some(_) => self.keys.organization_name().await,
+            None => None,
         };
-        {
-            let mut claimed = self
-                .ctx
-                .claimed
-                .lock()
-                .map_err(|_| poisoned("claimed organizations"))?;
-            if !claimed.insert(org_key.clone()) {
-                return Err(CycleError::DuplicateOrganization {
-                    org: org_key,
-                    fingerprint: self.api.key_fingerprint().to_string(),
-                });
-            }
-        }
         let state = self
             .ctx
             .restored
@@ -191,20 +256,20 @@ impl OrgPoller {
         if let Ok(mut orgs) = self.ctx.orgs.lock() {
             orgs.push(org_key.clone());
         }
-        self.ctx.metrics.register_org(&org_key);
-        self.ctx
-            .metrics
-            .members
-            .with_label_values(&[&org_key])
-            .set(state.len() as i64);
-        tracing::info!(
-            org = %org_key,
-            key = self.api.key_fingerprint(),
-            known_members = state.len(),
-            poll_seq = state.checkpoint().map_or(0, |c| c.poll_seq),
-            "Organization resolved"
-        );
-        self.label = org_key.clone();
+        let poll_seq = state.checkpoint().map_or(0, |c| c.poll_seq);
+        let first = self.keys.keys().first().map(|k| k.fingerprint.clone());
+        if let Some(fingerprint) = first {
+            (self.ctx.status).org_resolved(&org_key, &fingerprint, state.len(), poll_seq);
+        }
+        OrganizationResolved {
+            org: &org_key,
+            keys: self.keys.keys().len(),
+            known_members: state.len(),
+            poll_seq: state.checkpoint().map_or(0, |c| c.poll_seq),
+        }
+        .emit(&self.ctx.metrics);
+        self.ocsf =
+            (self.ctx.ocsf.as_ref()).map(|o| o.for_organization(&org_key, org_name.as_deref()));
         self.org = Some((org_key, state));
         Ok(())
     }
@@ -215,81 +280,71 @@ impl OrgPoller {
         &mut self,
         shutdown: &CancellationToken,
     ) -> Result<Option<PollStatus>, CycleError> {
-        tokio::select! {
-            r = self.resolve() => r?,
-            _ = shutdown.cancelled() => return Ok(None),
-        }
+        self.resolve().await?;
         let Some((org_key, _)) = &self.org else {
             return Ok(None);
         };
         let org_key = org_key.clone();
+        // Standby keys due for their `/users/me` check, then the listing with the
+        // polling key (the next healthy key takes over if Streak rejects it).
         let fetched = tokio::select! {
-            r = self.api.org_users(&org_key) => r?,
+            r = async {
+                self.keys.check_standbys((self.ctx.clock)()).await;
+                self.keys.org_users().await
+            } => r?,
             _ = shutdown.cancelled() => return Ok(None),
         };
         let started = Instant::now();
         let now_ms = (self.ctx.clock)();
-        let release = self
-            .ctx
-            .releases
-            .peek(&org_key)
-            .map(|expected_departures| GuardRelease {
-                org_key: org_key.clone(),
-                expected_departures,
-            });
         let Some((_, state)) = &mut self.org else {
             return Ok(None);
         };
-        let outcome = membership::diff(
-            state,
-            &fetched.listing,
-            now_ms,
-            &self.ctx.settings,
-            release.as_ref(),
-        );
-        if let GuardVerdict::Held {
-            departures,
-            known,
-            reason,
-            release_refused,
-        } = &outcome.verdict
-        {
-            let why = match release_refused {
-                Some(r) => {
-                    // A release confirms one departure count: once the poll differs
-                    // from it, it is void, and the operator confirms the new count.
-                    self.ctx.releases.take(&org_key);
-                    format!("{}; release refused and discarded: {r:?}", reason.as_str())
+        let mut outcome = match guarded(&self.ctx, &org_key, state, &fetched.listing, now_ms) {
+            Some(outcome) => outcome,
+            None => {
+                let held = self.ctx.holds.view().into_iter().find(|h| h.org == org_key);
+                if let Some(hold) = held {
+                    self.ctx.status.poll_held(&org_key, hold.count);
                 }
-                None => reason.as_str().to_string(),
-            };
-            DepartureGuardTripped {
+                self.keys.watch_owners(state, now_ms, &self.ctx.settings);
+                return Ok(Some(PollStatus::Held));
+            }
+        };
+
+        let Batch {
+            mut records,
+            left_out,
+        } = encode_batch(
+            &mut outcome,
+            &self.ctx.encoder,
+            &self.ctx.events_topic,
+            &self.ctx.state_topic,
+            self.ctx.record_limit,
+        )?;
+        for member in &left_out {
+            MemberLeftOut {
                 org: &org_key,
-                departures: *departures,
-                known: *known,
-                reason: &why,
+                member,
+                limit: self.ctx.record_limit,
             }
             .emit(&self.ctx.metrics);
-            return Ok(Some(PollStatus::Held));
         }
 
-        let mut records = Vec::with_capacity(outcome.events.len() + outcome.state_writes.len());
-        for event in &outcome.events {
-            let r = self.ctx.encoder.encode_event(event)?;
-            records.push(OutRecord {
-                topic: self.ctx.events_topic.clone(),
-                key: r.key,
-                value: r.value,
-            });
+        // The OCSF record of each event, keyed with the event's own key bytes (the
+        // event records keep the order of `outcome.events`).
+        if let Some(ocsf) = &self.ocsf {
+            let siem: Vec<crate::kafka::OutRecord> = records
+                .iter()
+                .filter(|r| r.topic == self.ctx.events_topic)
+                .zip(&outcome.events)
+                .map(|(r, event)| ocsf.record(event, &r.key))
+                .collect();
+            records.extend(siem);
         }
-        for write in &outcome.state_writes {
-            let r = self.ctx.encoder.encode_state(write)?;
-            records.push(OutRecord {
-                topic: self.ctx.state_topic.clone(),
-                key: r.key,
-                value: r.value,
-            });
-        }
+
+        // The reconciliation's finding changes join the poll's transaction.
+        let findings =
+            PollFindings::stage(self.ctx.reconcile.as_ref(), state, &outcome, &mut records);
 
         if let Mode::DryRun(out) = &self.ctx.mode {
             for e in &outcome.events {
@@ -298,22 +353,41 @@ impl OrgPoller {
             return Ok(Some(PollStatus::Done));
         }
 
+        // No transaction begins after the first signal: a cycle queued behind the
+        // shared producer leaves when shutdown is requested, and one that gets the
+        // gate checks again before it begins.
+        let _gate = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(None),
+            gate = self.ctx.commit_gate.lock() => gate,
+        };
+        if shutdown.is_cancelled() {
+            return Ok(None);
+        }
         self.ctx.sink.commit_batch(records).await?;
 
         // Committed: now, and only now, the in-memory state moves on.
         state.apply(&outcome);
-        if matches!(outcome.verdict, GuardVerdict::Released { .. }) {
-            self.ctx.releases.take(&org_key);
-            tracing::warn!(org = %org_key, "Departure guard release used");
+        findings.committed();
+        self.keys.watch_owners(state, now_ms, &self.ctx.settings);
+        publish_keys(&self.keys, &self.ctx.status, &org_key);
+        if let Some(hold) = self.ctx.holds.used(&org_key) {
+            DepartureGuardReleaseUsed {
+                org: &org_key,
+                kind: hold.kind.as_str(),
+            }
+            .emit(&self.ctx.metrics);
         }
         let mut by_type: BTreeMap<EventType, u64> = BTreeMap::new();
         for e in &outcome.events {
             *by_type.entry(e.event_type).or_default() += 1;
         }
         let by_type: Vec<(EventType, u64)> = by_type.into_iter().collect();
+        let poll_seq = state.checkpoint().map_or(0, |c| c.poll_seq);
+        (self.ctx.status).poll_committed(&org_key, poll_seq, state.len(), now_ms);
         PollSucceeded {
             org: &org_key,
-            poll_seq: state.checkpoint().map_or(0, |c| c.poll_seq),
+            poll_seq,
             duration: started.elapsed(),
             events: &by_type,
             members: state.len(),
@@ -324,6 +398,25 @@ impl OrgPoller {
         .emit(&self.ctx.metrics);
         Ok(Some(PollStatus::Done))
     }
+}
+
+/// The pool's keys and their owners' risks, as `/status` shows them.
+fn publish_keys(keys: &OrgKeys, status: &super::status::StatusBoard, org_key: &str) {
+    let keys = keys
+        .keys()
+        .into_iter()
+        .map(|k| super::status::KeyStatus {
+            fingerprint: k.fingerprint,
+            state: k.state.as_str().to_owned(),
+            owner_risks: k
+                .risks
+                .reasons()
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+        })
+        .collect();
+    status.set_keys(org_key, keys);
 }
 
 fn poisoned(what: &str) -> CycleError {
@@ -337,41 +430,39 @@ impl Pollable for OrgPoller {
     }
 
     async fn poll(&mut self, shutdown: &CancellationToken) -> Result<PollStatus, Fatal> {
+        // One span per cycle, carrying the organization (recorded as soon as the
+        // key's first cycle learns it), so every line of the cycle names it: the
+        // client's, the publisher's, the cycle's own.
+        let span = tracing::info_span!("poll", org = self.label.as_str());
         let started = Instant::now();
-        match self.cycle(shutdown).await {
+        match self.cycle(shutdown).instrument(span.clone()).await {
             Ok(Some(status)) => {
                 self.last_error = None;
-                self.ctx.health.poll_ok(&self.label);
+                self.ctx.health.poll_ok(&self.id, &self.label);
                 Ok(status)
             }
             Ok(None) => Ok(PollStatus::Cancelled),
-            Err(e) => {
-                self.last_error = Some(e.to_string());
-                let code = e.code();
-                let operator_action = match &e {
-                    CycleError::Api(a) => a.is_key_rejected(),
-                    CycleError::DuplicateOrganization { .. } => true,
-                    _ => false,
-                };
-                PollFailed {
-                    org: &self.label,
-                    error_code: code,
-                    error: &e,
-                    duration: started.elapsed(),
-                    operator_action,
-                }
-                .emit(&self.ctx.metrics);
-                self.ctx.health.poll_failed(&self.label, code);
-                match &e {
-                    CycleError::Publish(p) if p.recovery() == Recovery::Stop => {
-                        Err(Fatal(p.to_string()))
-                    }
-                    CycleError::Publish(_) | CycleError::Encode(_) => {
-                        Ok(PollStatus::Failed { retry_soon: true })
-                    }
-                    _ => Ok(PollStatus::Failed { retry_soon: false }),
-                }
-            }
+            Err(e) => span.in_scope(|| self.failed(e, started.elapsed())),
         }
+    }
+}
+
+impl OrgPoller {
+    /// Reports a failed cycle and says what the scheduler does next.
+    fn failed(&mut self, e: CycleError, duration: Duration) -> Result<PollStatus, Fatal> {
+        self.last_error = Some(e.to_string());
+        let recovery = e.recovery();
+        let code = e.error_code();
+        PollFailed {
+            org: &self.label,
+            error_code: code,
+            error: &e,
+            duration,
+            operator_action: recovery == Recovery::StopOrganization,
+        }
+        .emit(&self.ctx.metrics);
+        self.ctx.health.poll_failed(&self.id, &self.label, code);
+        self.ctx.status.poll_failed(&self.label, code);
+        poll_result(recovery).ok_or_else(|| Fatal::new(e))
     }
 }

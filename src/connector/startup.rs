@@ -1,45 +1,53 @@
 //! Start-up: everything that must work before the first poll, in order, failing
 //! here rather than at 3 a.m.
 //!
+//! [`build`] makes the parts from the configuration, once:
+//!
 //! 1. Parse the embedded schemas; register them when a Schema Registry is set.
-//! 2. Create or check the topics (the state topic must be compacted).
+//! 2. Create or check the topics (the state topic must be compacted), and at the
+//!    same time
 //! 3. `init_transactions`: fences a zombie with the same transactional id and
 //!    aborts its open transaction (skipped by `--dry-run`, which must not fence the
 //!    live instance).
-//! 4. Read the state topic from beginning to end, read committed, and rebuild every
-//!    organization's state.
-//! 5. Build one Streak client and one poller per API key.
+//! 4. One Streak client per API key.
+//!
+//! [`start`] takes the parts (real ones, or in-memory twins in tests), restores
+//! every organization's state through [`Restore`] and builds one poller per API key.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use futures::FutureExt as _;
-
-use super::events::StateRestored;
+use super::keys::rejected::RejectedKey;
+use super::keys::ring::{Admitted, KeyRing};
+use super::ocsf::OcsfOutput;
 use super::poller::{Clock, Mode, OrgPoller, PollContext};
+use super::record_size::RecordLimit;
+use super::restore::{Restore, StateReader};
+use super::shared::Shared;
 use crate::avro::{
-    Decoder, Encoder, Registration, RegistryAuth, RegistryClient, RegistryConfig, Schemas,
-    TopicNames,
+    DecodeError, Decoder, Encoder, Registration, RegistryAuth, RegistryClient, RegistryConfig,
+    RegistryError, SchemaError, Schemas, TopicNames,
 };
 use crate::config::{Config, RegistrySettings};
 use crate::kafka::{
-    ensure_topics, KafkaConfig, KafkaStateSource, RestoreError, StateSource, TopicPolicy,
+    ensure_topics, KafkaConfig, KafkaStateSource, RestoreError, TopicPolicy,
     TransactionalPublisher, TransactionalSink,
 };
-use crate::membership::{self, Checkpoint, OrgState, SourceInfo, StateRecord};
+use crate::membership::{self, SourceInfo};
 use crate::metrics::Metrics;
-use crate::server::{Health, Releases};
-use crate::streak::{ApiKey, ClientConfig, RetryPolicy, StreakApi, StreakClient};
+use crate::recovery::{Classified, Recovery};
+use crate::streak::{ApiKey, StreakApi, StreakClient};
 
-/// Why the connector cannot start. Every variant is fatal; the message says what to
-/// fix.
+/// Why the connector cannot start. The message says what to fix; the source is
+/// kept for `main`.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("embedded Avro schemas: {0}")]
-    Schemas(String),
-    #[error("schema registry: {0}")]
-    Registry(String),
+    #[error("embedded Avro schemas")]
+    Schemas(#[source] SchemaError),
+    #[error("schema registry")]
+    Registry(#[source] RegistryError),
+    #[error("cannot fetch the state topic's writer schemas")]
+    WriterSchemas(#[source] DecodeError),
     #[error(transparent)]
     KafkaConfig(#[from] crate::kafka::ConfigError),
     #[error(transparent)]
@@ -48,18 +56,58 @@ pub enum StartupError {
     Publisher(#[from] crate::kafka::PublishError),
     #[error(transparent)]
     Restore(#[from] RestoreError),
-    #[error("state topic: {0}")]
-    State(String),
-    #[error("Streak client: {0}")]
+    #[error(transparent)]
+    TwoFramings(#[from] super::state_keys::TwoFramings),
+    #[error("continuous reconciliation")]
+    Reconcile(#[from] super::reconcile::ReconcileStartError),
+    #[error("Streak client")]
     Client(#[from] crate::streak::ApiError),
+    /// No API key could be placed in an organization's pool.
+    #[error("none of the {keys} API key(s) can be used: {reasons}")]
+    NoUsableKey { keys: usize, reasons: String },
 }
 
-/// How start-up differs between commands.
+impl Classified for StartupError {
+    fn recovery(&self) -> Recovery {
+        match self {
+            StartupError::Topics(e) => e.recovery(),
+            StartupError::Restore(e) => e.recovery(),
+            StartupError::Reconcile(e) => e.recovery(),
+            StartupError::Registry(e) if e.is_retriable() => Recovery::RetryNow,
+            StartupError::WriterSchemas(e) if e.is_retriable() => Recovery::RetryNow,
+            // Whatever a publisher or client error says of a cycle, at start-up
+            // the process cannot go on without it.
+            _ => Recovery::StopProcess,
+        }
+    }
+
+    fn error_code(&self) -> &'static str {
+        match self {
+            StartupError::Schemas(_) => "schemas",
+            StartupError::Registry(_) => "registry",
+            StartupError::WriterSchemas(_) => "writer_schemas",
+            StartupError::KafkaConfig(_) => "kafka_config",
+            StartupError::Topics(e) => e.error_code(),
+            StartupError::Publisher(e) => e.error_code(),
+            StartupError::Restore(e) => e.error_code(),
+            StartupError::TwoFramings(_) => "two_framings",
+            StartupError::Reconcile(e) => e.error_code(),
+            StartupError::Client(e) => e.error_code(),
+            StartupError::NoUsableKey { .. } => "no_usable_key",
+        }
+    }
+}
+
+/// How start-up differs between commands, and what the command already built.
 #[derive(Clone)]
 pub struct StartOptions {
     pub mode: Mode,
     pub topic_policy: TopicPolicy,
     pub clock: Clock,
+    pub metrics: Arc<Metrics>,
+    /// Health, guard releases and the organizations polled, shared with the HTTP
+    /// side door when the command serves one.
+    pub shared: Shared,
 }
 
 impl std::fmt::Debug for StartOptions {
@@ -71,61 +119,57 @@ impl std::fmt::Debug for StartOptions {
     }
 }
 
+/// Everything the pollers run on, built once: the Streak API of each key, where the
+/// state comes from, where the polls commit, the codecs, the clock and the shared
+/// health. Tests build it from in-memory twins.
+pub struct Parts {
+    pub metrics: Arc<Metrics>,
+    pub shared: Shared,
+    /// One per API key, in the configuration's order.
+    pub apis: Vec<Arc<dyn StreakApi>>,
+    pub state: Arc<dyn Restore>,
+    pub sink: Arc<dyn TransactionalSink>,
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+    pub topics: TopicNames,
+    /// The OCSF topic, when set: each event also as an OCSF record, same transaction.
+    pub ocsf: Option<OcsfOutput>,
+    pub settings: membership::Settings,
+    /// The largest record the producer sends: larger members are left out of a poll.
+    pub record_limit: RecordLimit,
+    /// The inactivity guard's limits.
+    pub inactivity: super::InactivityLimits,
+    pub clock: Clock,
+    pub mode: Mode,
+    /// The continuous reconciliation, when configured (started: findings restored,
+    /// directory read to its end).
+    pub reconcile: Option<Arc<super::reconcile::Continuous>>,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts")
+            .field("apis", &self.apis.len())
+            .field("topics", &self.topics)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A started connector: the pollers and what they share.
 #[derive(Debug)]
 pub struct Started {
+    /// One per organization, with its pool of keys.
     pub pollers: Vec<OrgPoller>,
+    /// Every key, placed in its organization's pool ([`KeyRing`]).
+    pub ring: Arc<KeyRing>,
+    /// Keys Streak rejected before their organization was known.
+    pub rejected: Vec<RejectedKey>,
+    /// Keys whose organization could not be learned (Streak unreachable): the key
+    /// rotation of `run` tries them again.
+    pub pending: Vec<(String, String)>,
     pub context: Arc<PollContext>,
     pub decoder: Decoder,
-}
-
-/// The Kafka layer's configuration from the connector's.
-/// The topic policy the configuration asks for.
-pub fn topic_policy(config: &Config) -> TopicPolicy {
-    match config.kafka.topic_policy {
-        crate::config::TopicPolicySetting::Verify => TopicPolicy::CreateAndVerify,
-        crate::config::TopicPolicySetting::Trust => TopicPolicy::Trust,
-    }
-}
-
-pub fn kafka_config(config: &Config, topic_policy: TopicPolicy) -> KafkaConfig {
-    let mut k = KafkaConfig::new(
-        config.kafka.bootstrap_servers.clone(),
-        transactional_id(&config.connector_name),
-    );
-    k.properties = config.kafka.properties.clone();
-    k.events_topic = config.kafka.events_topic.clone();
-    k.state_topic = config.kafka.state_topic.clone();
-    k.partitions = config.kafka.partitions;
-    k.replication_factor = config.kafka.replication_factor;
-    k.transaction_timeout = config.kafka.transaction_timeout;
-    k.topic_policy = topic_policy;
-    k
-}
-
-/// The transactional id: derived from the connector name only, so a second
-/// instance with the same name fences the first.
-pub fn transactional_id(connector_name: &str) -> String {
-    format!("{connector_name}.membership")
-}
-
-/// The Streak client's configuration from the connector's.
-pub fn client_config(config: &Config) -> ClientConfig {
-    let s = &config.streak;
-    ClientConfig {
-        base_url: s.base_url.clone(),
-        connect_timeout: s.connect_timeout,
-        request_timeout: s.request_timeout,
-        max_body_bytes: s.max_body_bytes,
-        rate_limit_per_sec: s.rate_limit_per_second,
-        retry: RetryPolicy {
-            base: s.retry_base,
-            cap: s.retry_cap,
-            max_attempts: s.retry_max_attempts,
-            deadline: s.retry_deadline,
-        },
-        ..ClientConfig::default()
-    }
 }
 
 /// This process's identity in events' `source.instance`: the host (or pod) name and
@@ -145,16 +189,14 @@ pub fn instance_id() -> String {
     format!("{host}-{nonce:08x}")
 }
 
-/// The Schema Registry client of `settings` (no request is made); the error is the
-/// message of [`StartupError::Registry`].
-pub fn registry_client(settings: &RegistrySettings) -> Result<RegistryClient, String> {
+/// The Schema Registry client of `settings` (no request is made).
+pub fn registry_client(settings: &RegistrySettings) -> Result<RegistryClient, RegistryError> {
     // The configuration guarantees both or neither.
     let auth = match (&settings.username, &settings.password) {
         (Some(u), Some(p)) => Some(RegistryAuth::new(u.clone(), p.expose().to_string())),
         _ => None,
     };
     RegistryClient::new(RegistryConfig::new(settings.url.as_str()).with_auth(auth))
-        .map_err(|e| e.to_string())
 }
 
 /// Schemas, encoder and decoder (registering the subjects when a registry is set).
@@ -163,7 +205,7 @@ pub async fn codecs(
     source: SourceInfo,
     metrics: &Arc<Metrics>,
 ) -> Result<(Encoder, Decoder), StartupError> {
-    let schemas = Arc::new(Schemas::load().map_err(|e| StartupError::Schemas(e.to_string()))?);
+    let schemas = Arc::new(Schemas::load().map_err(StartupError::Schemas)?);
     match &config.schema_registry {
         None => Ok((
             Encoder::single_object(schemas.clone(), source),
@@ -171,218 +213,192 @@ pub async fn codecs(
         )),
         Some(r) => {
             let client = registry_client(r).map_err(StartupError::Registry)?;
-            let topics = TopicNames {
-                events: config.kafka.events_topic.clone(),
-                state: config.kafka.state_topic.clone(),
-            };
             let encoder = Encoder::with_registry(
                 schemas.clone(),
                 source,
                 &client,
-                &topics,
+                &topic_names(config),
                 Registration::Register,
                 metrics,
             )
             .await
-            .map_err(|e| StartupError::Registry(e.to_string()))?;
-            let decoder = Decoder::with_registry(schemas, client, Arc::clone(metrics));
-            // Warm the decoder with the state schemas just registered: the restore
-            // decodes synchronously and would otherwise read the topic again for
-            // each writer schema it had not cached yet.
-            let probe = encoder
-                .encode_state(&StateRecord::Checkpoint(Checkpoint {
-                    org_key: "start-up-probe".into(),
-                    poll_seq: 0,
-                    last_poll_ms: 0,
-                    member_count: 0,
-                }))
-                .map_err(|e| StartupError::Schemas(e.to_string()))?;
-            decoder
-                .decode_state(&probe.key, probe.value.as_deref())
-                .await
-                .map_err(|e| StartupError::Registry(e.to_string()))?;
-            Ok((encoder, decoder))
+            .map_err(StartupError::Registry)?;
+            Ok((
+                encoder,
+                Decoder::with_registry(schemas, client, Arc::clone(metrics)),
+            ))
         }
     }
 }
 
-/// Decodes state records inside the restore (synchronously: it runs on the
-/// restore's threads). Single-object records and registry ids already cached
-/// decode at once; an id not cached yet fails with [`NeedsSchema`], and
-/// [`restore_state`] fetches it and reads the topic again.
-#[derive(Debug, thiserror::Error)]
-#[error("the writer schema of this record is not cached yet")]
-struct NeedsSchema {
-    key: Vec<u8>,
-    value: Option<Vec<u8>>,
-}
-
-#[derive(Debug, thiserror::Error)]
-enum StateDecodeError {
-    #[error(transparent)]
-    Decode(#[from] crate::avro::DecodeError),
-    #[error(transparent)]
-    NeedsSchema(#[from] NeedsSchema),
-}
-
-/// Reads the whole state topic and rebuilds each organization's state.
-pub async fn restore_state(
-    kafka: &KafkaConfig,
-    decoder: &Decoder,
-    metrics: &Arc<Metrics>,
-) -> Result<HashMap<String, OrgState>, StartupError> {
-    let source = KafkaStateSource::new(kafka.clone(), metrics.clone());
-    let started = Instant::now();
-    // Each round fetches at most one writer schema that was not cached; schemas
-    // evolve rarely, so a handful of rounds is plenty.
-    for _round in 0..32 {
-        let d = decoder.clone();
-        let decode =
-            move |key: &[u8], value: Option<&[u8]>| -> Result<StateRecord, StateDecodeError> {
-                match d.decode_state(key, value).now_or_never() {
-                    Some(r) => Ok(r?),
-                    None => Err(NeedsSchema {
-                        key: key.to_vec(),
-                        value: value.map(<[u8]>::to_vec),
-                    }
-                    .into()),
-                }
-            };
-        match source.restore(decode).await {
-            Ok(restored) => {
-                let mut orgs: HashMap<String, OrgState> = HashMap::new();
-                for (_, record) in restored.entries {
-                    match record {
-                        StateRecord::Member {
-                            org_key,
-                            state: Some(state),
-                            ..
-                        } => {
-                            orgs.entry(org_key.clone())
-                                .or_insert_with(|| OrgState::new(org_key))
-                                .insert(state);
-                        }
-                        StateRecord::Member { state: None, .. } => {}
-                        StateRecord::Checkpoint(c) => {
-                            let org_key = c.org_key.clone();
-                            orgs.entry(org_key.clone())
-                                .or_insert_with(|| OrgState::new(org_key))
-                                .set_checkpoint(c);
-                        }
-                    }
-                }
-                StateRestored {
-                    records: restored.stats.records,
-                    organizations: orgs.len(),
-                    members: orgs.values().map(OrgState::len).sum(),
-                    duration: started.elapsed(),
-                }
-                .emit(metrics);
-                return Ok(orgs);
-            }
-            Err(e) => {
-                let needs_schema = match &e {
-                    RestoreError::Undecodable { source, .. } => {
-                        match source.downcast_ref::<StateDecodeError>() {
-                            Some(StateDecodeError::NeedsSchema(n)) => Some(n),
-                            _ => None,
-                        }
-                    }
-                    _ => None,
-                };
-                let Some(n) = needs_schema else {
-                    return Err(e.into());
-                };
-                // Fetch (and cache) the writer schemas of that record, then read again.
-                decoder
-                    .decode_state(&n.key, n.value.as_deref())
-                    .await
-                    .map_err(|e| StartupError::State(e.to_string()))?;
-            }
-        }
+fn topic_names(config: &Config) -> TopicNames {
+    TopicNames {
+        events: config.kafka.events_topic.clone(),
+        state: config.kafka.state_topic.clone(),
     }
-    Err(StartupError::State(
-        "too many distinct writer schemas in the state topic".into(),
-    ))
 }
 
-/// Runs start-up and returns the pollers, ready for the scheduler.
-pub async fn start(
-    config: &Config,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    releases: Arc<Releases>,
-    orgs: Arc<Mutex<Vec<String>>>,
-    options: StartOptions,
-) -> Result<Started, StartupError> {
+/// Builds the parts from the configuration: codecs, topics, the transactional
+/// producer (`init_transactions`), the state reader and one Streak client per key.
+pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, StartupError> {
+    let StartOptions {
+        mode,
+        topic_policy,
+        clock,
+        metrics,
+        shared,
+    } = options;
     let source = SourceInfo {
         connector: config.connector_name.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        instance: instance_id(),
+        // The one /status shows, when the HTTP side door named the connector.
+        instance: shared.status.instance().unwrap_or_else(instance_id),
     };
     let (encoder, decoder) = codecs(config, source, &metrics).await?;
-    let dry_run = matches!(options.mode, Mode::DryRun(_));
+    let dry_run = matches!(mode, Mode::DryRun(_));
     let policy = if dry_run {
         TopicPolicy::Trust
     } else {
-        options.topic_policy
+        topic_policy
     };
-    let kafka = kafka_config(config, policy);
+    let kafka = KafkaConfig {
+        topic_policy: policy,
+        ..config.kafka.clone()
+    };
     kafka.validate()?;
-    ensure_topics(&kafka).await?;
-
-    let sink: Arc<dyn TransactionalSink> = if dry_run {
-        Arc::new(NoSink)
-    } else {
-        let publisher = TransactionalPublisher::new(&kafka, metrics.clone())?;
-        publisher.init().await?;
-        tracing::info!(
-            transactional_id = publisher.transactional_id(),
-            "Transactions initialised"
-        );
-        Arc::new(publisher)
+    ensure_topics(&kafka, &metrics).await?;
+    let sink = async {
+        let sink: Arc<dyn TransactionalSink> = if dry_run {
+            Arc::new(NoSink)
+        } else {
+            let publisher = TransactionalPublisher::new(&kafka, metrics.clone())?;
+            publisher.init().await?;
+            Arc::new(publisher)
+        };
+        Ok::<_, StartupError>(sink)
     };
-
-    let restored = match restore_state(&kafka, &decoder, &metrics).await {
-        Ok(r) => r,
-        // Nothing was ever committed: a dry run starts from nothing.
-        Err(StartupError::Restore(RestoreError::MissingTopic(_))) if dry_run => HashMap::new(),
-        Err(e) => return Err(e),
+    let sink = sink.await?;
+    // After init_transactions: a dead instance's open transaction no longer holds
+    // the findings topic's stable end back.
+    let reconcile = match &config.reconcile {
+        Some(settings) => Some(Arc::new(
+            super::reconcile::Continuous::start(&kafka, settings, metrics.clone()).await?,
+        )),
+        None => None,
     };
-    health.set_restored();
+    let topics = topic_names(config);
+    let state = Arc::new(StateReader::new(
+        KafkaStateSource::new(kafka, metrics.clone()),
+        decoder.clone(),
+        topics.clone(),
+        metrics.clone(),
+    ));
 
-    let context = Arc::new(PollContext {
-        metrics: metrics.clone(),
-        health,
-        releases,
+    let client_config = config.streak.clone();
+    let mut apis: Vec<Arc<dyn StreakApi>> = Vec::new();
+    for key in &config.api_keys {
+        let key = ApiKey::new(key.expose().to_string())?;
+        apis.push(Arc::new(StreakClient::new(
+            client_config.clone(),
+            key,
+            metrics.clone(),
+        )?));
+    }
+    Ok(Parts {
+        metrics,
+        shared,
+        apis,
+        state,
         sink,
         encoder,
-        events_topic: config.kafka.events_topic.clone(),
-        state_topic: config.kafka.state_topic.clone(),
+        decoder,
+        topics,
+        ocsf: OcsfOutput::new(config.kafka.ocsf_topic.as_deref(), config.ocsf_severity),
         settings: membership::Settings {
             inactive_after_ms: config.inactive_after.as_millis() as i64,
             min_departures: config.guard.min_departures,
             max_departure_fraction: config.guard.max_departure_fraction,
         },
-        clock: options.clock,
-        mode: options.mode,
-        restored: Mutex::new(restored),
-        claimed: Mutex::new(HashSet::new()),
-        orgs,
-    });
+        record_limit: RecordLimit::of(&config.kafka),
+        inactivity: super::InactivityLimits {
+            min_members: config.guard.min_inactive,
+            max_fraction: config.guard.max_inactive_fraction,
+        },
+        clock,
+        mode,
+        reconcile,
+    })
+}
 
-    let client_config = client_config(config);
-    let mut pollers = Vec::new();
-    for key in &config.api_keys {
-        let key = ApiKey::new(key.expose().to_string())?;
-        let client = StreakClient::new(client_config.clone(), key, metrics.clone())?;
-        let api: Arc<dyn StreakApi> = Arc::new(client);
-        pollers.push(OrgPoller::new(api, context.clone()));
+/// Restores every organization's state, places every API key in its
+/// organization's pool (`GET /users/me`) and builds one poller per organization,
+/// ready for the scheduler.
+pub async fn start(parts: Parts) -> Result<Started, StartupError> {
+    let dry_run = matches!(parts.mode, Mode::DryRun(_));
+    let restored = match parts.state.restore().await {
+        Ok(r) => r,
+        // Nothing was ever committed: a dry run starts from nothing.
+        Err(StartupError::Restore(RestoreError::MissingTopic(_))) if dry_run => HashMap::new(),
+        Err(e) => return Err(e),
+    };
+    parts.shared.health.set_restored();
+
+    let context = Arc::new(PollContext {
+        metrics: parts.metrics,
+        health: parts.shared.health,
+        holds: parts.shared.holds,
+        inactivity: parts.inactivity,
+        commit_gate: tokio::sync::Mutex::new(()),
+        sink: parts.sink,
+        encoder: parts.encoder,
+        events_topic: parts.topics.events,
+        state_topic: parts.topics.state,
+        ocsf: parts.ocsf,
+        settings: parts.settings,
+        record_limit: parts.record_limit,
+        clock: parts.clock,
+        mode: parts.mode,
+        restored: Mutex::new(restored),
+        orgs: parts.shared.orgs,
+        status: parts.shared.status,
+        reconcile: parts.reconcile,
+    });
+    let ring = Arc::new(KeyRing::new(
+        crate::keypool::PoolSettings::default(),
+        context.metrics.clone(),
+        context.clock.clone(),
+    ));
+    let keys = parts.apis.len();
+    let (mut rejected, mut pending) = (Vec::new(), Vec::new());
+    for api in parts.apis {
+        let fp = api.key_fingerprint().to_owned();
+        match ring.admit(api).await {
+            Admitted::Rejected(key) => rejected.push(key),
+            Admitted::Pending { error } => pending.push((fp, error)),
+            Admitted::NewOrganization(_) | Admitted::Joined { .. } | Admitted::AlreadyKnown => {}
+        }
+    }
+    let pollers: Vec<OrgPoller> = ring
+        .orgs()
+        .into_iter()
+        .map(|keys| OrgPoller::new(keys, context.clone()))
+        .collect();
+    if pollers.is_empty() {
+        let reasons = rejected
+            .iter()
+            .map(ToString::to_string)
+            .chain(pending.iter().map(|(fp, e)| format!("API key {fp}: {e}")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(StartupError::NoUsableKey { keys, reasons });
     }
     Ok(Started {
         pollers,
+        ring,
+        rejected,
+        pending,
         context,
-        decoder,
+        decoder: parts.decoder,
     })
 }
 

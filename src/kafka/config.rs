@@ -2,16 +2,25 @@
 //! transactional producer) is configured from them.
 //!
 //! This module owns the librdkafka properties the connector sets itself (they cannot
-//! be overridden: exactly-once depends on them); it must not create clients.
+//! be overridden: exactly-once depends on them), the Kafka settings' defaults and
+//! their rules; it must not create clients. `crate::config` only names a setting as
+//! the user typed it when one of these rules refuses it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
+use super::survivors::RecordAt;
+
 /// Properties the connector sets itself: a passthrough value for one of them would
 /// weaken exactly-once or break restore, so it is refused.
-pub const RESERVED_PROPERTIES: [&str; 9] = [
+///
+/// `allow.auto.create.topics` is among them: no client of the connector may make the
+/// broker create a topic behind its back (a state topic auto-created with
+/// `cleanup.policy=delete` would be refused, and an auto-created events topic gets
+/// the broker's settings instead of the connector's).
+pub const RESERVED_PROPERTIES: [&str; 10] = [
     "bootstrap.servers",
     "transactional.id",
     "transaction.timeout.ms",
@@ -21,7 +30,21 @@ pub const RESERVED_PROPERTIES: [&str; 9] = [
     "enable.partition.eof",
     "partitioner",
     "group.id",
+    "allow.auto.create.topics",
 ];
+
+/// Default topic of the change events.
+pub const DEFAULT_EVENTS_TOPIC: &str = "streak.membership.events";
+/// Default compacted topic of the connector's state.
+pub const DEFAULT_STATE_TOPIC: &str = "streak.membership.state";
+/// Partitions and replication factor of created topics by default: `-1`, the
+/// broker's `num.partitions` and `default.replication.factor` (KIP-464).
+pub const BROKER_DEFAULT: i32 = -1;
+/// Default transaction timeout.
+pub const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// The broker's default `transaction.max.timeout.ms`: the largest transaction
+/// timeout accepted.
+pub const MAX_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// How [`ensure_topics`](super::ensure_topics) treats the topics at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,8 +61,9 @@ pub enum TopicPolicy {
     Trust,
 }
 
-/// Everything the Kafka layer needs to know, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything the Kafka layer needs to know, validated. `Debug` redacts the values
+/// of secret-bearing properties (`sasl.password`, ...).
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaConfig {
     /// `host:port[,host:port...]`.
     pub bootstrap_servers: String,
@@ -51,7 +75,11 @@ pub struct KafkaConfig {
     /// The compacted topic holding each member's last state and each organization's
     /// checkpoint.
     pub state_topic: String,
-    /// Partitions of the topics the connector creates.
+    /// Where each change event also goes as one OCSF 1.8.0 JSON record, in the
+    /// event's transaction (off: `None`); created like the events topic.
+    pub ocsf_topic: Option<String>,
+    /// Partitions of the topics the connector creates (`-1`: the broker's
+    /// `num.partitions`).
     pub partitions: i32,
     /// Replication factor of the topics the connector creates (`-1`: the broker's
     /// `default.replication.factor`).
@@ -68,6 +96,10 @@ pub struct KafkaConfig {
     /// Consumers the restore runs in parallel (each reads a share of the partitions).
     pub restore_parallelism: usize,
     pub topic_policy: TopicPolicy,
+    /// State records the restore reads as if they had never been written
+    /// (`kafka.skip_state_records`): the way past one undecodable record when no
+    /// tombstone can be written for its key. Each skip is logged and counted.
+    pub skip_state_records: BTreeSet<RecordAt>,
 }
 
 /// A setting that cannot work. Recovery: stop, fix the configuration.
@@ -81,7 +113,9 @@ pub enum ConfigError {
     InvalidTopicName { which: &'static str, name: String },
     #[error("the events topic and the state topic must differ (both are `{0}`): the state topic is compacted")]
     SameTopic(String),
-    #[error("kafka.partitions must be at least 1 (got {0})")]
+    #[error("the OCSF topic `{0}` must differ from the events topic and the state topic: it holds JSON records of its own")]
+    OcsfTopicReused(String),
+    #[error("kafka.partitions must be -1 (broker default) or at least 1 (got {0})")]
     Partitions(i32),
     #[error("kafka.replication_factor must be -1 (broker default) or at least 1 (got {0})")]
     ReplicationFactor(i32),
@@ -98,15 +132,17 @@ impl KafkaConfig {
         KafkaConfig {
             bootstrap_servers: bootstrap_servers.into(),
             properties: BTreeMap::new(),
-            events_topic: "streak.membership.events".into(),
-            state_topic: "streak.membership.state".into(),
-            partitions: 6,
-            replication_factor: -1,
+            events_topic: DEFAULT_EVENTS_TOPIC.into(),
+            state_topic: DEFAULT_STATE_TOPIC.into(),
+            ocsf_topic: None,
+            partitions: BROKER_DEFAULT,
+            replication_factor: BROKER_DEFAULT,
             transactional_id: transactional_id.into(),
-            transaction_timeout: Duration::from_secs(60),
+            transaction_timeout: DEFAULT_TRANSACTION_TIMEOUT,
             request_timeout: Duration::from_secs(30),
             restore_parallelism: 4,
             topic_policy: TopicPolicy::CreateAndVerify,
+            skip_state_records: BTreeSet::new(),
         }
     }
 
@@ -122,7 +158,11 @@ impl KafkaConfig {
         {
             return Err(ConfigError::ReservedProperty(k.clone()));
         }
-        for (which, name) in [("events", &self.events_topic), ("state", &self.state_topic)] {
+        let ocsf = self.ocsf_topic.iter().map(|t| ("OCSF", t));
+        for (which, name) in [("events", &self.events_topic), ("state", &self.state_topic)]
+            .into_iter()
+            .chain(ocsf)
+        {
             if !valid_topic_name(name) {
                 return Err(ConfigError::InvalidTopicName {
                     which,
@@ -133,30 +173,39 @@ impl KafkaConfig {
         if self.events_topic == self.state_topic {
             return Err(ConfigError::SameTopic(self.state_topic.clone()));
         }
-        if self.partitions < 1 {
+        if let Some(t) = &self.ocsf_topic {
+            if *t == self.events_topic || *t == self.state_topic {
+                return Err(ConfigError::OcsfTopicReused(t.clone()));
+            }
+        }
+        if !broker_default_or_positive(self.partitions) {
             return Err(ConfigError::Partitions(self.partitions));
         }
-        if self.replication_factor == 0 || self.replication_factor < -1 {
+        if !broker_default_or_positive(self.replication_factor) {
             return Err(ConfigError::ReplicationFactor(self.replication_factor));
         }
         if self.transactional_id.trim().is_empty() {
             return Err(ConfigError::NoTransactionalId);
         }
         if self.transaction_timeout < Duration::from_secs(1)
-            || self.transaction_timeout > Duration::from_secs(900)
+            || self.transaction_timeout > MAX_TRANSACTION_TIMEOUT
         {
             return Err(ConfigError::TransactionTimeout(self.transaction_timeout));
         }
         Ok(())
     }
 
-    /// Passthrough properties, then the broker list.
+    /// Passthrough properties, then the broker list; never topic auto-creation
+    /// (librdkafka's producer, and so rust-rdkafka's admin client, allows it by
+    /// default: a metadata request for a missing topic would create it on a broker
+    /// with `auto.create.topics.enable=true`, Kafka's stock setting).
     pub(crate) fn base_client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         for (k, v) in &self.properties {
             c.set(k, v);
         }
-        c.set("bootstrap.servers", &self.bootstrap_servers);
+        c.set("bootstrap.servers", &self.bootstrap_servers)
+            .set("allow.auto.create.topics", "false");
         c
     }
 
@@ -172,10 +221,21 @@ impl KafkaConfig {
             .set("enable.idempotence", "true")
             .set("partitioner", "murmur2_random");
         set_default(&mut c, "client.id", "streak-connector");
-        // A first poll of a large organization is one transaction of a few hundred
-        // thousand records: let them queue rather than spin on QueueFull.
-        set_default(&mut c, "queue.buffering.max.messages", "1000000");
+        // A poll is written chunk by chunk with at most
+        // chunked::MAX_IN_FLIGHT_BYTES awaiting delivery (about 30k records), so the
+        // producer's queue never needs to hold a whole organization: bound its
+        // copies well below the chart's memory limit (librdkafka's default is
+        // 1 GiB). QueueFull, should it happen, only makes the writer wait.
+        set_default(&mut c, "queue.buffering.max.messages", "100000");
+        set_default(&mut c, "queue.buffering.max.kbytes", "32768");
         set_default(&mut c, "linger.ms", "10");
+        // Producer queue, broker round-trip times, transaction state as metrics
+        // (kafka::stats); the passthrough property changes the interval, 0 turns it off.
+        set_default(
+            &mut c,
+            "statistics.interval.ms",
+            super::stats::DEFAULT_STATISTICS_INTERVAL_MS,
+        );
         c
     }
 
@@ -211,6 +271,36 @@ impl KafkaConfig {
         set_default(&mut c, "client.id", "streak-connector-admin");
         c
     }
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), crate::redact::property_value(k, v)))
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("properties", &properties)
+            .field("events_topic", &self.events_topic)
+            .field("state_topic", &self.state_topic)
+            .field("ocsf_topic", &self.ocsf_topic)
+            .field("partitions", &self.partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("transactional_id", &self.transactional_id)
+            .field("transaction_timeout", &self.transaction_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("restore_parallelism", &self.restore_parallelism)
+            .field("topic_policy", &self.topic_policy)
+            .field("skip_state_records", &self.skip_state_records)
+            .finish()
+    }
+}
+
+/// `-1` (the broker's default, KIP-464) or a positive count.
+fn broker_default_or_positive(n: i32) -> bool {
+    n == BROKER_DEFAULT || n >= 1
 }
 
 fn set_default(c: &mut ClientConfig, key: &str, value: &str) {
@@ -265,12 +355,37 @@ mod tests {
         let mut c = config();
         c.state_topic = c.events_topic.clone();
         assert!(matches!(c.validate(), Err(ConfigError::SameTopic(_))));
+        for reused in [c.events_topic.clone(), config().state_topic] {
+            let mut c = config();
+            c.ocsf_topic = Some(reused);
+            assert!(matches!(c.validate(), Err(ConfigError::OcsfTopicReused(_))));
+        }
+        let mut c = config();
+        c.ocsf_topic = Some("bad topic".into());
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::InvalidTopicName { which: "OCSF", .. })
+        ));
+        c.ocsf_topic = Some("streak.membership.ocsf".into());
+        assert_eq!(c.validate(), Ok(()));
         let mut c = config();
         c.partitions = 0;
         assert_eq!(c.validate(), Err(ConfigError::Partitions(0)));
         let mut c = config();
+        c.partitions = -2;
+        assert_eq!(c.validate(), Err(ConfigError::Partitions(-2)));
+        let mut c = config();
         c.replication_factor = 0;
         assert_eq!(c.validate(), Err(ConfigError::ReplicationFactor(0)));
+        let mut c = config();
+        c.replication_factor = -2;
+        assert_eq!(c.validate(), Err(ConfigError::ReplicationFactor(-2)));
+        let mut c = config();
+        c.transaction_timeout = Duration::from_secs(901);
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::TransactionTimeout(_))
+        ));
         let mut c = config();
         c.transaction_timeout = Duration::from_millis(10);
         assert!(matches!(
@@ -280,6 +395,55 @@ mod tests {
         let mut c = config();
         c.bootstrap_servers = " ".into();
         assert_eq!(c.validate(), Err(ConfigError::NoBootstrapServers));
+    }
+
+    #[test]
+    fn created_topics_default_to_the_brokers_settings() {
+        let c = config();
+        assert_eq!((c.partitions, c.replication_factor), (-1, -1));
+        let mut c = config();
+        c.partitions = 6;
+        c.replication_factor = 3;
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn no_client_allows_topic_auto_creation() {
+        let c = config();
+        for (client, props) in [
+            ("producer", c.producer_config()),
+            ("restore consumer", c.restore_consumer_config()),
+            ("admin", c.admin_config()),
+            ("base", c.base_client_config()),
+        ] {
+            assert_eq!(
+                props.get("allow.auto.create.topics"),
+                Some("false"),
+                "{client}"
+            );
+        }
+        let mut c = config();
+        c.properties
+            .insert("allow.auto.create.topics".into(), "true".into());
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ReservedProperty(
+                "allow.auto.create.topics".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn debug_redacts_secret_properties() {
+        let mut c = config();
+        c.properties
+            .insert("sasl.password".into(), "hunter2hunter2".into());
+        c.properties
+            .insert("sasl.username".into(), "svc-user".into());
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("svc-user"), "{shown}");
+        assert!(shown.contains("sasl.password"), "{shown}");
     }
 
     #[test]

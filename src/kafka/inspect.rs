@@ -22,6 +22,8 @@ pub struct TopicsInspection {
     pub state_partitions: Option<usize>,
     /// The state topic's compaction check, when it exists.
     pub state_compaction: Option<Result<(), TopicError>>,
+    /// Partitions of the OCSF topic; `None` when absent or off.
+    pub ocsf_partitions: Option<usize>,
 }
 
 /// Reads the topics' metadata and the state topic's configuration.
@@ -45,6 +47,10 @@ pub async fn inspect_topics(config: &KafkaConfig) -> Result<TopicsInspection, To
         timeout,
     )
     .await?;
+    let ocsf_partitions = match &config.ocsf_topic {
+        Some(t) => partition_count(&admin, t, &config.bootstrap_servers, timeout).await?,
+        None => None,
+    };
     let state_compaction = match state_partitions {
         None => None,
         // `trust`: the cluster may not answer DescribeConfigs (the mock cannot).
@@ -60,6 +66,7 @@ pub async fn inspect_topics(config: &KafkaConfig) -> Result<TopicsInspection, To
         events_partitions,
         state_partitions,
         state_compaction,
+        ocsf_partitions,
     })
 }
 

@@ -15,11 +15,16 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-use super::events::{StateRestored, TransactionAborted, TransactionCommitted, TransactionFailed};
 use super::publisher::{CommitStats, PublishError, Stage};
-use super::restore::{RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
+use super::restore::{RestoreError, RestoreStats, Restored, StateDecoder};
+use super::survivors::{decode_survivors, RecordAt, Survivors};
+use super::telemetry::{
+    StateRestored, TransactionAborted, TransactionCommitted, TransactionFailed,
+};
 use super::{OutRecord, StateSource, TransactionalSink};
 use crate::metrics::Metrics;
+use crate::recovery::Classified as _;
+use crate::telemetry::InternalEvent as _;
 
 /// A failure the next [`commit_batch`](TransactionalSink::commit_batch) returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,11 +167,10 @@ impl TransactionalSink for MemoryStore {
                 duration: started.elapsed(),
             };
             TransactionCommitted {
-                metrics: &self.metrics,
                 records: count,
                 duration: stats.duration,
             }
-            .emit();
+            .emit(&self.metrics);
             return Ok(stats);
         };
         let err = match failure {
@@ -197,12 +201,11 @@ impl TransactionalSink for MemoryStore {
                 Self::append(&mut inner, records, true);
                 inner.aborts += 1;
                 TransactionAborted {
-                    metrics: &self.metrics,
                     records: count,
-                    error_code: err.code(),
+                    error_code: err.error_code(),
                     error: &err,
                 }
-                .emit();
+                .emit(&self.metrics);
             }
             InjectedFailure::Fenced | InjectedFailure::Fatal => {
                 // The zombie's open transaction is aborted by whoever fenced it.
@@ -210,24 +213,22 @@ impl TransactionalSink for MemoryStore {
                 inner.aborts += 1;
                 inner.dead = Some(err.clone());
                 TransactionFailed {
-                    metrics: &self.metrics,
                     records: count,
-                    error_code: err.code(),
+                    error_code: err.error_code(),
                     error: &err,
                 }
-                .emit();
+                .emit(&self.metrics);
             }
             InjectedFailure::CommitOutcomeUnknown => {
                 Self::append(&mut inner, records, false);
                 inner.commits += 1;
                 inner.dead = Some(err.clone());
                 TransactionFailed {
-                    metrics: &self.metrics,
                     records: count,
-                    error_code: err.code(),
+                    error_code: err.error_code(),
                     error: &err,
                 }
-                .emit();
+                .emit(&self.metrics);
             }
         }
         Err(err)
@@ -246,39 +247,31 @@ impl StateSource for MemoryStore {
             partitions: 1,
             ..RestoreStats::default()
         };
-        let mut entries = StateMap::default();
+        // The same rules as the Kafka restore: last record per key, tombstones and
+        // superseded records never decoded (one partition here).
+        let mut survivors = Survivors::default();
         for r in records {
-            let decoded = decoder.decode(&r.key, r.value.as_deref()).map_err(|e| {
-                RestoreError::Undecodable {
-                    topic: self.state_topic.clone(),
-                    partition: 0,
-                    offset: r.offset,
-                    key: String::from_utf8_lossy(&r.key).chars().take(200).collect(),
-                    source: Box::new(e),
-                }
-            })?;
-            stats.records += 1;
-            stats.bytes += (r.key.len() + r.value.as_ref().map_or(0, Vec::len)) as u64;
-            match r.value {
-                Some(_) => {
-                    entries.insert(r.key, decoded);
-                }
-                None => {
-                    stats.tombstones += 1;
-                    entries.remove(&r.key);
-                }
-            }
+            let at = RecordAt {
+                partition: 0,
+                offset: r.offset,
+            };
+            // One partition: a key cannot be split.
+            let _ = survivors.offer(at, &r.key, r.value.as_deref(), false);
         }
+        let Restored { entries, stats: s } =
+            decode_survivors(&self.state_topic, survivors, &decoder, 1)?;
+        stats.records = s.records;
+        stats.tombstones = s.tombstones;
+        stats.bytes = s.bytes;
         stats.duration = started.elapsed();
         StateRestored {
-            metrics: &self.metrics,
             topic: &self.state_topic,
             partitions: 1,
             records: stats.records,
             live: entries.len(),
             duration: stats.duration,
         }
-        .emit();
+        .emit(&self.metrics);
         Ok(Restored { entries, stats })
     }
 }
@@ -286,7 +279,7 @@ impl StateSource for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kafka::Recovery;
+    use crate::recovery::Recovery;
 
     fn store() -> (MemoryStore, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::new());
@@ -326,7 +319,7 @@ mod tests {
         s.fail_next(InjectedFailure::Fenced);
         let err = s.commit_batch(batch("a")).await.unwrap_err();
         assert!(matches!(err, PublishError::Fenced { .. }));
-        assert_eq!(err.recovery(), Recovery::Stop);
+        assert_eq!(err.recovery(), Recovery::StopProcess);
         let again = s.commit_batch(batch("b")).await.unwrap_err();
         assert!(matches!(again, PublishError::Fenced { .. }));
         assert!(s.committed("events").is_empty());
@@ -338,7 +331,7 @@ mod tests {
         let (s, _) = store();
         s.fail_next(InjectedFailure::CommitOutcomeUnknown);
         let err = s.commit_batch(batch("a")).await.unwrap_err();
-        assert_eq!(err.recovery(), Recovery::Stop);
+        assert_eq!(err.recovery(), Recovery::StopProcess);
         assert_eq!(s.committed("state").len(), 1, "the commit did happen");
         assert!(s.commit_batch(batch("b")).await.is_err());
     }

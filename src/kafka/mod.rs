@@ -16,26 +16,37 @@
 //!   per key (tombstones delete).
 //! - [`publisher`]: [`TransactionalPublisher`] commits one batch of records (events,
 //!   state records, tombstones, checkpoint) as one Kafka transaction.
+//! - [`chunked`]: how one transaction is written chunk by chunk ([`RecordChunks`]),
+//!   so that a poll's memory is bounded by a chunk, not by the organization.
 //! - [`memory`]: [`MemoryStore`], the in-memory twin of both, for tests of the cycle.
 //!
 //! The poll cycle depends on the two traits below, not on Kafka: [`TransactionalSink`]
 //! and [`StateSource`].
 
+pub mod chunked;
+pub mod client_log;
 pub mod config;
-mod events;
+pub mod follow;
 pub mod inspect;
 pub mod memory;
 pub mod publisher;
 pub mod restore;
+pub mod stats;
+pub mod survivors;
+mod telemetry;
 pub mod topics;
 
 use async_trait::async_trait;
 
+pub use chunked::{RecordChunks, SourceFailed};
 pub use config::{ConfigError, KafkaConfig, TopicPolicy};
 pub use memory::{InjectedFailure, MemoryStore, StoredRecord};
-pub use publisher::{CommitStats, PublishError, Recovery, Stage, TransactionalPublisher};
+pub use publisher::{CommitStats, PublishError, Stage, TransactionalPublisher};
 pub use restore::{KafkaStateSource, RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
-pub use topics::{ensure_topics, TopicError, TopicsReport, STATE_TOPIC_DEFAULTS};
+pub use survivors::RecordAt;
+pub use topics::{
+    ensure_compacted_topic, ensure_topics, TopicError, TopicsReport, STATE_TOPIC_DEFAULTS,
+};
 
 /// One record to write in a transaction: already encoded, addressed to a topic.
 ///
@@ -82,10 +93,24 @@ impl OutRecord {
 pub trait TransactionalSink: Send + Sync {
     /// Write `records` in one transaction and commit it.
     ///
-    /// `Ok` means committed. An error says, through [`PublishError::recovery`],
+    /// `Ok` means committed. An error says, through its
+    /// [`crate::recovery::Classified::recovery`],
     /// whether the batch is known not to be committed (redo the cycle from the last
     /// committed state after a backoff) or whether the process must stop.
     async fn commit_batch(&self, records: Vec<OutRecord>) -> Result<CommitStats, PublishError>;
+
+    /// Write every chunk of `chunks` in one transaction and commit it, like
+    /// [`commit_batch`](Self::commit_batch). The Kafka publisher asks for each
+    /// chunk only when the earlier ones are queued (a poll's memory is bounded by a
+    /// chunk); this default gathers them into one batch. A chunk that cannot be
+    /// made aborts the transaction ([`PublishError::SourceFailed`]).
+    async fn commit_chunks(
+        &self,
+        chunks: &mut dyn RecordChunks,
+    ) -> Result<CommitStats, PublishError> {
+        let records = chunked::gather(chunks).map_err(PublishError::SourceFailed)?;
+        self.commit_batch(records).await
+    }
 }
 
 /// Where the state comes from at start-up: every committed record of the state

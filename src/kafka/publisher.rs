@@ -5,27 +5,31 @@
 //! Errors are classified as librdkafka classifies them: retriable (try again),
 //! requires abort (abort, then redo the cycle from the last committed state), fatal
 //! (the producer is dead; fenced is the fatal case where another instance with the
-//! same transactional id took over). The caller reads [`PublishError::recovery`].
+//! same transactional id took over). The caller reads its [`Classified::recovery`].
 //! This module must not retry a whole cycle itself nor touch any in-memory state:
 //! the caller's state moves only after `Ok`.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::future_producer::OwnedDeliveryResult;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, Producer};
+
+use super::stats::StatsContext;
 use rdkafka::util::Timeout;
 use tokio::sync::Mutex;
 
+use super::chunked::{ChunkedWriter, OneChunk, RecordChunks, SourceFailed, MAX_IN_FLIGHT_BYTES};
 use super::config::KafkaConfig;
-use super::events::{
-    TransactionAborted, TransactionCommitted, TransactionFailed, TransactionsInitialized,
+use super::telemetry::{
+    TransactionAborted, TransactionCommitted, TransactionEndResumed, TransactionFailed,
+    TransactionsInitialized,
 };
 use super::{OutRecord, TransactionalSink};
 use crate::metrics::Metrics;
+use crate::recovery::{Classified, Recovery};
+use crate::telemetry::InternalEvent as _;
 
 /// Where in a transaction an error happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,18 +58,6 @@ impl std::fmt::Display for Stage {
             Stage::Abort => "abort_transaction",
         })
     }
-}
-
-/// What the caller does after a [`PublishError`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recovery {
-    /// Nothing of the batch is visible: back off, then redo the cycle from the last
-    /// committed state (fetch again, diff again, publish again).
-    RedoCycle,
-    /// The producer cannot go on: stop the process with a non-zero status. A
-    /// restart resolves any open transaction (`init_transactions`) and restores the
-    /// committed state.
-    Stop,
 }
 
 /// Why a batch was not committed.
@@ -102,6 +94,10 @@ pub enum PublishError {
         #[source]
         source: KafkaError,
     },
+    /// Recovery: redo the cycle. The caller's records could not be made (an
+    /// encoding defect); the transaction was aborted, nothing of it is visible.
+    #[error("transaction aborted: the records could not be made: {0}")]
+    SourceFailed(#[source] SourceFailed),
     /// Recovery: stop; a restart starts a new producer from the committed state.
     #[error("fatal producer error ({stage}): {source}; the producer cannot continue")]
     Fatal {
@@ -120,25 +116,31 @@ pub enum PublishError {
     },
 }
 
-impl PublishError {
-    pub fn recovery(&self) -> Recovery {
+impl Classified for PublishError {
+    /// Nothing of the batch is visible ([`Recovery::RedoCycle`]), or the producer
+    /// cannot go on ([`Recovery::StopProcess`]: a restart resolves any open
+    /// transaction with `init_transactions` and restores the committed state).
+    fn recovery(&self) -> Recovery {
         match self {
-            PublishError::Retriable { .. } | PublishError::Aborted { .. } => Recovery::RedoCycle,
+            PublishError::Retriable { .. }
+            | PublishError::Aborted { .. }
+            | PublishError::SourceFailed(_) => Recovery::RedoCycle,
             PublishError::Client(_)
             | PublishError::NotInitialized
             | PublishError::Fenced { .. }
             | PublishError::Fatal { .. }
-            | PublishError::CommitOutcomeUnknown { .. } => Recovery::Stop,
+            | PublishError::CommitOutcomeUnknown { .. } => Recovery::StopProcess,
         }
     }
 
     /// A fixed label for metrics and logs.
-    pub fn code(&self) -> &'static str {
+    fn error_code(&self) -> &'static str {
         match self {
             PublishError::Client(_) => "client",
             PublishError::NotInitialized => "not_initialized",
             PublishError::Retriable { .. } => "retriable",
             PublishError::Aborted { .. } => "aborted",
+            PublishError::SourceFailed(_) => "source_failed",
             PublishError::Fenced { .. } => "fenced",
             PublishError::Fatal { .. } => "fatal",
             PublishError::CommitOutcomeUnknown { .. } => "commit_outcome_unknown",
@@ -158,7 +160,7 @@ pub struct CommitStats {
 
 /// The transactional producer. Batches are serialized: one at a time.
 pub struct TransactionalPublisher {
-    producer: FutureProducer,
+    producer: FutureProducer<StatsContext>,
     transactional_id: String,
     transaction_timeout: Duration,
     /// Bound of `init_transactions`: it may wait for the coordinator to finish an
@@ -206,9 +208,9 @@ const FENCED_CODES: [RDKafkaErrorCode; 4] = [
 impl TransactionalPublisher {
     /// Build the producer (no network I/O yet). Call [`init`](Self::init) next.
     pub fn new(config: &KafkaConfig, metrics: Arc<Metrics>) -> Result<Self, PublishError> {
-        let producer: FutureProducer = config
+        let producer: FutureProducer<StatsContext> = config
             .producer_config()
-            .create()
+            .create_with_context(StatsContext::new(metrics.clone()))
             .map_err(PublishError::Client)?;
         Ok(TransactionalPublisher {
             producer,
@@ -244,7 +246,7 @@ impl TransactionalPublisher {
                     transactional_id: &self.transactional_id,
                     duration: started.elapsed(),
                 }
-                .emit();
+                .emit(&self.metrics);
                 Ok(())
             }
             Err(e) => match self.kind(&e) {
@@ -257,7 +259,10 @@ impl TransactionalPublisher {
         }
     }
 
-    async fn commit(&self, records: Vec<OutRecord>) -> Result<CommitStats, PublishError> {
+    /// One transaction of every chunk of `chunks`: each chunk is encoded only when
+    /// the previous ones are queued and the delivery reports awaited are few (see
+    /// [`ChunkedWriter`]), so a poll's memory is bounded by a chunk.
+    async fn commit(&self, chunks: &mut dyn RecordChunks) -> Result<CommitStats, PublishError> {
         let mut state = self.state.lock().await;
         if let Some(dead) = &state.dead {
             return Err(dead.clone());
@@ -265,19 +270,33 @@ impl TransactionalPublisher {
         if !state.initialized {
             return Err(PublishError::NotInitialized);
         }
-        let count = records.len();
         if state.needs_abort {
-            self.abort(&mut state, Stage::PendingAbort, count).await?;
+            self.abort(&mut state, Stage::PendingAbort, 0).await?;
         }
         let started = Instant::now();
         if let Err(e) = self.producer.begin_transaction() {
-            return Err(self.fail(&mut state, Stage::Begin, e, count).await);
+            return Err(self.fail(&mut state, Stage::Begin, e, 0).await);
         }
-        let bytes = match self.send_all(&records).await {
-            Ok(bytes) => bytes,
-            Err((stage, e)) => return Err(self.fail(&mut state, stage, e, count).await),
+        let mut writer = ChunkedWriter::new(&self.producer, MAX_IN_FLIGHT_BYTES);
+        let sent = loop {
+            match chunks.next_chunk() {
+                Ok(Some(chunk)) => {
+                    if let Err(e) = writer.send(chunk).await {
+                        break Err(e);
+                    }
+                }
+                Ok(None) => break writer.finish().await,
+                Err(failed) => {
+                    let records = writer.records;
+                    return Err(self.source_failed(&mut state, failed, records).await);
+                }
+            }
         };
-        drop(records);
+        let (count, bytes) = (writer.records, writer.bytes);
+        drop(writer);
+        if let Err((stage, e)) = sent {
+            return Err(self.fail(&mut state, stage, e, count).await);
+        }
 
         // Commit, resuming on retriable errors (librdkafka continues the commit in
         // the background) until the deadline.
@@ -291,7 +310,11 @@ impl TransactionalPublisher {
                 Ok(()) => break,
                 Err(e) => match self.kind(&e) {
                     Kind::Retriable if Instant::now() < deadline => {
-                        tracing::warn!(error = %e, "Commit not confirmed yet; resuming it");
+                        TransactionEndResumed {
+                            what: "commit",
+                            error: &e,
+                        }
+                        .emit(&self.metrics);
                     }
                     Kind::Retriable | Kind::Other => {
                         let err = PublishError::CommitOutcomeUnknown {
@@ -312,47 +335,31 @@ impl TransactionalPublisher {
             duration: started.elapsed(),
         };
         TransactionCommitted {
-            metrics: &self.metrics,
             records: count,
             duration: stats.duration,
         }
-        .emit();
+        .emit(&self.metrics);
         Ok(stats)
     }
 
-    /// Queue every record, then wait for every delivery report.
-    async fn send_all(&self, records: &[OutRecord]) -> Result<usize, (Stage, KafkaError)> {
-        let mut pending: VecDeque<DeliveryFuture> = VecDeque::with_capacity(records.len());
-        let mut bytes = 0;
-        for r in records {
-            bytes += r.key.len() + r.value.as_ref().map_or(0, Vec::len);
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&r.topic).key(r.key.as_slice());
-            if let Some(v) = &r.value {
-                record = record.payload(v.as_slice());
-            }
-            loop {
-                match self.producer.send_result(record) {
-                    Ok(fut) => {
-                        pending.push_back(fut);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        // The local queue is full: wait for the oldest delivery.
-                        record = back;
-                        match pending.pop_front() {
-                            Some(fut) => check_delivery(fut.await)?,
-                            None => tokio::time::sleep(Duration::from_millis(10)).await,
-                        }
-                    }
-                    Err((e, _)) => return Err((Stage::Send, e)),
-                }
-            }
+    /// The source could not make a chunk: abort what was queued.
+    async fn source_failed(
+        &self,
+        state: &mut TxnState,
+        failed: SourceFailed,
+        records: usize,
+    ) -> PublishError {
+        if let Err(abort_err) = self.abort(state, Stage::Send, records).await {
+            return abort_err;
         }
-        for fut in pending {
-            check_delivery(fut.await)?;
+        let err = PublishError::SourceFailed(failed);
+        TransactionAborted {
+            records,
+            error_code: err.error_code(),
+            error: &err,
         }
-        Ok(bytes)
+        .emit(&self.metrics);
+        err
     }
 
     /// The batch failed at `stage`: abort when possible, and say what the caller does.
@@ -375,12 +382,11 @@ impl TransactionalPublisher {
                     PublishError::Aborted { stage, source: e }
                 };
                 TransactionAborted {
-                    metrics: &self.metrics,
                     records,
-                    error_code: err.code(),
+                    error_code: err.error_code(),
                     error: &err,
                 }
-                .emit();
+                .emit(&self.metrics);
                 err
             }
         }
@@ -409,7 +415,11 @@ impl TransactionalPublisher {
                         return Err(self.die(state, Stage::Abort, e, records))
                     }
                     Kind::Retriable if Instant::now() < deadline => {
-                        tracing::warn!(error = %e, "Abort not confirmed yet; resuming it");
+                        TransactionEndResumed {
+                            what: "abort",
+                            error: &e,
+                        }
+                        .emit(&self.metrics);
                     }
                     _ => {
                         let err = PublishError::Retriable {
@@ -421,12 +431,11 @@ impl TransactionalPublisher {
                             source: e,
                         };
                         TransactionAborted {
-                            metrics: &self.metrics,
                             records,
-                            error_code: err.code(),
+                            error_code: err.error_code(),
                             error: &err,
                         }
-                        .emit();
+                        .emit(&self.metrics);
                         return Err(err);
                     }
                 },
@@ -455,12 +464,11 @@ impl TransactionalPublisher {
 
     fn die_with(&self, state: &mut TxnState, err: PublishError, records: usize) -> PublishError {
         TransactionFailed {
-            metrics: &self.metrics,
             records,
-            error_code: err.code(),
+            error_code: err.error_code(),
             error: &err,
         }
-        .emit();
+        .emit(&self.metrics);
         state.dead = Some(err.clone());
         err
     }
@@ -502,17 +510,6 @@ impl TransactionalPublisher {
     }
 }
 
-/// A delivery report: `Err` outside when the producer dropped the report.
-fn check_delivery<Dropped>(
-    result: Result<OwnedDeliveryResult, Dropped>,
-) -> Result<(), (Stage, KafkaError)> {
-    match result {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _msg))) => Err((Stage::Delivery, e)),
-        Err(_) => Err((Stage::Delivery, KafkaError::Canceled)),
-    }
-}
-
 async fn blocking(
     f: impl FnOnce() -> Result<(), KafkaError> + Send + 'static,
 ) -> Result<(), KafkaError> {
@@ -524,7 +521,14 @@ async fn blocking(
 #[async_trait]
 impl TransactionalSink for TransactionalPublisher {
     async fn commit_batch(&self, records: Vec<OutRecord>) -> Result<CommitStats, PublishError> {
-        self.commit(records).await
+        self.commit(&mut OneChunk::new(records)).await
+    }
+
+    async fn commit_chunks(
+        &self,
+        chunks: &mut dyn RecordChunks,
+    ) -> Result<CommitStats, PublishError> {
+        self.commit(chunks).await
     }
 }
 
@@ -545,7 +549,7 @@ mod tests {
             transactional_id: "streak-connector-a".into(),
             source: src.clone(),
         };
-        assert_eq!(fenced.recovery(), Recovery::Stop);
+        assert_eq!(fenced.recovery(), Recovery::StopProcess);
         let msg = fenced.to_string();
         assert!(
             msg.contains("another instance with the same connector name"),
@@ -556,6 +560,6 @@ mod tests {
             waited: Duration::from_secs(1),
             source: src,
         };
-        assert_eq!(unknown.recovery(), Recovery::Stop);
+        assert_eq!(unknown.recovery(), Recovery::StopProcess);
     }
 }

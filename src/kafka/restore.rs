@@ -6,14 +6,19 @@
 //! committed when the restore began. A partition is done when the consumer's
 //! POSITION reaches it, not when a record at `end - 1` arrives: the tail of a
 //! partition is often a transaction marker, or an aborted batch, that no
-//! read-committed consumer ever receives. Every record is decoded by the caller's
-//! [`StateDecoder`]; one that does not decode stops the restore with its
-//! coordinates. This module must not interpret the records beyond their key.
+//! read-committed consumer ever receives.
+//!
+//! The records are kept undecoded, last one per key ([`super::survivors`]: a key
+//! met in two partitions is refused, tombstone or not, and the records named by
+//! `kafka.skip_state_records` are read as never written). Only then are the
+//! survivors decoded by the caller's [`StateDecoder`], in parallel: never a
+//! tombstone, never a superseded record. One that does not decode stops the restore
+//! with its coordinates. This module must not interpret the records beyond their
+//! key.
 
 // These errors happen once, at start-up: their size costs nothing worth a box.
 #![allow(clippy::result_large_err)]
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,16 +30,19 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::config::{KafkaConfig, TopicPolicy};
-use super::events::StateRestored;
+use super::config::KafkaConfig;
+use super::survivors::{decode_survivors, RecordAt, SplitKey, Survivors};
+use super::telemetry::{RestoreWorkerPanicked, StateRecordsSkipped, StateRestored};
 use super::StateSource;
 use crate::metrics::Metrics;
+use crate::recovery::{Classified, Recovery};
+use crate::telemetry::InternalEvent as _;
 
 /// Turns one raw state record into the caller's value.
 ///
-/// `value` is `None` for a tombstone: the key is still decoded (and so checked), the
-/// result is then dropped since the key is deleted. Decoding runs on the restore's
-/// worker threads, in parallel across partitions.
+/// Called only for the last record of each key, and never for a tombstone: `value`
+/// is always `Some` (the `Option` keeps the signature of callers that decode any
+/// record). Decoding runs on several threads at once.
 pub trait StateDecoder: Send + Sync + 'static {
     type Value: Send + 'static;
     type Error: std::error::Error + Send + Sync + 'static;
@@ -85,7 +93,7 @@ pub enum RestoreError {
     #[error("cannot create the restore consumer (check the kafka properties): {0}")]
     Client(#[source] KafkaError),
     /// Recovery: stop; run the topic set-up first, or check the topic name.
-    #[error("state topic `{0}` does not exist")]
+    #[error("state topic `{0}` does not exist. With kafka.topic_policy = \"trust\" the connector creates no topic and does not start from empty state (its state would land in whatever topic the cluster creates, not compacted on a broker that auto-creates topics): create the topic compacted (docs/kafka.md), or use topic_policy = \"verify\", which creates it")]
     MissingTopic(String),
     /// Recovery: retry start-up after a backoff (the cluster may be unreachable).
     #[error("cannot read {what} of state topic `{topic}`: {source}; is the cluster reachable?")]
@@ -106,17 +114,20 @@ pub enum RestoreError {
     },
     /// Recovery: stop. A key lives in one partition unless partitions were added
     /// to the state topic; then the order of its records is lost and no restore
-    /// can be trusted.
-    #[error("key {key} of state topic `{topic}` has live records in partitions {first} and {second}: the topic was repartitioned, so the order of a member's records is lost. Recreate the state topic (delete it: the connector starts over with a SNAPSHOT of each organization), or restore its original partition count")]
+    /// can be trusted. Any record counts, a tombstone too: a key whose newest
+    /// record is a tombstone in one partition and an older value in another would
+    /// come back to life.
+    #[error("key {key} of state topic `{topic}` has records in partitions {first} and {second}: partitions were added to the topic, so the order of a member's records is lost (a member who left could come back, a stale admin flag be restored). Kafka cannot remove partitions: stop every instance, delete the state topic `{topic}` (the next start creates it and publishes a SNAPSHOT of each organization), and never change its partition count again (docs/kafka.md)")]
     KeyInTwoPartitions {
         topic: String,
         key: String,
         first: i32,
         second: i32,
     },
-    /// Recovery: stop. The record must be fixed by hand (for instance by writing a
-    /// tombstone for its key, which forgets that member) or another state topic used.
-    #[error("state record at {topic}/{partition}@{offset} (key {key}) cannot be decoded: {source}; refusing to start rather than skip it")]
+    /// Recovery: stop. Only the last record of a key is decoded, so writing a record
+    /// for the key (a tombstone, which forgets that member) gets past it at the next
+    /// start; so does skipping it explicitly.
+    #[error("state record at {topic}/{partition}@{offset} (key {key}) cannot be decoded: {source}; refusing to start rather than skip it silently. Write a tombstone for its key (the member is forgotten, and reported as JOINED at the next poll), or start with --skip-state-record {partition}@{offset} (kafka.skip_state_records) to read it as never written (docs/kafka.md)")]
     Undecodable {
         topic: String,
         partition: i32,
@@ -128,9 +139,21 @@ pub enum RestoreError {
     },
 }
 
-impl RestoreError {
+impl Classified for RestoreError {
+    /// The cluster may come back ([`Recovery::RetryNow`]: retry start-up after a
+    /// backoff); everything else needs an operator ([`Recovery::StopProcess`]).
+    fn recovery(&self) -> Recovery {
+        match self {
+            RestoreError::Kafka { .. } | RestoreError::Stalled { .. } => Recovery::RetryNow,
+            RestoreError::Client(_)
+            | RestoreError::MissingTopic(_)
+            | RestoreError::KeyInTwoPartitions { .. }
+            | RestoreError::Undecodable { .. } => Recovery::StopProcess,
+        }
+    }
+
     /// A fixed label for metrics and logs.
-    pub fn code(&self) -> &'static str {
+    fn error_code(&self) -> &'static str {
         match self {
             RestoreError::Client(_) => "client",
             RestoreError::MissingTopic(_) => "missing_topic",
@@ -139,14 +162,6 @@ impl RestoreError {
             RestoreError::Undecodable { .. } => "undecodable",
             RestoreError::KeyInTwoPartitions { .. } => "key_in_two_partitions",
         }
-    }
-
-    /// Whether start-up may be retried after a backoff (the cluster may come back).
-    pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            RestoreError::Kafka { .. } | RestoreError::Stalled { .. }
-        )
     }
 }
 
@@ -179,7 +194,6 @@ impl StateSource for KafkaStateSource {
             .config
             .restore_parallelism
             .clamp(1, partitions.len().max(1));
-        let decoder = Arc::new(decoder);
         let cancel = Arc::new(AtomicBool::new(false));
         let mut handles = Vec::with_capacity(workers);
         for w in 0..workers {
@@ -191,10 +205,9 @@ impl StateSource for KafkaStateSource {
                 .map(|(_, p)| p)
                 .collect();
             let config = self.config.clone();
-            let decoder = Arc::clone(&decoder);
             let cancel = Arc::clone(&cancel);
             handles.push(tokio::task::spawn_blocking(move || {
-                let out = read_partitions(&config, &share, decoder.as_ref(), &cancel);
+                let out = read_partitions(&config, &share, &cancel);
                 if out.is_err() {
                     cancel.store(true, Ordering::Relaxed);
                 }
@@ -208,7 +221,7 @@ impl StateSource for KafkaStateSource {
                 Ok(Ok(part)) => parts.push(part),
                 Ok(Err(e)) => {
                     // Keep the root cause, not a worker that only saw the cancel flag.
-                    if first_err.is_none() || matches!(e, RestoreError::Undecodable { .. }) {
+                    if first_err.is_none() || matches!(e, RestoreError::KeyInTwoPartitions { .. }) {
                         first_err = Some(e);
                     }
                 }
@@ -218,26 +231,48 @@ impl StateSource for KafkaStateSource {
                         what: "the partitions".into(),
                         source: KafkaError::Canceled,
                     });
-                    tracing::error!(error = %join, "Restore worker panicked");
+                    RestoreWorkerPanicked { error: &join }.emit(&self.metrics);
                 }
             }
         }
         if let Some(e) = first_err {
             return Err(e);
         }
-        let mut restored = merge(&topic, parts)?;
+        let mut all = Survivors::default();
+        for part in parts {
+            all.absorb(part)
+                .map_err(|split| split_error(&topic, split))?;
+        }
+        StateRecordsSkipped {
+            topic: &topic,
+            configured: &self.config.skip_state_records,
+            met: &all.skipped,
+        }
+        .emit(&self.metrics);
+        let mut restored = {
+            let topic = topic.clone();
+            blocking(move || decode_survivors(&topic, all, &decoder, workers)).await?
+        };
         restored.stats.partitions = partitions.len();
         restored.stats.duration = started.elapsed();
         StateRestored {
-            metrics: &self.metrics,
             topic: &topic,
             partitions: partitions.len(),
             records: restored.stats.records,
             live: restored.entries.len(),
             duration: restored.stats.duration,
         }
-        .emit();
+        .emit(&self.metrics);
         Ok(restored)
+    }
+}
+
+fn split_error(topic: &str, split: SplitKey) -> RestoreError {
+    RestoreError::KeyInTwoPartitions {
+        topic: topic.to_owned(),
+        key: printable_key(&split.key),
+        first: split.first,
+        second: split.second,
     }
 }
 
@@ -255,6 +290,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The state topic's partition ids.
+///
+/// A missing state topic is refused under every topic policy: under `trust` the
+/// connector creates no topic, and starting from empty state would write that
+/// state to whatever topic the cluster then creates (on a broker that auto-creates
+/// topics, one with `cleanup.policy=delete`, which forgets it).
 fn list_partitions(config: &KafkaConfig) -> Result<Vec<i32>, RestoreError> {
     let consumer: BaseConsumer = config
         .restore_consumer_config()
@@ -274,10 +314,6 @@ fn list_partitions(config: &KafkaConfig) -> Result<Vec<i32>, RestoreError> {
     match t.error().map(RDKafkaErrorCode::from) {
         None => {}
         Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
-            if config.topic_policy == TopicPolicy::Trust {
-                tracing::warn!(topic = %topic, "State topic does not exist yet; starting from empty state");
-                return Ok(Vec::new());
-            }
             return Err(RestoreError::MissingTopic(topic.clone()));
         }
         Some(code) => {
@@ -293,25 +329,15 @@ fn list_partitions(config: &KafkaConfig) -> Result<Vec<i32>, RestoreError> {
     Ok(ids)
 }
 
-/// What one worker read: live entries of its partitions, and the partition of each
-/// (to name both partitions if a key shows up in two).
-struct Part<T> {
-    entries: StateMap<(T, i32)>,
-    stats: RestoreStats,
-}
-
-/// Read `partitions` of the state topic to their end on one consumer.
-fn read_partitions<D: StateDecoder>(
+/// Read `partitions` of the state topic to their end on one consumer, keeping the
+/// last record of each key (undecoded).
+fn read_partitions(
     config: &KafkaConfig,
     partitions: &[i32],
-    decoder: &D,
     cancel: &AtomicBool,
-) -> Result<Part<D::Value>, RestoreError> {
+) -> Result<Survivors, RestoreError> {
     let topic = config.state_topic.as_str();
-    let mut part = Part {
-        entries: StateMap::default(),
-        stats: RestoreStats::default(),
-    };
+    let mut part = Survivors::default();
     if partitions.is_empty() {
         return Ok(part);
     }
@@ -326,29 +352,10 @@ fn read_partitions<D: StateDecoder>(
         source,
     };
 
-    // The end of each partition: its last stable offset now (the consumer is read
-    // committed, so the watermark query answers the LSO rather than the high
-    // watermark). Empty partitions are done before they start.
-    let mut end: HashMap<i32, i64> = HashMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for &p in partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p, config.request_timeout)
-            .map_err(|e| kafka_err(format!("the offsets of partition {p}"), e))?;
-        if high > low {
-            end.insert(p, high);
-            assignment
-                .add_partition_offset(topic, p, Offset::Beginning)
-                .map_err(|e| kafka_err(format!("partition {p}"), e))?;
-        }
-    }
+    let mut end = assign_to_end(&consumer, config, partitions)?;
     if end.is_empty() {
         return Ok(part);
     }
-    consumer
-        .assign(&assignment)
-        .map_err(|e| kafka_err("an assignment".into(), e))?;
-    drop(assignment);
 
     let idle_limit = config.request_timeout;
     let mut last_progress = Instant::now();
@@ -364,29 +371,13 @@ fn read_partitions<D: StateDecoder>(
                 let Some(&stop) = end.get(&p) else { continue };
                 last_progress = Instant::now();
                 if offset < stop {
-                    let key = msg.key().unwrap_or_default();
-                    let value = msg.payload();
-                    let decoded =
-                        decoder
-                            .decode(key, value)
-                            .map_err(|e| RestoreError::Undecodable {
-                                topic: topic.to_owned(),
-                                partition: p,
-                                offset,
-                                key: printable_key(key),
-                                source: Box::new(e),
-                            })?;
-                    part.stats.records += 1;
-                    part.stats.bytes += (key.len() + value.map_or(0, <[u8]>::len)) as u64;
-                    match value {
-                        Some(_) => {
-                            part.entries.insert(key.to_vec(), (decoded, p));
-                        }
-                        None => {
-                            part.stats.tombstones += 1;
-                            part.entries.remove(key);
-                        }
-                    }
+                    let at = RecordAt {
+                        partition: p,
+                        offset,
+                    };
+                    let skip = config.skip_state_records.contains(&at);
+                    part.offer(at, msg.key().unwrap_or_default(), msg.payload(), skip)
+                        .map_err(|split| split_error(topic, split))?;
                 }
                 if offset + 1 >= stop {
                     end.remove(&p);
@@ -438,43 +429,43 @@ fn read_partitions<D: StateDecoder>(
     Ok(part)
 }
 
-/// Join the workers' maps. Partitions hold disjoint keys (the key picks the
-/// partition); a key in two partitions means a repartitioned topic: refused.
-fn merge<T>(topic: &str, mut parts: Vec<Part<T>>) -> Result<Restored<T>, RestoreError> {
-    let mut stats = RestoreStats::default();
-    for part in &parts {
-        stats.records += part.stats.records;
-        stats.tombstones += part.stats.tombstones;
-        stats.bytes += part.stats.bytes;
-    }
-    // Fill the largest map with the others; a duplicate key is a conflict.
-    parts.sort_by_key(|p| std::cmp::Reverse(p.entries.len()));
-    let mut parts = parts.into_iter();
-    let mut merged = parts.next().map(|p| p.entries).unwrap_or_default();
-    merged.reserve(parts.as_slice().iter().map(|p| p.entries.len()).sum());
-    for part in parts {
-        for (key, (value, partition)) in part.entries {
-            match merged.entry(key) {
-                Entry::Occupied(e) => {
-                    return Err(RestoreError::KeyInTwoPartitions {
-                        topic: topic.to_owned(),
-                        key: printable_key(e.key()),
-                        first: e.get().1.min(partition),
-                        second: e.get().1.max(partition),
-                    })
-                }
-                Entry::Vacant(e) => {
-                    e.insert((value, partition));
-                }
-            }
+/// Assigns the non-empty `partitions` from their beginning and returns the end of
+/// each: its last stable offset now (the consumer is read committed, so the
+/// watermark query answers the LSO rather than the high watermark). Empty
+/// partitions are done before they start.
+fn assign_to_end(
+    consumer: &BaseConsumer,
+    config: &KafkaConfig,
+    partitions: &[i32],
+) -> Result<HashMap<i32, i64>, RestoreError> {
+    let topic = config.state_topic.as_str();
+    let kafka_err = |what: String, source| RestoreError::Kafka {
+        topic: topic.to_owned(),
+        what,
+        source,
+    };
+    let mut end: HashMap<i32, i64> = HashMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for &p in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, config.request_timeout)
+            .map_err(|e| kafka_err(format!("the offsets of partition {p}"), e))?;
+        if high > low {
+            end.insert(p, high);
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .map_err(|e| kafka_err(format!("partition {p}"), e))?;
         }
     }
-    // Drop the partition numbers in place (no second hashing pass).
-    let entries: StateMap<T> = merged.into_iter().map(|(k, (v, _))| (k, v)).collect();
-    Ok(Restored { entries, stats })
+    if !end.is_empty() {
+        consumer
+            .assign(&assignment)
+            .map_err(|e| kafka_err("an assignment".into(), e))?;
+    }
+    Ok(end)
 }
 
-fn printable_key(key: &[u8]) -> String {
+pub(crate) fn printable_key(key: &[u8]) -> String {
     let s = String::from_utf8_lossy(key);
     s.chars().take(200).collect()
 }
@@ -483,55 +474,21 @@ fn printable_key(key: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn part(entries: &[(&str, u32, i32)], records: u64) -> Part<u32> {
-        Part {
-            entries: entries
-                .iter()
-                .map(|(k, v, p)| (k.as_bytes().to_vec(), (*v, *p)))
-                .collect(),
-            stats: RestoreStats {
-                records,
-                ..RestoreStats::default()
+    #[test]
+    fn a_split_key_says_how_to_recover() {
+        let err = split_error(
+            "state",
+            SplitKey {
+                key: b"o/u".to_vec(),
+                first: 1,
+                second: 6,
             },
-        }
-    }
-
-    #[test]
-    fn merge_joins_disjoint_partitions() {
-        let r = merge(
-            "state",
-            vec![
-                part(&[("a", 1, 0), ("b", 2, 0)], 5),
-                part(&[("c", 3, 1)], 3),
-                part(&[], 1),
-            ],
-        )
-        .expect("disjoint");
-        assert_eq!(r.stats.records, 9);
-        assert_eq!(r.entries.len(), 3);
-        assert_eq!(r.entries[&b"a".to_vec()], 1);
-        assert_eq!(r.entries[&b"c".to_vec()], 3);
-    }
-
-    #[test]
-    fn merge_refuses_a_key_in_two_partitions() {
-        let err = merge(
-            "state",
-            vec![
-                part(&[("a", 1, 2), ("b", 2, 2)], 2),
-                part(&[("a", 4, 0)], 1),
-            ],
-        )
-        .expect_err("conflict");
-        match &err {
-            RestoreError::KeyInTwoPartitions {
-                key, first, second, ..
-            } => {
-                assert_eq!((key.as_str(), *first, *second), ("a", 0, 2));
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(err.to_string().contains("repartitioned"));
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("partitions 1 and 6"), "{msg}");
+        assert!(msg.contains("delete"), "{msg}");
+        assert_eq!(err.error_code(), "key_in_two_partitions");
+        assert_eq!(err.recovery(), Recovery::StopProcess);
     }
 
     #[test]

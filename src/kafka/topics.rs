@@ -16,7 +16,10 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::config::{KafkaConfig, TopicPolicy};
-use super::events::{TopicCheckSkipped, TopicCreated};
+use super::telemetry::{TopicCheckSkipped, TopicCreated};
+use crate::metrics::Metrics;
+use crate::recovery::{Classified, Recovery};
+use crate::telemetry::InternalEvent as _;
 
 /// The configuration of a state topic the connector creates, with why:
 ///
@@ -44,10 +47,14 @@ pub const STATE_TOPIC_DEFAULTS: [(&str, &str); 5] = [
 pub struct TopicsReport {
     pub events_created: bool,
     pub state_created: bool,
+    /// Whether the OCSF topic was created (`false` when it is off).
+    pub ocsf_created: bool,
     /// Partition count seen in the metadata (`None` under [`TopicPolicy::Trust`]
     /// when the topic does not exist yet).
     pub events_partitions: Option<usize>,
     pub state_partitions: Option<usize>,
+    /// `None` also when the OCSF topic is off.
+    pub ocsf_partitions: Option<usize>,
     /// Whether the state topic's configuration was read back and found compacted.
     pub state_verified: bool,
 }
@@ -85,9 +92,21 @@ pub enum TopicError {
     NotCompacted { topic: String, found: String },
 }
 
-impl TopicError {
+impl Classified for TopicError {
+    /// The cluster may be unreachable or still starting ([`Recovery::RetryNow`]:
+    /// retry start-up); everything else needs an operator.
+    fn recovery(&self) -> Recovery {
+        match self {
+            TopicError::Metadata { .. } => Recovery::RetryNow,
+            TopicError::Client(_)
+            | TopicError::Create { .. }
+            | TopicError::Describe { .. }
+            | TopicError::NotCompacted { .. } => Recovery::StopProcess,
+        }
+    }
+
     /// A fixed label for metrics and logs.
-    pub fn code(&self) -> &'static str {
+    fn error_code(&self) -> &'static str {
         match self {
             TopicError::Client(_) => "client",
             TopicError::Metadata { .. } => "metadata",
@@ -98,19 +117,26 @@ impl TopicError {
     }
 }
 
-/// Create the topics when absent and check the state topic, per `config.topic_policy`.
-pub async fn ensure_topics(config: &KafkaConfig) -> Result<TopicsReport, TopicError> {
+/// Create the topics when absent (the OCSF topic, when set, like the events topic)
+/// and check the state topic, per `config.topic_policy`.
+pub async fn ensure_topics(
+    config: &KafkaConfig,
+    metrics: &Metrics,
+) -> Result<TopicsReport, TopicError> {
     if config.topic_policy == TopicPolicy::Trust {
         TopicCheckSkipped {
             events_topic: &config.events_topic,
             state_topic: &config.state_topic,
+            ocsf_topic: config.ocsf_topic.as_deref(),
         }
-        .emit();
+        .emit(metrics);
         return Ok(TopicsReport {
             events_created: false,
             state_created: false,
+            ocsf_created: false,
             events_partitions: None,
             state_partitions: None,
+            ocsf_partitions: None,
             state_verified: false,
         });
     }
@@ -120,47 +146,91 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<TopicsReport, TopicEr
     let opts = AdminOptions::new()
         .request_timeout(Some(timeout))
         .operation_timeout(Some(timeout));
-
-    let mut events_partitions = partition_count(
-        &admin,
-        &config.events_topic,
-        &config.bootstrap_servers,
-        timeout,
-    )
-    .await?;
-    let events_created = events_partitions.is_none()
-        && create(&admin, &opts, config, &config.events_topic, "events", &[]).await?;
-    let mut state_partitions = partition_count(
-        &admin,
-        &config.state_topic,
-        &config.bootstrap_servers,
-        timeout,
-    )
-    .await?;
-    let state_created = state_partitions.is_none()
-        && create(
-            &admin,
-            &opts,
-            config,
-            &config.state_topic,
-            "state",
-            &STATE_TOPIC_DEFAULTS,
-        )
-        .await?;
-    if events_created {
-        events_partitions = Some(config.partitions as usize);
-    }
-    if state_created {
-        state_partitions = Some(config.partitions as usize);
-    }
+    let one = |name, role, configs| ensure_one(&admin, &opts, config, metrics, name, role, configs);
+    let (events_created, events_partitions) = one(&config.events_topic, "events", &[]).await?;
+    let (state_created, state_partitions) =
+        one(&config.state_topic, "state", &STATE_TOPIC_DEFAULTS).await?;
+    let (ocsf_created, ocsf_partitions) = match &config.ocsf_topic {
+        Some(t) => one(t, "ocsf", &[]).await?,
+        None => (false, None),
+    };
     check_compacted(&admin, &opts, &config.state_topic, timeout).await?;
     Ok(TopicsReport {
         events_created,
         state_created,
+        ocsf_created,
         events_partitions,
         state_partitions,
+        ocsf_partitions,
         state_verified: true,
     })
+}
+
+/// Create a compacted topic of the connector's own (the findings topic) when
+/// absent, with the state topic's settings ([`STATE_TOPIC_DEFAULTS`]), and refuse
+/// one that is not compacted. Under [`TopicPolicy::Trust`], does nothing.
+pub async fn ensure_compacted_topic(
+    config: &KafkaConfig,
+    topic: &str,
+    role: &'static str,
+    metrics: &Metrics,
+) -> Result<bool, TopicError> {
+    if config.topic_policy == TopicPolicy::Trust {
+        return Ok(false);
+    }
+    let admin: Arc<AdminClient<DefaultClientContext>> =
+        Arc::new(config.admin_config().create().map_err(TopicError::Client)?);
+    let timeout = config.request_timeout;
+    let opts = AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout));
+    let exists = partition_count(&admin, topic, &config.bootstrap_servers, timeout)
+        .await?
+        .is_some();
+    let created = !exists && create(&admin, &opts, config, topic, &STATE_TOPIC_DEFAULTS).await?;
+    if created {
+        TopicCreated {
+            topic,
+            role,
+            partitions: config.partitions,
+            replication_factor: config.replication_factor,
+        }
+        .emit(metrics);
+    }
+    check_compacted(&admin, &opts, topic, timeout).await?;
+    Ok(created)
+}
+
+/// One topic: its partition count, after creating it when absent (`true` when this
+/// call created it).
+async fn ensure_one(
+    admin: &Arc<AdminClient<DefaultClientContext>>,
+    opts: &AdminOptions,
+    config: &KafkaConfig,
+    metrics: &Metrics,
+    topic: &str,
+    role: &'static str,
+    configs: &[(&str, &str)],
+) -> Result<(bool, Option<usize>), TopicError> {
+    let partitions = partition_count(
+        admin,
+        topic,
+        &config.bootstrap_servers,
+        config.request_timeout,
+    )
+    .await?;
+    if partitions.is_some() || !create(admin, opts, config, topic, configs).await? {
+        return Ok((false, partitions));
+    }
+    TopicCreated {
+        topic,
+        role,
+        partitions: config.partitions,
+        replication_factor: config.replication_factor,
+    }
+    .emit(metrics);
+    // Created with `-1` partitions: the broker's count, not known here.
+    Ok((true, usize::try_from(config.partitions).ok()))
 }
 
 /// The topic's partition count, `None` when it does not exist.
@@ -205,7 +275,6 @@ async fn create(
     opts: &AdminOptions,
     config: &KafkaConfig,
     topic: &str,
-    role: &'static str,
     configs: &[(&str, &str)],
 ) -> Result<bool, TopicError> {
     let mut new = NewTopic::new(
@@ -224,16 +293,7 @@ async fn create(
             code: e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
         })?;
     match results.into_iter().next() {
-        Some(Ok(_)) => {
-            TopicCreated {
-                topic,
-                role,
-                partitions: config.partitions,
-                replication_factor: config.replication_factor,
-            }
-            .emit();
-            Ok(true)
-        }
+        Some(Ok(_)) => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
         Some(Err((_, code))) => Err(TopicError::Create {
             topic: topic.to_owned(),
@@ -339,7 +399,7 @@ mod tests {
     #[test]
     fn delete_is_refused_with_the_fix() {
         let err = verdict("state", "delete", "604800000", "-1").unwrap_err();
-        assert_eq!(err.code(), "not_compacted");
+        assert_eq!(err.error_code(), "not_compacted");
         let msg = err.to_string();
         assert!(msg.contains("cleanup.policy=delete"), "{msg}");
         assert!(

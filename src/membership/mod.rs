@@ -15,9 +15,11 @@
 
 mod diff;
 mod event_id;
+mod fold;
 mod guard;
 mod model;
 mod outcome;
+pub mod owner;
 mod packed;
 mod settings;
 mod state;
@@ -30,10 +32,12 @@ mod proptests;
 
 pub use diff::{diff, is_inactive};
 pub use event_id::event_id;
+pub use fold::fold_state;
 pub use guard::{GuardRelease, GuardVerdict, HoldReason, ReleaseRefused};
 pub use model::{
     ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, SourceInfo, StateRecord,
 };
 pub use outcome::PollOutcome;
+pub use owner::{assess_owner, owner_risks, KeyOwner, OwnerAssessment, OwnerRisk, OwnerRisks};
 pub use settings::{Settings, DEFAULT_INACTIVE_AFTER_MS};
 pub use state::OrgState;

@@ -19,7 +19,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: `model` data types, `generate` deterministic members, `scenario`
+//! Layout: `model` data types, `generate` deterministic members, `org` one organization's members, `scenario`
 //! the file format and its validation, `faults` what faults do, `world` the live
 //! state and per-request decisions (no I/O), `reply` and `stats` their outputs, `server` the axum side, `clock` time,
 //! `cli` the command. The simulator is a product surface, not a test helper, but it
@@ -31,6 +31,7 @@ mod clock;
 mod faults;
 mod generate;
 mod model;
+mod org;
 mod reply;
 mod scenario;
 mod server;
@@ -46,6 +47,7 @@ pub use model::{Change, Endpoint, MemberSpec, ProfilePatch, SimMember, Stamp, GO
 pub use scenario::{OrganizationSummary, Scenario};
 pub use server::{RunningSimulator, Simulator};
 pub use stats::SimStats;
+pub use world::SimApiKey;
 
 /// What can go wrong with the simulator. None is worth retrying as is: each says what
 /// to fix.
@@ -85,4 +87,10 @@ pub enum SimError {
     /// is not repeated here).
     #[error("organization `{org}` has no such API key")]
     UnknownApiKey { org: String },
+    /// Caller error: no organization of the scenario has this API key.
+    #[error("the scenario has no such API key")]
+    NoSuchApiKey,
 }
+
+#[cfg(test)]
+mod key_tests;

@@ -367,6 +367,12 @@ pub enum Change {
     RevokeKey { api_key: String },
     /// A revoked API key works again.
     RestoreKey { api_key: String },
+    /// The owner of the API key leaves the listing, but their keys keep working
+    /// (until `RevokeKey`): the window in which the connector's owner watch warns
+    /// before the key breaks. [`Change::Join`] of the owner ends it.
+    OwnerLeaves { api_key: String },
+    /// The owner of the API key stops being an organization admin.
+    DemoteOwner { api_key: String },
 }
 
 impl Change {
@@ -380,6 +386,8 @@ impl Change {
             Change::SetLastSeen { .. } => "last_seen",
             Change::RevokeKey { .. } => "revoke_key",
             Change::RestoreKey { .. } => "restore_key",
+            Change::OwnerLeaves { .. } => "owner_leaves",
+            Change::DemoteOwner { .. } => "demote_owner",
         }
     }
 
@@ -391,7 +399,21 @@ impl Change {
             | Change::SetAdmin { key, .. }
             | Change::Profile { key, .. }
             | Change::SetLastSeen { key, .. } => Some(key),
-            Change::RevokeKey { .. } | Change::RestoreKey { .. } => None,
+            Change::RevokeKey { .. }
+            | Change::RestoreKey { .. }
+            | Change::OwnerLeaves { .. }
+            | Change::DemoteOwner { .. } => None,
+        }
+    }
+
+    /// The API key the change is about, if any.
+    pub fn api_key(&self) -> Option<&str> {
+        match self {
+            Change::RevokeKey { api_key }
+            | Change::RestoreKey { api_key }
+            | Change::OwnerLeaves { api_key }
+            | Change::DemoteOwner { api_key } => Some(api_key),
+            _ => None,
         }
     }
 }

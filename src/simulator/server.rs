@@ -24,7 +24,7 @@ use super::model::{Change, Endpoint, SimMember};
 use super::reply::{Plan, Reply};
 use super::scenario::Scenario;
 use super::stats::SimStats;
-use super::world::{Credentials, World};
+use super::world::{Credentials, SimApiKey, World};
 use super::SimError;
 
 /// How long [`RunningSimulator::shutdown`] lets requests in flight finish.
@@ -135,6 +135,61 @@ impl RunningSimulator {
     /// Changes organization `org` now, as a timeline entry would.
     pub fn apply(&self, org: &str, change: Change) -> Result<(), SimError> {
         self.lock().apply_now(org, change, self.clock.as_ref())
+    }
+
+    /// Revokes an API key of any organization: every request with it gets 401 from
+    /// now on, and the organization's other keys keep working.
+    pub fn revoke_key(&self, api_key: &str) -> Result<(), SimError> {
+        self.apply_to_key(
+            api_key,
+            Change::RevokeKey {
+                api_key: api_key.to_owned(),
+            },
+        )
+    }
+
+    /// Makes a revoked API key work again.
+    pub fn restore_key(&self, api_key: &str) -> Result<(), SimError> {
+        self.apply_to_key(
+            api_key,
+            Change::RestoreKey {
+                api_key: api_key.to_owned(),
+            },
+        )
+    }
+
+    /// The owner of the API key leaves the listing; the key keeps working until
+    /// revoked (see [`Change::OwnerLeaves`]).
+    pub fn owner_leaves(&self, api_key: &str) -> Result<(), SimError> {
+        self.apply_to_key(
+            api_key,
+            Change::OwnerLeaves {
+                api_key: api_key.to_owned(),
+            },
+        )
+    }
+
+    /// The owner of the API key stops being an admin.
+    pub fn demote_owner(&self, api_key: &str) -> Result<(), SimError> {
+        self.apply_to_key(
+            api_key,
+            Change::DemoteOwner {
+                api_key: api_key.to_owned(),
+            },
+        )
+    }
+
+    /// Every API key of `org` with its owner and state, sorted by key.
+    pub fn api_keys(&self, org: &str) -> Result<Vec<SimApiKey>, SimError> {
+        self.lock().api_keys(org, self.clock.as_ref())
+    }
+
+    fn apply_to_key(&self, api_key: &str, change: Change) -> Result<(), SimError> {
+        let mut world = self.lock();
+        let Some(org) = world.key_org(api_key).map(str::to_owned) else {
+            return Err(SimError::NoSuchApiKey);
+        };
+        world.apply_now(&org, change, self.clock.as_ref())
     }
 
     /// The members `org` lists now, in listing order.

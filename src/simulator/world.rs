@@ -16,6 +16,7 @@ use super::clock::Clock;
 use super::faults::{self, Class, Fault, FaultKind};
 use super::generate::generate_members_at;
 use super::model::{duration_ms, Change, Endpoint, SimMember, WireUser};
+use super::org::OrgRuntime;
 use super::reply::{status_reply, Plan, Reply};
 use super::scenario::{Scenario, Settings, Timeline, Trigger};
 use super::stats::{ChangeApplied, FaultInjected, SimStats};
@@ -26,82 +27,29 @@ use super::SimError;
 const MAX_CATCH_UP: u64 = 1000;
 
 #[derive(Debug)]
-struct OrgRuntime {
-    key: String,
-    name: String,
-    creation_ms: Option<i64>,
-    /// Members in listing order (join order), by join sequence number.
-    members: BTreeMap<u64, SimMember>,
-    /// Member key -> join sequence number.
-    index: HashMap<String, u64>,
-    next_seq: u64,
-    /// The serialized listing, until the next change.
-    cache: Option<Bytes>,
-}
-
-impl OrgRuntime {
-    fn insert(&mut self, m: SimMember) -> Result<(), SimError> {
-        if self.index.contains_key(&m.key) {
-            return Err(SimError::DuplicateMember {
-                org: self.key.clone(),
-                key: m.key,
-            });
-        }
-        self.index.insert(m.key.clone(), self.next_seq);
-        self.members.insert(self.next_seq, m);
-        self.next_seq += 1;
-        self.cache = None;
-        Ok(())
-    }
-
-    fn member_mut(&mut self, key: &str) -> Result<&mut SimMember, SimError> {
-        let found = self
-            .index
-            .get(key)
-            .and_then(|seq| self.members.get_mut(seq));
-        match found {
-            Some(m) => {
-                self.cache = None;
-                Ok(m)
-            }
-            None => Err(SimError::UnknownMember {
-                org: self.key.clone(),
-                key: key.to_owned(),
-            }),
-        }
-    }
-
-    fn member(&self, key: &str) -> Option<&SimMember> {
-        self.index.get(key).and_then(|seq| self.members.get(seq))
-    }
-
-    fn listing_bytes(&mut self) -> Bytes {
-        if let Some(b) = &self.cache {
-            return b.clone();
-        }
-        let wire: Vec<WireUser<'_>> = self
-            .members
-            .values()
-            .map(|m| WireUser::new(m, &self.key))
-            .collect();
-        let bytes = Bytes::from(serde_json::to_vec(&wire).unwrap_or_default());
-        self.cache = Some(bytes.clone());
-        bytes
-    }
-
-    fn entries(&self) -> Vec<Value> {
-        self.members
-            .values()
-            .map(|m| m.to_wire(&self.key))
-            .collect()
-    }
-}
-
-#[derive(Debug)]
 struct KeyState {
     org: usize,
+    /// The owner's member key.
     owner: String,
     revoked: bool,
+    /// The owner as last listed, after [`Change::OwnerLeaves`]: the key keeps
+    /// working and `/users/me` answers with this copy until the owner rejoins, leaves
+    /// for good or the key is revoked.
+    detached: Option<SimMember>,
+}
+
+/// One API key of a running simulator, as a test or the demo sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimApiKey {
+    /// The (fake) API key.
+    pub api_key: String,
+    pub org: String,
+    /// The owner's member key.
+    pub owner: String,
+    /// Revoked: every request with it gets 401.
+    pub revoked: bool,
+    /// Whether the owner is in the organization's listing now.
+    pub owner_listed: bool,
 }
 
 /// Everything the simulator knows, behind the server's mutex.
@@ -160,6 +108,7 @@ impl World {
                         org: i,
                         owner,
                         revoked: false,
+                        detached: None,
                     },
                 );
             }
@@ -209,6 +158,37 @@ impl World {
         self.apply(i, change, clock.now_ms(), "api")
     }
 
+    /// The organization of an API key.
+    pub(crate) fn key_org(&self, api_key: &str) -> Option<&str> {
+        self.keys
+            .get(api_key)
+            .map(|k| self.orgs[k.org].key.as_str())
+    }
+
+    /// Every API key of `org`, sorted by key, after any change due by now.
+    pub(crate) fn api_keys(
+        &mut self,
+        org: &str,
+        clock: &dyn Clock,
+    ) -> Result<Vec<SimApiKey>, SimError> {
+        self.advance(clock);
+        let i = self.org(org)?;
+        let mut keys: Vec<SimApiKey> = self
+            .keys
+            .iter()
+            .filter(|(_, k)| k.org == i)
+            .map(|(api_key, k)| SimApiKey {
+                api_key: api_key.clone(),
+                org: org.to_owned(),
+                owner: k.owner.clone(),
+                revoked: k.revoked,
+                owner_listed: self.orgs[i].member(&k.owner).is_some(),
+            })
+            .collect();
+        keys.sort_by(|a, b| a.api_key.cmp(&b.api_key));
+        Ok(keys)
+    }
+
     fn org(&self, key: &str) -> Result<usize, SimError> {
         self.org_index
             .get(key)
@@ -224,19 +204,29 @@ impl World {
         source: &'static str,
     ) -> Result<(), SimError> {
         let action = change.action();
+        let member = match change.api_key() {
+            Some(api_key) => Some(self.owner_of(org, api_key)?),
+            None => change.member_key().map(str::to_owned),
+        };
         let o = &mut self.orgs[org];
-        let member = change.member_key().map(str::to_owned);
         match change {
-            Change::Join(spec) => o.insert(spec.resolve(now_ms))?,
+            Change::Join(spec) => {
+                let key = spec.key.clone();
+                o.insert(spec.resolve(now_ms))?;
+                self.detach(org, &key, None);
+            }
             Change::Leave { key } => {
-                let Some(seq) = o.index.remove(&key) else {
-                    return Err(SimError::UnknownMember {
-                        org: o.key.clone(),
-                        key,
-                    });
-                };
-                o.members.remove(&seq);
-                o.cache = None;
+                o.remove(&key)?;
+                self.detach(org, &key, None);
+            }
+            Change::OwnerLeaves { .. } => {
+                let owner = member.clone().unwrap_or_default();
+                let gone = o.remove(&owner)?;
+                self.detach(org, &owner, Some(gone));
+            }
+            Change::DemoteOwner { .. } => {
+                let owner = member.as_deref().unwrap_or_default();
+                o.member_mut(owner)?.is_org_admin = Some(false);
             }
             Change::SetAdmin { key, admin } => o.member_mut(&key)?.is_org_admin = Some(admin),
             Change::Profile { key, patch } => patch.apply_to(o.member_mut(&key)?),
@@ -254,6 +244,25 @@ impl World {
         }
         .emit(&mut self.stats);
         Ok(())
+    }
+
+    /// The owner of `api_key`, which must be a key of `org`.
+    fn owner_of(&self, org: usize, api_key: &str) -> Result<String, SimError> {
+        match self.keys.get(api_key) {
+            Some(k) if k.org == org => Ok(k.owner.clone()),
+            _ => Err(SimError::UnknownApiKey {
+                org: self.orgs[org].key.clone(),
+            }),
+        }
+    }
+
+    /// Sets (or clears) the detached copy of `owner` on every key of `org` they own.
+    fn detach(&mut self, org: usize, owner: &str, copy: Option<SimMember>) {
+        for k in self.keys.values_mut() {
+            if k.org == org && k.owner == owner {
+                k.detached = copy.clone();
+            }
+        }
     }
 
     fn set_revoked(&mut self, org: usize, api_key: &str, revoked: bool) -> Result<(), SimError> {
@@ -427,7 +436,8 @@ impl World {
             return Reply::unauthorized("This API key has been revoked");
         }
         let key_org = state.org;
-        let Some(owner) = self.orgs[key_org].member(&state.owner).cloned() else {
+        let listed = self.orgs[key_org].member(&state.owner).cloned();
+        let Some(owner) = listed.or_else(|| state.detached.clone()) else {
             return Reply::unauthorized(
                 "The owner of this API key is no longer a member of the organization",
             );

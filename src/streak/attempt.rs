@@ -23,9 +23,13 @@ pub(super) enum Outcome {
     Retry(Transient),
 }
 
+/// Every `status_class` label value of `api_requests_total`: the HTTP classes of
+/// [`status_class`] and the two ways an attempt ends without a status.
+pub const STATUS_CLASSES: [&str; 6] = ["2xx", "3xx", "4xx", "5xx", "timeout", "transport"];
+
 /// A failure worth retrying, and what it becomes if the retries run out.
 pub(super) struct Transient {
-    /// `api_retries_total` reason label.
+    /// `api_retries_total` reason label ([`TransientKind::reason`]).
     pub(super) reason: &'static str,
     /// The server's `Retry-After`, uncapped.
     pub(super) retry_after: Option<Duration>,
@@ -39,14 +43,26 @@ pub(super) enum TransientKind {
     Transport { detail: String },
 }
 
+/// Every `reason` label value of `api_retries_total`, one per [`TransientKind`].
+pub const RETRY_REASONS: [&str; 4] = ["rate_limited", "server_error", "timeout", "transport"];
+
+impl TransientKind {
+    /// The `api_retries_total` reason (also the `status_class` of an attempt that
+    /// got no status).
+    fn reason(&self) -> &'static str {
+        match self {
+            TransientKind::RateLimited => RETRY_REASONS[0],
+            TransientKind::Server { .. } => RETRY_REASONS[1],
+            TransientKind::Timeout => RETRY_REASONS[2],
+            TransientKind::Transport { .. } => RETRY_REASONS[3],
+        }
+    }
+}
+
 impl Transient {
-    pub(super) fn new(
-        reason: &'static str,
-        retry_after: Option<Duration>,
-        kind: TransientKind,
-    ) -> Transient {
+    pub(super) fn new(retry_after: Option<Duration>, kind: TransientKind) -> Transient {
         Transient {
-            reason,
+            reason: kind.reason(),
             retry_after,
             kind,
         }

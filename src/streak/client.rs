@@ -7,7 +7,7 @@
 //! a log field, an error or a metric label.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
@@ -19,19 +19,20 @@ use super::attempt::{
 };
 use super::config::{base_is_loopback, ClientConfig, USER_AGENT};
 use super::error::ApiError;
-use super::events::{
-    ApiCallFailed, ApiFieldsDrifted, ApiKeyAccepted, ApiKeyRejected, ApiRequestCompleted,
-    ApiRequestRetrying, ListingFetched,
-};
 use super::key::ApiKey;
 use super::ratelimit::RateLimit;
 use super::retry::{backoff_delay, parse_retry_after, RetryPolicy};
+use super::telemetry::{
+    ApiCallFailed, ApiFieldsDrifted, ApiKeyAccepted, ApiKeyConfigured, ApiKeyRejected,
+    ApiRequestCompleted, ApiRequestRetrying, ListingFetched,
+};
 use super::wire::{
     error_detail, parse_current_user, parse_listing, parse_organization, snippet, CurrentUser,
-    ListingStats, Organization, WireError,
+    FieldDrift, ListingStats, Organization, Oversized, OversizedMemo, WireError,
 };
 use crate::membership::Listing;
 use crate::metrics::{endpoint, Metrics};
+use crate::telemetry::InternalEvent as _;
 
 /// Bytes of an error response read for its message; the rest is not read.
 const ERROR_BODY_BYTES: usize = 64 * 1024;
@@ -55,6 +56,8 @@ pub struct StreakClient {
     key: ApiKey,
     metrics: Arc<Metrics>,
     limit: RateLimit,
+    /// Oversized fields already logged, by organization (or endpoint).
+    oversized: Mutex<OversizedMemo>,
 }
 
 impl std::fmt::Debug for StreakClient {
@@ -93,28 +96,33 @@ impl StreakClient {
             setting: "base_url",
             reason: format!("cannot build the HTTP client: {e}"),
         })?;
-        // Export the series before the first call: unknown reads as "not rejected".
-        metrics
-            .api_key_rejected
-            .with_label_values(&[key.fingerprint()])
-            .set(0);
+        ApiKeyConfigured {
+            key_fingerprint: key.fingerprint(),
+        }
+        .emit(&metrics);
         Ok(StreakClient {
             http,
             limit: RateLimit::per_second(per_second),
             config,
             key,
             metrics,
+            oversized: Mutex::new(OversizedMemo::default()),
         })
+    }
+
+    /// The oversized values of `drift` not seen by the previous response of
+    /// `scope` (an organization's listing, or an endpoint).
+    fn fresh_oversized<'a>(&self, scope: &str, drift: &'a FieldDrift) -> Vec<&'a Oversized> {
+        match self.oversized.lock() {
+            Ok(mut memo) => memo.fresh(scope, drift.oversized()),
+            // A panic elsewhere poisoned the memory: log everything rather than nothing.
+            Err(_) => drift.oversized().iter().collect(),
+        }
     }
 
     /// The key's fingerprint (first 8 hex digits of its SHA-256), to name it in logs.
     pub fn key_fingerprint(&self) -> &str {
         self.key.fingerprint()
-    }
-
-    /// The settings this client runs on.
-    pub fn config(&self) -> &ClientConfig {
-        &self.config
     }
 
     /// `GET /users/me`: the key's owner and the organization the key sees.
@@ -128,6 +136,7 @@ impl StreakClient {
             ApiFieldsDrifted {
                 endpoint: ep,
                 drift: &drift,
+                fresh_oversized: self.fresh_oversized(ep, &drift),
             }
             .emit(&self.metrics);
             Ok(user)
@@ -147,6 +156,7 @@ impl StreakClient {
             ApiFieldsDrifted {
                 endpoint: ep,
                 drift: &drift,
+                fresh_oversized: self.fresh_oversized(ep, &drift),
             }
             .emit(&self.metrics);
             Ok(org)
@@ -169,6 +179,7 @@ impl StreakClient {
             ApiFieldsDrifted {
                 endpoint: ep,
                 drift: &parsed.drift,
+                fresh_oversized: self.fresh_oversized(&format!("{ep}/{org_key}"), &parsed.drift),
             }
             .emit(&self.metrics);
             ListingFetched {
@@ -344,23 +355,10 @@ impl StreakClient {
             403 => ApiError::Forbidden { endpoint, detail },
             404 => ApiError::NotFound { endpoint, detail },
             410 => ApiError::Gone { endpoint, detail },
-            408 => {
-                return Outcome::Retry(Transient::new(
-                    "timeout",
-                    retry_after,
-                    TransientKind::Timeout,
-                ))
-            }
-            429 => {
-                return Outcome::Retry(Transient::new(
-                    "rate_limited",
-                    retry_after,
-                    TransientKind::RateLimited,
-                ))
-            }
+            408 => return Outcome::Retry(Transient::new(retry_after, TransientKind::Timeout)),
+            429 => return Outcome::Retry(Transient::new(retry_after, TransientKind::RateLimited)),
             500..=599 => {
                 return Outcome::Retry(Transient::new(
-                    "server_error",
                     retry_after,
                     TransientKind::Server { status, detail },
                 ))
@@ -382,7 +380,7 @@ impl StreakClient {
     /// The reason doubles as the `status_class` of the attempt.
     fn request_failure(&self, e: &reqwest::Error) -> Transient {
         if e.is_timeout() {
-            return Transient::new("timeout", None, TransientKind::Timeout);
+            return Transient::new(None, TransientKind::Timeout);
         }
         let mut detail = e.to_string();
         let mut source = std::error::Error::source(e);
@@ -392,7 +390,7 @@ impl StreakClient {
             source = cause.source();
         }
         let detail = self.key.scrub(&detail);
-        Transient::new("transport", None, TransientKind::Transport { detail })
+        Transient::new(None, TransientKind::Transport { detail })
     }
 
     /// A header's value for quoting in an error: text only, scrubbed, short.

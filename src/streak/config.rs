@@ -1,9 +1,11 @@
 //! The client's settings, their defaults, and the checks that refuse a dangerous or
 //! meaningless configuration at start-up.
 //!
-//! This is the validated form the client runs on; parsing what the user typed (flags,
-//! environment, files) belongs to the runtime's configuration layer. It must not hold
-//! the API key: that is an [`super::ApiKey`], passed separately.
+//! This is the validated form the client runs on, and the one place of its defaults
+//! and rules; parsing what the user typed (flags, environment, files) belongs to
+//! `crate::config`, which only names the setting as the user typed it when a rule
+//! here refuses it. It must not hold the API key: that is an [`super::ApiKey`],
+//! passed separately.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -15,6 +17,13 @@ use super::retry::RetryPolicy;
 
 /// Streak's current API root.
 pub const DEFAULT_BASE_URL: &str = "https://api.streak.com/api/v1";
+
+/// The smallest body limit accepted: below it, even an error answer is cut off.
+const MIN_MAX_BODY_BYTES: u64 = 1024;
+
+/// The highest request rate accepted: Streak asks to be told before anyone exceeds
+/// 10 requests a second.
+const MAX_RATE_LIMIT_PER_SEC: u32 = 10;
 
 /// The `User-Agent` of every request: the product and its version.
 pub const USER_AGENT: &str = concat!("streak-connector/", env!("CARGO_PKG_VERSION"));
@@ -111,11 +120,14 @@ impl ClientConfig {
         if self.request_timeout.is_zero() {
             return bad("request_timeout", "must be more than zero");
         }
-        if self.max_body_bytes == 0 {
-            return bad("max_body_bytes", "must be more than zero");
+        if self.max_body_bytes < MIN_MAX_BODY_BYTES {
+            return bad("max_body_bytes", "must be at least 1024");
         }
-        if self.rate_limit_per_sec == 0 {
-            return bad("rate_limit_per_sec", "must be at least 1");
+        if self.rate_limit_per_sec == 0 || self.rate_limit_per_sec > MAX_RATE_LIMIT_PER_SEC {
+            return bad(
+                "rate_limit_per_sec",
+                "must be between 1 and 10 (Streak asks to be told before anyone exceeds 10 requests a second)",
+            );
         }
         let retry = &self.retry;
         if retry.max_attempts == 0 {
@@ -123,6 +135,9 @@ impl ClientConfig {
                 "retry.max_attempts",
                 "must be at least 1 (1 disables retries)",
             );
+        }
+        if retry.base.is_zero() {
+            return bad("retry.base", "must be more than zero");
         }
         if retry.cap < retry.base {
             return bad("retry.cap", "must not be less than retry.base");
@@ -205,12 +220,15 @@ mod tests {
     #[test]
     fn refuses_zero_and_inconsistent_limits() {
         type Spoil = fn(&mut ClientConfig);
-        let cases: [(&str, Spoil); 7] = [
+        let cases: [(&str, Spoil); 10] = [
             ("connect_timeout", |c| c.connect_timeout = Duration::ZERO),
             ("request_timeout", |c| c.request_timeout = Duration::ZERO),
             ("max_body_bytes", |c| c.max_body_bytes = 0),
+            ("max_body_bytes", |c| c.max_body_bytes = 1023),
             ("rate_limit_per_sec", |c| c.rate_limit_per_sec = 0),
+            ("rate_limit_per_sec", |c| c.rate_limit_per_sec = 11),
             ("retry.max_attempts", |c| c.retry.max_attempts = 0),
+            ("retry.base", |c| c.retry.base = Duration::ZERO),
             ("retry.cap", |c| c.retry.cap = Duration::from_millis(1)),
             ("retry.deadline", |c| c.retry.deadline = Duration::ZERO),
         ];

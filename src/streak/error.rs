@@ -6,15 +6,19 @@
 
 use std::time::Duration;
 
+use crate::recovery::{Classified, Recovery};
+
 /// A Streak API call that failed for good (after the client's own retries, where it
 /// retries).
 ///
-/// Recovery by kind:
-/// - key rejected ([`ApiError::is_key_rejected`]: 401, 403, 410): an operator must
-///   act (new key, new connector version); polling again changes nothing until then.
-/// - transient ([`ApiError::is_transient`]): the next poll may succeed unaided.
-/// - everything else is a configuration or contract problem: fix the setting named
-///   in the message.
+/// Recovery ([`Classified::recovery`]), decided here:
+/// - transient (429, 5xx, timeouts, transport, a body that is not the expected
+///   JSON): [`Recovery::RetryNow`]; the client has retried within the call, and the
+///   next poll may succeed unaided.
+/// - everything else ([`ApiError::is_key_rejected`]: 401, 403, 410, and the
+///   configuration or contract problems): [`Recovery::StopOrganization`]; an
+///   operator must act (new key, new connector version, the setting named in the
+///   message); polling again changes nothing until then.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(
@@ -177,21 +181,6 @@ fn quote(detail: &Option<String>) -> String {
 }
 
 impl ApiError {
-    /// True when a later attempt may succeed without anyone changing anything: rate
-    /// limits, server errors, timeouts, transport failures, and a body that is not
-    /// the expected JSON (usually a proxy's error page). The client has already
-    /// retried the first four within the call.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ApiError::RateLimited { .. }
-                | ApiError::ServerError { .. }
-                | ApiError::Timeout { .. }
-                | ApiError::Transport { .. }
-                | ApiError::InvalidResponse { .. }
-        )
-    }
-
     /// True for 401, 403 and 410: the key is revoked, its owner left the organization,
     /// or the API moved. An operator alert, not a retry loop.
     pub fn is_key_rejected(&self) -> bool {
@@ -201,8 +190,26 @@ impl ApiError {
         )
     }
 
+    /// Every error code, for the zero series of `api_errors_total`.
+    pub const CODES: [&'static str; 14] = [
+        "unauthorized",
+        "forbidden",
+        "gone",
+        "not_found",
+        "bad_request",
+        "unexpected_status",
+        "redirect",
+        "rate_limited",
+        "server_error",
+        "timeout",
+        "transport",
+        "invalid_response",
+        "body_too_large",
+        "config",
+    ];
+
     /// A fixed label for metrics (`api_errors_total{error_code}`): never raw text.
-    pub fn error_code(&self) -> &'static str {
+    fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
@@ -219,6 +226,17 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::Config { .. } => "config",
         }
+    }
+
+    fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ApiError::RateLimited { .. }
+                | ApiError::ServerError { .. }
+                | ApiError::Timeout { .. }
+                | ApiError::Transport { .. }
+                | ApiError::InvalidResponse { .. }
+        )
     }
 
     /// The HTTP status behind the error, when there was one.
@@ -242,6 +260,20 @@ impl ApiError {
     }
 }
 
+impl Classified for ApiError {
+    fn recovery(&self) -> Recovery {
+        if self.is_transient() {
+            Recovery::RetryNow
+        } else {
+            Recovery::StopOrganization
+        }
+    }
+
+    fn error_code(&self) -> &'static str {
+        self.code()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,18 +286,94 @@ mod tests {
             attempts: 6,
             detail: None,
         };
-        assert!(e(503).is_transient());
+        assert_eq!(e(503).recovery(), Recovery::RetryNow);
         assert!(!e(503).is_key_rejected());
         let unauthorized = ApiError::Unauthorized {
             endpoint: "users_me",
             detail: Some("invalid key".into()),
         };
         assert!(unauthorized.is_key_rejected());
-        assert!(!unauthorized.is_transient());
+        assert_eq!(unauthorized.recovery(), Recovery::StopOrganization);
         assert_eq!(unauthorized.error_code(), "unauthorized");
+
         assert_eq!(unauthorized.status(), Some(401));
         let msg = unauthorized.to_string();
         assert!(msg.contains("personal key trap"), "{msg}");
         assert!(msg.contains("\"invalid key\""), "{msg}");
+    }
+
+    #[test]
+    fn codes_list_every_variant_once() {
+        let ep = "users_me";
+        let all = [
+            ApiError::Unauthorized {
+                endpoint: ep,
+                detail: None,
+            },
+            ApiError::Forbidden {
+                endpoint: ep,
+                detail: None,
+            },
+            ApiError::Gone {
+                endpoint: ep,
+                detail: None,
+            },
+            ApiError::NotFound {
+                endpoint: ep,
+                detail: None,
+            },
+            ApiError::BadRequest {
+                endpoint: ep,
+                detail: None,
+            },
+            ApiError::UnexpectedStatus {
+                endpoint: ep,
+                status: 418,
+                detail: None,
+            },
+            ApiError::Redirect {
+                endpoint: ep,
+                status: 301,
+                location: None,
+            },
+            ApiError::RateLimited {
+                endpoint: ep,
+                attempts: 1,
+                retry_after: None,
+            },
+            ApiError::ServerError {
+                endpoint: ep,
+                status: 503,
+                attempts: 1,
+                detail: None,
+            },
+            ApiError::Timeout {
+                endpoint: ep,
+                attempts: 1,
+            },
+            ApiError::Transport {
+                endpoint: ep,
+                attempts: 1,
+                detail: String::new(),
+            },
+            ApiError::InvalidResponse {
+                endpoint: ep,
+                status: 200,
+                content_type: None,
+                reason: String::new(),
+                snippet: String::new(),
+            },
+            ApiError::BodyTooLarge {
+                endpoint: ep,
+                limit: 1,
+                content_length: None,
+            },
+            ApiError::Config {
+                setting: "base_url",
+                reason: String::new(),
+            },
+        ];
+        let codes: Vec<&str> = all.iter().map(Classified::error_code).collect();
+        assert_eq!(codes, ApiError::CODES);
     }
 }

@@ -16,18 +16,20 @@ mod attempt;
 mod client;
 mod config;
 mod error;
-mod events;
 mod key;
 mod ratelimit;
 mod retry;
+mod telemetry;
 mod wire;
 
 pub use api::StreakApi;
+pub use attempt::{RETRY_REASONS, STATUS_CLASSES};
 pub use client::{FetchedListing, StreakClient};
 pub use config::{ClientConfig, DEFAULT_BASE_URL, USER_AGENT};
 pub use error::ApiError;
 pub use key::ApiKey;
 pub use retry::{backoff_ceiling, backoff_delay, parse_retry_after, RetryPolicy};
 pub use wire::{
-    parse_listing, CurrentUser, FieldDrift, ListingStats, Organization, ParsedListing, WireError,
+    drift_fields, parse_listing, BoundAction, CurrentUser, FieldDrift, ListingStats, Organization,
+    Oversized, ParsedListing, WireError,
 };

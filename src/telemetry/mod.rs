@@ -9,6 +9,7 @@
 //! module keeps its own events in a `telemetry.rs` of its own.
 
 mod logging;
+mod text_fields;
 
 pub use logging::init_logging;
 

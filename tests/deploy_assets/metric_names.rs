@@ -10,6 +10,18 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The prefix of every connector metric.
 pub(crate) const PREFIX: &str = "streak_connector_";
 
+/// The prefixes of the names checked in PromQL: the connector's own, and the
+/// standard `process_*` metrics it exports too.
+const CHECKED_PREFIXES: [&str; 2] = [PREFIX, "process_"];
+
+/// The first occurrence at or after `from` of a checked prefix: its position and length.
+fn next_prefix(expr: &str, from: usize) -> Option<(usize, usize)> {
+    CHECKED_PREFIXES
+        .iter()
+        .filter_map(|p| expr[from..].find(p).map(|at| (from + at, p.len())))
+        .min()
+}
+
 /// Labels that Prometheus adds to every scraped series (target labels): a selector
 /// may use them although the connector does not export them.
 pub(crate) const TARGET_LABELS: [&str; 2] = ["job", "instance"];
@@ -23,17 +35,16 @@ pub(crate) struct Selector {
     pub(crate) labels: BTreeSet<String>,
 }
 
-/// Every `streak_connector_*` name in a PromQL expression, with the label names of
-/// its matchers (`name{a="x", b=~"y"}` gives `a`, `b`).
+/// Every `streak_connector_*` (and `process_*`) name in a PromQL expression, with
+/// the label names of its matchers (`name{a="x", b=~"y"}` gives `a`, `b`).
 pub(crate) fn selectors(expr: &str) -> Vec<Selector> {
     let bytes = expr.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    while let Some(pos) = expr[i..].find(PREFIX) {
-        let start = i + pos;
+    while let Some((start, prefix_len)) = next_prefix(expr, i) {
         // Part of a longer identifier (e.g. `my_streak_connector_x`): not ours.
         if start > 0 && is_ident(bytes[start - 1]) {
-            i = start + PREFIX.len();
+            i = start + prefix_len;
             continue;
         }
         let mut end = start;

@@ -1,8 +1,8 @@
 //! A small JSON Schema (draft-07) validator for the chart's `values.schema.json`.
 //!
 //! It implements exactly the keywords that schema uses (`type`, `properties`,
-//! `additionalProperties`, `required`, `enum`, `items`, `minimum`, `maximum`,
-//! `minLength`) and refuses any other keyword, so the schema cannot grow a rule that
+//! `additionalProperties`, `required`, `enum`, `const`, `anyOf`, `items`, `minimum`,
+//! `maximum`, `minLength`) and refuses any other keyword, so the schema cannot grow a rule that
 //! this check silently ignores. Helm validates with a full implementation at install
 //! time; `scripts/check-deploy.sh` also runs Python's `jsonschema` where it exists.
 //! The `jsonschema` crate would do all this, but pulls in an HTTP client and a regex
@@ -13,12 +13,14 @@ use serde_json::Value;
 /// Keywords that only annotate.
 const ANNOTATIONS: [&str; 4] = ["$schema", "title", "description", "default"];
 /// Keywords this validator checks.
-const SUPPORTED: [&str; 9] = [
+const SUPPORTED: [&str; 11] = [
     "type",
     "properties",
     "additionalProperties",
     "required",
     "enum",
+    "const",
+    "anyOf",
     "items",
     "minimum",
     "maximum",
@@ -65,6 +67,21 @@ fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
     if let Some(options) = schema.get("enum").and_then(Value::as_array) {
         if !options.contains(value) {
             errors.push(format!("{path}: {value} is not one of {options:?}"));
+        }
+    }
+    if let Some(expected) = schema.get("const") {
+        if value != expected {
+            errors.push(format!("{path}: {value} is not {expected}"));
+        }
+    }
+    if let Some(options) = schema.get("anyOf").and_then(Value::as_array) {
+        let fits = |sub: &Value| {
+            let mut e = Vec::new();
+            check(sub, value, path, &mut e);
+            e.is_empty()
+        };
+        if !options.iter().any(fits) {
+            errors.push(format!("{path}: matches none of anyOf"));
         }
     }
     if let (Some(min), Some(n)) = (

@@ -61,13 +61,77 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The Secret with the admin token, or nothing when the admin endpoint is off. */}}
+{{/*
+The volume items of the API-key Secret: the chart-made Secret's one entry, or the
+listed apiKeys.secretKeys of an existing Secret. Empty: every entry is mounted.
+*/}}
+{{- define "streak-connector.apiKeyItems" -}}
+{{- if .Values.apiKeys.existingSecret }}
+{{- range .Values.apiKeys.secretKeys }}
+- key: {{ . | quote }}
+  path: {{ . | quote }}
+{{- end }}
+{{- else }}
+{{- if .Values.apiKeys.secretKeys }}
+{{- fail "streak-connector: apiKeys.secretKeys selects entries of apiKeys.existingSecret; the chart-made Secret (apiKeys.keys) has one entry and needs none" }}
+{{- end }}
+- key: api-keys
+  path: api-keys
+{{- end }}
+{{- end }}
+
+{{/* The Secret with the admin token, or nothing when the admin listener is off. */}}
 {{- define "streak-connector.adminTokenSecretName" -}}
 {{- if .Values.adminToken.existingSecret }}
 {{- .Values.adminToken.existingSecret }}
 {{- else if .Values.adminToken.value }}
 {{- printf "%s-admin-token" (include "streak-connector.fullname" .) }}
 {{- end }}
+{{- end }}
+
+{{/* The admin listener's address (--admin-listen): loopback unless exposed on the Service. */}}
+{{- define "streak-connector.adminListen" -}}
+{{- printf "%s:%d" (ternary "0.0.0.0" "127.0.0.1" .Values.admin.exposeOnService) (int .Values.admin.port) }}
+{{- end }}
+
+{{/*
+Whole seconds of a duration as the connector reads them, for the forms the chart
+understands: one or more <number><unit>, units ms, s, m, h, d ("90s", "1h30m").
+Milliseconds round up. Call with (dict "name" "config.x" "value" "5m").
+*/}}
+{{- define "streak-connector.seconds" -}}
+{{- $text := .value | toString | nospace }}
+{{- $parts := regexFindAll "[0-9]+(ms|s|m|h|d)" $text -1 }}
+{{- if or (not $parts) (ne (join "" $parts) $text) }}
+{{- fail (printf "streak-connector: %s %q: the chart reads durations such as 90s, 5m, 1h30m (units ms, s, m, h, d)" .name (.value | toString)) }}
+{{- end }}
+{{- $ms := 0 }}
+{{- range $parts }}
+{{- $n := regexFind "^[0-9]+" . | atoi }}
+{{- $unit := regexReplaceAll "^[0-9]+" . "" }}
+{{- $ms = add $ms (mul $n (get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000) $unit)) }}
+{{- end }}
+{{- div (add $ms 999) 1000 }}
+{{- end }}
+
+{{/*
+terminationGracePeriodSeconds: the value when set, else the transaction timeout plus
+terminationGraceMarginSeconds (docs/operations.md, "Stopping").
+*/}}
+{{- define "streak-connector.gracePeriod" -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- add (include "streak-connector.seconds" (dict "name" "config.transactionTimeout" "value" .Values.config.transactionTimeout) | atoi) (int .Values.terminationGraceMarginSeconds) }}
+{{- else }}
+{{- int .Values.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/*
+Seconds without a successful poll before StreakConnectorPollsStale starts pending:
+three poll intervals (two missed polls with their jitter), at least 15 minutes.
+*/}}
+{{- define "streak-connector.staleAfterSeconds" -}}
+{{- max 900 (mul 3 (include "streak-connector.seconds" (dict "name" "config.pollInterval" "value" .Values.config.pollInterval) | atoi)) }}
 {{- end }}
 
 {{/* The image reference: repository@digest, else repository:tag (tag defaults to appVersion). */}}
@@ -89,6 +153,7 @@ events_topic = {{ .Values.config.eventsTopic | toJson }}
 state_topic = {{ .Values.config.stateTopic | toJson }}
 connector_name = {{ .Values.config.connectorName | toJson }}
 poll_interval = {{ .Values.config.pollInterval | toJson }}
+{{- $_ := include "streak-connector.seconds" (dict "name" "config.pollInterval" "value" .Values.config.pollInterval) }}
 inactive_after = {{ .Values.config.inactiveAfter | toJson }}
 {{- with .Values.config.schemaRegistryUrl }}
 schema_registry_url = {{ . | toJson }}
@@ -96,9 +161,22 @@ schema_registry_url = {{ . | toJson }}
 metrics_listen = {{ printf "0.0.0.0:%d" (int .Values.service.port) | toJson }}
 log_format = {{ .Values.config.logFormat | toJson }}
 {{- with .Values.config.extraToml }}
+{{- if regexMatch "(?m)^\\s*\\[\\s*kafka\\s*\\]" . }}
+{{- fail "streak-connector: config.extraToml opens a [kafka] table, which the chart writes itself: use config.transactionTimeout and config.kafkaSettings" }}
+{{- end }}
 
 # config.extraToml
 {{ . }}
+{{- end }}
+
+[kafka]
+transaction_timeout = {{ .Values.config.transactionTimeout | toString | toJson }}
+{{- $_ := include "streak-connector.seconds" (dict "name" "config.transactionTimeout" "value" .Values.config.transactionTimeout) }}
+{{- range $k, $v := .Values.config.kafkaSettings }}
+{{- if eq $k "transaction_timeout" }}
+{{- fail "streak-connector: set the transaction timeout with config.transactionTimeout, not config.kafkaSettings" }}
+{{- end }}
+{{ $k | toJson }} = {{ $v | toJson }}
 {{- end }}
 {{- with .Values.config.kafkaProperties }}
 

@@ -56,7 +56,8 @@ pub(super) fn fault(f: &FaultFile, org_keys: &HashSet<&str>) -> Result<Fault, St
     })
 }
 
-fn fault_kind(f: &FaultFile) -> Result<FaultKind, String> {
+/// Refuses a parameter the kind does not take (and an unknown kind).
+fn check_parameters(f: &FaultFile) -> Result<(), String> {
     // Parameters each kind accepts; any other one given is a mistake worth reporting.
     let given: Vec<&str> = [
         ("status", f.status.is_some()),
@@ -92,49 +93,60 @@ fn fault_kind(f: &FaultFile) -> Result<FaultKind, String> {
             ))
         }
     };
-    if let Some(bad) = given.iter().find(|g| !allowed.contains(g)) {
-        return Err(format!("`{bad}` does not apply to this kind"));
+    match given.iter().find(|g| !allowed.contains(g)) {
+        Some(bad) => Err(format!("`{bad}` does not apply to this kind")),
+        None => Ok(()),
     }
-    let status =
-        |default: u16, range: std::ops::RangeInclusive<u16>| -> Result<StatusCode, String> {
-            let s = f.status.unwrap_or(default);
-            if !range.contains(&s) {
-                return Err(format!(
-                    "status {s} is outside {}..={}",
-                    range.start(),
-                    range.end()
-                ));
-            }
-            StatusCode::from_u16(s).map_err(|e| format!("status {s}: {e}"))
-        };
-    Ok(match f.kind.as_str() {
-        "http_error" => {
-            let Some(_) = f.status else {
-                return Err("`status` is required (e.g. 429, 500, 503, 401)".into());
-            };
-            let status = status(500, 400..=599)?;
-            let retry_after = match (f.retry_after, f.retry_after_format.as_deref()) {
-                (None, None) => None,
-                (None, Some(_)) => return Err("`retry_after_format` needs `retry_after`".into()),
-                (Some(s), None | Some("seconds")) => Some(RetryAfter::Seconds(s)),
-                (Some(s), Some("http_date")) => Some(RetryAfter::HttpDate(s)),
-                (Some(_), Some(other)) => {
-                    return Err(format!(
-                        "retry_after_format `{other}`: use \"seconds\" or \"http_date\""
-                    ))
-                }
-            };
-            FaultKind::HttpError {
-                status,
-                message: f
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| faults::default_message(status)),
-                retry_after,
-            }
+}
+
+fn status_of(
+    f: &FaultFile,
+    default: u16,
+    range: std::ops::RangeInclusive<u16>,
+) -> Result<StatusCode, String> {
+    let s = f.status.unwrap_or(default);
+    if !range.contains(&s) {
+        return Err(format!(
+            "status {s} is outside {}..={}",
+            range.start(),
+            range.end()
+        ));
+    }
+    StatusCode::from_u16(s).map_err(|e| format!("status {s}: {e}"))
+}
+
+fn http_error(f: &FaultFile) -> Result<FaultKind, String> {
+    let Some(_) = f.status else {
+        return Err("`status` is required (e.g. 429, 500, 503, 401)".into());
+    };
+    let status = status_of(f, 500, 400..=599)?;
+    let retry_after = match (f.retry_after, f.retry_after_format.as_deref()) {
+        (None, None) => None,
+        (None, Some(_)) => return Err("`retry_after_format` needs `retry_after`".into()),
+        (Some(s), None | Some("seconds")) => Some(RetryAfter::Seconds(s)),
+        (Some(s), Some("http_date")) => Some(RetryAfter::HttpDate(s)),
+        (Some(_), Some(other)) => {
+            return Err(format!(
+                "retry_after_format `{other}`: use \"seconds\" or \"http_date\""
+            ))
         }
+    };
+    Ok(FaultKind::HttpError {
+        status,
+        message: f
+            .message
+            .clone()
+            .unwrap_or_else(|| faults::default_message(status)),
+        retry_after,
+    })
+}
+
+fn fault_kind(f: &FaultFile) -> Result<FaultKind, String> {
+    check_parameters(f)?;
+    Ok(match f.kind.as_str() {
+        "http_error" => http_error(f)?,
         "html_error" => FaultKind::HtmlError {
-            status: status(502, 200..=599)?,
+            status: status_of(f, 502, 200..=599)?,
         },
         "delay" => {
             let Some(d) = &f.delay else {

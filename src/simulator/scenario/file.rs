@@ -111,6 +111,10 @@ pub(crate) struct ChangeFile {
     pub(crate) revoke_key: Option<String>,
     #[serde(default)]
     pub(crate) restore_key: Option<String>,
+    #[serde(default)]
+    pub(crate) owner_leaves: Option<String>,
+    #[serde(default)]
+    pub(crate) demote_owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 //! Must not do network I/O; the only I/O is reading the file in
 //! [`Scenario::from_path`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -167,9 +167,10 @@ impl TryFrom<ScenarioFile> for Scenario {
         let settings = validate::settings(&file.settings, &mut problems);
         let orgs = validate::organizations(&file.organizations, &mut problems);
         let org_keys: HashSet<&str> = orgs.iter().map(|o| o.key.as_str()).collect();
-        let api_keys: HashSet<&str> = orgs
+        // API key -> its organization.
+        let api_keys: HashMap<&str, &str> = orgs
             .iter()
-            .flat_map(|o| o.api_keys.iter().map(|(k, _)| k.as_str()))
+            .flat_map(|o| o.api_keys.iter().map(|(k, _)| (k.as_str(), o.key.as_str())))
             .collect();
         let timeline = validate::timeline(file.timeline.as_ref(), &orgs, &api_keys, &mut problems);
         let faults = file

@@ -127,7 +127,7 @@ pub(super) fn organizations(
 pub(super) fn timeline(
     file: Option<&TimelineFile>,
     orgs: &[OrgSpec],
-    api_keys: &HashSet<&str>,
+    api_keys: &HashMap<&str, &str>,
     problems: &mut Vec<String>,
 ) -> Timeline {
     let Some(file) = file else {
@@ -197,7 +197,7 @@ pub(super) fn timeline(
 pub(super) fn timeline_entry(
     c: &ChangeFile,
     ever: &HashMap<&str, HashSet<&str>>,
-    api_keys: &HashSet<&str>,
+    api_keys: &HashMap<&str, &str>,
 ) -> Result<TimelineEntry, String> {
     let trigger = match (&c.at, c.after_requests) {
         (Some(at), None) => Trigger::At(parse_duration(at).map_err(|e| format!("at: {e}"))?),
@@ -253,22 +253,7 @@ pub(super) fn timeline_entry(
             at: Stamp::NOW,
         });
     }
-    for (key, revoke) in [(&c.revoke_key, true), (&c.restore_key, false)] {
-        if let Some(key) = key {
-            if !api_keys.contains(key.as_str()) {
-                return Err("the API key is not one of the scenario's".into());
-            }
-            changes.push(if revoke {
-                Change::RevokeKey {
-                    api_key: key.clone(),
-                }
-            } else {
-                Change::RestoreKey {
-                    api_key: key.clone(),
-                }
-            });
-        }
-    }
+    changes.extend(key_changes(c, api_keys)?);
     if let Some(key) = changes.first().and_then(Change::member_key) {
         if !members.contains(key) {
             return Err(format!(
@@ -280,7 +265,7 @@ pub(super) fn timeline_entry(
     if changes.len() != 1 {
         return Err(format!(
             "give exactly one action (join, leave, set_admin, profile, last_seen, go_quiet, \
-             touch, revoke_key, restore_key); found {}",
+             touch, revoke_key, restore_key, owner_leaves, demote_owner); found {}",
             changes.len()
         ));
     }
@@ -289,6 +274,29 @@ pub(super) fn timeline_entry(
         org: c.org.clone(),
         change: changes.remove(0),
     })
+}
+
+/// The actions aimed at one API key, which must be a key of the change's organization.
+fn key_changes(c: &ChangeFile, api_keys: &HashMap<&str, &str>) -> Result<Vec<Change>, String> {
+    type Make = fn(String) -> Change;
+    let actions: [(&Option<String>, Make); 4] = [
+        (&c.revoke_key, |api_key| Change::RevokeKey { api_key }),
+        (&c.restore_key, |api_key| Change::RestoreKey { api_key }),
+        (&c.owner_leaves, |api_key| Change::OwnerLeaves { api_key }),
+        (&c.demote_owner, |api_key| Change::DemoteOwner { api_key }),
+    ];
+    let mut changes = Vec::new();
+    for (key, make) in actions {
+        let Some(key) = key else { continue };
+        match api_keys.get(key.as_str()) {
+            None => return Err("the API key is not one of the scenario's".into()),
+            Some(org) if *org != c.org => {
+                return Err(format!("the API key is not one of `{}`'s", c.org))
+            }
+            Some(_) => changes.push(make(key.clone())),
+        }
+    }
+    Ok(changes)
 }
 
 pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {

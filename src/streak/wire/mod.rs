@@ -2,9 +2,10 @@
 //!
 //! Owns the rules of the issue: unknown fields are ignored; every field but `key` is
 //! optional; a field of the wrong type (or an absurd timestamp) is dropped and
-//! counted as drift; an entry without a usable `key` is counted as invalid and makes
-//! the listing incomplete; entries sharing a key are merged and counted. A body that
-//! is not the expected JSON shape at all is a [`WireError`].
+//! counted as drift; a string over its size bound is cut or dropped (see [`bound`])
+//! and counted as drift too; an entry without a usable `key` is counted as invalid and
+//! makes the listing incomplete; entries sharing a key are merged and counted. A body
+//! that is not the expected JSON shape at all is a [`WireError`].
 //!
 //! Pure and synchronous: no I/O, no metrics, no logging (the client reports the
 //! tallies this returns). It never panics on any input (property-tested).
@@ -21,6 +22,10 @@ use super::key::ApiKey;
 use crate::membership::{Listing, Member};
 use de::{Entry, ListingSeed, Scalar, TopObject};
 
+pub(crate) use bound::OversizedMemo;
+pub use bound::{BoundAction, Oversized};
+
+mod bound;
 mod de;
 
 /// Values below this are epoch seconds, not milliseconds (10^11 ms is March 1973).
@@ -34,7 +39,7 @@ const SNIPPET_WINDOW: usize = 64 * 1024;
 
 /// The fields the connector reads from Streak's objects, by their JSON names. Also
 /// the fixed set of `field` labels of `api_drift_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Field {
     Key,
     Email,
@@ -85,10 +90,19 @@ impl Field {
     }
 }
 
-/// Drifted fields (dropped for a wrong type or an absurd value), by field name.
+/// The JSON name of every field that can drift: the `field` label values of
+/// `api_drift_total`.
+pub fn drift_fields() -> impl Iterator<Item = &'static str> {
+    FIELDS.into_iter().map(Field::json_name)
+}
+
+/// Drifted fields: values dropped for a wrong type or an absurd value, counted by
+/// field name, and values over their size bound, listed one by one with their owner
+/// (so that the client can log each once, not at every poll).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldDrift {
     counts: [u64; FIELDS.len()],
+    oversized: Vec<Oversized>,
 }
 
 impl FieldDrift {
@@ -99,16 +113,44 @@ impl FieldDrift {
         }
     }
 
-    /// All drifted fields together.
-    pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
+    fn add_oversized(&mut self, owner: &str, field: Field, bytes: usize, action: BoundAction) {
+        self.oversized
+            .push(bound::oversized(owner, field, bytes, action));
     }
 
-    /// `(JSON field name, count)` for every field that drifted at least once.
+    /// All drifted fields together, of a wrong type, absurd or oversized.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum::<u64>() + self.oversized.len() as u64
+    }
+
+    /// `(JSON field name, count)` for every field dropped at least once for a wrong
+    /// type or an absurd value (oversized values are in [`FieldDrift::oversized`]).
     pub fn by_field(&self) -> Vec<(&'static str, u64)> {
         FIELDS
             .iter()
             .zip(self.counts)
+            .filter(|(_, n)| *n > 0)
+            .map(|(f, n)| (f.json_name(), n))
+            .collect()
+    }
+
+    /// The values over their size bound, in the order met.
+    pub fn oversized(&self) -> &[Oversized] {
+        &self.oversized
+    }
+
+    /// `(JSON field name, count)` of everything that drifted, oversized values
+    /// included: what `api_drift_total` counts.
+    pub fn counted_by_field(&self) -> Vec<(&'static str, u64)> {
+        let mut counts = self.counts;
+        for o in &self.oversized {
+            if let Some(count) = counts.get_mut(o.field_index()) {
+                *count += 1;
+            }
+        }
+        FIELDS
+            .iter()
+            .zip(counts)
             .filter(|(_, n)| *n > 0)
             .map(|(f, n)| (f.json_name(), n))
             .collect()
@@ -182,8 +224,8 @@ pub fn parse_listing(body: &[u8]) -> Result<ParsedListing, WireError> {
 pub(crate) fn parse_current_user(body: &[u8]) -> Result<(CurrentUser, FieldDrift), WireError> {
     let object = deserialize_whole(body, TopObject)?;
     let mut drift = FieldDrift::default();
-    let key = usable_key(&object).ok_or_else(|| WireError {
-        reason: "the user has no usable `key`".into(),
+    let key = usable_key(&object, &mut drift).ok_or_else(|| WireError {
+        reason: format!("the user has no usable `key` {KEY_RULE}"),
     })?;
     let mut user = CurrentUser {
         key,
@@ -192,8 +234,8 @@ pub(crate) fn parse_current_user(body: &[u8]) -> Result<(CurrentUser, FieldDrift
     };
     for (field, value) in object {
         match field {
-            Field::Email => user.email = string_value(field, value, &mut drift),
-            Field::OrgKey => user.org_key = string_value(field, value, &mut drift),
+            Field::Email => user.email = bounded(field, value, &user.key, &mut drift),
+            Field::OrgKey => user.org_key = bounded(field, value, &user.key, &mut drift),
             _ => {}
         }
     }
@@ -204,13 +246,13 @@ pub(crate) fn parse_current_user(body: &[u8]) -> Result<(CurrentUser, FieldDrift
 pub(crate) fn parse_organization(body: &[u8]) -> Result<(Organization, FieldDrift), WireError> {
     let object = deserialize_whole(body, TopObject)?;
     let mut drift = FieldDrift::default();
-    let key = usable_key(&object).ok_or_else(|| WireError {
-        reason: "the organization has no usable `key`".into(),
+    let key = usable_key(&object, &mut drift).ok_or_else(|| WireError {
+        reason: format!("the organization has no usable `key` {KEY_RULE}"),
     })?;
     let mut org = Organization { key, name: None };
     for (field, value) in object {
         if field == Field::Name {
-            org.name = string_value(field, value, &mut drift);
+            org.name = bounded(field, value, &org.key, &mut drift);
         }
     }
     Ok((org, drift))
@@ -263,11 +305,42 @@ fn wire_error(e: serde_json::Error) -> WireError {
 // ---------------------------------------------------------------------------------
 // Normalization: raw field values to domain values, counting drift.
 
-fn usable_key(object: &[(Field, Scalar)]) -> Option<String> {
+/// What makes a key usable, for the error that refuses one.
+const KEY_RULE: &str = "(missing, not a string, blank or over 1024 bytes)";
+
+/// The object's key, if it is a non-blank string within its bound; an oversized key
+/// is counted as drift (the entry is then unusable).
+fn usable_key(object: &[(Field, Scalar)], drift: &mut FieldDrift) -> Option<String> {
     // The last occurrence wins, as for every field of one object.
     match object.iter().rev().find(|(f, _)| *f == Field::Key) {
-        Some((_, Scalar::Str(s))) if !s.trim().is_empty() => Some(s.clone()),
+        Some((_, Scalar::Str(s))) if !s.trim().is_empty() => {
+            if bound::key_fits(s) {
+                return Some(s.clone());
+            }
+            let owner = bound::quote_key(s);
+            drift.add_oversized(&owner, Field::Key, s.len(), BoundAction::Dropped);
+            None
+        }
         _ => None,
+    }
+}
+
+/// A string field kept by the connector: drift as [`string_value`], then its size
+/// bound (cut or dropped, and listed as oversized under `owner`).
+fn bounded(field: Field, value: Scalar, owner: &str, drift: &mut FieldDrift) -> Option<String> {
+    let value = string_value(field, value, drift)?;
+    let bytes = value.len();
+    match bound::apply(field, value) {
+        Ok((kept, cut)) => {
+            if cut {
+                drift.add_oversized(owner, field, bytes, BoundAction::Truncated);
+            }
+            Some(kept)
+        }
+        Err(action) => {
+            drift.add_oversized(owner, field, bytes, action);
+            None
+        }
     }
 }
 
@@ -351,7 +424,7 @@ fn timestamp_ms(value: &Scalar) -> Result<Option<i64>, Absurd> {
 }
 
 fn member_from(object: Vec<(Field, Scalar)>, drift: &mut FieldDrift) -> Option<Member> {
-    let key = usable_key(&object)?;
+    let key = usable_key(&object, drift)?;
     let mut m = Member {
         key,
         ..Member::default()
@@ -359,11 +432,11 @@ fn member_from(object: Vec<(Field, Scalar)>, drift: &mut FieldDrift) -> Option<M
     for (field, value) in object {
         match field {
             Field::Key | Field::Name => {}
-            Field::Email => m.email = string_value(field, value, drift),
-            Field::DisplayName => m.display_name = string_value(field, value, drift),
-            Field::FirstName => m.first_name = string_value(field, value, drift),
-            Field::LastName => m.last_name = string_value(field, value, drift),
-            Field::Image => m.image = string_value(field, value, drift),
+            Field::Email => m.email = bounded(field, value, &m.key, drift),
+            Field::DisplayName => m.display_name = bounded(field, value, &m.key, drift),
+            Field::FirstName => m.first_name = bounded(field, value, &m.key, drift),
+            Field::LastName => m.last_name = bounded(field, value, &m.key, drift),
+            Field::Image => m.image = bounded(field, value, &m.key, drift),
             Field::IsOrgAdmin => m.is_org_admin = bool_value(field, value, drift),
             // Checked for drift, not kept: the listing's organization is known.
             Field::OrgKey => drop(string_value(field, value, drift)),

@@ -251,3 +251,91 @@ fn error_detail_prefers_the_error_field() {
     assert_eq!(error_detail(b"   ", &key), None);
     assert_eq!(error_detail(br#"{"error":""}"#, &key), None);
 }
+
+#[test]
+fn oversized_strings_are_cut_or_dropped_and_counted_under_their_member() {
+    let data_uri = format!("data:image/png;base64,{}", "A".repeat(1_500_000));
+    let long_name = "é".repeat(1000); // 2000 bytes
+    let long_email = format!("{}@x.io", "a".repeat(400));
+    let body = format!(
+        r#"[{{"key":"u1","image":"{data_uri}","displayName":"{long_name}","email":"ok@x"}},
+            {{"key":"u2","email":"{long_email}","firstName":"Bo","image":"https://i/2"}},
+            {{"key":"u1","lastName":"{long_name}"}}]"#
+    );
+    let p = parse(&body);
+    assert!(p.listing.complete);
+    let [u1, u2] = &p.listing.members[..] else {
+        panic!("{:?}", p.listing.members)
+    };
+    assert_eq!(u1.image, None);
+    assert_eq!(u1.display_name.as_deref().map(str::len), Some(1024));
+    assert_eq!(u1.last_name.as_deref().map(str::len), Some(1024));
+    assert_eq!(u1.email.as_deref(), Some("ok@x"));
+    assert_eq!(u2.email, None);
+    assert_eq!(u2.first_name.as_deref(), Some("Bo"));
+    assert_eq!(u2.image.as_deref(), Some("https://i/2"));
+    let seen: Vec<_> = p
+        .drift
+        .oversized()
+        .iter()
+        .map(|o| (o.owner.as_str(), o.field(), o.bytes, o.action))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("u1", "image", data_uri.len(), BoundAction::Dropped),
+            ("u1", "displayName", 2000, BoundAction::Truncated),
+            ("u2", "email", long_email.len(), BoundAction::Dropped),
+            ("u1", "lastName", 2000, BoundAction::Truncated),
+        ]
+    );
+    // Not a type drift (so not in the per-response summary), but counted as drift.
+    assert!(p.drift.by_field().is_empty());
+    assert_eq!(
+        p.drift.counted_by_field(),
+        vec![
+            ("email", 1),
+            ("displayName", 1),
+            ("lastName", 1),
+            ("image", 1)
+        ]
+    );
+    assert_eq!(p.stats.drifted_fields, 4);
+}
+
+#[test]
+fn an_oversized_key_makes_its_entry_invalid() {
+    let key = "k".repeat(1025);
+    let p = parse(&format!(r#"[{{"key":"{key}"}},{{"key":"ok"}}]"#));
+    assert_eq!(p.listing.members.len(), 1);
+    assert!(!p.listing.complete);
+    assert_eq!(p.stats.invalid, 1);
+    assert_eq!(p.drift.counted_by_field(), vec![("key", 1)]);
+    assert_eq!(p.drift.oversized()[0].owner, format!("{}…", "k".repeat(64)));
+    // A key of exactly 1024 bytes is fine.
+    let key = "k".repeat(1024);
+    assert!(parse(&format!(r#"[{{"key":"{key}"}}]"#)).listing.complete);
+    let err =
+        parse_organization(format!(r#"{{"key":"{}"}}"#, "o".repeat(2000)).as_bytes()).unwrap_err();
+    assert!(err.reason.contains("over 1024 bytes"), "{}", err.reason);
+}
+
+#[test]
+fn the_current_user_and_organization_fields_are_bounded_too() {
+    let (user, drift) = parse_current_user(
+        format!(
+            r#"{{"key":"u1","email":"{}@x","orgKey":"{}"}}"#,
+            "a".repeat(330),
+            "o".repeat(1100)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!((user.email, user.org_key), (None, None));
+    assert_eq!(drift.counted_by_field(), vec![("email", 1), ("orgKey", 1)]);
+    let (org, drift) =
+        parse_organization(format!(r#"{{"key":"o1","name":"{}"}}"#, "N".repeat(5000)).as_bytes())
+            .unwrap();
+    assert_eq!(org.name.map(|n| n.len()), Some(1024));
+    assert_eq!(drift.oversized()[0].action, BoundAction::Truncated);
+}

@@ -1,0 +1,60 @@
+//! The fold from restored state records into each organization's [`OrgState`]:
+//! what the start-up does with the live entries of the compacted state topic.
+//!
+//! Pure: the records arrive already decoded and deduplicated (last value per key);
+//! the order between keys does not matter, since each key holds one member's state
+//! or one organization's checkpoint.
+
+use std::collections::HashMap;
+
+use super::{OrgState, StateRecord};
+
+/// Every organization's state, by organization key, from the live state records.
+/// A member record without a state (a tombstone's decoded key) adds nothing.
+pub fn fold_state(records: impl IntoIterator<Item = StateRecord>) -> HashMap<String, OrgState> {
+    let mut orgs: HashMap<String, OrgState> = HashMap::new();
+    for record in records {
+        match record {
+            StateRecord::Member {
+                org_key,
+                state: Some(state),
+                ..
+            } => {
+                orgs.entry(org_key.clone())
+                    .or_insert_with(|| OrgState::new(org_key))
+                    .insert(state);
+            }
+            StateRecord::Member { state: None, .. } => {}
+            StateRecord::Checkpoint(c) => {
+                let org_key = c.org_key.clone();
+                orgs.entry(org_key.clone())
+                    .or_insert_with(|| OrgState::new(org_key))
+                    .set_checkpoint(c);
+            }
+        }
+    }
+    orgs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::membership::Checkpoint;
+
+    #[test]
+    fn checkpoints_and_members_land_in_their_organization() {
+        let checkpoint = |org: &str, seq| {
+            StateRecord::Checkpoint(Checkpoint {
+                org_key: org.into(),
+                poll_seq: seq,
+                last_poll_ms: 0,
+                member_count: 0,
+            })
+        };
+        let orgs = fold_state([checkpoint("a", 3), checkpoint("b", 7)]);
+        assert_eq!(orgs.len(), 2);
+        assert_eq!(orgs["a"].checkpoint().map(|c| c.poll_seq), Some(3));
+        assert_eq!(orgs["b"].checkpoint().map(|c| c.poll_seq), Some(7));
+        assert!(orgs["a"].is_empty());
+    }
+}

@@ -1,0 +1,198 @@
+//! Fencing, at the level of the binary (issue 5): a second instance with the same
+//! connector name (hence the same transactional id) fences the first, which exits
+//! non-zero saying "fenced", while the second keeps publishing and no event is
+//! doubled for a read-committed consumer.
+//!
+//! Needs a real broker (the mock cluster does not fence): skipped otherwise.
+//! How it works: docs/testing-eos.md, "How exactly-once is proven".
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use streak_connector::membership::EventType;
+use streak_connector::simulator::{Change, ProfilePatch};
+
+use testkit::eos::kafka::{decode, read_to_end, Isolation, Watcher};
+use testkit::eos::process::{Connector, ConnectorSpec};
+use testkit::eos::proof::prove;
+use testkit::eos::walk::{Planned, Step};
+use testkit::eos::Driver;
+
+/// How long the first instance may take to notice it was fenced.
+const FENCE_TIMEOUT: Duration = Duration::from_secs(60);
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+const SCENARIO: &str = r#"
+name = "fencing"
+
+[[organizations]]
+key = "org-fence"
+api_keys = ["fence-key"]
+generate = { count = 10, seed = 303 }
+
+[[organizations.members]]
+key = "u-fence-owner"
+email = "owner@fence.example.com"
+isOrgAdmin = true
+lastSeenTimestamp = "now-1h"
+creationTimestamp = "now-100d"
+"#;
+
+/// A profile change of the `n`-th generated member: one PROFILE_CHANGED.
+fn rename(driver: &Driver, n: usize) -> Step {
+    let members = driver
+        .sim
+        .members("org-fence")
+        .expect("the organization exists");
+    let m = &members[1 + n % (members.len() - 1)];
+    Step {
+        changes: vec![Planned {
+            org: "org-fence".into(),
+            change: Change::Profile {
+                key: m.key.clone(),
+                patch: ProfilePatch {
+                    display_name: Some(format!("Renamed {n}")),
+                    ..ProfilePatch::default()
+                },
+            },
+            event: EventType::ProfileChanged,
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_instance_fences_the_first_and_nothing_doubles() {
+    const TEST: &str = "a_second_instance_fences_the_first_and_nothing_doubles";
+    let Some(bootstrap) = testkit::broker::real_bootstrap(TEST) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (sim, orgs) = Driver::simulator(SCENARIO).await;
+    let spec = ConnectorSpec::new(
+        dir.path(),
+        sim.base_url(),
+        &["fence-key"],
+        &bootstrap,
+        "fence",
+    );
+    let watcher = Watcher::start(&bootstrap, &spec.events_topic).expect("a consumer");
+    let mut driver = Driver::new(sim, orgs, watcher);
+
+    // A starts and commits its snapshot.
+    let mut a = Connector::spawn(&spec, "A");
+    let snapshot = driver.first_polls();
+    let mut a_alive = || match a.exited() {
+        Some(s) => Err(format!(
+            "A exited before B started ({s}):\n{}",
+            a.stderr_tail()
+        )),
+        None => Ok(()),
+    };
+    driver
+        .wait_observed(&snapshot, STEP_TIMEOUT, &mut a_alive)
+        .await
+        .unwrap_or_else(|e| panic!("A's snapshot: {e}"));
+    let a_instances: BTreeSet<String> = driver
+        .watcher
+        .events()
+        .await
+        .expect("decodable events")
+        .iter()
+        .map(|o| o.source.instance.clone())
+        .collect();
+
+    // B starts with the same connector name; changes keep coming, so A tries to
+    // publish and learns it was fenced.
+    let mut b = Connector::spawn(&spec, "B");
+    let b_started = Instant::now();
+    let mut n = 0;
+    let a_status = loop {
+        if let Some(s) = a.exited() {
+            break s;
+        }
+        assert!(
+            b_started.elapsed() < FENCE_TIMEOUT,
+            "A still runs {FENCE_TIMEOUT:?} after B started; A's last lines:\n{}",
+            a.stderr_tail()
+        );
+        n += 1;
+        let step = rename(&driver, n);
+        let prediction = driver.apply(&step);
+        let mut b_alive = || match b.exited() {
+            Some(s) => Err(format!("B exited ({s}):\n{}", b.stderr_tail())),
+            None => Ok(()),
+        };
+        driver
+            .wait_observed(&prediction, STEP_TIMEOUT, &mut b_alive)
+            .await
+            .unwrap_or_else(|e| panic!("change {n} while A and B run: {e}"));
+    };
+    let fenced_after = b_started.elapsed();
+    let a_log = a.stderr_tail();
+    assert!(
+        !a_status.success(),
+        "A exited with {a_status} after being fenced; expected non-zero. Last lines:\n{a_log}"
+    );
+    assert!(
+        a_log.to_lowercase().contains("fenced"),
+        "A's exit message does not say \"fenced\". Last lines:\n{a_log}"
+    );
+
+    let fenced_line = a_log
+        .lines()
+        .find(|l| l.to_lowercase().contains("fenced"))
+        .unwrap_or_default()
+        .to_owned();
+
+    // B keeps publishing.
+    let published_before = driver.watcher.events().await.expect("decodable").len();
+    for _ in 0..3 {
+        n += 1;
+        let step = rename(&driver, n);
+        let prediction = driver.apply(&step);
+        let mut b_alive = || match b.exited() {
+            Some(s) => Err(format!("B exited ({s}):\n{}", b.stderr_tail())),
+            None => Ok(()),
+        };
+        driver
+            .wait_observed(&prediction, STEP_TIMEOUT, &mut b_alive)
+            .await
+            .unwrap_or_else(|e| panic!("change {n} after A was fenced: {e}"));
+    }
+    let late: Vec<String> = driver.watcher.events().await.expect("decodable")[published_before..]
+        .iter()
+        .map(|o| o.source.instance.clone())
+        .collect();
+    assert!(
+        late.iter().all(|i| !a_instances.contains(i)),
+        "events after A exited carry A's instance id {a_instances:?}: {late:?}"
+    );
+    let b_stop = b.terminate(Duration::from_secs(20)).await;
+
+    let committed = read_to_end(
+        &bootstrap,
+        &spec.events_topic,
+        Isolation::ReadCommitted,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let observed = decode(&committed).await.unwrap_or_else(|e| panic!("{e}"));
+    let proof = prove(&observed, &driver.oracle).unwrap_or_else(|e| panic!("after fencing:\n{e}"));
+    let all = read_to_end(
+        &bootstrap,
+        &spec.events_topic,
+        Isolation::ReadUncommitted,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "{TEST}: A exited with {a_status} {fenced_after:?} after B started ({n} changes in all); \
+         {} committed events from {} instances equal the oracle; {} records read uncommitted; \
+         B stopped with {b_stop:?}; A said: {fenced_line}",
+        proof.events,
+        proof.instances,
+        all.len()
+    );
+}
