@@ -1,10 +1,11 @@
-//! `once`: a snapshot then exactly the changes, a failed organization beside published ones, and `--dry-run`.
+//! `once`: a snapshot then exactly the changes, a failed organization beside the
+//! published ones, and `--dry-run`.
 
 use std::collections::BTreeSet;
 
 use streak_connector::avro::DecodedEvent;
 use streak_connector::membership::EventType;
-use streak_connector::simulator::{Change, ProfilePatch};
+use streak_connector::simulator::{Change, ProfilePatch, RunningSimulator};
 use testkit::e2e::{
     api_key, fingerprint, joiner, json_lines, json_str, org_toml, start_simulator, Setup,
 };
@@ -55,51 +56,10 @@ async fn once_publishes_a_snapshot_then_exactly_the_changes() {
             (1, "SNAPSHOT", "u-dave".into()),
         ]
     );
-    for e in &events {
-        let ev = &e.event;
-        assert_eq!(ev.org_key, "org-acme");
-        assert!(ev.before.is_none(), "a SNAPSHOT has no before: {ev:?}");
-        let after = ev.after.as_ref().expect("a SNAPSHOT has an after");
-        assert_eq!(after.member.key, ev.user_key);
-        let email = format!("{}@e2e.example.com", ev.user_key);
-        assert_eq!(after.member.email.as_deref(), Some(email.as_str()));
-        assert_eq!(ev.email.as_deref(), Some(email.as_str()));
-        assert_eq!(after.member.is_org_admin, Some(ev.user_key == "u-alice"));
-        assert!(!after.inactive, "seen an hour ago: active");
-        assert_eq!(e.source.connector, setup.connector_name);
-    }
-    let ids: BTreeSet<_> = events.iter().map(|e| e.event.event_id).collect();
-    assert_eq!(ids.len(), events.len(), "event ids are unique");
+    assert_snapshots(&events, &setup.connector_name);
 
     // Streak changes between two polls.
-    sim.apply("org-acme", Change::Join(joiner("u-erin")))
-        .expect("erin joins");
-    sim.apply(
-        "org-acme",
-        Change::Leave {
-            key: "u-bob".into(),
-        },
-    )
-    .expect("bob leaves");
-    sim.apply(
-        "org-acme",
-        Change::SetAdmin {
-            key: "u-carol".into(),
-            admin: true,
-        },
-    )
-    .expect("carol becomes an admin");
-    sim.apply(
-        "org-acme",
-        Change::Profile {
-            key: "u-dave".into(),
-            patch: ProfilePatch {
-                display_name: Some("David Example".into()),
-                ..ProfilePatch::default()
-            },
-        },
-    )
-    .expect("dave renames himself");
+    change_streak(&sim);
 
     setup
         .command(&["once"])
@@ -124,40 +84,7 @@ async fn once_publishes_a_snapshot_then_exactly_the_changes() {
             (2, "PROFILE_CHANGED", "u-dave".into()),
         ]
     );
-    for e in &second {
-        let ev = &e.event;
-        match ev.event_type {
-            EventType::Joined => {
-                assert!(ev.before.is_none());
-                let after = ev.after.as_ref().expect("JOINED has an after");
-                assert_eq!(
-                    after.member.email.as_deref(),
-                    Some("u-erin@e2e.example.com")
-                );
-            }
-            EventType::Left => {
-                assert!(ev.after.is_none(), "LEFT has no after");
-                let before = ev.before.as_ref().expect("LEFT has a before");
-                assert_eq!(before.member.key, "u-bob");
-            }
-            EventType::AdminChanged => {
-                let before = ev.before.as_ref().expect("a before");
-                let after = ev.after.as_ref().expect("an after");
-                assert_eq!(before.member.is_org_admin, Some(false));
-                assert_eq!(after.member.is_org_admin, Some(true));
-            }
-            EventType::ProfileChanged => {
-                let before = ev.before.as_ref().expect("a before");
-                let after = ev.after.as_ref().expect("an after");
-                assert_eq!(
-                    before.member.display_name.as_deref(),
-                    Some("u-dave Example")
-                );
-                assert_eq!(after.member.display_name.as_deref(), Some("David Example"));
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    assert_changes(&second);
 
     // `tail` shows the same events, decoded, read committed.
     let tail = setup
@@ -201,6 +128,96 @@ async fn once_publishes_a_snapshot_then_exactly_the_changes() {
         vec!["u-alice", "u-carol", "u-dave", "u-erin"],
         "bob's state was tombstoned, erin's written"
     );
+}
+
+/// The first poll's events: one SNAPSHOT per member, with its after and no before,
+/// published by `connector`, each with a unique id.
+fn assert_snapshots(events: &[DecodedEvent], connector: &str) {
+    for e in events {
+        let ev = &e.event;
+        assert_eq!(ev.org_key, "org-acme");
+        assert!(ev.before.is_none(), "a SNAPSHOT has no before: {ev:?}");
+        let after = ev.after.as_ref().expect("a SNAPSHOT has an after");
+        assert_eq!(after.member.key, ev.user_key);
+        let email = format!("{}@e2e.example.com", ev.user_key);
+        assert_eq!(after.member.email.as_deref(), Some(email.as_str()));
+        assert_eq!(ev.email.as_deref(), Some(email.as_str()));
+        assert_eq!(after.member.is_org_admin, Some(ev.user_key == "u-alice"));
+        assert!(!after.inactive, "seen an hour ago: active");
+        assert_eq!(e.source.connector, connector);
+    }
+    let ids: BTreeSet<_> = events.iter().map(|e| e.event.event_id).collect();
+    assert_eq!(ids.len(), events.len(), "event ids are unique");
+}
+
+/// Between two polls: erin joins, bob leaves, carol becomes an admin, dave renames himself.
+fn change_streak(sim: &RunningSimulator) {
+    sim.apply("org-acme", Change::Join(joiner("u-erin")))
+        .expect("erin joins");
+    sim.apply(
+        "org-acme",
+        Change::Leave {
+            key: "u-bob".into(),
+        },
+    )
+    .expect("bob leaves");
+    sim.apply(
+        "org-acme",
+        Change::SetAdmin {
+            key: "u-carol".into(),
+            admin: true,
+        },
+    )
+    .expect("carol becomes an admin");
+    sim.apply(
+        "org-acme",
+        Change::Profile {
+            key: "u-dave".into(),
+            patch: ProfilePatch {
+                display_name: Some("David Example".into()),
+                ..ProfilePatch::default()
+            },
+        },
+    )
+    .expect("dave renames himself");
+}
+
+/// The second poll's events carry the before and after their type calls for.
+fn assert_changes(second: &[&DecodedEvent]) {
+    for e in second {
+        let ev = &e.event;
+        match ev.event_type {
+            EventType::Joined => {
+                assert!(ev.before.is_none());
+                let after = ev.after.as_ref().expect("JOINED has an after");
+                assert_eq!(
+                    after.member.email.as_deref(),
+                    Some("u-erin@e2e.example.com")
+                );
+            }
+            EventType::Left => {
+                assert!(ev.after.is_none(), "LEFT has no after");
+                let before = ev.before.as_ref().expect("LEFT has a before");
+                assert_eq!(before.member.key, "u-bob");
+            }
+            EventType::AdminChanged => {
+                let before = ev.before.as_ref().expect("a before");
+                let after = ev.after.as_ref().expect("an after");
+                assert_eq!(before.member.is_org_admin, Some(false));
+                assert_eq!(after.member.is_org_admin, Some(true));
+            }
+            EventType::ProfileChanged => {
+                let before = ev.before.as_ref().expect("a before");
+                let after = ev.after.as_ref().expect("an after");
+                assert_eq!(
+                    before.member.display_name.as_deref(),
+                    Some("u-dave Example")
+                );
+                assert_eq!(after.member.display_name.as_deref(), Some("David Example"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
 }
 
 /// `once` with one good key and one revoked key: exits non-zero naming the failed

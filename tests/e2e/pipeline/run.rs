@@ -2,11 +2,13 @@
 
 use std::time::{Duration, Instant};
 
+use streak_connector::avro::DecodedEvent;
 use streak_connector::membership::EventType;
 use streak_connector::simulator::Change;
 use testkit::e2e::{api_key, fingerprint, joiner, org_toml, start_simulator, Setup};
 use testkit::e2e::{broker_for, prepare_mock_topics};
-use testkit::metrics::scrape;
+use testkit::metrics::{scrape, Scrape};
+use testkit::process::Spawned;
 use testkit::topic::read_events;
 
 use super::{of_org, set, summary, users};
@@ -36,28 +38,7 @@ async fn run_keeps_publishing_the_others_when_one_key_is_revoked() {
     let addr = proc.metrics_addr(Duration::from_secs(60)).await;
 
     // Every organization polled successfully once.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let m = scrape(&addr).await;
-        let ok = |org: &str| {
-            m.value(
-                "streak_connector_polls_total",
-                &[("org", org), ("result", "success")],
-            )
-            .unwrap_or(0.0)
-                >= 1.0
-        };
-        if ok("org-a") && ok("org-b") && ok("org-c") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not every organization polled within 90 s\n{}\n{}",
-            m.text,
-            proc.report()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_until_every_org_polled(&addr, &proc).await;
 
     // org-c's key is revoked; org-a and org-b change.
     sim.apply(
@@ -73,43 +54,7 @@ async fn run_keeps_publishing_the_others_when_one_key_is_revoked() {
         .expect("b3 joins");
 
     let fp_c = fingerprint(&kc);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let last = loop {
-        let m = scrape(&addr).await;
-        let joined = |org: &str| {
-            m.value(
-                "streak_connector_events_total",
-                &[("org", org), ("event_type", "JOINED")],
-            )
-            .unwrap_or(0.0)
-        };
-        let rejected = m.value(
-            "streak_connector_api_key_rejected",
-            &[("key_fingerprint", &fp_c)],
-        );
-        let c_failed = m
-            .value(
-                "streak_connector_polls_total",
-                &[("org", "org-c"), ("result", "failure")],
-            )
-            .unwrap_or(0.0);
-        if joined("org-a") >= 1.0
-            && joined("org-b") >= 1.0
-            && rejected == Some(1.0)
-            && c_failed >= 1.0
-        {
-            break m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "within 90 s: JOINED a={} b={}, api_key_rejected{{{fp_c}}}={rejected:?}, org-c failures={c_failed}\n{}\n{}",
-            joined("org-a"),
-            joined("org-b"),
-            m.text,
-            proc.report()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let last = wait_for_the_revocation(&addr, &proc, &fp_c).await;
     for org in ["org-a", "org-b"] {
         assert_eq!(
             last.value(
@@ -168,6 +113,80 @@ async fn run_keeps_publishing_the_others_when_one_key_is_revoked() {
     );
 
     let events = read_events(broker.bootstrap(), &setup.events_topic).await;
+    assert_published_exactly_once(&events);
+}
+
+/// Waits (90 s at most) until org-a, org-b and org-c each polled successfully once.
+async fn wait_until_every_org_polled(addr: &str, proc: &Spawned) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let m = scrape(&addr).await;
+        let ok = |org: &str| {
+            m.value(
+                "streak_connector_polls_total",
+                &[("org", org), ("result", "success")],
+            )
+            .unwrap_or(0.0)
+                >= 1.0
+        };
+        if ok("org-a") && ok("org-b") && ok("org-c") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every organization polled within 90 s\n{}\n{}",
+            m.text,
+            proc.report()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits (90 s at most) until org-a and org-b published a JOINED and org-c's key
+/// (`fp_c`) is flagged rejected with a failed poll; returns that scrape.
+async fn wait_for_the_revocation(addr: &str, proc: &Spawned, fp_c: &str) -> Scrape {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let m = scrape(&addr).await;
+        let joined = |org: &str| {
+            m.value(
+                "streak_connector_events_total",
+                &[("org", org), ("event_type", "JOINED")],
+            )
+            .unwrap_or(0.0)
+        };
+        let rejected = m.value(
+            "streak_connector_api_key_rejected",
+            &[("key_fingerprint", &fp_c)],
+        );
+        let c_failed = m
+            .value(
+                "streak_connector_polls_total",
+                &[("org", "org-c"), ("result", "failure")],
+            )
+            .unwrap_or(0.0);
+        if joined("org-a") >= 1.0
+            && joined("org-b") >= 1.0
+            && rejected == Some(1.0)
+            && c_failed >= 1.0
+        {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "within 90 s: JOINED a={} b={}, api_key_rejected{{{fp_c}}}={rejected:?}, org-c failures={c_failed}\n{}\n{}",
+            joined("org-a"),
+            joined("org-b"),
+            m.text,
+            proc.report()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// org-a and org-b: one SNAPSHOT per initial member and one JOINED, exactly once;
+/// org-c: its snapshot from before the revocation, nothing after.
+fn assert_published_exactly_once(events: &[DecodedEvent]) {
     for (org, users_now) in [
         ("org-a", ["u-a1", "u-a2", "u-a3"]),
         ("org-b", ["u-b1", "u-b2", "u-b3"]),

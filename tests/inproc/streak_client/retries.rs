@@ -1,4 +1,5 @@
-//! Retried failures, in virtual time: Retry-After, backoff, deadlines, timeouts, the rate limit.
+//! Retried failures, in virtual time: Retry-After, backoff, deadlines, timeouts and
+//! the rate limit.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
