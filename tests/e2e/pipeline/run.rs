@@ -120,7 +120,7 @@ async fn run_keeps_publishing_the_others_when_one_key_is_revoked() {
 async fn wait_until_every_org_polled(addr: &str, proc: &Spawned) {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let m = scrape(&addr).await;
+        let m = scrape(addr).await;
         let ok = |org: &str| {
             m.value(
                 "streak_connector_polls_total",
@@ -147,7 +147,7 @@ async fn wait_until_every_org_polled(addr: &str, proc: &Spawned) {
 async fn wait_for_the_revocation(addr: &str, proc: &Spawned, fp_c: &str) -> Scrape {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let m = scrape(&addr).await;
+        let m = scrape(addr).await;
         let joined = |org: &str| {
             m.value(
                 "streak_connector_events_total",
@@ -157,7 +157,7 @@ async fn wait_for_the_revocation(addr: &str, proc: &Spawned, fp_c: &str) -> Scra
         };
         let rejected = m.value(
             "streak_connector_api_key_rejected",
-            &[("key_fingerprint", &fp_c)],
+            &[("key_fingerprint", fp_c)],
         );
         let c_failed = m
             .value(
@@ -191,7 +191,7 @@ fn assert_published_exactly_once(events: &[DecodedEvent]) {
         ("org-a", ["u-a1", "u-a2", "u-a3"]),
         ("org-b", ["u-b1", "u-b2", "u-b3"]),
     ] {
-        let evs = of_org(&events, org);
+        let evs = of_org(events, org);
         assert_eq!(users(&evs), set(&users_now), "{org}");
         let joined: Vec<_> = evs
             .iter()
@@ -206,7 +206,7 @@ fn assert_published_exactly_once(events: &[DecodedEvent]) {
             "{org}: one SNAPSHOT per initial member, exactly once"
         );
     }
-    let c = of_org(&events, "org-c");
+    let c = of_org(events, "org-c");
     assert_eq!(
         summary(&c),
         vec![
