@@ -46,6 +46,7 @@ impl TaskMaker {
             key,
             self.ring.clone(),
             self.ctx.health.clone(),
+            self.ctx.status.clone(),
             self.ctx.metrics.clone(),
         ))
     }
@@ -101,6 +102,7 @@ pub fn start(
         fixed,
         file_keys,
         metrics,
+        health: Some(started.context.health.clone()),
         new_tasks: new_tx,
     }
     .spawn(cancel);

@@ -343,8 +343,13 @@ impl OrgPoller {
         }
 
         // The reconciliation's finding changes join the poll's transaction.
-        let findings =
-            PollFindings::stage(self.ctx.reconcile.as_ref(), state, &outcome, &mut records);
+        let findings = PollFindings::stage(
+            self.ctx.reconcile.as_ref(),
+            self.ctx.ocsf.as_ref().map(|o| o.topic.as_str()),
+            state,
+            &outcome,
+            &mut records,
+        );
 
         if let Mode::DryRun(out) = &self.ctx.mode {
             for e in &outcome.events {

@@ -93,6 +93,22 @@ impl Health {
         }
     }
 
+    /// The key `id` (`key:<fingerprint>`) could not be placed in an organization's
+    /// pool yet (Streak unreachable at start-up): not ready until it is placed
+    /// ([`Health::forget`]).
+    pub fn unplaced(&self, id: &str, error_code: &'static str) {
+        if let Ok(mut orgs) = self.orgs.lock() {
+            orgs.insert(
+                id.to_string(),
+                OrgHealth {
+                    label: id.to_string(),
+                    consecutive_failures: self.threshold,
+                    last_error_code: Some(error_code),
+                },
+            );
+        }
+    }
+
     /// `org` is no longer polled (a rejected key that left the key file): it no
     /// longer counts for readiness.
     pub fn forget(&self, org: &str) {

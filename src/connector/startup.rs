@@ -383,7 +383,12 @@ pub async fn start(parts: Parts) -> Result<Started, StartupError> {
         .into_iter()
         .map(|keys| OrgPoller::new(keys, context.clone()))
         .collect();
-    if pollers.is_empty() {
+    // A key whose organization could not be learned (Streak unreachable) is tried
+    // again by `run` every 30 s; until then it keeps `/readyz` at 503.
+    for (fp, _) in &pending {
+        (context.health).unplaced(&format!("key:{fp}"), "organization_unknown");
+    }
+    if pollers.is_empty() && pending.is_empty() {
         let reasons = rejected
             .iter()
             .map(ToString::to_string)

@@ -257,12 +257,20 @@ async fn snapshot_then_changes_commit_with_the_checkpoint() {
     );
     assert_eq!(r.metrics.members.with_label_values(&["org1"]).get(), 3);
     assert_eq!(r.metrics.admins.with_label_values(&["org1"]).get(), 1);
-    // The cycle keeps /status: running, the poll's sequence, members, time, its key.
+    // The cycle keeps /status: the poll's sequence, members, time, its key. The
+    // rig's key owner ("owner") is not in the listing, so the owner watch flags the
+    // only key as at risk (`left`), and the organization with it.
     let o = org_status(&r, "org1");
-    assert_eq!(o.state, OrgState::Running);
+    assert_eq!(o.state, OrgState::KeyAtRisk);
     assert_eq!((o.poll_seq, o.members), (2, 3));
     assert_eq!(o.seconds_since_last_success, Some(0));
-    assert_eq!(o.keys, vec![KeyStatus::active(api.key_fingerprint())]);
+    assert_eq!(
+        o.keys,
+        vec![KeyStatus {
+            owner_risks: vec!["left".to_owned()],
+            ..KeyStatus::active(api.key_fingerprint())
+        }]
+    );
 }
 
 /// The organization `org` as `/status` shows it now (the rig's clock).
@@ -448,7 +456,8 @@ async fn departure_guard_holds_until_released() {
     let o = org_status(&r, "org1");
     assert_eq!(
         (o.state, o.held_departures, o.poll_seq),
-        (OrgState::Running, None, 2)
+        // Not held any more; key at risk: the rig's key owner is not listed.
+        (OrgState::KeyAtRisk, None, 2)
     );
     assert_eq!(
         r.metrics

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::ring::KeyRing;
 use super::telemetry::RejectedKeyLeft;
 use crate::connector::shared::Health;
+use crate::connector::status::StatusBoard;
 use crate::connector::telemetry::PollFailed;
 use crate::metrics::Metrics;
 use crate::scheduler::{Fatal, PollStatus, Pollable};
@@ -42,6 +43,8 @@ pub struct RejectedKeyTask {
     label: String,
     ring: Arc<KeyRing>,
     health: Arc<Health>,
+    /// `/status` shows the key as a failing entry of its own.
+    status: Arc<StatusBoard>,
     metrics: Arc<Metrics>,
 }
 
@@ -50,6 +53,7 @@ impl RejectedKeyTask {
         key: RejectedKey,
         ring: Arc<KeyRing>,
         health: Arc<Health>,
+        status: Arc<StatusBoard>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let label = key.label();
@@ -58,6 +62,7 @@ impl RejectedKeyTask {
             label,
             ring,
             health,
+            status,
             metrics,
         }
     }
@@ -89,6 +94,7 @@ impl Pollable for RejectedKeyTask {
         .emit(&self.metrics);
         self.health
             .poll_failed(&self.label, &self.label, self.key.error_code);
+        self.status.poll_failed(&self.label, self.key.error_code);
         Ok(PollStatus::Failed { retry_soon: false })
     }
 }

@@ -160,6 +160,14 @@ impl KeyRing {
             .is_ok_and(|r| r.contains_key(fingerprint))
     }
 
+    /// The fingerprints of every key placed in an organization's pool.
+    pub fn placed_fingerprints(&self) -> Vec<String> {
+        self.orgs()
+            .iter()
+            .flat_map(|k| k.keys().into_iter().map(|i| i.fingerprint))
+            .collect()
+    }
+
     fn placed(&self, fp: &str) -> bool {
         self.orgs().iter().any(|k| k.contains(fp))
     }

@@ -46,6 +46,8 @@ pub struct Rotation {
     /// The key file's keys as start-up read them.
     pub file_keys: Vec<ApiKey>,
     pub metrics: Arc<Metrics>,
+    /// Readiness: a key placed after start-up no longer holds it back.
+    pub health: Option<Arc<crate::connector::shared::Health>>,
     /// Each new organization's pool, and each new key Streak rejects, goes here
     /// for a new task of the scheduler.
     pub new_tasks: mpsc::UnboundedSender<NewTask>,
@@ -103,6 +105,11 @@ impl Rotation {
                 _ = retry.tick() => {
                     for keys in self.ring.retry_pending().await {
                         self.new_org(keys);
+                    }
+                    if let Some(health) = &self.health {
+                        for fp in self.ring.placed_fingerprints() {
+                            health.forget(&format!("key:{fp}"));
+                        }
                     }
                 }
                 u = updates.recv(), if watching => match u {

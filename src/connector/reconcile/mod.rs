@@ -240,6 +240,7 @@ impl PollFindings {
     /// (its batch); `state` is before the poll, `outcome` its uncommitted result.
     pub fn stage(
         reconcile: Option<&Arc<Continuous>>,
+        ocsf_topic: Option<&str>,
         state: &OrgState,
         outcome: &PollOutcome,
         records: &mut Vec<OutRecord>,
@@ -247,6 +248,11 @@ impl PollFindings {
         PollFindings(reconcile.map(|r| {
             let pending = r.pending(state, outcome);
             records.extend(r.records(&pending));
+            // With an OCSF topic, each finding change is also an OCSF Detection
+            // Finding there, in the same transaction.
+            if let Some(topic) = ocsf_topic {
+                records.extend(r.ocsf_records(&pending, topic, env!("CARGO_PKG_VERSION")));
+            }
             (r.clone(), pending)
         }))
     }
