@@ -87,6 +87,7 @@ fn fixture() -> Fixture {
         poll_seq: 1234,
         last_poll_ms: 1_700_000_000_001,
         member_count: 100_000,
+        incarnation: None,
     });
     Fixture {
         schemas,

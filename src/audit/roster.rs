@@ -294,6 +294,7 @@ mod tests {
             poll_seq: 9,
             last_poll_ms: NOW - 60_000,
             member_count: 2,
+            incarnation: None,
         });
         let r = roster_from_state(&state, NOW, AFTER);
         assert_eq!(r.last_poll_ms, Some(NOW - 60_000));

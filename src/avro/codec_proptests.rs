@@ -113,16 +113,20 @@ fn arb_state_record() -> impl Strategy<Value = StateRecord> {
             text(),
             0..=i64::MAX as u64,
             any::<i64>(),
-            0..=i64::MAX as u64
+            0..=i64::MAX as u64,
+            proptest::option::of(any::<u128>())
         )
-            .prop_map(|(org_key, poll_seq, last_poll_ms, member_count)| {
-                StateRecord::Checkpoint(Checkpoint {
-                    org_key,
-                    poll_seq,
-                    last_poll_ms,
-                    member_count,
-                })
-            }),
+            .prop_map(
+                |(org_key, poll_seq, last_poll_ms, member_count, incarnation)| {
+                    StateRecord::Checkpoint(Checkpoint {
+                        org_key,
+                        poll_seq,
+                        last_poll_ms,
+                        member_count,
+                        incarnation: incarnation.map(uuid::Uuid::from_u128),
+                    })
+                },
+            ),
     ]
 }
 
@@ -270,6 +274,7 @@ fn direct_decoding_errors_are_typed() {
         poll_seq: 1,
         last_poll_ms: 2,
         member_count: 3,
+        incarnation: None,
     });
     let bytes = encoder.encode_state(&checkpoint).expect("encode");
     let body = &bytes.value.as_deref().expect("value")[HEADER..];

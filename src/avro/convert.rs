@@ -9,7 +9,9 @@ use apache_avro::types::Value;
 
 use crate::membership::{ChangeEvent, Checkpoint, Member, MemberState, SourceInfo};
 
-use super::decoded::{event_type_from_symbol, DecodedEvent, MembershipKey, StateParts};
+use super::decoded::{
+    event_type_from_symbol, incarnation_from_text, DecodedEvent, MembershipKey, StateParts,
+};
 use super::errors::DecodeError;
 
 /// The fields of one record value, taken by name.
@@ -210,6 +212,10 @@ pub(crate) fn state_parts_from_value(value: Value) -> Result<StateParts, DecodeE
                 poll_seq: c.counter("poll_seq")?,
                 last_poll_ms: c.timestamp("last_poll_at")?,
                 member_count: c.counter("member_count")?,
+                incarnation: match c.opt_string("incarnation")? {
+                    Some(text) => Some(incarnation_from_text(&text)?),
+                    None => None,
+                },
             })
         }
     };

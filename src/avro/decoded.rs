@@ -105,3 +105,11 @@ pub(crate) fn state_record(
         ))),
     }
 }
+
+/// A checkpoint's `incarnation` from its text form (both decode paths share it).
+pub(crate) fn incarnation_from_text(text: &str) -> Result<uuid::Uuid, DecodeError> {
+    uuid::Uuid::parse_str(text).map_err(|e| DecodeError::Invalid {
+        field: "Checkpoint.incarnation".into(),
+        reason: e.to_string(),
+    })
+}

@@ -13,7 +13,8 @@ use crate::membership::{ChangeEvent, Checkpoint, Member, MemberState, SourceInfo
 
 use super::binary::{ReadError, Reader};
 use super::decoded::{
-    event_type_from_symbol, DecodedEvent, MembershipKey, StateParts, EVENT_TYPE_SYMBOLS,
+    event_type_from_symbol, incarnation_from_text, DecodedEvent, MembershipKey, StateParts,
+    EVENT_TYPE_SYMBOLS,
 };
 use super::errors::DecodeError;
 use super::schemas::SchemaRole;
@@ -141,11 +142,16 @@ pub(crate) fn state_value(body: &[u8]) -> Result<StateParts, DecodeError> {
             let poll_seq = counter("Checkpoint", "poll_seq", r.long()?)?;
             let last_poll_ms = r.long()?;
             let member_count = counter("Checkpoint", "member_count", r.long()?)?;
+            let incarnation = match r.opt_string()? {
+                Some(text) => Some(incarnation_from_text(&text)?),
+                None => None,
+            };
             Some(Checkpoint {
                 org_key,
                 poll_seq,
                 last_poll_ms,
                 member_count,
+                incarnation,
             })
         } else {
             None

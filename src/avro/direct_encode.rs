@@ -21,7 +21,7 @@ use super::schemas::{SchemaRole, Schemas};
 pub(crate) const WRITTEN_FOR: [u64; 3] = [
     0x86fa_dd18_d004_12d3,
     0xe6d8_ab5b_afa4_6b3a,
-    0x9c1b_7909_0b82_0f0d,
+    0xb217_5a21_5ad7_d9a1,
 ];
 
 /// Whether `schemas`' current versions are the ones this file writes (a test holds
@@ -125,7 +125,10 @@ pub(crate) fn checkpoint_value(out: &mut Vec<u8>, c: &Checkpoint) -> Result<(), 
     put_str(out, &c.org_key);
     counter(out, "poll_seq", c.poll_seq)?;
     put_long(out, c.last_poll_ms);
-    counter(out, "member_count", c.member_count)
+    counter(out, "member_count", c.member_count)?;
+    let incarnation = c.incarnation.map(|u| u.hyphenated().to_string());
+    put_opt_str(out, incarnation.as_deref());
+    Ok(())
 }
 
 /// A generous first capacity for a member's bytes, so that encoding allocates once.

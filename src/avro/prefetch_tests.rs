@@ -276,6 +276,7 @@ async fn prefetched_versions_decode_synchronously_and_others_name_their_id() {
         poll_seq: 7,
         last_poll_ms: 8,
         member_count: 9,
+        incarnation: None,
     });
     let member_record = StateRecord::Member {
         org_key: "o".into(),

@@ -139,6 +139,10 @@ pub(crate) fn state_to_values(r: &StateRecord) -> Result<(Value, Option<Value>),
                     Value::TimestampMillis(c.last_poll_ms),
                 ),
                 ("member_count".into(), long("member_count", c.member_count)?),
+                (
+                    "incarnation".into(),
+                    opt_string(&c.incarnation.map(|u| u.hyphenated().to_string())),
+                ),
             ]);
             let value = Value::Record(vec![
                 ("member".into(), Value::Union(0, Box::new(Value::Null))),

@@ -89,7 +89,7 @@ const CURRENT: [SchemaFile; 3] = [
 ];
 
 // A test checks that every file under schemas/history/ is listed here.
-const HISTORY: [HistoryFile; 3] = [
+const HISTORY: [HistoryFile; 4] = [
     HistoryFile {
         role: SchemaRole::Key,
         version: 1,
@@ -107,6 +107,12 @@ const HISTORY: [HistoryFile; 3] = [
         version: 1,
         path: "history/state_value/v1.avsc",
         text: include_str!("../../schemas/history/state_value/v1.avsc"),
+    },
+    HistoryFile {
+        role: SchemaRole::State,
+        version: 2,
+        path: "history/state_value/v2.avsc",
+        text: include_str!("../../schemas/history/state_value/v2.avsc"),
     },
 ];
 

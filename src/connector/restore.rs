@@ -122,6 +122,7 @@ mod tests {
                 poll_seq: 4,
                 last_poll_ms: 0,
                 member_count: 2,
+                incarnation: None,
             }),
         ];
         let batch = records

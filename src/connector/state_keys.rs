@@ -140,6 +140,7 @@ mod tests {
             poll_seq: 3,
             last_poll_ms: 0,
             member_count: 1,
+            incarnation: None,
         })
     }
 

@@ -233,6 +233,11 @@ fn assemble(
 ) -> (Vec<ChangeEvent>, Vec<StateRecord>) {
     let org_key = state.org_key();
     let poll_seq = state.checkpoint().map_or(1, |c| c.poll_seq + 1);
+    // The first checkpoint starts an incarnation; later ones carry it (or its
+    // absence, for a checkpoint written before incarnations existed).
+    let incarnation = state
+        .checkpoint()
+        .map_or(Some(state.fresh_incarnation()), |c| c.incarnation);
     let mut events = Vec::with_capacity(changes.len());
     let mut state_writes = Vec::with_capacity(changes.len() + 1);
     let mut member_count = state.len();
@@ -241,7 +246,7 @@ fn assemble(
             let m = after.as_ref().or(before.as_ref()).map(|s| &s.member);
             let user_key = m.map(|m| m.key.clone()).unwrap_or_default();
             events.push(ChangeEvent {
-                event_id: event_id(org_key, &user_key, event_type, poll_seq),
+                event_id: event_id(org_key, &user_key, event_type, poll_seq, incarnation),
                 event_type,
                 org_key: org_key.to_owned(),
                 email: m.and_then(|m| m.email.clone()),
@@ -317,6 +322,7 @@ fn assemble(
         poll_seq,
         last_poll_ms: now_ms,
         member_count: member_count as u64,
+        incarnation,
     }));
     (events, state_writes)
 }

@@ -49,6 +49,7 @@ mod tests {
                 poll_seq: seq,
                 last_poll_ms: 0,
                 member_count: 0,
+                incarnation: None,
             })
         };
         let orgs = fold_state([checkpoint("a", 3), checkpoint("b", 7)]);

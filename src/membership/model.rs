@@ -64,6 +64,12 @@ pub struct Checkpoint {
     pub last_poll_ms: i64,
     /// Members known after that poll.
     pub member_count: u64,
+    /// The state incarnation: a random id created with the organization's first
+    /// checkpoint and carried by every later one, mixed into event ids so that a
+    /// recreated state topic (poll sequence back at 1) never repeats an id. `None`
+    /// for checkpoints restored from records written before it existed: their
+    /// organization keeps the event id formula without it.
+    pub incarnation: Option<uuid::Uuid>,
 }
 
 /// The kinds of change, in the order they are emitted for one member in one poll

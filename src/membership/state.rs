@@ -29,6 +29,9 @@ pub struct OrgState {
     admins: usize,
     /// Members judged inactive at their last evaluation.
     inactive: usize,
+    /// The incarnation the first checkpoint will carry: drawn once per
+    /// in-memory state, so a retried first poll derives the same event ids.
+    fresh_incarnation: uuid::Uuid,
 }
 
 impl OrgState {
@@ -41,6 +44,7 @@ impl OrgState {
             checkpoint: None,
             admins: 0,
             inactive: 0,
+            fresh_incarnation: uuid::Uuid::new_v4(),
         }
     }
 
@@ -65,6 +69,12 @@ impl OrgState {
     /// Known members judged inactive (for the inactive-members gauge).
     pub fn inactive_count(&self) -> usize {
         self.inactive
+    }
+
+    /// The incarnation the organization's first checkpoint gets (see
+    /// [`Checkpoint::incarnation`]); unused once a checkpoint exists.
+    pub fn fresh_incarnation(&self) -> uuid::Uuid {
+        self.fresh_incarnation
     }
 
     /// The checkpoint of the last committed poll; `None` before the first one.
@@ -345,6 +355,7 @@ mod tests {
             poll_seq: 1,
             last_poll_ms: 0,
             member_count: 3,
+            incarnation: None,
         });
         assert_ne!(a, b);
     }

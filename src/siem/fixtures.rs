@@ -60,7 +60,7 @@ fn event(
     let s = after.as_ref().or(before.as_ref()).map(|s| &s.member);
     let user_key = s.map(|m| m.key.clone()).unwrap_or_default();
     ChangeEvent {
-        event_id: event_id(ORG, &user_key, t, poll_seq),
+        event_id: event_id(ORG, &user_key, t, poll_seq, None),
         event_type: t,
         org_key: ORG.into(),
         email: s.and_then(|m| m.email.clone()),

@@ -90,5 +90,6 @@ pub fn checkpoint_record() -> StateRecord {
         poll_seq: 42,
         last_poll_ms: 1_700_000_300_000,
         member_count: 1234,
+        incarnation: None,
     })
 }

@@ -16,7 +16,7 @@ use testkit::avro::{schemas, source};
 /// CRC-64-AVRO fingerprints of the current schemas, as little-endian hex.
 const KEY_FINGERPRINT: &str = "d31204d018ddfa86";
 const EVENT_FINGERPRINT: &str = "3a6ba4af5babd8e6";
-const STATE_FINGERPRINT: &str = "0d0f820b09791b9c";
+const STATE_FINGERPRINT: &str = "a1d9d75a215a17b2";
 
 const SO_EVENT_KEY: &str = "c301d31204d018ddfa86046f3102047531";
 const SO_EVENT_VALUE: &str = concat!(
@@ -29,11 +29,21 @@ const SO_EVENT_VALUE: &str = concat!(
 );
 const SO_MEMBER_KEY: &str = "c301d31204d018ddfa86046f3102047531";
 const SO_MEMBER_VALUE: &str = concat!(
+    "c301a1d9d75a215a17b202047531020c6140782e696f02064164610000000201",
+    "0280a0abfef96200008080f4f6905d80a0abfef96200",
+);
+/// Written with `state_value` v1 (no `incarnation`): must keep decoding.
+const V1_SO_MEMBER_VALUE: &str = concat!(
     "c3010d0f820b09791b9c02047531020c6140782e696f02064164610000000201",
     "0280a0abfef96200008080f4f6905d80a0abfef96200",
 );
 const SO_CHECKPOINT_KEY: &str = "c301d31204d018ddfa86046f3100";
-const SO_CHECKPOINT_VALUE: &str = "c3010d0f820b09791b9c0002046f310e82a0abfef96206";
+const SO_CHECKPOINT_VALUE: &str = concat!(
+    "c301a1d9d75a215a17b20002046f310e82a0abfef9620602",
+    "4830663165326433632d346235612d343937382d383739362d613562346333643265316630",
+);
+/// A v1 checkpoint (no `incarnation`), as the connector wrote it before v2.
+const V1_SO_CHECKPOINT_VALUE: &str = "c3010d0f820b09791b9c0002046f310e82a0abfef96206";
 /// Confluent framing with ids events-key 1, events-value 2, state-key 1, state-value 3.
 const CF_EVENT_KEY: &str = "0000000001046f3102047531";
 const CF_EVENT_VALUE: &str = concat!(
@@ -45,7 +55,10 @@ const CF_EVENT_VALUE: &str = concat!(
     "6e6e6563746f720a302e312e3016686f73742d312f34663261",
 );
 const CF_CHECKPOINT_KEY: &str = "0000000001046f3100";
-const CF_CHECKPOINT_VALUE: &str = "00000000030002046f310e82a0abfef96206";
+const CF_CHECKPOINT_VALUE: &str = concat!(
+    "00000000030002046f310e82a0abfef9620602",
+    "4830663165326433632d346235612d343937382d383739362d613562346333643265316630",
+);
 
 fn member() -> MemberState {
     MemberState {
@@ -91,13 +104,26 @@ fn member_record() -> StateRecord {
     }
 }
 
-fn checkpoint() -> StateRecord {
+fn v1_checkpoint() -> StateRecord {
     StateRecord::Checkpoint(Checkpoint {
         org_key: "o1".into(),
         poll_seq: 7,
         last_poll_ms: 1_700_000_000_001,
         member_count: 3,
+        incarnation: None,
     })
+}
+
+fn checkpoint() -> StateRecord {
+    match v1_checkpoint() {
+        StateRecord::Checkpoint(c) => StateRecord::Checkpoint(Checkpoint {
+            incarnation: Some(uuid::Uuid::from_u128(
+                0x0f1e2d3c_4b5a_4978_8796_a5b4c3d2e1f0,
+            )),
+            ..c
+        }),
+        other => other,
+    }
 }
 
 fn hex_of(bytes: Option<&[u8]>) -> String {
@@ -164,4 +190,25 @@ async fn golden_single_object_bytes_decode() {
         .await
         .expect("checkpoint");
     assert_eq!(c, checkpoint());
+}
+
+/// Records written with `state_value` v1 (before `incarnation`) still decode; their
+/// checkpoint has no incarnation, so the organization keeps the original id formula.
+#[tokio::test]
+async fn golden_v1_state_bytes_still_decode() {
+    let decoder = Decoder::new(Arc::clone(&schemas()));
+    let bytes = |h: &str| hex::decode(h).expect("hex");
+    let m = decoder
+        .decode_state(&bytes(SO_MEMBER_KEY), Some(&bytes(V1_SO_MEMBER_VALUE)))
+        .await
+        .expect("v1 member");
+    assert_eq!(m, member_record());
+    let c = decoder
+        .decode_state(
+            &bytes(SO_CHECKPOINT_KEY),
+            Some(&bytes(V1_SO_CHECKPOINT_VALUE)),
+        )
+        .await
+        .expect("v1 checkpoint");
+    assert_eq!(c, v1_checkpoint());
 }

@@ -41,6 +41,7 @@ async fn a_state_topic_written_with_and_without_a_registry_refuses_to_start() {
             poll_seq: seq,
             last_poll_ms: 0,
             member_count: 0,
+            incarnation: None,
         })
     };
     let store = MemoryStore::new("state", metrics.clone());

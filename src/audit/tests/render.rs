@@ -57,6 +57,7 @@ fn state() -> OrgState {
         poll_seq: 412,
         last_poll_ms: NOW - 60_000,
         member_count: 4,
+        incarnation: None,
     });
     org
 }

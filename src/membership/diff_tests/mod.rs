@@ -4,6 +4,7 @@
 use super::*;
 
 mod guard;
+mod incarnation;
 
 const DAY: i64 = 24 * 60 * 60 * 1000;
 /// 2023-11-14T22:13:20Z.
@@ -111,7 +112,8 @@ fn first_poll_is_a_snapshot_of_every_member_in_key_order() {
             org_key: "org".into(),
             poll_seq: 1,
             last_poll_ms: T0,
-            member_count: 3
+            member_count: 3,
+            incarnation: Some(org.fresh_incarnation()),
         }
     );
 }
@@ -399,7 +401,10 @@ fn event_ids_are_deterministic_and_unique() {
     let again = run(&org, vec![member("b"), m], T0);
     assert_eq!(out, again);
     for e in &out.events {
-        assert_eq!(e.event_id, event_id("org", &e.user_key, e.event_type, 2));
+        let incarnation = org.checkpoint().and_then(|c| c.incarnation);
+        assert!(incarnation.is_some());
+        let id = event_id("org", &e.user_key, e.event_type, 2, incarnation);
+        assert_eq!(e.event_id, id);
     }
     let mut ids: Vec<_> = out.events.iter().map(|e| e.event_id).collect();
     ids.sort();
