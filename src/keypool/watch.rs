@@ -30,7 +30,7 @@ pub(crate) const DEFAULT_STAT_EVERY: Duration = Duration::from_secs(1);
 
 /// The watcher's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WatchSettings {
+pub(crate) struct WatchSettings {
     /// Longest time between two reads of the keys.
     pub reread_every: Duration,
     /// Time between two looks at the file's signature (size, mtime, inode).
@@ -48,14 +48,14 @@ impl Default for WatchSettings {
 
 /// The keys that joined and left the key file since the last read, in file order.
 #[derive(Debug, Clone, Default)]
-pub struct KeyChanges {
+pub(crate) struct KeyChanges {
     pub added: Vec<ApiKey>,
     pub removed: Vec<ApiKey>,
 }
 
 impl KeyChanges {
     /// Whether nothing changed.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty()
     }
 
