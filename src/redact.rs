@@ -6,12 +6,12 @@
 //! anything.
 
 /// What a redacted credential or secret is shown as.
-pub const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// `text` with the user information of its authority (`user:password@`) replaced,
 /// whether or not the URL parses: `https://KEY:@host/x` becomes
 /// `https://<redacted>@host/x`. Text without `scheme://` is returned as is.
-pub fn redact_url(text: &str) -> String {
+pub(crate) fn redact_url(text: &str) -> String {
     let Some(scheme_end) = text.find("://") else {
         return text.to_string();
     };
@@ -31,7 +31,7 @@ pub fn redact_url(text: &str) -> String {
 
 /// Whether a librdkafka property holds a secret (passwords, keys, tokens, JAAS and
 /// OAuth configurations).
-pub fn is_secret_property(name: &str) -> bool {
+pub(crate) fn is_secret_property(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     [
         "password",
@@ -48,7 +48,7 @@ pub fn is_secret_property(name: &str) -> bool {
 
 /// The value of property `name` as it may be shown: [`REDACTED`] for a secret
 /// property.
-pub fn property_value<'a>(name: &str, value: &'a str) -> &'a str {
+pub(crate) fn property_value<'a>(name: &str, value: &'a str) -> &'a str {
     if is_secret_property(name) {
         REDACTED
     } else {

@@ -28,7 +28,7 @@ mod status;
 
 /// Everything the HTTP handlers read.
 #[derive(Debug, Clone)]
-pub struct ServerState {
+pub(crate) struct ServerState {
     pub metrics: Arc<Metrics>,
     /// Health, guard releases and the organizations polled (releases for others
     /// are refused).
@@ -39,7 +39,7 @@ pub struct ServerState {
 
 /// Errors of the HTTP server: fatal at start-up.
 #[derive(Debug, thiserror::Error)]
-pub enum ServerError {
+pub(crate) enum ServerError {
     #[error("cannot listen on {addr} ({flag}): {source}")]
     Bind {
         addr: SocketAddr,
@@ -62,7 +62,7 @@ impl Classified for ServerError {
 }
 
 /// Binds the listener (fails at start-up, not later).
-pub async fn bind(
+pub(crate) async fn bind(
     addr: SocketAddr,
     flag: &'static str,
 ) -> Result<tokio::net::TcpListener, ServerError> {
@@ -72,7 +72,7 @@ pub async fn bind(
 }
 
 /// The routes of `--metrics-listen`: metrics and health, no admin endpoint.
-pub fn router(state: ServerState) -> Router {
+pub(crate) fn router(state: ServerState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -82,7 +82,7 @@ pub fn router(state: ServerState) -> Router {
 }
 
 /// The routes of `--admin-listen`: the guard's holds and the operators' decisions.
-pub fn admin_router(state: ServerState) -> Router {
+pub(crate) fn admin_router(state: ServerState) -> Router {
     Router::new()
         .route("/admin/guard", get(guard_status))
         .route("/admin/guard/release", post(release))
@@ -91,7 +91,7 @@ pub fn admin_router(state: ServerState) -> Router {
 }
 
 /// Serves `router` until `shutdown` is cancelled.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: CancellationToken,

@@ -20,13 +20,13 @@ use crate::streak::{ApiKey, StreakApi, StreakClient};
 
 /// What the scheduler's tasks are made of.
 #[derive(Debug, Clone)]
-pub struct TaskMaker {
+pub(crate) struct TaskMaker {
     ctx: Arc<PollContext>,
     ring: Arc<KeyRing>,
 }
 
 impl TaskMaker {
-    pub fn new(started: &Started) -> Self {
+    pub(crate) fn new(started: &Started) -> Self {
         TaskMaker {
             ctx: started.context.clone(),
             ring: started.ring.clone(),
@@ -34,7 +34,7 @@ impl TaskMaker {
     }
 
     /// The task of a new organization's pool, or of a rejected key.
-    pub fn task(&self, new: NewTask) -> Box<dyn Pollable> {
+    pub(crate) fn task(&self, new: NewTask) -> Box<dyn Pollable> {
         match new {
             NewTask::Organization(keys) => Box::new(OrgPoller::new(keys, self.ctx.clone())),
             NewTask::Rejected(key) => self.rejected(key),
@@ -53,7 +53,7 @@ impl TaskMaker {
 
     /// Every task of a started connector: its pollers, then a task per key
     /// rejected at start-up.
-    pub fn initial(
+    pub(crate) fn initial(
         &self,
         pollers: Vec<OrgPoller>,
         rejected: Vec<RejectedKey>,
@@ -68,7 +68,7 @@ impl TaskMaker {
 }
 
 /// Starts the key rotation of `run`: returns the channel of the tasks it adds.
-pub fn start(
+pub(crate) fn start(
     config: &Config,
     started: &Started,
     cancel: CancellationToken,

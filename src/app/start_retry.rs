@@ -24,7 +24,7 @@ use crate::telemetry::InternalEvent;
 
 /// The waits between start-up attempts: doubling from `first` up to `cap`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StartBackoff {
+pub(crate) struct StartBackoff {
     pub first: Duration,
     pub cap: Duration,
 }
@@ -40,7 +40,7 @@ impl Default for StartBackoff {
 
 impl StartBackoff {
     /// The wait after failed attempt `attempt` (1 for the first).
-    pub fn delay(&self, attempt: u32) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
         self.first.saturating_mul(factor).min(self.cap)
     }
@@ -48,7 +48,7 @@ impl StartBackoff {
 
 /// A start-up attempt failed with an error that may go away; the next one follows.
 #[derive(Debug)]
-pub struct StartupRetrying<'a> {
+pub(crate) struct StartupRetrying<'a> {
     pub attempt: u32,
     pub delay: Duration,
     pub error_code: &'static str,
@@ -86,7 +86,7 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// `run`'s start-up (build the parts, restore, make the pollers), retried while the
 /// error says [`Recovery::RetryNow`]; `None` when `shutdown` came first.
-pub async fn start_run(
+pub(crate) async fn start_run(
     config: &Config,
     options: StartOptions,
     shutdown: &CancellationToken,
@@ -101,7 +101,7 @@ pub async fn start_run(
 
 /// Runs `attempt` until it succeeds, fails with an error that is not
 /// [`Recovery::RetryNow`], or `shutdown` is cancelled (`None`).
-pub async fn until_started<T, E, F, Fut>(
+pub(crate) async fn until_started<T, E, F, Fut>(
     mut attempt: F,
     backoff: StartBackoff,
     shutdown: &CancellationToken,

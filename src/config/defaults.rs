@@ -6,19 +6,16 @@
 
 use std::time::Duration;
 
-pub use crate::kafka::config::{
-    BROKER_DEFAULT as PARTITIONS, BROKER_DEFAULT as REPLICATION_FACTOR,
+pub(crate) use crate::kafka::config::{
     DEFAULT_EVENTS_TOPIC as EVENTS_TOPIC, DEFAULT_STATE_TOPIC as STATE_TOPIC,
-    DEFAULT_TRANSACTION_TIMEOUT as TRANSACTION_TIMEOUT,
 };
-pub use crate::streak::DEFAULT_BASE_URL as STREAK_BASE_URL;
 
-pub const KAFKA_BOOTSTRAP_SERVERS: &str = "localhost:9092";
-pub const CONNECTOR_NAME: &str = "streak-connector";
-pub const POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
-pub const METRICS_LISTEN: &str = "0.0.0.0:9464";
+pub(crate) const KAFKA_BOOTSTRAP_SERVERS: &str = "localhost:9092";
+pub(crate) const CONNECTOR_NAME: &str = "streak-connector";
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
+pub(crate) const METRICS_LISTEN: &str = "0.0.0.0:9464";
 /// The admin API: loopback only unless the operator says otherwise.
-pub const ADMIN_LISTEN: &str = "127.0.0.1:9465";
-pub const POLL_JITTER: f64 = 0.1;
-pub const MAX_CONCURRENT_POLLS: usize = 4;
-pub const READY_MAX_CONSECUTIVE_FAILURES: u32 = 3;
+pub(crate) const ADMIN_LISTEN: &str = "127.0.0.1:9465";
+pub(crate) const POLL_JITTER: f64 = 0.1;
+pub(crate) const MAX_CONCURRENT_POLLS: usize = 4;
+pub(crate) const READY_MAX_CONSECUTIVE_FAILURES: u32 = 3;

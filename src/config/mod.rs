@@ -14,7 +14,7 @@
 //! prints a secret: every secret is a [`Secret`] (redacted `Debug`), and errors quote
 //! URLs through [`crate::redact`].
 
-pub mod defaults;
+pub(crate) mod defaults;
 mod error;
 mod flags;
 mod raw;

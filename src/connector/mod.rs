@@ -12,13 +12,13 @@ pub(crate) mod hold_events;
 pub mod holds;
 pub mod keys;
 pub mod ocsf;
-pub mod poller;
+pub(crate) mod poller;
 pub mod reconcile;
-pub mod record_size;
+pub(crate) mod record_size;
 pub mod restore;
 pub mod shared;
-pub mod startup;
-pub mod state_keys;
+pub(crate) mod startup;
+pub(crate) mod state_keys;
 pub mod status;
 pub mod telemetry;
 

@@ -27,10 +27,10 @@ use crate::kafka::{KafkaConfig, OutRecord};
 use crate::membership::{PollOutcome, StateRecord};
 
 /// librdkafka's default `message.max.bytes`.
-pub const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+pub(crate) const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
 /// Bytes a record takes beyond its key and value in a batch of its own (record and
 /// batch headers, attributes, varints), rounded up generously.
-pub const RECORD_OVERHEAD_BYTES: usize = 128;
+pub(crate) const RECORD_OVERHEAD_BYTES: usize = 128;
 
 /// The largest record the producer sends: its `message.max.bytes` (a passthrough
 /// property, else librdkafka's default). The broker's own limit, the topics'
@@ -78,7 +78,7 @@ pub struct LeftOut {
 
 /// The records of one poll, in the outcome's order, and the members left out.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub(crate) struct Batch {
     pub records: Vec<OutRecord>,
     pub left_out: Vec<LeftOut>,
 }
@@ -86,7 +86,7 @@ pub struct Batch {
 /// Encodes the outcome's events (to `events_topic`) and state writes (to
 /// `state_topic`); every member with a record over `limit` is removed from the
 /// outcome and from the records, and listed in [`Batch::left_out`] (by user key).
-pub fn encode_batch(
+pub(crate) fn encode_batch(
     outcome: &mut PollOutcome,
     encoder: &Encoder,
     events_topic: &str,

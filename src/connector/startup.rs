@@ -174,7 +174,7 @@ pub struct Started {
 
 /// This process's identity in events' `source.instance`: the host (or pod) name and
 /// a random start nonce, so two runs of one host are told apart.
-pub fn instance_id() -> String {
+pub(crate) fn instance_id() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
@@ -190,7 +190,9 @@ pub fn instance_id() -> String {
 }
 
 /// The Schema Registry client of `settings` (no request is made).
-pub fn registry_client(settings: &RegistrySettings) -> Result<RegistryClient, RegistryError> {
+pub(crate) fn registry_client(
+    settings: &RegistrySettings,
+) -> Result<RegistryClient, RegistryError> {
     // The configuration guarantees both or neither.
     let auth = match (&settings.username, &settings.password) {
         (Some(u), Some(p)) => Some(RegistryAuth::new(u.clone(), p.expose().to_string())),
@@ -200,7 +202,7 @@ pub fn registry_client(settings: &RegistrySettings) -> Result<RegistryClient, Re
 }
 
 /// Schemas, encoder and decoder (registering the subjects when a registry is set).
-pub async fn codecs(
+pub(crate) async fn codecs(
     config: &Config,
     source: SourceInfo,
     metrics: &Arc<Metrics>,
@@ -240,7 +242,7 @@ fn topic_names(config: &Config) -> TopicNames {
 
 /// Builds the parts from the configuration: codecs, topics, the transactional
 /// producer (`init_transactions`), the state reader and one Streak client per key.
-pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, StartupError> {
+pub(crate) async fn build(config: &Config, options: StartOptions) -> Result<Parts, StartupError> {
     let StartOptions {
         mode,
         topic_policy,
@@ -333,7 +335,7 @@ pub async fn build(config: &Config, options: StartOptions) -> Result<Parts, Star
 /// Restores every organization's state, places every API key in its
 /// organization's pool (`GET /users/me`) and builds one poller per organization,
 /// ready for the scheduler.
-pub async fn start(parts: Parts) -> Result<Started, StartupError> {
+pub(crate) async fn start(parts: Parts) -> Result<Started, StartupError> {
     let dry_run = matches!(parts.mode, Mode::DryRun(_));
     let restored = match parts.state.restore().await {
         Ok(r) => r,

@@ -73,7 +73,7 @@ fn framing(key: &[u8]) -> String {
 }
 
 /// Refuses two live keys that decode to the same member or checkpoint.
-pub fn one_key_per_subject(entries: &StateMap<StateRecord>) -> Result<(), TwoFramings> {
+pub(crate) fn one_key_per_subject(entries: &StateMap<StateRecord>) -> Result<(), TwoFramings> {
     let mut seen: HashMap<Subject<'_>, &[u8]> = HashMap::with_capacity(entries.len());
     for (key, record) in entries {
         let subject = match record {

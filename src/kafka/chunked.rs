@@ -19,15 +19,11 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use super::publisher::Stage;
 use super::OutRecord;
 
-/// Records a source hands over at a time ([`RecordChunks::next_chunk`] may return
-/// fewer or more; this is what the connector's own sources use).
-pub const CHUNK_RECORDS: usize = 2_000;
-
 /// Key and value bytes queued on the producer whose delivery reports are awaited
 /// before the next chunk is asked for. librdkafka copies every record, so this
 /// bounds its share of the poll's memory (with `queue.buffering.max.kbytes` as the
 /// producer's own bound, see [`super::config`]).
-pub const MAX_IN_FLIGHT_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_IN_FLIGHT_BYTES: usize = 8 * 1024 * 1024;
 
 /// Why a source could not make its next chunk (an encoding defect): the message is
 /// the source's own error, for the log.
@@ -44,10 +40,10 @@ pub trait RecordChunks: Send {
 
 /// A whole batch as one chunk (what [`super::TransactionalSink::commit_batch`] sends).
 #[derive(Debug)]
-pub struct OneChunk(Option<Vec<OutRecord>>);
+pub(crate) struct OneChunk(Option<Vec<OutRecord>>);
 
 impl OneChunk {
-    pub fn new(records: Vec<OutRecord>) -> Self {
+    pub(crate) fn new(records: Vec<OutRecord>) -> Self {
         OneChunk(Some(records))
     }
 }
@@ -60,7 +56,7 @@ impl RecordChunks for OneChunk {
 
 /// Every chunk of `chunks`, gathered into one batch (for sinks that commit a batch
 /// at once, like the in-memory twin).
-pub fn gather(chunks: &mut dyn RecordChunks) -> Result<Vec<OutRecord>, SourceFailed> {
+pub(crate) fn gather(chunks: &mut dyn RecordChunks) -> Result<Vec<OutRecord>, SourceFailed> {
     let mut all = Vec::new();
     while let Some(chunk) = chunks.next_chunk()? {
         all.extend(chunk);

@@ -14,13 +14,13 @@ use rdkafka::consumer::ConsumerContext;
 
 /// The context of the connector's Kafka clients: names the client in its lines.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientLog {
+pub(crate) struct ClientLog {
     /// `producer`, `restore`, `admin`, ...
     pub client: &'static str,
 }
 
 impl ClientLog {
-    pub fn new(client: &'static str) -> Self {
+    pub(crate) fn new(client: &'static str) -> Self {
         ClientLog { client }
     }
 }

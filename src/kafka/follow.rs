@@ -30,7 +30,7 @@ use super::restore::RestoreError;
 
 /// What the follower hands its callback, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Followed {
+pub(crate) enum Followed {
     /// One committed record (`value` `None`: a tombstone).
     Record {
         partition: i32,
@@ -48,7 +48,7 @@ pub enum Followed {
 
 /// A running follower; dropping it stops the thread (within 100 ms).
 #[derive(Debug)]
-pub struct Follower {
+pub(crate) struct Follower {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -66,7 +66,7 @@ impl Drop for Follower {
 /// on a thread of its own. Fails at once when the topic does not exist or the
 /// consumer cannot be made; the records, the catch-up and later errors arrive
 /// through `on_event`.
-pub fn follow_topic(
+pub(crate) fn follow_topic(
     config: &KafkaConfig,
     topic: &str,
     mut on_event: impl FnMut(Followed) + Send + 'static,

@@ -23,12 +23,12 @@
 //! The poll cycle depends on the two traits below, not on Kafka: [`TransactionalSink`]
 //! and [`StateSource`].
 
-pub mod chunked;
-pub mod client_log;
+pub(crate) mod chunked;
+pub(crate) mod client_log;
 pub mod config;
-pub mod follow;
+pub(crate) mod follow;
 pub mod inspect;
-pub mod memory;
+pub(crate) mod memory;
 pub mod publisher;
 pub mod restore;
 pub mod stats;

@@ -54,7 +54,7 @@ impl KeyFileError {
 
 /// The key lines of a key file's text, as `(line number from 1, key)`: trimmed, with
 /// blank lines and `#` comments skipped.
-pub fn parse_key_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+pub(crate) fn parse_key_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim()))
@@ -63,7 +63,7 @@ pub fn parse_key_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 /// Reads every key of a key file or key directory, in file order (files of a
 /// directory by name), each key once.
-pub fn read_key_path(path: &Path) -> Result<Vec<ApiKey>, KeyFileError> {
+pub(crate) fn read_key_path(path: &Path) -> Result<Vec<ApiKey>, KeyFileError> {
     let io = |what: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source| KeyFileError::Io { what, path, source }

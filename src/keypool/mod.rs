@@ -16,16 +16,18 @@
 //! Keys are named here only by their fingerprint ([`crate::streak::ApiKey::fingerprint`]);
 //! the pool never holds a secret.
 
-pub mod file;
+pub(crate) mod file;
 mod pool;
-pub mod watch;
+pub(crate) mod watch;
 
 #[cfg(test)]
 mod proptests;
 
-pub use file::{parse_key_lines, read_key_path, KeyFileError};
-pub use pool::{
+pub(crate) use file::{read_key_path, KeyFileError};
+#[cfg(test)]
+pub(crate) use pool::DEFAULT_STANDBY_CHECK_EVERY_MS;
+pub(crate) use pool::{
     AddOutcome, AllKeysRejected, CheckOutcome, KeyCounts, KeyPool, KeyState, PoolSettings,
-    RejectOutcome, RemoveOutcome, DEFAULT_STANDBY_CHECK_EVERY_MS,
+    RejectOutcome, RemoveOutcome,
 };
-pub use watch::{KeyChanges, KeyFileWatcher, WatchSettings};
+pub(crate) use watch::{KeyChanges, KeyFileWatcher, WatchSettings};

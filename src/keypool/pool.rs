@@ -22,7 +22,7 @@ use std::fmt;
 use crate::recovery::{Classified, Recovery};
 
 /// How often a standby key is checked with `GET /users/me` by default: 15 minutes.
-pub const DEFAULT_STANDBY_CHECK_EVERY_MS: i64 = 15 * 60 * 1000;
+pub(crate) const DEFAULT_STANDBY_CHECK_EVERY_MS: i64 = 15 * 60 * 1000;
 
 /// The tunables of a pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +147,7 @@ impl Classified for AllKeysRejected {
 
 /// What [`KeyPool::reject`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RejectOutcome {
+pub(crate) enum RejectOutcome {
     /// No such key in the pool (it was removed meanwhile): nothing changed.
     Unknown,
     /// The key was rejected before: nothing changed, nothing to retry.
@@ -163,7 +163,7 @@ pub enum RejectOutcome {
 
 /// What [`KeyPool::remove`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RemoveOutcome {
+pub(crate) enum RemoveOutcome {
     /// No such key in the pool.
     Unknown,
     /// A standby or rejected key left; the polling key stays.
@@ -178,7 +178,7 @@ pub enum RemoveOutcome {
 
 /// What [`KeyPool::check_ok`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckOutcome {
+pub(crate) enum CheckOutcome {
     /// No such key in the pool: the result is stale.
     Unknown,
     /// The key is (still, or again) a healthy standby.
@@ -215,7 +215,7 @@ struct Entry {
 
 /// One organization's pool of keys, by fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyPool {
+pub(crate) struct KeyPool {
     org_key: String,
     settings: PoolSettings,
     entries: BTreeMap<String, Entry>,
@@ -224,7 +224,7 @@ pub struct KeyPool {
 
 impl KeyPool {
     /// An empty pool for `org_key`.
-    pub fn new(org_key: impl Into<String>, settings: PoolSettings) -> Self {
+    pub(crate) fn new(org_key: impl Into<String>, settings: PoolSettings) -> Self {
         KeyPool {
             org_key: org_key.into(),
             settings,
@@ -233,33 +233,29 @@ impl KeyPool {
         }
     }
 
-    /// The organization of the pool.
-    pub fn org_key(&self) -> &str {
-        &self.org_key
-    }
-
     /// Number of keys, whatever their state.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether the pool has no key.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Whether the key is in the pool.
-    pub fn contains(&self, fingerprint: &str) -> bool {
+    pub(crate) fn contains(&self, fingerprint: &str) -> bool {
         self.entries.contains_key(fingerprint)
     }
 
+    #[cfg(test)]
     /// The state of a key.
-    pub fn state(&self, fingerprint: &str) -> Option<KeyState> {
+    pub(crate) fn state(&self, fingerprint: &str) -> Option<KeyState> {
         self.entries.get(fingerprint).map(|e| e.state)
     }
 
     /// The key that polls, if any key is healthy.
-    pub fn active(&self) -> Option<&str> {
+    pub(crate) fn active(&self) -> Option<&str> {
         self.entries
             .iter()
             .find(|(_, e)| e.state == KeyState::Active)
@@ -267,12 +263,12 @@ impl KeyPool {
     }
 
     /// The key to poll with, or the error that says every key was rejected.
-    pub fn poll_key(&self) -> Result<&str, AllKeysRejected> {
+    pub(crate) fn poll_key(&self) -> Result<&str, AllKeysRejected> {
         self.active().ok_or_else(|| self.all_rejected())
     }
 
     /// Every key with its state, in pool order.
-    pub fn keys(&self) -> Vec<(&str, KeyState)> {
+    pub(crate) fn keys(&self) -> Vec<(&str, KeyState)> {
         self.ordered()
             .into_iter()
             .map(|(fp, e)| (fp, e.state))
@@ -280,7 +276,7 @@ impl KeyPool {
     }
 
     /// The counts behind `streak_connector_api_keys{org,state}`.
-    pub fn counts(&self) -> KeyCounts {
+    pub(crate) fn counts(&self) -> KeyCounts {
         let mut c = KeyCounts::default();
         for e in self.entries.values() {
             match e.state {
@@ -295,7 +291,7 @@ impl KeyPool {
     /// Adds a key the caller has verified (its `/users/me` named this organization).
     /// It polls if no other key is healthy, else it stands by until its next check.
     /// A rejected key of the pool gets one new check, due now: the key set changed.
-    pub fn add(&mut self, fingerprint: impl Into<String>, now_ms: i64) -> AddOutcome {
+    pub(crate) fn add(&mut self, fingerprint: impl Into<String>, now_ms: i64) -> AddOutcome {
         let fingerprint = fingerprint.into();
         if self.entries.contains_key(&fingerprint) {
             return AddOutcome::AlreadyPresent;
@@ -323,7 +319,7 @@ impl KeyPool {
 
     /// Removes a key (it left the key file). If it was polling, the next healthy key
     /// takes over. A rejected key left in the pool gets one new check, due now.
-    pub fn remove(&mut self, fingerprint: &str, now_ms: i64) -> RemoveOutcome {
+    pub(crate) fn remove(&mut self, fingerprint: &str, now_ms: i64) -> RemoveOutcome {
         let Some(entry) = self.entries.remove(fingerprint) else {
             return RemoveOutcome::Unknown;
         };
@@ -345,7 +341,7 @@ impl KeyPool {
 
     /// Streak refused the key (401 or 403, from a poll or from its check). If it was
     /// polling, the next healthy standby takes over at once.
-    pub fn reject(&mut self, fingerprint: &str) -> RejectOutcome {
+    pub(crate) fn reject(&mut self, fingerprint: &str) -> RejectOutcome {
         let Some(entry) = self.entries.get_mut(fingerprint) else {
             return RejectOutcome::Unknown;
         };
@@ -370,7 +366,7 @@ impl KeyPool {
     }
 
     /// The key's `/users/me` check succeeded (and named this organization).
-    pub fn check_ok(&mut self, fingerprint: &str, now_ms: i64) -> CheckOutcome {
+    pub(crate) fn check_ok(&mut self, fingerprint: &str, now_ms: i64) -> CheckOutcome {
         let no_active = self.active().is_none();
         let every = self.settings.standby_check_every_ms;
         let Some(entry) = self.entries.get_mut(fingerprint) else {
@@ -396,7 +392,7 @@ impl KeyPool {
 
     /// The key's check failed for a reason that says nothing about the key (a 5xx,
     /// a timeout): it is tried again one check interval later.
-    pub fn check_inconclusive(&mut self, fingerprint: &str, now_ms: i64) {
+    pub(crate) fn check_inconclusive(&mut self, fingerprint: &str, now_ms: i64) {
         let every = self.settings.standby_check_every_ms;
         if let Some(e) = self.entries.get_mut(fingerprint) {
             if e.next_check_ms.is_some() {
@@ -407,7 +403,7 @@ impl KeyPool {
 
     /// The keys whose `/users/me` check is due at `now_ms`, in pool order: standby
     /// keys, and rejected keys allowed one new check after a key-set change.
-    pub fn due_checks(&self, now_ms: i64) -> Vec<&str> {
+    pub(crate) fn due_checks(&self, now_ms: i64) -> Vec<&str> {
         self.ordered()
             .into_iter()
             .filter(|(_, e)| e.next_check_ms.is_some_and(|t| t <= now_ms))
@@ -415,13 +411,14 @@ impl KeyPool {
             .collect()
     }
 
+    #[cfg(test)]
     /// When the next check falls due, if any key has one scheduled.
-    pub fn next_check_ms(&self) -> Option<i64> {
+    pub(crate) fn next_check_ms(&self) -> Option<i64> {
         self.entries.values().filter_map(|e| e.next_check_ms).min()
     }
 
     /// The "every key rejected" error for this pool as it is now.
-    pub fn all_rejected(&self) -> AllKeysRejected {
+    pub(crate) fn all_rejected(&self) -> AllKeysRejected {
         AllKeysRejected {
             org_key: self.org_key.clone(),
             rejected: self.counts().rejected,

@@ -24,13 +24,13 @@ use super::file::{key_files_of, read_key_path, KeyFileError};
 use crate::streak::ApiKey;
 
 /// How often the watcher re-reads the key file whatever its signature says.
-pub const DEFAULT_REREAD_EVERY: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_REREAD_EVERY: Duration = Duration::from_secs(30);
 /// How often the watcher looks at the key file's signature.
-pub const DEFAULT_STAT_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_STAT_EVERY: Duration = Duration::from_secs(1);
 
 /// The watcher's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WatchSettings {
+pub(crate) struct WatchSettings {
     /// Longest time between two reads of the keys.
     pub reread_every: Duration,
     /// Time between two looks at the file's signature (size, mtime, inode).
@@ -48,14 +48,14 @@ impl Default for WatchSettings {
 
 /// The keys that joined and left the key file since the last read, in file order.
 #[derive(Debug, Clone, Default)]
-pub struct KeyChanges {
+pub(crate) struct KeyChanges {
     pub added: Vec<ApiKey>,
     pub removed: Vec<ApiKey>,
 }
 
 impl KeyChanges {
     /// Whether nothing changed.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty()
     }
 
@@ -77,7 +77,7 @@ struct Signature(
 
 /// Watches one key file or key directory.
 #[derive(Debug)]
-pub struct KeyFileWatcher {
+pub(crate) struct KeyFileWatcher {
     path: PathBuf,
     settings: WatchSettings,
     keys: Vec<ApiKey>,
@@ -87,9 +87,10 @@ pub struct KeyFileWatcher {
 }
 
 impl KeyFileWatcher {
+    #[cfg(test)]
     /// Reads the keys of `path` for the first time. Fails as start-up should: the
     /// error names the file, never a key.
-    pub fn start(
+    pub(crate) fn start(
         path: impl Into<PathBuf>,
         settings: WatchSettings,
         now: Instant,
@@ -110,7 +111,7 @@ impl KeyFileWatcher {
     /// Watches `path` whose keys were read already (by start-up, maybe a while
     /// ago): `known`. The first look re-reads the file, so a change made meanwhile
     /// is not missed.
-    pub fn resume(
+    pub(crate) fn resume(
         path: impl Into<PathBuf>,
         settings: WatchSettings,
         now: Instant,
@@ -126,18 +127,15 @@ impl KeyFileWatcher {
         }
     }
 
-    /// The file or directory watched.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
+    #[cfg(test)]
     /// The keys of the last successful read, in file order.
-    pub fn keys(&self) -> &[ApiKey] {
+    pub(crate) fn keys(&self) -> &[ApiKey] {
         &self.keys
     }
 
+    #[cfg(test)]
     /// How many times the keys were read (successfully or not).
-    pub fn reads(&self) -> u64 {
+    pub(crate) fn reads(&self) -> u64 {
         self.reads
     }
 
@@ -145,7 +143,11 @@ impl KeyFileWatcher {
     /// `reread_every` passed since the last read, or if `force` (SIGHUP). Returns the
     /// changes when the key set changed, `Ok(None)` when it did not (or was not
     /// read), and the error of a failed re-read (the keys in use stay).
-    pub fn poll(&mut self, now: Instant, force: bool) -> Result<Option<KeyChanges>, KeyFileError> {
+    pub(crate) fn poll(
+        &mut self,
+        now: Instant,
+        force: bool,
+    ) -> Result<Option<KeyChanges>, KeyFileError> {
         let sig = signature(&self.path);
         let stale = now.saturating_duration_since(self.last_read) >= self.settings.reread_every;
         if !force && !stale && sig == self.signature {
@@ -164,7 +166,7 @@ impl KeyFileWatcher {
     /// `cancel`; sends every change and every failed re-read to `updates`. Stops
     /// when `updates` is closed. Timing follows tokio's clock. The reads are plain
     /// blocking `std::fs` calls on a few small files, cheap enough for a worker.
-    pub async fn run(
+    pub(crate) async fn run(
         mut self,
         trigger: Arc<Notify>,
         updates: mpsc::Sender<Result<KeyChanges, KeyFileError>>,

@@ -19,7 +19,7 @@ mod fold;
 mod guard;
 mod model;
 mod outcome;
-pub mod owner;
+pub(crate) mod owner;
 mod packed;
 mod settings;
 mod state;

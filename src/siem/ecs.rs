@@ -19,10 +19,10 @@ use super::{
 use crate::membership::{ChangeEvent, MemberState};
 
 /// The ECS version the documents follow (`ecs.version`).
-pub const ECS_VERSION: &str = "8.17.0";
+pub(crate) const ECS_VERSION: &str = "8.17.0";
 
 /// `event.action`, `event.type` and `event.kind` of a change.
-pub fn action(change: Change) -> (&'static str, &'static [&'static str], &'static str) {
+pub(crate) fn action(change: Change) -> (&'static str, &'static [&'static str], &'static str) {
     match change {
         Change::Snapshot => ("member-snapshot", &["info", "user"], "state"),
         Change::Joined => ("member-joined", &["group", "change", "user"], "event"),
@@ -38,12 +38,12 @@ pub fn action(change: Change) -> (&'static str, &'static [&'static str], &'stati
 
 /// [`record`] as compact UTF-8 JSON, keys sorted: the value of a Kafka record, or
 /// one line of `tail` output (without the newline).
-pub fn record_bytes(event: &ChangeEvent, options: &SiemOptions) -> Vec<u8> {
+pub(crate) fn record_bytes(event: &ChangeEvent, options: &SiemOptions) -> Vec<u8> {
     record(event, options).to_string().into_bytes()
 }
 
 /// The ECS document of one change event.
-pub fn record(event: &ChangeEvent, options: &SiemOptions) -> Value {
+pub(crate) fn record(event: &ChangeEvent, options: &SiemOptions) -> Value {
     let change = Change::of(event);
     let (action, types, kind) = action(change);
     let severity = change.severity(event, &options.severities);

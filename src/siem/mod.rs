@@ -13,8 +13,8 @@
 //! who made them. Neither format invents an actor; both say so in the record
 //! ([`NO_ACTOR`]).
 
-pub mod ecs;
-pub mod ocsf;
+pub(crate) mod ecs;
+pub(crate) mod ocsf;
 mod severity;
 mod time;
 
@@ -26,19 +26,20 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-pub use severity::{Severities, Severity, UnknownSeverity};
+pub(crate) use severity::{Severities, Severity};
 
 use crate::membership::{ChangeEvent, EventType, MemberState, SourceInfo};
 
 /// The product name in `metadata.product.name` (OCSF) and `observer.product` (ECS).
-pub const PRODUCT_NAME: &str = "streak-connector";
+pub(crate) const PRODUCT_NAME: &str = "streak-connector";
 
 /// What both formats say about the actor, which they never fill in.
-pub const NO_ACTOR: &str = "Streak has no audit log: the connector detects changes by polling \
+pub(crate) const NO_ACTOR: &str =
+    "Streak has no audit log: the connector detects changes by polling \
 the organization's member listing, so who made this change is unknown and no actor is reported";
 
 /// The privilege an ADMIN_CHANGED grants or revokes.
-pub const ADMIN_PRIVILEGE: &str = "Streak organization admin";
+pub(crate) const ADMIN_PRIVILEGE: &str = "Streak organization admin";
 
 /// What the mappings need besides the event. The OCSF topic and `tail`/`demo` build
 /// one per process (or per decoded record, for the version).
@@ -83,7 +84,7 @@ impl SiemOptions {
 /// An event as the SIEM formats see it: the event type, refined where the direction
 /// matters (ADMIN_CHANGED is a grant, a revocation or a first report).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Change {
+pub(crate) enum Change {
     Snapshot,
     Joined,
     Left,
@@ -100,7 +101,7 @@ pub enum Change {
 
 impl Change {
     /// The change an event records.
-    pub fn of(event: &ChangeEvent) -> Change {
+    pub(crate) fn of(event: &ChangeEvent) -> Change {
         match event.event_type {
             EventType::Snapshot => Change::Snapshot,
             EventType::Joined => Change::Joined,
@@ -120,7 +121,7 @@ impl Change {
     }
 
     /// The configured severity of this change of this event.
-    pub fn severity(self, event: &ChangeEvent, severities: &Severities) -> Severity {
+    pub(crate) fn severity(self, event: &ChangeEvent, severities: &Severities) -> Severity {
         match self {
             Change::Snapshot => severities.snapshot,
             Change::Joined if admin_flag(event.after.as_ref()) == Some(true) => {
@@ -191,7 +192,7 @@ pub(crate) fn message(event: &ChangeEvent, change: Change, options: &SiemOptions
 
 /// The profile fields (schema names) that differ between `before` and `after`: the
 /// fields a PROFILE_CHANGED is about.
-pub fn changed_fields(event: &ChangeEvent) -> Vec<&'static str> {
+pub(crate) fn changed_fields(event: &ChangeEvent) -> Vec<&'static str> {
     let (Some(b), Some(a)) = (&event.before, &event.after) else {
         return Vec::new();
     };

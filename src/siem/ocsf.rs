@@ -22,11 +22,11 @@ use super::{
 use crate::membership::{ChangeEvent, MemberState};
 
 /// The OCSF schema version of every record (`metadata.version`).
-pub const OCSF_VERSION: &str = "1.8.0";
+pub(crate) const OCSF_VERSION: &str = "1.8.0";
 
 /// An OCSF event class, as the records name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct OcsfClass {
+pub(crate) struct OcsfClass {
     /// `class_uid`.
     pub uid: u32,
     /// The schema's class name (`group_management`): what a JSON Schema of the class is
@@ -58,26 +58,19 @@ const fn class(
     }
 }
 
-pub const USER_INVENTORY: OcsfClass =
+pub(crate) const USER_INVENTORY: OcsfClass =
     class(5003, "user_inventory", "User Inventory Info", DISCOVERY);
-pub const GROUP_MANAGEMENT: OcsfClass = class(3006, "group_management", "Group Management", IAM);
-pub const USER_ACCESS: OcsfClass = class(3005, "user_access", "User Access Management", IAM);
-pub const ACCOUNT_CHANGE: OcsfClass = class(3001, "account_change", "Account Change", IAM);
-pub const ENTITY_MANAGEMENT: OcsfClass = class(3004, "entity_management", "Entity Management", IAM);
-
-/// Every class the mapping uses (one Security Lake custom source each).
-pub const CLASSES: [OcsfClass; 5] = [
-    USER_INVENTORY,
-    GROUP_MANAGEMENT,
-    USER_ACCESS,
-    ACCOUNT_CHANGE,
-    ENTITY_MANAGEMENT,
-];
+pub(crate) const GROUP_MANAGEMENT: OcsfClass =
+    class(3006, "group_management", "Group Management", IAM);
+pub(crate) const USER_ACCESS: OcsfClass = class(3005, "user_access", "User Access Management", IAM);
+pub(crate) const ACCOUNT_CHANGE: OcsfClass = class(3001, "account_change", "Account Change", IAM);
+pub(crate) const ENTITY_MANAGEMENT: OcsfClass =
+    class(3004, "entity_management", "Entity Management", IAM);
 
 /// The class and activity of a change: `(class, activity_id, activity caption,
 /// activity_name)`. The caption is OCSF's (it names `type_name`); `activity_name`
 /// differs only for Other (99), where it is Streak's own name for the activity.
-pub fn activity(change: Change) -> (OcsfClass, u32, &'static str, &'static str) {
+pub(crate) fn activity(change: Change) -> (OcsfClass, u32, &'static str, &'static str) {
     match change {
         Change::Snapshot => (USER_INVENTORY, 2, "Collect", "Collect"),
         Change::Joined => (GROUP_MANAGEMENT, 3, "Add User", "Add User"),
@@ -91,19 +84,20 @@ pub fn activity(change: Change) -> (OcsfClass, u32, &'static str, &'static str) 
     }
 }
 
+#[cfg(test)]
 /// The OCSF class of an event's record (to route records per class).
-pub fn class_of(event: &ChangeEvent) -> OcsfClass {
+pub(crate) fn class_of(event: &ChangeEvent) -> OcsfClass {
     activity(Change::of(event)).0
 }
 
 /// [`record`] as compact UTF-8 JSON, keys sorted: the value of a Kafka record, or
 /// one line of `tail` output (without the newline).
-pub fn record_bytes(event: &ChangeEvent, options: &SiemOptions) -> Vec<u8> {
+pub(crate) fn record_bytes(event: &ChangeEvent, options: &SiemOptions) -> Vec<u8> {
     record(event, options).to_string().into_bytes()
 }
 
 /// The OCSF 1.8.0 record of one change event.
-pub fn record(event: &ChangeEvent, options: &SiemOptions) -> Value {
+pub(crate) fn record(event: &ChangeEvent, options: &SiemOptions) -> Value {
     let change = Change::of(event);
     let (class, activity_id, caption, activity_name) = activity(change);
     let severity = change.severity(event, &options.severities);
@@ -267,7 +261,7 @@ fn user(
 /// OCSF 1.8.0's `email_t` pattern,
 /// `^[a-zA-Z0-9!#$%&'*+-/=?^_`{|}~.]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$`, by hand
 /// (`+-/` in the class is the range `+ , - . /`).
-pub fn is_ocsf_email(s: &str) -> bool {
+pub(crate) fn is_ocsf_email(s: &str) -> bool {
     let local_ok = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+,-./=?^_`{|}~".contains(c);
     let label_ok = |c: char| c.is_ascii_alphanumeric() || c == '-';
     let Some((local, domain)) = s.split_once('@') else {

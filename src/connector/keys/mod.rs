@@ -15,9 +15,9 @@
 //! Every change is reported through an internal event ([`telemetry`]): logged and
 //! counted. No lock is held across an await.
 
-pub mod rejected;
+pub(crate) mod rejected;
 pub mod ring;
-pub mod rotation;
+pub(crate) mod rotation;
 pub mod telemetry;
 
 use std::collections::BTreeMap;

@@ -38,7 +38,7 @@ impl RejectedKey {
 
 /// The scheduler's task of a rejected key.
 #[derive(Debug)]
-pub struct RejectedKeyTask {
+pub(crate) struct RejectedKeyTask {
     key: RejectedKey,
     label: String,
     ring: Arc<KeyRing>,
@@ -49,7 +49,7 @@ pub struct RejectedKeyTask {
 }
 
 impl RejectedKeyTask {
-    pub fn new(
+    pub(crate) fn new(
         key: RejectedKey,
         ring: Arc<KeyRing>,
         health: Arc<Health>,

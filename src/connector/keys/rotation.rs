@@ -29,13 +29,14 @@ use crate::streak::{ApiError, ApiKey, StreakApi};
 use crate::telemetry::InternalEvent as _;
 
 /// How often keys not placed yet are tried again.
-pub const PENDING_RETRY_EVERY: Duration = Duration::from_secs(30);
+pub(crate) const PENDING_RETRY_EVERY: Duration = Duration::from_secs(30);
 
 /// Makes the Streak client of a key.
-pub type ClientFactory = Arc<dyn Fn(ApiKey) -> Result<Arc<dyn StreakApi>, ApiError> + Send + Sync>;
+pub(crate) type ClientFactory =
+    Arc<dyn Fn(ApiKey) -> Result<Arc<dyn StreakApi>, ApiError> + Send + Sync>;
 
 /// What the rotation task needs.
-pub struct Rotation {
+pub(crate) struct Rotation {
     pub ring: Arc<KeyRing>,
     pub factory: ClientFactory,
     /// The key file or directory, if keys come from one.
@@ -55,7 +56,7 @@ pub struct Rotation {
 
 /// What the running scheduler gets a new task for.
 #[derive(Debug)]
-pub enum NewTask {
+pub(crate) enum NewTask {
     /// A key of an organization not polled yet: poll it with this pool.
     Organization(Arc<OrgKeys>),
     /// A new key Streak rejected before its organization was known.
@@ -73,7 +74,7 @@ impl std::fmt::Debug for Rotation {
 impl Rotation {
     /// Starts watching; returns at once. The first look re-reads the key file, so
     /// a change made while start-up ran is applied.
-    pub fn spawn(self, cancel: CancellationToken) {
+    pub(crate) fn spawn(self, cancel: CancellationToken) {
         let (tx, rx) = mpsc::channel(8);
         // SIGHUP is caught even without a key file: its default would end the process.
         let trigger = Arc::new(Notify::new());
@@ -123,7 +124,7 @@ impl Rotation {
 
     /// Applies one re-read: removed keys leave first (a rotated key's old one
     /// goes), then the added keys are placed.
-    pub async fn apply(&self, changes: KeyChanges) {
+    pub(crate) async fn apply(&self, changes: KeyChanges) {
         if let Some(path) = &self.key_file {
             KeyFileChanged {
                 path,
