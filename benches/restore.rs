@@ -216,6 +216,9 @@ async fn publish(config: &KafkaConfig, schemas: &Arc<Schemas>, members: usize) -
             poll_seq: 7,
             last_poll_ms: 1_764_000_000_000,
             member_count: n as u64,
+            incarnation: Some(uuid::Uuid::from_u128(
+                0x5eed_0000_0000_4000_8000_0000_0000_0000 + org as u128,
+            )),
         }));
     }
     let total = records.len();
