@@ -103,6 +103,9 @@ pub(crate) fn start(
         file_keys,
         metrics,
         health: Some(started.context.health.clone()),
+        pending_retry: config
+            .poll_interval
+            .min(crate::connector::keys::rotation::PENDING_RETRY_EVERY),
         new_tasks: new_tx,
     }
     .spawn(cancel);

@@ -47,6 +47,10 @@ pub(crate) struct Rotation {
     /// The key file's keys as start-up read them.
     pub file_keys: Vec<ApiKey>,
     pub metrics: Arc<Metrics>,
+    /// How often keys not placed yet are tried again: the poll interval, at most
+    /// [`PENDING_RETRY_EVERY`] (an organization whose key could not be placed at
+    /// start-up misses no more polls than a failing one).
+    pub pending_retry: Duration,
     /// Readiness: a key placed after start-up no longer holds it back.
     pub health: Option<Arc<crate::connector::shared::Health>>,
     /// Each new organization's pool, and each new key Streak rejects, goes here
@@ -96,7 +100,7 @@ impl Rotation {
         mut updates: mpsc::Receiver<Result<KeyChanges, KeyFileError>>,
         cancel: CancellationToken,
     ) {
-        let mut retry = tokio::time::interval(PENDING_RETRY_EVERY);
+        let mut retry = tokio::time::interval(self.pending_retry);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         retry.tick().await;
         let mut watching = self.key_file.is_some();

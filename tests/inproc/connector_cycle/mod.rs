@@ -6,9 +6,9 @@
 //! other takes over within the same poll when Streak rejects the first.
 
 mod commits;
+mod findings;
 mod guard;
 mod pools;
-mod findings;
 mod shutdown;
 
 use std::sync::{Arc, Mutex};

@@ -14,9 +14,6 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-mod kafka_stats;
-pub use kafka_stats::KafkaStatsMetrics;
-
 /// Label values for the API endpoints the client calls.
 pub mod endpoint {
     pub const USERS_ME: &str = "users_me";
@@ -160,6 +157,65 @@ pub struct Metrics {
     pub kafka: KafkaStatsMetrics,
 }
 
+/// The producer's librdkafka statistics ([`crate::kafka::stats`]), `streak_connector_kafka_*`.
+#[derive(Debug, Clone)]
+pub struct KafkaStatsMetrics {
+    /// Messages waiting in the producer's queues.
+    pub producer_queue_messages: IntGauge,
+    /// Bytes of the messages waiting in the producer's queues.
+    pub producer_queue_bytes: IntGauge,
+    /// Round-trip time to each broker (`broker`: node id), p50 and p99 of the last
+    /// statistics interval with requests.
+    pub broker_rtt_seconds: GaugeVec,
+    /// 1 for the transactional producer's current state, 0 for the others.
+    pub transaction_state: IntGaugeVec,
+    /// Time since the transactional producer's last state change.
+    pub transaction_state_age_seconds: Gauge,
+}
+
+impl KafkaStatsMetrics {
+    /// Registers them, with a zero series for every transaction state.
+    fn register(r: &Registry) -> Self {
+        let broker_rtt_seconds = GaugeVec::new(
+            Opts::new(
+                "kafka_broker_rtt_seconds",
+                "Round-trip time to the broker (node id), p50 and p99 over the last librdkafka statistics interval with requests.",
+            ),
+            &["broker", "percentile"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(broker_rtt_seconds.clone()))
+            .expect("metric registered once");
+        let k = KafkaStatsMetrics {
+            producer_queue_messages: int_gauge(
+                r,
+                "kafka_producer_queue_messages",
+                "Messages waiting in the Kafka producer's queues (librdkafka statistics).",
+            ),
+            producer_queue_bytes: int_gauge(
+                r,
+                "kafka_producer_queue_bytes",
+                "Bytes of the messages waiting in the Kafka producer's queues (librdkafka statistics).",
+            ),
+            broker_rtt_seconds,
+            transaction_state: gauge(
+                r,
+                "kafka_transaction_state",
+                "1 for the transactional producer's current librdkafka state, 0 for the others.",
+                &["state"],
+            ),
+            transaction_state_age_seconds: plain_gauge(
+                r,
+                "kafka_transaction_state_age_seconds",
+                "Time since the transactional producer's last state change (librdkafka statistics).",
+            ),
+        };
+        for state in crate::kafka::stats::TRANSACTION_STATES {
+            k.transaction_state.with_label_values(&[state]);
+        }
+        k
+    }
+}
 
 fn plain_counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("valid metric definition");
