@@ -6,13 +6,7 @@ use crate::config::{Config, Env, SettingsArgs};
 use crate::connector::startup;
 use crate::kafka::inspect::{inspect_topics, CHECK_TIMEOUT};
 
-/// One checked item.
-#[derive(Debug)]
-pub(super) struct Verdict {
-    pub(super) ok: bool,
-    pub(super) item: String,
-    pub(super) detail: String,
-}
+use super::verdict::Verdict;
 
 fn print(v: &Verdict) {
     println!(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::check::Verdict;
+use super::verdict::Verdict;
 use crate::config::Config;
 use crate::connector::keys::rejects_key;
 use crate::connector::keys::ring::resolve;

@@ -18,6 +18,7 @@ pub(crate) mod start_retry;
 pub mod status;
 pub mod tail;
 mod telemetry;
+mod verdict;
 
 use std::sync::Arc;
 

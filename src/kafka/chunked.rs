@@ -16,7 +16,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
-use super::publisher::Stage;
+use super::stage::Stage;
 use super::OutRecord;
 
 /// Key and value bytes queued on the producer whose delivery reports are awaited

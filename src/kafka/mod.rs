@@ -31,6 +31,7 @@ pub mod inspect;
 pub(crate) mod memory;
 pub mod publisher;
 pub mod restore;
+mod stage;
 pub mod stats;
 pub mod survivors;
 mod telemetry;

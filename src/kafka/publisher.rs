@@ -22,6 +22,7 @@ use tokio::sync::Mutex;
 
 use super::chunked::{ChunkedWriter, OneChunk, RecordChunks, SourceFailed, MAX_IN_FLIGHT_BYTES};
 use super::config::KafkaConfig;
+pub use super::stage::Stage;
 use super::telemetry::{
     TransactionAborted, TransactionCommitted, TransactionEndResumed, TransactionFailed,
     TransactionsInitialized,
@@ -30,35 +31,6 @@ use super::{OutRecord, TransactionalSink};
 use crate::metrics::Metrics;
 use crate::recovery::{Classified, Recovery};
 use crate::telemetry::InternalEvent as _;
-
-/// Where in a transaction an error happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Init,
-    /// Finishing the abort of an earlier failed transaction.
-    PendingAbort,
-    Begin,
-    /// Handing a record to the producer's queue.
-    Send,
-    /// A record's delivery report.
-    Delivery,
-    Commit,
-    Abort,
-}
-
-impl std::fmt::Display for Stage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Stage::Init => "init_transactions",
-            Stage::PendingAbort => "finishing an earlier abort",
-            Stage::Begin => "begin_transaction",
-            Stage::Send => "send",
-            Stage::Delivery => "delivery",
-            Stage::Commit => "commit_transaction",
-            Stage::Abort => "abort_transaction",
-        })
-    }
-}
 
 /// Why a batch was not committed.
 #[derive(Debug, Clone, thiserror::Error)]
