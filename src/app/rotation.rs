@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::connector::keys::rejected::{RejectedKey, RejectedKeyTask};
+use crate::connector::keys::rejected::RejectedKey;
+use crate::connector::keys::rejected_task::RejectedKeyTask;
 use crate::connector::keys::ring::KeyRing;
 use crate::connector::keys::rotation::{ClientFactory, NewTask, Rotation};
 use crate::connector::{OrgPoller, PollContext, Started};

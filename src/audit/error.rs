@@ -1,7 +1,7 @@
 //! The audit module's one error type, [`DirectoryError`]: what can go wrong reading
 //! a directory. Everything else in the module is infallible.
 
-use super::directory::DirectoryStatus;
+use super::status::DirectoryStatus;
 
 /// How many problems an error's message lists; all of them are in the value.
 const LISTED: usize = 20;

@@ -29,6 +29,7 @@ pub mod ocsf;
 mod reconcile;
 mod render;
 mod roster;
+mod status;
 
 #[cfg(test)]
 mod tests;
@@ -39,7 +40,7 @@ pub use continuous::{
 };
 pub use directory::{
     parse_directory, parse_directory_record, Directory, DirectoryEntry, DirectoryFormat,
-    DirectoryOptions, DirectoryStatus, DirectoryUpdate, LoadedDirectory,
+    DirectoryOptions, DirectoryUpdate, LoadedDirectory,
 };
 pub use email::EmailNormalisation;
 pub use error::{DirectoryError, LineProblem, Problem};
@@ -52,3 +53,4 @@ pub use roster::{
     inactive_review, roster_from_listing, roster_from_state, state_inactive, InactiveReview,
     InactiveRow, Roster, RosterRow, RosterSource, DAY_MS, REMOVAL_NOTE,
 };
+pub use status::DirectoryStatus;

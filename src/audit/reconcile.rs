@@ -17,7 +17,8 @@ use std::collections::HashSet;
 
 use crate::membership::Member;
 
-use super::directory::{Directory, DirectoryStatus};
+use super::directory::Directory;
+use super::status::DirectoryStatus;
 
 /// The kinds of finding.
 #[derive(

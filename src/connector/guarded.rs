@@ -2,9 +2,9 @@
 //! is [`crate::membership`]'s) and the inactivity guard, both answered by an
 //! operator's decision bound to the hold ([`super::holds`]).
 
+use super::context::PollContext;
 use super::hold_events::{HoldDiscarded, HoldRejectedStill, InactivityGuardTripped};
 use super::holds::{Concerned, HoldKind, HoldOutcome};
-use super::poller::PollContext;
 use super::telemetry::DepartureGuardTripped;
 use crate::membership::{self, GuardRelease, GuardVerdict, Listing, OrgState, PollOutcome};
 use crate::telemetry::InternalEvent as _;

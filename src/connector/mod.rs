@@ -7,6 +7,7 @@
 //! [`crate::streak::StreakApi`], [`crate::kafka::TransactionalSink`] and
 //! [`Restore`]. This module only orders the steps.
 
+pub(crate) mod context;
 mod guarded;
 pub(crate) mod hold_events;
 pub mod holds;
@@ -18,13 +19,15 @@ pub(crate) mod record_size;
 pub mod restore;
 pub mod shared;
 pub(crate) mod startup;
+mod startup_error;
 pub(crate) mod state_keys;
 pub mod status;
 pub mod telemetry;
 
+pub use context::{system_clock, Clock, Mode, PollContext};
 pub use holds::{Decision, DecisionRefused, Hold, HoldKind, Holds, InactivityLimits};
 pub use ocsf::OcsfOutput;
-pub use poller::{system_clock, Clock, CycleError, Mode, OrgPoller, PollContext};
+pub use poller::{CycleError, OrgPoller};
 pub use restore::{Restore, StateReader};
 pub use shared::{Health, Shared};
 pub use startup::{Parts, StartOptions, Started, StartupError};

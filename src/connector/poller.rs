@@ -7,101 +7,29 @@
 //! committed state, and a crash is redone after the restart's restore. Event ids are
 //! deterministic, so even a consumer that reads uncommitted data can drop repeats.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::context::{Mode, PollContext};
 use super::guarded::guarded;
-use super::holds::{Holds, InactivityLimits};
 use super::keys::{FetchError, OrgKeys};
 use super::ocsf::OcsfOutput;
 use super::reconcile::PollFindings;
-use super::record_size::{encode_batch, Batch, RecordLimit};
-use super::shared::Health;
+use super::record_size::{encode_batch, Batch};
 use super::telemetry::{
     DepartureGuardReleaseUsed, MemberLeftOut, OrganizationResolved, PollFailed, PollSucceeded,
 };
-use crate::avro::Encoder;
-use crate::kafka::TransactionalSink;
 use crate::keypool::AllKeysRejected;
-use crate::membership::{self, ChangeEvent, EventType, OrgState};
-use crate::metrics::Metrics;
+use crate::membership::{EventType, OrgState};
 use crate::recovery::{Classified, Recovery};
 use crate::scheduler::{Fatal, PollStatus, Pollable};
 use crate::streak::ApiError;
 use crate::telemetry::InternalEvent as _;
-
-/// The connector's clock: epoch milliseconds. Injected so tests control time.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    })
-}
-
-/// Publish for real, or only show what would be published.
-#[derive(Debug, Clone)]
-pub enum Mode {
-    /// Commit every poll to Kafka.
-    Publish,
-    /// Commit nothing; send the events of each poll here instead.
-    DryRun(mpsc::UnboundedSender<ChangeEvent>),
-}
-
-/// What every organization's poller shares.
-pub struct PollContext {
-    pub metrics: Arc<Metrics>,
-    pub health: Arc<Health>,
-    /// The guard's holds and the operators' decisions on them.
-    pub holds: Arc<Holds>,
-    /// The inactivity guard's limits.
-    pub inactivity: InactivityLimits,
-    /// Held by the one cycle that commits: the others wait here, where shutdown
-    /// reaches them, rather than inside the producer.
-    pub commit_gate: tokio::sync::Mutex<()>,
-    pub sink: Arc<dyn TransactionalSink>,
-    pub encoder: Encoder,
-    pub events_topic: String,
-    pub state_topic: String,
-    /// With an OCSF topic, each event's OCSF record goes into the same transaction.
-    pub ocsf: Option<OcsfOutput>,
-    pub settings: membership::Settings,
-    /// The largest record the producer sends (see [`super::record_size`]).
-    pub record_limit: RecordLimit,
-    pub clock: Clock,
-    pub mode: Mode,
-    /// State restored at start-up, handed to each organization's poller at its
-    /// first cycle.
-    pub restored: Mutex<HashMap<String, OrgState>>,
-    /// The organizations being polled (shown to the admin endpoint).
-    pub orgs: Arc<Mutex<Vec<String>>>,
-    /// What `/status` shows: written here where health is.
-    pub status: Arc<super::status::StatusBoard>,
-    /// The continuous reconciliation, when configured: its finding records join
-    /// each poll's transaction.
-    pub reconcile: Option<Arc<super::reconcile::Continuous>>,
-}
-
-impl std::fmt::Debug for PollContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PollContext")
-            .field("events_topic", &self.events_topic)
-            .field("state_topic", &self.state_topic)
-            .field("settings", &self.settings)
-            .field("mode", &self.mode)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Why a cycle did not commit.
 #[derive(Debug, thiserror::Error)]

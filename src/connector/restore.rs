@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::startup::StartupError;
+use super::startup_error::StartupError;
 use super::telemetry::OrganizationsRestored;
 use crate::avro::{Decoder, TopicNames};
 use crate::kafka::StateSource;

@@ -17,16 +17,19 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::context::{Clock, Mode, PollContext};
 use super::keys::rejected::RejectedKey;
 use super::keys::ring::{Admitted, KeyRing};
 use super::ocsf::OcsfOutput;
-use super::poller::{Clock, Mode, OrgPoller, PollContext};
+use super::poller::OrgPoller;
 use super::record_size::RecordLimit;
 use super::restore::{Restore, StateReader};
 use super::shared::Shared;
+pub use super::startup_error::StartupError;
+use super::status::instance_id;
 use crate::avro::{
-    DecodeError, Decoder, Encoder, Registration, RegistryAuth, RegistryClient, RegistryConfig,
-    RegistryError, SchemaError, Schemas, TopicNames,
+    Decoder, Encoder, Registration, RegistryAuth, RegistryClient, RegistryConfig, RegistryError,
+    Schemas, TopicNames,
 };
 use crate::config::{Config, RegistrySettings};
 use crate::kafka::{
@@ -35,68 +38,7 @@ use crate::kafka::{
 };
 use crate::membership::{self, SourceInfo};
 use crate::metrics::Metrics;
-use crate::recovery::{Classified, Recovery};
 use crate::streak::{ApiKey, StreakApi, StreakClient};
-
-/// Why the connector cannot start. The message says what to fix; the source is
-/// kept for `main`.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("embedded Avro schemas")]
-    Schemas(#[source] SchemaError),
-    #[error("schema registry")]
-    Registry(#[source] RegistryError),
-    #[error("cannot fetch the state topic's writer schemas")]
-    WriterSchemas(#[source] DecodeError),
-    #[error(transparent)]
-    KafkaConfig(#[from] crate::kafka::ConfigError),
-    #[error(transparent)]
-    Topics(#[from] crate::kafka::TopicError),
-    #[error(transparent)]
-    Publisher(#[from] crate::kafka::PublishError),
-    #[error(transparent)]
-    Restore(#[from] RestoreError),
-    #[error(transparent)]
-    TwoFramings(#[from] super::state_keys::TwoFramings),
-    #[error("continuous reconciliation")]
-    Reconcile(#[from] super::reconcile::ReconcileStartError),
-    #[error("Streak client")]
-    Client(#[from] crate::streak::ApiError),
-    /// No API key could be placed in an organization's pool.
-    #[error("none of the {keys} API key(s) can be used: {reasons}")]
-    NoUsableKey { keys: usize, reasons: String },
-}
-
-impl Classified for StartupError {
-    fn recovery(&self) -> Recovery {
-        match self {
-            StartupError::Topics(e) => e.recovery(),
-            StartupError::Restore(e) => e.recovery(),
-            StartupError::Reconcile(e) => e.recovery(),
-            StartupError::Registry(e) if e.is_retriable() => Recovery::RetryNow,
-            StartupError::WriterSchemas(e) if e.is_retriable() => Recovery::RetryNow,
-            // Whatever a publisher or client error says of a cycle, at start-up
-            // the process cannot go on without it.
-            _ => Recovery::StopProcess,
-        }
-    }
-
-    fn error_code(&self) -> &'static str {
-        match self {
-            StartupError::Schemas(_) => "schemas",
-            StartupError::Registry(_) => "registry",
-            StartupError::WriterSchemas(_) => "writer_schemas",
-            StartupError::KafkaConfig(_) => "kafka_config",
-            StartupError::Topics(e) => e.error_code(),
-            StartupError::Publisher(e) => e.error_code(),
-            StartupError::Restore(e) => e.error_code(),
-            StartupError::TwoFramings(_) => "two_framings",
-            StartupError::Reconcile(e) => e.error_code(),
-            StartupError::Client(e) => e.error_code(),
-            StartupError::NoUsableKey { .. } => "no_usable_key",
-        }
-    }
-}
 
 /// How start-up differs between commands, and what the command already built.
 #[derive(Clone)]
@@ -170,23 +112,6 @@ pub struct Started {
     pub pending: Vec<(String, String)>,
     pub context: Arc<PollContext>,
     pub decoder: Decoder,
-}
-
-/// This process's identity in events' `source.instance`: the host (or pod) name and
-/// a random start nonce, so two runs of one host are told apart.
-pub(crate) fn instance_id() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".into());
-    let nonce: u32 = rand::random();
-    format!("{host}-{nonce:08x}")
 }
 
 /// The Schema Registry client of `settings` (no request is made).

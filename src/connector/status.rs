@@ -123,12 +123,12 @@ pub struct ConnectorInfo {
 
 impl ConnectorInfo {
     /// This process, named `name`, started at `started_ms` (epoch ms), with a new
-    /// instance id ([`super::startup::instance_id`]).
+    /// instance id ([`instance_id`]).
     pub fn this_process(name: &str, started_ms: i64) -> Self {
         ConnectorInfo {
             name: name.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            instance: super::startup::instance_id(),
+            instance: instance_id(),
             pid: std::process::id(),
             started_at: rfc3339(started_ms),
         }
@@ -291,6 +291,23 @@ fn org_status(org: &str, e: &Entry, now_ms: i64) -> OrgStatus {
 pub fn rfc3339(epoch_ms: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(epoch_ms.max(0) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// This process's identity in events' `source.instance`: the host (or pod) name and
+/// a random start nonce, so two runs of one host are told apart.
+pub(crate) fn instance_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    let nonce: u32 = rand::random();
+    format!("{host}-{nonce:08x}")
 }
 
 #[cfg(test)]

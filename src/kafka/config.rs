@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
-use super::survivors::RecordAt;
+use super::restored::RecordAt;
 
 /// Properties the connector sets itself: a passthrough value for one of them would
 /// weaken exactly-once or break restore, so it is refused.

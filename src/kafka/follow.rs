@@ -26,7 +26,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::config::KafkaConfig;
-use super::restore::RestoreError;
+use super::restored::RestoreError;
 
 /// What the follower hands its callback, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,8 +16,9 @@ use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::publisher::{CommitStats, PublishError, Stage};
-use super::restore::{RestoreError, RestoreStats, Restored, StateDecoder};
-use super::survivors::{decode_survivors, RecordAt, Survivors};
+use super::restored::RecordAt;
+use super::restored::{RestoreError, RestoreStats, Restored, StateDecoder};
+use super::survivors::{decode_survivors, Survivors};
 use super::telemetry::{
     StateRestored, TransactionAborted, TransactionCommitted, TransactionFailed,
 };

@@ -31,6 +31,7 @@ pub mod inspect;
 pub(crate) mod memory;
 pub mod publisher;
 pub mod restore;
+mod restored;
 mod stage;
 pub mod stats;
 pub mod survivors;
@@ -43,8 +44,8 @@ pub use chunked::{RecordChunks, SourceFailed};
 pub use config::{ConfigError, KafkaConfig, TopicPolicy};
 pub use memory::{InjectedFailure, MemoryStore, StoredRecord};
 pub use publisher::{CommitStats, PublishError, Stage, TransactionalPublisher};
-pub use restore::{KafkaStateSource, RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
-pub use survivors::RecordAt;
+pub use restore::KafkaStateSource;
+pub use restored::{RecordAt, RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
 pub use topics::{
     ensure_compacted_topic, ensure_topics, TopicError, TopicsReport, STATE_TOPIC_DEFAULTS,
 };

@@ -31,139 +31,12 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::config::KafkaConfig;
-use super::survivors::{decode_survivors, RecordAt, SplitKey, Survivors};
+use super::restored::{printable_key, RecordAt, RestoreError, Restored, StateDecoder};
+use super::survivors::{decode_survivors, SplitKey, Survivors};
 use super::telemetry::{RestoreWorkerPanicked, StateRecordsSkipped, StateRestored};
 use super::StateSource;
 use crate::metrics::Metrics;
-use crate::recovery::{Classified, Recovery};
 use crate::telemetry::InternalEvent as _;
-
-/// Turns one raw state record into the caller's value.
-///
-/// Called only for the last record of each key, and never for a tombstone: `value`
-/// is always `Some` (the `Option` keeps the signature of callers that decode any
-/// record). Decoding runs on several threads at once.
-pub trait StateDecoder: Send + Sync + 'static {
-    type Value: Send + 'static;
-    type Error: std::error::Error + Send + Sync + 'static;
-    fn decode(&self, key: &[u8], value: Option<&[u8]>) -> Result<Self::Value, Self::Error>;
-}
-
-impl<F, T, E> StateDecoder for F
-where
-    F: Fn(&[u8], Option<&[u8]>) -> Result<T, E> + Send + Sync + 'static,
-    T: Send + 'static,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    type Value = T;
-    type Error = E;
-    fn decode(&self, key: &[u8], value: Option<&[u8]>) -> Result<T, E> {
-        self(key, value)
-    }
-}
-
-/// Live state entries by raw key. Hashed with foldhash (seeded per process): on a
-/// million keys SipHash took a fifth of the restore time.
-pub type StateMap<T> = HashMap<Vec<u8>, T, foldhash::fast::RandomState>;
-
-/// The outcome of a restore: the live entries by raw key, and how it went.
-#[derive(Debug, Clone)]
-pub struct Restored<T> {
-    pub entries: StateMap<T>,
-    pub stats: RestoreStats,
-}
-
-/// Measures of one restore (also exported as metrics).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RestoreStats {
-    /// Records read (values and tombstones), all partitions.
-    pub records: u64,
-    /// Of which tombstones.
-    pub tombstones: u64,
-    /// Key and value bytes read.
-    pub bytes: u64,
-    pub partitions: usize,
-    pub duration: Duration,
-}
-
-/// Why the state could not be restored.
-#[derive(Debug, thiserror::Error)]
-pub enum RestoreError {
-    /// Recovery: stop; the properties cannot make a consumer.
-    #[error("cannot create the restore consumer (check the kafka properties): {0}")]
-    Client(#[source] KafkaError),
-    /// Recovery: stop; run the topic set-up first, or check the topic name.
-    #[error("state topic `{0}` does not exist. With kafka.topic_policy = \"trust\" the connector creates no topic and does not start from empty state (its state would land in whatever topic the cluster creates, not compacted on a broker that auto-creates topics): create the topic compacted (docs/kafka.md), or use topic_policy = \"verify\", which creates it")]
-    MissingTopic(String),
-    /// Recovery: retry start-up after a backoff (the cluster may be unreachable).
-    #[error("cannot read {what} of state topic `{topic}`: {source}; is the cluster reachable?")]
-    Kafka {
-        topic: String,
-        what: String,
-        #[source]
-        source: KafkaError,
-    },
-    /// Recovery: retry start-up after a backoff.
-    #[error("restore of `{topic}` partition {partition} made no progress for {idle:?} (position {position}, end {end})")]
-    Stalled {
-        topic: String,
-        partition: i32,
-        position: i64,
-        end: i64,
-        idle: Duration,
-    },
-    /// Recovery: stop. A key lives in one partition unless partitions were added
-    /// to the state topic; then the order of its records is lost and no restore
-    /// can be trusted. Any record counts, a tombstone too: a key whose newest
-    /// record is a tombstone in one partition and an older value in another would
-    /// come back to life.
-    #[error("key {key} of state topic `{topic}` has records in partitions {first} and {second}: partitions were added to the topic, so the order of a member's records is lost (a member who left could come back, a stale admin flag be restored). Kafka cannot remove partitions: stop every instance, delete the state topic `{topic}` (the next start creates it and publishes a SNAPSHOT of each organization), and never change its partition count again (docs/kafka.md)")]
-    KeyInTwoPartitions {
-        topic: String,
-        key: String,
-        first: i32,
-        second: i32,
-    },
-    /// Recovery: stop. Only the last record of a key is decoded, so writing a record
-    /// for the key (a tombstone, which forgets that member) gets past it at the next
-    /// start; so does skipping it explicitly.
-    #[error("state record at {topic}/{partition}@{offset} (key {key}) cannot be decoded: {source}; refusing to start rather than skip it silently. Write a tombstone for its key (the member is forgotten, and reported as JOINED at the next poll), or start with --skip-state-record {partition}@{offset} (kafka.skip_state_records) to read it as never written (docs/kafka.md)")]
-    Undecodable {
-        topic: String,
-        partition: i32,
-        offset: i64,
-        /// The key, lossy UTF-8, truncated to 200 characters.
-        key: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-}
-
-impl Classified for RestoreError {
-    /// The cluster may come back ([`Recovery::RetryNow`]: retry start-up after a
-    /// backoff); everything else needs an operator ([`Recovery::StopProcess`]).
-    fn recovery(&self) -> Recovery {
-        match self {
-            RestoreError::Kafka { .. } | RestoreError::Stalled { .. } => Recovery::RetryNow,
-            RestoreError::Client(_)
-            | RestoreError::MissingTopic(_)
-            | RestoreError::KeyInTwoPartitions { .. }
-            | RestoreError::Undecodable { .. } => Recovery::StopProcess,
-        }
-    }
-
-    /// A fixed label for metrics and logs.
-    fn error_code(&self) -> &'static str {
-        match self {
-            RestoreError::Client(_) => "client",
-            RestoreError::MissingTopic(_) => "missing_topic",
-            RestoreError::Kafka { .. } => "kafka",
-            RestoreError::Stalled { .. } => "stalled",
-            RestoreError::Undecodable { .. } => "undecodable",
-            RestoreError::KeyInTwoPartitions { .. } => "key_in_two_partitions",
-        }
-    }
-}
 
 /// The Kafka state topic as a [`StateSource`].
 #[derive(Debug, Clone)]
@@ -465,14 +338,10 @@ fn assign_to_end(
     Ok(end)
 }
 
-pub(crate) fn printable_key(key: &[u8]) -> String {
-    let s = String::from_utf8_lossy(key);
-    s.chars().take(200).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recovery::{Classified as _, Recovery};
 
     #[test]
     fn a_split_key_says_how_to_recover() {

@@ -24,35 +24,12 @@ use std::sync::Arc;
 use rdkafka::client::ClientContext;
 use serde::Deserialize;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RTT_PERCENTILES, TRANSACTION_STATES};
 use crate::telemetry::InternalEvent;
 
 /// The producer's `statistics.interval.ms` unless the passthrough properties set it:
 /// modest, the document is a few kilobytes per broker.
 pub const DEFAULT_STATISTICS_INTERVAL_MS: &str = "30000";
-
-/// The states of librdkafka's transactional producer (`rd_kafka_txn_state2str`),
-/// plus `other` for a state a later librdkafka may add: the `state` label of
-/// `streak_connector_kafka_transaction_state`.
-pub const TRANSACTION_STATES: [&str; 14] = [
-    "Init",
-    "WaitPID",
-    "ReadyNotAcked",
-    "Ready",
-    "InTransaction",
-    "BeginCommit",
-    "CommittingTransaction",
-    "CommitNotAcked",
-    "BeginAbort",
-    "AbortingTransaction",
-    "AbortedNotAcked",
-    "AbortableError",
-    "FatalError",
-    "other",
-];
-
-/// The `percentile` label of `streak_connector_kafka_broker_rtt_seconds`.
-pub const RTT_PERCENTILES: [&str; 2] = ["p50", "p99"];
 
 /// The producer's client context: statistics into metrics.
 #[derive(Debug, Clone)]

@@ -27,37 +27,9 @@ use std::collections::BTreeSet;
 
 use rdkafka::error::KafkaError;
 
-use super::restore::{printable_key, RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
-
-/// A record of the state topic by its coordinates, as `kafka.skip_state_records`
-/// names it: `<partition>@<offset>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RecordAt {
-    pub partition: i32,
-    pub offset: i64,
-}
-
-impl std::fmt::Display for RecordAt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{}", self.partition, self.offset)
-    }
-}
-
-impl std::str::FromStr for RecordAt {
-    type Err = String;
-
-    /// `<partition>@<offset>`, both non-negative integers.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("`{s}` is not <partition>@<offset> (for example `3@1200`)");
-        let (p, o) = s.trim().split_once('@').ok_or_else(bad)?;
-        let partition: i32 = p.trim().parse().map_err(|_| bad())?;
-        let offset: i64 = o.trim().parse().map_err(|_| bad())?;
-        if partition < 0 || offset < 0 {
-            return Err(bad());
-        }
-        Ok(RecordAt { partition, offset })
-    }
-}
+use super::restored::{
+    printable_key, RecordAt, RestoreError, RestoreStats, Restored, StateDecoder, StateMap,
+};
 
 /// The last record of one key.
 #[derive(Debug, Clone, PartialEq, Eq)]

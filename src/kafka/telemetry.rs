@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::survivors::RecordAt;
+use super::restored::RecordAt;
 use crate::metrics::{Metrics, TransactionResult};
 use crate::telemetry::InternalEvent;
 

@@ -145,12 +145,24 @@ fn parse_labels(s: &str) -> Option<BTreeMap<String, String>> {
     }
 }
 
-/// The metric names registered in `src/metrics.rs`, read from its source so the test
+/// The metric names registered in `src/metrics/`, read from its sources so the test
 /// follows additions: the first string literal after each constructor call.
 pub fn declared_metric_names() -> Vec<String> {
-    const SOURCE: &str = include_str!("../../src/metrics.rs");
-    let source = SOURCE.split("#[cfg(test)]").next().unwrap_or(SOURCE);
+    const SOURCES: [&str; 2] = [
+        include_str!("../../src/metrics/mod.rs"),
+        include_str!("../../src/metrics/kafka_stats.rs"),
+    ];
     let mut names = Vec::new();
+    for source in SOURCES {
+        let source = source.split("#[cfg(test)]").next().unwrap_or(source);
+        names_in(source, &mut names);
+    }
+    names.sort();
+    names
+}
+
+/// Adds the metric names constructed in `source` to `names`, once each.
+fn names_in(source: &str, names: &mut Vec<String>) {
     for marker in [
         "counter(",
         "gauge(",
@@ -181,6 +193,4 @@ pub fn declared_metric_names() -> Vec<String> {
             }
         }
     }
-    names.sort();
-    names
 }

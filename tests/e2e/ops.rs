@@ -66,7 +66,7 @@ async fn demo_with_three_cycles_prints_events_and_exits_0() {
 }
 
 /// 5. `/metrics` of a running `run` passes `promtool check metrics` and holds every
-///    metric family of `src/metrics.rs`; `/healthz` answers 200, `/readyz` 503 naming a
+///    metric family of `src/metrics/`; `/healthz` answers 200, `/readyz` 503 naming a
 ///    key whose polls keep failing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
@@ -143,7 +143,7 @@ async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
         .collect();
     if !missing.is_empty() {
         problems.push(format!(
-            "metric families of src/metrics.rs absent from /metrics (a family shows only once a series exists: export zero-valued series): {missing:?}"
+            "metric families of src/metrics/ absent from /metrics (a family shows only once a series exists: export zero-valued series): {missing:?}"
         ));
     }
     let version = env!("CARGO_PKG_VERSION");

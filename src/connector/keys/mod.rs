@@ -16,6 +16,7 @@
 //! counted. No lock is held across an await.
 
 pub(crate) mod rejected;
+pub(crate) mod rejected_task;
 pub mod ring;
 pub(crate) mod rotation;
 pub mod telemetry;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use super::rejected::RejectedKey;
 use super::telemetry::{KeyPoolFormed, KeyUnresolved};
 use super::{rejects_key, OrgKeys};
-use crate::connector::Clock;
+use crate::connector::context::Clock;
 use crate::keypool::PoolSettings;
 use crate::membership::owner::KeyOwner;
 use crate::metrics::Metrics;

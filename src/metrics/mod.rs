@@ -9,9 +9,15 @@
 //! This module must not log: internal events (one struct per occurrence) do the
 //! logging and call into these handles.
 
+mod builders;
+mod kafka_stats;
+
+pub use kafka_stats::{KafkaStatsMetrics, RTT_PERCENTILES, TRANSACTION_STATES};
+
+use builders::{counter, gauge, histogram, plain_counter};
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Label values for the API endpoints the client calls.
@@ -155,121 +161,6 @@ pub struct Metrics {
     pub reconcile_directory_refused_total: prometheus::IntCounter,
     // --- librdkafka statistics of the producer ---
     pub kafka: KafkaStatsMetrics,
-}
-
-/// The producer's librdkafka statistics ([`crate::kafka::stats`]), `streak_connector_kafka_*`.
-#[derive(Debug, Clone)]
-pub struct KafkaStatsMetrics {
-    /// Messages waiting in the producer's queues.
-    pub producer_queue_messages: IntGauge,
-    /// Bytes of the messages waiting in the producer's queues.
-    pub producer_queue_bytes: IntGauge,
-    /// Round-trip time to each broker (`broker`: node id), p50 and p99 of the last
-    /// statistics interval with requests.
-    pub broker_rtt_seconds: GaugeVec,
-    /// 1 for the transactional producer's current state, 0 for the others.
-    pub transaction_state: IntGaugeVec,
-    /// Time since the transactional producer's last state change.
-    pub transaction_state_age_seconds: Gauge,
-}
-
-impl KafkaStatsMetrics {
-    /// Registers them, with a zero series for every transaction state.
-    fn register(r: &Registry) -> Self {
-        let broker_rtt_seconds = GaugeVec::new(
-            Opts::new(
-                "kafka_broker_rtt_seconds",
-                "Round-trip time to the broker (node id), p50 and p99 over the last librdkafka statistics interval with requests.",
-            ),
-            &["broker", "percentile"],
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(broker_rtt_seconds.clone()))
-            .expect("metric registered once");
-        let k = KafkaStatsMetrics {
-            producer_queue_messages: int_gauge(
-                r,
-                "kafka_producer_queue_messages",
-                "Messages waiting in the Kafka producer's queues (librdkafka statistics).",
-            ),
-            producer_queue_bytes: int_gauge(
-                r,
-                "kafka_producer_queue_bytes",
-                "Bytes of the messages waiting in the Kafka producer's queues (librdkafka statistics).",
-            ),
-            broker_rtt_seconds,
-            transaction_state: gauge(
-                r,
-                "kafka_transaction_state",
-                "1 for the transactional producer's current librdkafka state, 0 for the others.",
-                &["state"],
-            ),
-            transaction_state_age_seconds: plain_gauge(
-                r,
-                "kafka_transaction_state_age_seconds",
-                "Time since the transactional producer's last state change (librdkafka statistics).",
-            ),
-        };
-        for state in crate::kafka::stats::TRANSACTION_STATES {
-            k.transaction_state.with_label_values(&[state]);
-        }
-        k
-    }
-}
-
-fn plain_counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
-    let c = IntCounter::new(name, help).expect("valid metric definition");
-    registry
-        .register(Box::new(c.clone()))
-        .expect("metric registered once");
-    c
-}
-
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    registry
-        .register(Box::new(c.clone()))
-        .expect("metric registered once");
-    c
-}
-
-fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    registry
-        .register(Box::new(g.clone()))
-        .expect("metric registered once");
-    g
-}
-
-fn histogram(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-    buckets: Vec<f64>,
-) -> HistogramVec {
-    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
-        .expect("valid metric definition");
-    registry
-        .register(Box::new(h.clone()))
-        .expect("metric registered once");
-    h
-}
-
-fn plain_gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
-    let g = Gauge::new(name, help).expect("valid metric definition");
-    registry
-        .register(Box::new(g.clone()))
-        .expect("metric registered once");
-    g
-}
-
-fn int_gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
-    let g = IntGauge::new(name, help).expect("valid metric definition");
-    registry
-        .register(Box::new(g.clone()))
-        .expect("metric registered once");
-    g
 }
 
 /// The registry of the standard `process_*` metrics (empty where /proc is not).
