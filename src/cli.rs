@@ -48,16 +48,16 @@ pub enum Command {
     Tail(TailArgs),
     /// Print every organization's members (the audit), or with --inactive the
     /// offboarding review, from the state topic (read only) or --live from Streak.
-    Audit(crate::app::audit::AuditArgs),
+    Audit(crate::app::AuditArgs),
     /// Compare each organization's members with a directory file by email; exits 3
     /// when there are findings (0 with --report-only).
-    Reconcile(crate::app::reconcile::ReconcileArgs),
+    Reconcile(crate::app::ReconcileArgs),
     /// Print the embedded Avro schemas, or write them to a directory.
     Schemas(SchemasArgs),
     /// Ask a running connector for its status (`/status` on its metrics listener)
     /// and print it: each organization's state, last success, poll sequence,
     /// members and keys.
-    Status(crate::app::status::StatusArgs),
+    Status(crate::app::StatusArgs),
     /// Serve the Streak API simulator (scenarios, timelines, injected faults).
     Simulate(crate::simulator::cli::SimulateArgs),
     /// The guard's holds on a running connector (through its admin API).
@@ -107,7 +107,7 @@ pub struct DemoArgs {
     /// How to print the events: the decoded Avro as JSON, or OCSF 1.8.0 or ECS
     /// records (docs/siem.md).
     #[arg(long, value_enum, default_value_t)]
-    pub format: crate::app::format::OutputFormat,
+    pub format: crate::app::OutputFormat,
 }
 
 /// Where `tail` starts reading.
@@ -139,7 +139,7 @@ pub struct TailArgs {
     /// decoded value; or, for the events topic, each event as one OCSF 1.8.0 record
     /// or one ECS document a line (docs/siem.md).
     #[arg(long, value_enum, default_value_t)]
-    pub format: crate::app::format::OutputFormat,
+    pub format: crate::app::OutputFormat,
 }
 
 /// Flags of `schemas`.

@@ -31,25 +31,25 @@ fn main() -> ExitCode {
                 streak_connector::simulator::cli::run(args).await
             }
             Command::Schemas(args) => app::schemas(args.dir.as_deref()),
-            Command::Status(args) => app::status::status(args, &cli.settings).await,
+            Command::Status(args) => app::status(args, &cli.settings).await,
             Command::Demo(args) => {
                 init_logging(log_format);
-                app::demo::demo(args, &cli.settings).await
+                app::demo(args, &cli.settings).await
             }
-            Command::Guard(command) => app::guard::guard(command, &cli.settings, &env).await,
+            Command::Guard(command) => app::guard(command, &cli.settings, &env).await,
             Command::Check => {
                 init_logging(log_format);
-                app::check::check(&cli.settings, &env).await
+                app::check(&cli.settings, &env).await
             }
             command => {
                 let config = Config::load(&cli.settings, &env)?;
                 init_logging(config.log_format);
                 match command {
-                    Command::Run => app::run::run(config).await,
-                    Command::Once(args) => app::once::once(config, args.dry_run).await,
-                    Command::Tail(args) => app::tail::tail(config, args).await,
-                    Command::Audit(args) => app::audit::audit(config, args).await,
-                    Command::Reconcile(args) => app::reconcile::reconcile(config, args).await,
+                    Command::Run => app::run(config).await,
+                    Command::Once(args) => app::once(config, args.dry_run).await,
+                    Command::Tail(args) => app::tail(config, args).await,
+                    Command::Audit(args) => app::audit(config, args).await,
+                    Command::Reconcile(args) => app::reconcile(config, args).await,
                     _ => unreachable!("handled above"),
                 }
             }
@@ -60,9 +60,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // reconcile's verdict for cron, not a failure: the findings are printed.
-        Err(e) if e.is::<app::reconcile::FindingsFound>() => {
-            ExitCode::from(app::reconcile::FINDINGS_EXIT)
-        }
+        Err(e) if e.is::<app::FindingsFound>() => ExitCode::from(app::FINDINGS_EXIT),
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");

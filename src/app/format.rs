@@ -49,7 +49,10 @@ impl SiemFormat {
 
 /// What `tail` and `demo` map events with: the configured severities, and the
 /// organizations' names when the command knows them (`demo` does, from its scenario).
-pub fn base_options(severities: Severities, org_names: BTreeMap<String, String>) -> SiemOptions {
+pub(crate) fn base_options(
+    severities: Severities,
+    org_names: BTreeMap<String, String>,
+) -> SiemOptions {
     SiemOptions {
         severities,
         org_names,
@@ -60,7 +63,7 @@ pub fn base_options(severities: Severities, org_names: BTreeMap<String, String>)
 /// One events-topic record as one line of `format`: decodes the value (checking it
 /// against the key when there is one) and maps the event with `base`'s severities
 /// and names, and the version of the connector that wrote it.
-pub async fn siem_line(
+pub(crate) async fn siem_line(
     decoder: &Decoder,
     format: SiemFormat,
     base: &SiemOptions,

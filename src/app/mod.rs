@@ -4,21 +4,32 @@
 //! Errors leave here as `anyhow::Error` (this is the edge); the exit status is the
 //! command's verdict.
 
-pub mod audit;
-pub mod check;
+mod audit;
+mod check;
 mod check_keys;
-pub mod demo;
-pub mod format;
-pub mod guard;
-pub mod once;
-pub mod reconcile;
+mod demo;
+pub(crate) mod format;
+mod guard;
+mod once;
+mod reconcile;
 pub(crate) mod rotation;
-pub mod run;
+pub(crate) mod run;
 pub(crate) mod start_retry;
-pub mod status;
-pub mod tail;
+mod status;
+mod tail;
 mod telemetry;
 mod verdict;
+
+pub use audit::{audit, AuditArgs};
+pub use check::check;
+pub use demo::demo;
+pub use format::OutputFormat;
+pub use guard::guard;
+pub use once::once;
+pub use reconcile::{reconcile, FindingsFound, ReconcileArgs, FINDINGS_EXIT};
+pub use run::run;
+pub use status::{status, StatusArgs};
+pub use tail::tail;
 
 use std::sync::Arc;
 

@@ -24,11 +24,11 @@ use crate::telemetry::InternalEvent as _;
 /// aborts it anyway. With the runtime's 2 s exit bound the process is gone within
 /// transaction timeout + 12 s: the grace period (docs/operations.md "Stopping", the
 /// chart, compose) is transaction timeout + 15 s.
-pub const DRAIN_MARGIN: Duration = Duration::from_secs(10);
+pub(crate) const DRAIN_MARGIN: Duration = Duration::from_secs(10);
 
 /// Binds and serves `/metrics`, `/healthz`, `/readyz` over `shared`, and the admin
 /// API on `--admin-listen` when an admin token is set; returns the metrics address.
-pub async fn serve_http(
+pub(crate) async fn serve_http(
     config: &Config,
     metrics: Arc<Metrics>,
     shared: Shared,
@@ -73,7 +73,7 @@ pub async fn serve_http(
 }
 
 /// The schedule from the configuration.
-pub fn schedule(config: &Config) -> Schedule {
+pub(crate) fn schedule(config: &Config) -> Schedule {
     Schedule {
         interval: config.poll_interval,
         jitter: config.poll_jitter,
@@ -84,7 +84,7 @@ pub fn schedule(config: &Config) -> Schedule {
 }
 
 /// Builds the parts and starts up: the same path for `run`, `once` and `demo`.
-pub async fn start(config: &Config, options: StartOptions) -> anyhow::Result<Started> {
+pub(crate) async fn start(config: &Config, options: StartOptions) -> anyhow::Result<Started> {
     let parts = startup::build(config, options)
         .await
         .context("start-up failed")?;
@@ -93,7 +93,7 @@ pub async fn start(config: &Config, options: StartOptions) -> anyhow::Result<Sta
 
 /// Hands the pollers to the scheduler and polls until `shutdown` (then drains for
 /// at most `drain`) or a fatal error.
-pub async fn poll(
+pub(crate) async fn poll(
     started: Started,
     schedule: Schedule,
     shutdown: CancellationToken,
@@ -105,7 +105,7 @@ pub async fn poll(
 }
 
 /// As [`poll`], and every task arriving on `new_tasks` (the key rotation's) joins.
-pub async fn poll_growing(
+pub(crate) async fn poll_growing(
     started: Started,
     new_tasks: tokio::sync::mpsc::UnboundedReceiver<Box<dyn Pollable>>,
     schedule: Schedule,

@@ -93,7 +93,7 @@ fn default_url(listen: Option<&str>) -> anyhow::Result<String> {
 const DEFAULT_PORT: u16 = 9464;
 
 /// The status as a person reads it.
-pub fn table(s: &ConnectorStatus) -> String {
+pub(super) fn table(s: &ConnectorStatus) -> String {
     let c = &s.connector;
     let mut out = String::new();
     let _ = writeln!(

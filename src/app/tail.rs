@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::kafka::inspect::{tail_consumer, TailStart};
 
 /// The topic a `--topic` value names.
-pub fn resolve_topic(config: &Config, topic: &str) -> String {
+pub(super) fn resolve_topic(config: &Config, topic: &str) -> String {
     match topic {
         "events" => config.kafka.events_topic.clone(),
         "state" => config.kafka.state_topic.clone(),
@@ -100,7 +100,7 @@ pub async fn tail(config: Config, args: TailArgs) -> anyhow::Result<()> {
 
 /// One record as JSON. A part that does not decode is shown with its error and its
 /// bytes in hex, rather than stopping the tail.
-pub async fn record_json(
+pub(super) async fn record_json(
     decoder: &Decoder,
     topic: &str,
     partition: i32,

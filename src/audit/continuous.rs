@@ -25,11 +25,11 @@ use super::directory::{Directory, DirectoryUpdate};
 use super::reconcile::{Finding, FindingKind, ReconcileOptions, Reconciliation, Subject};
 
 /// The version of the finding record's JSON shape.
-pub const FINDING_SCHEMA_VERSION: u32 = 1;
+pub(crate) const FINDING_SCHEMA_VERSION: u32 = 1;
 
 /// The UUIDv5 namespace of finding ids:
 /// `uuid5(NAMESPACE_URL, "urn:streak-connector:reconcile-finding")`.
-pub fn finding_id_namespace() -> Uuid {
+pub(crate) fn finding_id_namespace() -> Uuid {
     Uuid::new_v5(
         &Uuid::NAMESPACE_URL,
         b"urn:streak-connector:reconcile-finding",

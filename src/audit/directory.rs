@@ -27,7 +27,7 @@ fn status_word(raw: &str) -> String {
 
 /// The file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DirectoryFormat {
+pub(crate) enum DirectoryFormat {
     /// RFC 4180 CSV with a header row.
     Csv,
     /// One JSON object per line.
@@ -36,7 +36,7 @@ pub enum DirectoryFormat {
 
 impl DirectoryFormat {
     /// By file extension: `.csv`; `.jsonl`, `.ndjson` or `.json` (JSON lines).
-    pub fn from_path(path: &str) -> Option<Self> {
+    pub(crate) fn from_path(path: &str) -> Option<Self> {
         let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
         match ext.as_str() {
             "csv" => Some(DirectoryFormat::Csv),
@@ -46,7 +46,7 @@ impl DirectoryFormat {
     }
 
     /// By content: JSON lines when the first non-blank character is `{`.
-    pub fn sniff(text: &str) -> Self {
+    pub(crate) fn sniff(text: &str) -> Self {
         match text
             .trim_start_matches('\u{feff}')
             .trim_start()
@@ -224,14 +224,14 @@ impl Directory {
 /// A directory loaded from a file, with the problems a lenient load let through
 /// (always empty for a strict one).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadedDirectory {
+pub(crate) struct LoadedDirectory {
     pub directory: Directory,
     pub problems: Vec<LineProblem>,
 }
 
 /// Parse a directory file. Every problem names its line; see the module docs for
 /// strict and lenient loads.
-pub fn parse_directory(
+pub(crate) fn parse_directory(
     input: impl BufRead,
     format: DirectoryFormat,
     options: &DirectoryOptions,

@@ -34,23 +34,16 @@ mod status;
 #[cfg(test)]
 mod tests;
 
-pub use continuous::{
-    finding_id_namespace, FindingChange, FindingRecord, PendingFindings, Reconciler,
-    FINDING_SCHEMA_VERSION,
+pub(crate) use continuous::PendingFindings;
+pub use continuous::{FindingRecord, Reconciler};
+pub(crate) use directory::{parse_directory, DirectoryFormat, DirectoryUpdate, LoadedDirectory};
+pub use directory::{parse_directory_record, Directory, DirectoryOptions};
+pub(crate) use email::EmailNormalisation;
+pub(crate) use error::DirectoryError;
+pub use reconcile::{reconcile, ReconcileOptions, Subject};
+pub(crate) use reconcile::{reconcile_state, sort_findings, Finding, FindingKind};
+pub(crate) use render::{render_findings, render_inactive, render_rosters, Format};
+pub use roster::DAY_MS;
+pub(crate) use roster::{
+    inactive_review, roster_from_listing, roster_from_state, Roster, REMOVAL_NOTE,
 };
-pub use directory::{
-    parse_directory, parse_directory_record, Directory, DirectoryEntry, DirectoryFormat,
-    DirectoryOptions, DirectoryUpdate, LoadedDirectory,
-};
-pub use email::EmailNormalisation;
-pub use error::{DirectoryError, LineProblem, Problem};
-pub use reconcile::{
-    member_finding, reconcile, reconcile_state, sort_findings, Finding, FindingKind,
-    ReconcileOptions, Reconciliation, Subject,
-};
-pub use render::{render_findings, render_inactive, render_rosters, rfc3339, Format};
-pub use roster::{
-    inactive_review, roster_from_listing, roster_from_state, state_inactive, InactiveReview,
-    InactiveRow, Roster, RosterRow, RosterSource, DAY_MS, REMOVAL_NOTE,
-};
-pub use status::DirectoryStatus;

@@ -107,7 +107,7 @@ impl Finding {
 }
 
 /// Sort findings into their documented order.
-pub fn sort_findings(findings: &mut [Finding]) {
+pub(crate) fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
 }
 
@@ -119,7 +119,11 @@ pub struct ReconcileOptions {
 }
 
 /// The finding of one member, if any.
-pub fn member_finding(org_key: &str, member: &Member, directory: &Directory) -> Option<Finding> {
+pub(crate) fn member_finding(
+    org_key: &str,
+    member: &Member,
+    directory: &Directory,
+) -> Option<Finding> {
     let normalised = member
         .email
         .as_deref()
@@ -145,7 +149,7 @@ pub fn member_finding(org_key: &str, member: &Member, directory: &Directory) -> 
 /// Collects the findings of one organization member by member, so a caller can
 /// stream members without collecting them.
 #[derive(Debug)]
-pub struct Reconciliation<'d> {
+pub(crate) struct Reconciliation<'d> {
     org_key: String,
     directory: &'d Directory,
     options: ReconcileOptions,
@@ -155,7 +159,7 @@ pub struct Reconciliation<'d> {
 }
 
 impl<'d> Reconciliation<'d> {
-    pub fn new(org_key: &str, directory: &'d Directory, options: ReconcileOptions) -> Self {
+    pub(crate) fn new(org_key: &str, directory: &'d Directory, options: ReconcileOptions) -> Self {
         Reconciliation {
             org_key: org_key.to_owned(),
             directory,
@@ -165,7 +169,7 @@ impl<'d> Reconciliation<'d> {
         }
     }
 
-    pub fn member(&mut self, member: &Member) {
+    pub(crate) fn member(&mut self, member: &Member) {
         if self.options.directory_only {
             if let Some(n) = member
                 .email
@@ -181,7 +185,7 @@ impl<'d> Reconciliation<'d> {
     }
 
     /// The findings, in their documented order.
-    pub fn finish(mut self) -> Vec<Finding> {
+    pub(crate) fn finish(mut self) -> Vec<Finding> {
         if self.options.directory_only {
             for (normalised, entry) in self.directory.iter() {
                 if entry.status == DirectoryStatus::Active && !self.seen.contains(normalised) {
@@ -216,7 +220,7 @@ pub fn reconcile<'m>(
 }
 
 /// The findings of one organization's state against the directory.
-pub fn reconcile_state(
+pub(crate) fn reconcile_state(
     state: &crate::membership::OrgState,
     directory: &Directory,
     options: ReconcileOptions,

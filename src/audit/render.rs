@@ -16,7 +16,7 @@ use super::roster::{InactiveReview, Roster, RosterSource, REMOVAL_NOTE};
 
 /// An output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Table,
     Csv,
     Json,
@@ -36,7 +36,7 @@ impl std::str::FromStr for Format {
 }
 
 /// An epoch-ms time as RFC 3339 (seconds), or the raw number if out of range.
-pub fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     u64::try_from(ms)
         .ok()
         .and_then(|m| UNIX_EPOCH.checked_add(Duration::from_millis(m)))
@@ -154,7 +154,7 @@ fn heading(
 }
 
 /// The rosters of one or more organizations.
-pub fn render_rosters(rosters: &[Roster], format: Format) -> String {
+pub(crate) fn render_rosters(rosters: &[Roster], format: Format) -> String {
     match format {
         Format::Table => rosters
             .iter()
@@ -267,7 +267,7 @@ fn roster_json(r: &Roster) -> Value {
 
 /// The inactive reviews of one or more organizations. Table and JSON carry
 /// [`REMOVAL_NOTE`]; with CSV the caller prints it apart (on stderr).
-pub fn render_inactive(reviews: &[InactiveReview], format: Format) -> String {
+pub(crate) fn render_inactive(reviews: &[InactiveReview], format: Format) -> String {
     match format {
         Format::Table => {
             let mut out = reviews
@@ -379,7 +379,7 @@ fn inactive_json(r: &InactiveReview) -> Value {
 }
 
 /// Findings (already in their documented order), with what to do about each kind.
-pub fn render_findings(findings: &[Finding], format: Format) -> String {
+pub(crate) fn render_findings(findings: &[Finding], format: Format) -> String {
     match format {
         Format::Table => {
             let rows: Vec<Vec<String>> = findings

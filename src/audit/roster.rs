@@ -18,12 +18,12 @@ use crate::membership::{is_inactive, Listing, Member, MemberState, OrgState};
 pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Printed with every inactive review.
-pub const REMOVAL_NOTE: &str =
+pub(crate) const REMOVAL_NOTE: &str =
     "Removal is done in the Streak UI: the Streak API cannot delete users.";
 
 /// Where a roster's rows come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RosterSource {
+pub(crate) enum RosterSource {
     /// The connector's state (the state topic).
     State,
     /// A listing fetched from Streak now.
@@ -32,7 +32,7 @@ pub enum RosterSource {
 
 /// One member in a roster.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RosterRow {
+pub(crate) struct RosterRow {
     pub user_key: String,
     pub email: Option<String>,
     /// The display name, else first and last name joined.
@@ -52,7 +52,7 @@ pub struct RosterRow {
 
 impl RosterRow {
     /// The activity time the inactivity rule uses: last seen, else creation.
-    pub fn activity_ms(&self) -> Option<i64> {
+    pub(crate) fn activity_ms(&self) -> Option<i64> {
         self.last_seen_ms.or(self.creation_ms)
     }
 }
@@ -60,7 +60,7 @@ impl RosterRow {
 /// An organization's members at `as_of_ms`, sorted by email (members without one
 /// last), then user key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Roster {
+pub(crate) struct Roster {
     pub org_key: String,
     pub source: RosterSource,
     /// The `now` the roster was judged at.
@@ -118,12 +118,12 @@ fn sorted(mut rows: Vec<RosterRow>) -> Vec<RosterRow> {
 }
 
 /// Whether a stored member is inactive at `now_ms` (see the module docs).
-pub fn state_inactive(state: &MemberState, now_ms: i64, inactive_after_ms: i64) -> bool {
+pub(crate) fn state_inactive(state: &MemberState, now_ms: i64, inactive_after_ms: i64) -> bool {
     state.inactive && is_inactive(&state.member, now_ms, inactive_after_ms)
 }
 
 /// The roster of an organization from the connector's state.
-pub fn roster_from_state(state: &OrgState, now_ms: i64, inactive_after_ms: i64) -> Roster {
+pub(crate) fn roster_from_state(state: &OrgState, now_ms: i64, inactive_after_ms: i64) -> Roster {
     let rows = state
         .iter()
         .map(|s| {
@@ -147,7 +147,7 @@ pub fn roster_from_state(state: &OrgState, now_ms: i64, inactive_after_ms: i64) 
 }
 
 /// The roster of an organization from a listing fetched now.
-pub fn roster_from_listing(
+pub(crate) fn roster_from_listing(
     org_key: &str,
     listing: &Listing,
     now_ms: i64,
@@ -170,7 +170,7 @@ pub fn roster_from_listing(
 
 /// One member of the inactive review.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InactiveRow {
+pub(crate) struct InactiveRow {
     pub user_key: String,
     pub email: Option<String>,
     pub display_name: Option<String>,
@@ -185,7 +185,7 @@ pub struct InactiveRow {
 
 /// The inactive members of an organization, longest idle first.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InactiveReview {
+pub(crate) struct InactiveReview {
     pub org_key: String,
     pub as_of_ms: i64,
     pub inactive_after_ms: i64,
@@ -193,15 +193,8 @@ pub struct InactiveReview {
     pub rows: Vec<InactiveRow>,
 }
 
-impl InactiveReview {
-    /// Always shown with the review: see [`REMOVAL_NOTE`].
-    pub fn note(&self) -> &'static str {
-        REMOVAL_NOTE
-    }
-}
-
 /// The roster's inactive members, longest idle first (then by email, user key).
-pub fn inactive_review(roster: &Roster) -> InactiveReview {
+pub(crate) fn inactive_review(roster: &Roster) -> InactiveReview {
     let mut rows: Vec<InactiveRow> = roster
         .rows
         .iter()
@@ -342,6 +335,6 @@ mod tests {
             ]
         );
         assert_eq!(review.rows[1].is_org_admin, Some(true));
-        assert!(review.note().contains("Streak UI"));
+        assert!(REMOVAL_NOTE.contains("Streak UI"));
     }
 }

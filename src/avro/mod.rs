@@ -52,12 +52,10 @@ pub use decoded::{DecodedEvent, MembershipKey};
 pub use decoder::Decoder;
 pub use encoder::{EncodedRecord, Encoder, SchemaIds};
 pub use errors::{DecodeError, EncodeError, RegistryError};
-pub use fingerprint::{parsing_canonical_form, CanonicalFormError};
+pub use fingerprint::parsing_canonical_form;
 pub use registry::{RegistryClient, RegistryConfig};
-pub use schemas::{
-    history_files, print_schemas, schema_files, write_schemas, HistoryFile, ParsedSchema,
-    SchemaError, SchemaFile, SchemaRole, Schemas,
-};
+pub use schemas::{history_files, schema_files, SchemaRole, Schemas};
+pub(crate) use schemas::{print_schemas, write_schemas, SchemaError};
 pub use subjects::{key_subject, value_subject, Registration, TopicNames};
 pub use wire::WireFormat;
 

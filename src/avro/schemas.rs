@@ -287,7 +287,7 @@ impl Schemas {
 
 /// Write the current schema files into `dir` (created if absent), returning the
 /// paths written.
-pub fn write_schemas(dir: &Path) -> Result<Vec<PathBuf>, SchemaError> {
+pub(crate) fn write_schemas(dir: &Path) -> Result<Vec<PathBuf>, SchemaError> {
     std::fs::create_dir_all(dir).map_err(|source| SchemaError::Write {
         path: dir.to_path_buf(),
         source,
@@ -307,7 +307,7 @@ pub fn write_schemas(dir: &Path) -> Result<Vec<PathBuf>, SchemaError> {
 
 /// Print the current schema files to `out`, each under a `==> name <==` header line
 /// (as `head` does for several files).
-pub fn print_schemas(out: &mut impl Write) -> std::io::Result<()> {
+pub(crate) fn print_schemas(out: &mut impl Write) -> std::io::Result<()> {
     for (i, f) in CURRENT.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;

@@ -33,14 +33,13 @@ use std::time::Duration;
 
 use url::Url;
 
-pub use error::ConfigError;
-pub use flags::SettingsArgs;
-pub use raw::{
-    parse_duration, parse_file_config, read_file_config, FileConfig, GuardFile, KafkaFile,
-    LogFormat, OcsfFile, ReconcileFile, RegistryFile, StreakFile, TopicPolicySetting,
-};
-pub use secrets::{load_api_key_sources, load_api_keys, Secret};
-pub use typed::{passthrough, validate_base_url, Layers};
+pub(crate) use error::ConfigError;
+pub(crate) use flags::SettingsArgs;
+pub use raw::LogFormat;
+pub(crate) use raw::{parse_duration, read_file_config, FileConfig, KafkaFile};
+pub use secrets::Secret;
+pub use typed::passthrough;
+pub(crate) use typed::Layers;
 
 /// Prefix of every environment variable of the connector.
 pub const ENV_PREFIX: &str = "STREAK_CONNECTOR_";

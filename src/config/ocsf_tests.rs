@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::raw::parse_file_config;
 use super::*;
 use crate::siem::{Severities, Severity};
 

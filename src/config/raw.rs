@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer};
 use super::error::ConfigError;
 
 /// Parses durations such as `90s`, `15m`, `30d`, `1h 30m` (humantime).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
@@ -179,7 +179,7 @@ pub struct RegistryFile {
 }
 
 /// Reads and parses the TOML config file.
-pub fn read_file_config(path: &Path) -> Result<FileConfig, ConfigError> {
+pub(crate) fn read_file_config(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         what: "config file",
         path: path.to_path_buf(),
@@ -190,7 +190,7 @@ pub fn read_file_config(path: &Path) -> Result<FileConfig, ConfigError> {
 
 /// Parses the TOML text of the file at `path`. The error names the line and the key
 /// but never quotes the file: a passthrough property may hold a password.
-pub fn parse_file_config(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+pub(crate) fn parse_file_config(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError::File {
         path: path.to_path_buf(),
         message: describe_toml_error(text, &e),

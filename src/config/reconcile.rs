@@ -93,7 +93,8 @@ pub(super) fn reconcile(
 mod tests {
     use std::path::Path;
 
-    use crate::config::{parse_file_config, Config, Env, SettingsArgs};
+    use crate::config::raw::parse_file_config;
+    use crate::config::{Config, Env, SettingsArgs};
 
     fn load(text: &str, args: &SettingsArgs) -> Result<Config, String> {
         let file = parse_file_config(Path::new("t.toml"), text).map_err(|e| e.to_string())?;

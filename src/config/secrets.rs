@@ -55,17 +55,12 @@ pub(super) fn read_secret_file(what: &'static str, path: &Path) -> Result<String
         })
 }
 
-/// API keys from `STREAK_CONNECTOR_API_KEYS` and/or the key file or directory.
-/// Blank lines and `#` comments are skipped; duplicates are dropped.
-pub fn load_api_keys(file: Option<&PathBuf>, env: &Env) -> Result<Vec<Secret>, ConfigError> {
-    load_api_key_sources(file, env).map(|(keys, _)| keys)
-}
-
-/// As [`load_api_keys`], and how many of the keys (the first ones) come from
-/// `STREAK_CONNECTOR_API_KEYS`: those are fixed for the life of the process, the
+/// API keys from `STREAK_CONNECTOR_API_KEYS` and/or the key file or directory
+/// (blank lines and `#` comments skipped, duplicates dropped), and how many of the
+/// keys (the first ones) come from `STREAK_CONNECTOR_API_KEYS`: those are fixed for the life of the process, the
 /// key file's are re-read by `run`. The file is read by the key file's one parser,
 /// [`crate::keypool::read_key_path`].
-pub fn load_api_key_sources(
+pub(crate) fn load_api_key_sources(
     file: Option<&PathBuf>,
     env: &Env,
 ) -> Result<(Vec<Secret>, usize), ConfigError> {

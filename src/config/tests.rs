@@ -3,6 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::raw::parse_file_config;
+use super::secrets::load_api_key_sources;
+use super::typed::validate_base_url;
 use super::*;
 
 /// The file layer and the typed configuration, as `Config::load` runs them.
@@ -148,11 +151,12 @@ fn keys_from_file_and_directory() {
     std::fs::write(dir.path().join("org-a"), "keyA\n").expect("write");
     std::fs::write(dir.path().join("org-b"), "# comment\nkeyB\n\n").expect("write");
     std::fs::create_dir(dir.path().join("..2026_11_29")).expect("mkdir");
-    let keys = load_api_keys(Some(&dir.path().to_path_buf()), &Env::new()).expect("keys");
+    let (keys, _) =
+        load_api_key_sources(Some(&dir.path().to_path_buf()), &Env::new()).expect("keys");
     let keys: Vec<&str> = keys.iter().map(Secret::expose).collect();
     assert_eq!(keys, ["keyA", "keyB"]);
     let single = dir.path().join("org-a");
-    let keys = load_api_keys(Some(&single), &keys_env()).expect("keys");
+    let (keys, _) = load_api_key_sources(Some(&single), &keys_env()).expect("keys");
     assert_eq!(keys.len(), 3);
 }
 

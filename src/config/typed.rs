@@ -172,7 +172,7 @@ fn streak_client(args: &SettingsArgs, file: &FileConfig) -> Result<ClientConfig,
 
 /// The Streak base URL: the client's rule (HTTPS, or plain HTTP to a loopback
 /// address only), reported under `setting`. The URL is quoted without credentials.
-pub fn validate_base_url(setting: &str, text: &str) -> Result<Url, ConfigError> {
+pub(crate) fn validate_base_url(setting: &str, text: &str) -> Result<Url, ConfigError> {
     ClientConfig::with_base_url(text.trim())
         .map(|c| c.base_url)
         .map_err(|e| match from_streak(e) {

@@ -18,10 +18,10 @@ use crate::membership::{self, ChangeEvent, OrgState};
 use crate::metrics::Metrics;
 
 /// The connector's clock: epoch milliseconds. Injected so tests control time.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// The system clock.
-pub fn system_clock() -> Clock {
+pub(crate) fn system_clock() -> Clock {
     Arc::new(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

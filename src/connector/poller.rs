@@ -33,7 +33,7 @@ use crate::telemetry::InternalEvent as _;
 
 /// Why a cycle did not commit.
 #[derive(Debug, thiserror::Error)]
-pub enum CycleError {
+pub(crate) enum CycleError {
     /// The Streak API call failed (after the client's own retries).
     #[error(transparent)]
     Api(#[from] ApiError),

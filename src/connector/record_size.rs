@@ -68,7 +68,7 @@ impl Default for RecordLimit {
 
 /// A member left out of a poll: its largest record and where it was going.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeftOut {
+pub(crate) struct LeftOut {
     pub user_key: String,
     /// The size of its largest record, as counted against the limit.
     pub bytes: usize,

@@ -42,7 +42,7 @@ use crate::streak::{ApiKey, StreakApi, StreakClient};
 
 /// How start-up differs between commands, and what the command already built.
 #[derive(Clone)]
-pub struct StartOptions {
+pub(crate) struct StartOptions {
     pub mode: Mode,
     pub topic_policy: TopicPolicy,
     pub clock: Clock,
@@ -64,7 +64,7 @@ impl std::fmt::Debug for StartOptions {
 /// Everything the pollers run on, built once: the Streak API of each key, where the
 /// state comes from, where the polls commit, the codecs, the clock and the shared
 /// health. Tests build it from in-memory twins.
-pub struct Parts {
+pub(crate) struct Parts {
     pub metrics: Arc<Metrics>,
     pub shared: Shared,
     /// One per API key, in the configuration's order.

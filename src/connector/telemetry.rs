@@ -11,7 +11,7 @@ use crate::telemetry::InternalEvent;
 
 /// A poll committed its transaction.
 #[derive(Debug)]
-pub struct PollSucceeded<'a> {
+pub(crate) struct PollSucceeded<'a> {
     pub org: &'a str,
     pub poll_seq: u64,
     pub duration: Duration,
@@ -66,7 +66,7 @@ impl InternalEvent for PollSucceeded<'_> {
 
 /// A poll failed; nothing was written (or its transaction was aborted).
 #[derive(Debug)]
-pub struct PollFailed<'a> {
+pub(crate) struct PollFailed<'a> {
     pub org: &'a str,
     /// Fixed code for the metric label and alert routing.
     pub error_code: &'static str,
@@ -94,7 +94,7 @@ impl InternalEvent for PollFailed<'_> {
 
 /// The departure guard held an organization's poll: nothing written.
 #[derive(Debug)]
-pub struct DepartureGuardTripped<'a> {
+pub(crate) struct DepartureGuardTripped<'a> {
     pub org: &'a str,
     pub departures: usize,
     pub known: usize,
@@ -125,7 +125,7 @@ impl InternalEvent for DepartureGuardTripped<'_> {
 
 /// An operator's release let a held poll through, and it committed.
 #[derive(Debug)]
-pub struct DepartureGuardReleaseUsed<'a> {
+pub(crate) struct DepartureGuardReleaseUsed<'a> {
     pub org: &'a str,
     /// `departures` or `inactivity`.
     pub kind: &'a str,
@@ -155,7 +155,7 @@ impl InternalEvent for DepartureGuardReleaseUsed<'_> {
 /// An API key's organization is known: its series are exported and its restored
 /// state taken over.
 #[derive(Debug)]
-pub struct OrganizationResolved<'a> {
+pub(crate) struct OrganizationResolved<'a> {
     pub org: &'a str,
     /// Keys in the organization's pool.
     pub keys: usize,
@@ -182,7 +182,7 @@ impl InternalEvent for OrganizationResolved<'_> {
 /// Start-up folded the restored state records into organizations. (The restore
 /// gauges belong to the read itself: [`crate::kafka`]'s `StateRestored`.)
 #[derive(Debug)]
-pub struct OrganizationsRestored {
+pub(crate) struct OrganizationsRestored {
     pub records: u64,
     /// Writer schemas fetched from the registry before the read.
     pub writer_schemas: usize,
@@ -209,7 +209,7 @@ impl InternalEvent for OrganizationsRestored {
 /// sends. Its state does not move on, so the change comes back at the next poll
 /// (and is left out again while it is too large): an operator must look.
 #[derive(Debug)]
-pub struct MemberLeftOut<'a> {
+pub(crate) struct MemberLeftOut<'a> {
     pub org: &'a str,
     pub member: &'a super::record_size::LeftOut,
     pub limit: super::record_size::RecordLimit,

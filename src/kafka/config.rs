@@ -20,7 +20,7 @@ use super::restored::RecordAt;
 /// broker create a topic behind its back (a state topic auto-created with
 /// `cleanup.policy=delete` would be refused, and an auto-created events topic gets
 /// the broker's settings instead of the connector's).
-pub const RESERVED_PROPERTIES: [&str; 10] = [
+pub(crate) const RESERVED_PROPERTIES: [&str; 10] = [
     "bootstrap.servers",
     "transactional.id",
     "transaction.timeout.ms",
@@ -34,17 +34,17 @@ pub const RESERVED_PROPERTIES: [&str; 10] = [
 ];
 
 /// Default topic of the change events.
-pub const DEFAULT_EVENTS_TOPIC: &str = "streak.membership.events";
+pub(crate) const DEFAULT_EVENTS_TOPIC: &str = "streak.membership.events";
 /// Default compacted topic of the connector's state.
-pub const DEFAULT_STATE_TOPIC: &str = "streak.membership.state";
+pub(crate) const DEFAULT_STATE_TOPIC: &str = "streak.membership.state";
 /// Partitions and replication factor of created topics by default: `-1`, the
 /// broker's `num.partitions` and `default.replication.factor` (KIP-464).
-pub const BROKER_DEFAULT: i32 = -1;
+pub(crate) const BROKER_DEFAULT: i32 = -1;
 /// Default transaction timeout.
-pub const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// The broker's default `transaction.max.timeout.ms`: the largest transaction
 /// timeout accepted.
-pub const MAX_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(900);
+pub(crate) const MAX_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// How [`ensure_topics`](super::ensure_topics) treats the topics at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

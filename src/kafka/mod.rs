@@ -25,30 +25,32 @@
 
 pub(crate) mod chunked;
 pub(crate) mod client_log;
-pub mod config;
+pub(crate) mod config;
 pub(crate) mod follow;
 pub mod inspect;
 pub(crate) mod memory;
-pub mod publisher;
-pub mod restore;
+pub(crate) mod publisher;
+pub(crate) mod restore;
 mod restored;
 mod stage;
-pub mod stats;
-pub mod survivors;
+pub(crate) mod stats;
+pub(crate) mod survivors;
 mod telemetry;
-pub mod topics;
+pub(crate) mod topics;
 
 use async_trait::async_trait;
 
 pub use chunked::{RecordChunks, SourceFailed};
-pub use config::{ConfigError, KafkaConfig, TopicPolicy};
-pub use memory::{InjectedFailure, MemoryStore, StoredRecord};
-pub use publisher::{CommitStats, PublishError, Stage, TransactionalPublisher};
+pub(crate) use config::ConfigError;
+pub use config::{KafkaConfig, TopicPolicy};
+pub use memory::{InjectedFailure, MemoryStore};
+pub(crate) use publisher::CommitStats;
+pub use publisher::{PublishError, Stage, TransactionalPublisher};
 pub use restore::KafkaStateSource;
-pub use restored::{RecordAt, RestoreError, RestoreStats, Restored, StateDecoder, StateMap};
-pub use topics::{
-    ensure_compacted_topic, ensure_topics, TopicError, TopicsReport, STATE_TOPIC_DEFAULTS,
-};
+pub(crate) use restored::StateMap;
+pub use restored::{RecordAt, RestoreError, Restored, StateDecoder};
+pub(crate) use topics::ensure_compacted_topic;
+pub use topics::{ensure_topics, TopicError, STATE_TOPIC_DEFAULTS};
 
 /// One record to write in a transaction: already encoded, addressed to a topic.
 ///

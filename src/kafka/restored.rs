@@ -69,7 +69,7 @@ where
 
 /// Live state entries by raw key. Hashed with foldhash (seeded per process): on a
 /// million keys SipHash took a fifth of the restore time.
-pub type StateMap<T> = HashMap<Vec<u8>, T, foldhash::fast::RandomState>;
+pub(crate) type StateMap<T> = HashMap<Vec<u8>, T, foldhash::fast::RandomState>;
 
 /// The outcome of a restore: the live entries by raw key, and how it went.
 #[derive(Debug, Clone)]

@@ -29,18 +29,18 @@ use crate::telemetry::InternalEvent;
 
 /// The producer's `statistics.interval.ms` unless the passthrough properties set it:
 /// modest, the document is a few kilobytes per broker.
-pub const DEFAULT_STATISTICS_INTERVAL_MS: &str = "30000";
+pub(crate) const DEFAULT_STATISTICS_INTERVAL_MS: &str = "30000";
 
 /// The producer's client context: statistics into metrics.
 #[derive(Debug, Clone)]
-pub struct StatsContext {
+pub(crate) struct StatsContext {
     metrics: Arc<Metrics>,
     /// librdkafka's own log lines, bridged into tracing with the client's name.
     log: super::client_log::ClientLog,
 }
 
 impl StatsContext {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
         StatsContext {
             metrics,
             log: super::client_log::ClientLog::new("producer"),
@@ -64,7 +64,7 @@ impl ClientContext for StatsContext {
 /// The fields of librdkafka's statistics document that the metrics use.
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct Statistics {
+pub(crate) struct Statistics {
     /// Messages in the producer queues.
     pub msg_cnt: u64,
     /// Bytes of the messages in the producer queues.
@@ -77,7 +77,7 @@ pub struct Statistics {
 /// One broker entry.
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct BrokerStatistics {
+pub(crate) struct BrokerStatistics {
     /// `-1` for a bootstrap entry not yet matched to a broker.
     pub nodeid: i32,
     /// `learned` (from metadata), `configured` (bootstrap) or `internal`.
@@ -88,7 +88,7 @@ pub struct BrokerStatistics {
 /// A latency window over the last interval, in microseconds.
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct Window {
+pub(crate) struct Window {
     /// Samples in the window: 0 when the broker answered no request in it.
     pub cnt: i64,
     pub p50: i64,
@@ -98,7 +98,7 @@ pub struct Window {
 /// The exactly-once section.
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct EosStatistics {
+pub(crate) struct EosStatistics {
     pub txn_state: String,
     /// Milliseconds since the last transaction state change.
     pub txn_stateage: i64,
@@ -106,7 +106,7 @@ pub struct EosStatistics {
 
 /// librdkafka delivered its statistics.
 #[derive(Debug)]
-pub struct KafkaStatisticsReceived<'a> {
+pub(crate) struct KafkaStatisticsReceived<'a> {
     pub stats: &'a Statistics,
 }
 
@@ -155,7 +155,7 @@ fn clamp(n: u64) -> i64 {
 /// librdkafka's statistics document could not be read: the metrics keep their
 /// last values.
 #[derive(Debug)]
-pub struct KafkaStatisticsUnreadable<'a> {
+pub(crate) struct KafkaStatisticsUnreadable<'a> {
     pub error: &'a serde_json::Error,
 }
 

@@ -169,7 +169,7 @@ pub async fn ensure_topics(
 /// Create a compacted topic of the connector's own (the findings topic) when
 /// absent, with the state topic's settings ([`STATE_TOPIC_DEFAULTS`]), and refuse
 /// one that is not compacted. Under [`TopicPolicy::Trust`], does nothing.
-pub async fn ensure_compacted_topic(
+pub(crate) async fn ensure_compacted_topic(
     config: &KafkaConfig,
     topic: &str,
     role: &'static str,

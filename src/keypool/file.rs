@@ -19,7 +19,7 @@ use crate::streak::ApiKey;
 /// key. At start-up it is fatal; when the watcher re-reads, the keys already in use
 /// stay in use.
 #[derive(Debug, thiserror::Error)]
-pub enum KeyFileError {
+pub(crate) enum KeyFileError {
     /// The file or directory cannot be read (missing, permissions).
     #[error("cannot read {what} {path}: {source}")]
     Io {
@@ -43,7 +43,7 @@ pub enum KeyFileError {
 
 impl KeyFileError {
     /// A fixed code for logs and metric labels.
-    pub fn error_code(&self) -> &'static str {
+    pub(crate) fn error_code(&self) -> &'static str {
         match self {
             KeyFileError::Io { .. } => "key_file_unreadable",
             KeyFileError::InvalidKey { .. } => "key_file_invalid_key",

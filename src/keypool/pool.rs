@@ -79,7 +79,7 @@ impl fmt::Display for KeyState {
 
 /// How many keys of a pool are in each state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct KeyCounts {
+pub(crate) struct KeyCounts {
     pub active: usize,
     pub standby: usize,
     pub rejected: usize,
@@ -87,7 +87,7 @@ pub struct KeyCounts {
 
 impl KeyCounts {
     /// The count for `state`.
-    pub fn get(&self, state: KeyState) -> usize {
+    pub(crate) fn get(&self, state: KeyState) -> usize {
         match state {
             KeyState::Active => self.active,
             KeyState::Standby => self.standby,
@@ -96,13 +96,8 @@ impl KeyCounts {
     }
 
     /// `(state, count)` for every state, zeros included, in [`KeyState::ALL`] order.
-    pub fn iter(&self) -> impl Iterator<Item = (KeyState, usize)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (KeyState, usize)> + '_ {
         KeyState::ALL.into_iter().map(|s| (s, self.get(s)))
-    }
-
-    /// Active plus standby keys.
-    pub fn healthy(&self) -> usize {
-        self.active + self.standby
     }
 }
 

@@ -33,11 +33,12 @@ mod proptests;
 pub use diff::{diff, is_inactive};
 pub use event_id::event_id;
 pub use fold::fold_state;
-pub use guard::{GuardRelease, GuardVerdict, HoldReason, ReleaseRefused};
+pub(crate) use guard::GuardRelease;
+pub use guard::GuardVerdict;
 pub use model::{
     ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, SourceInfo, StateRecord,
 };
-pub use outcome::PollOutcome;
-pub use owner::{assess_owner, owner_risks, KeyOwner, OwnerAssessment, OwnerRisk, OwnerRisks};
+pub(crate) use outcome::PollOutcome;
+pub use owner::owner_risks;
 pub use settings::{Settings, DEFAULT_INACTIVE_AFTER_MS};
 pub use state::OrgState;

@@ -101,7 +101,7 @@ impl OwnerRisks {
 
 /// The owner as the organization lists them, and the risks that follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnerAssessment {
+pub(crate) struct OwnerAssessment {
     /// The owner's state in the organization; `None` when not listed.
     pub listed: Option<MemberState>,
     pub risks: OwnerRisks,
@@ -125,7 +125,7 @@ pub fn owner_risks(owner: Option<&Member>, now_ms: i64, settings: &Settings) -> 
 
 /// Looks the key's owner up in the organization's state after a poll and assesses
 /// the risks at `now_ms`.
-pub fn assess_owner(
+pub(crate) fn assess_owner(
     owner: &KeyOwner,
     state: &OrgState,
     now_ms: i64,

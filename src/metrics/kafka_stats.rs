@@ -9,7 +9,7 @@ use super::builders::{gauge, int_gauge, plain_gauge};
 /// The states of librdkafka's transactional producer (`rd_kafka_txn_state2str`),
 /// plus `other` for a state a later librdkafka may add: the `state` label of
 /// `streak_connector_kafka_transaction_state`.
-pub const TRANSACTION_STATES: [&str; 14] = [
+pub(crate) const TRANSACTION_STATES: [&str; 14] = [
     "Init",
     "WaitPID",
     "ReadyNotAcked",
@@ -27,7 +27,7 @@ pub const TRANSACTION_STATES: [&str; 14] = [
 ];
 
 /// The `percentile` label of `streak_connector_kafka_broker_rtt_seconds`.
-pub const RTT_PERCENTILES: [&str; 2] = ["p50", "p99"];
+pub(crate) const RTT_PERCENTILES: [&str; 2] = ["p50", "p99"];
 
 /// The producer's librdkafka statistics ([`crate::kafka::stats`]), `streak_connector_kafka_*`.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@
 mod builders;
 mod kafka_stats;
 
-pub use kafka_stats::{KafkaStatsMetrics, RTT_PERCENTILES, TRANSACTION_STATES};
+pub(crate) use kafka_stats::{KafkaStatsMetrics, RTT_PERCENTILES, TRANSACTION_STATES};
 
 use builders::{counter, gauge, histogram, plain_counter};
 use prometheus::{

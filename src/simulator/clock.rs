@@ -34,7 +34,7 @@ pub fn system_now_ms() -> i64 {
 /// Elapsed time from `tokio::time::Instant`: real time, or virtual time under
 /// `tokio::time::pause()`.
 #[derive(Debug)]
-pub struct TokioClock {
+pub(crate) struct TokioClock {
     start: tokio::time::Instant,
     start_ms: i64,
 }
@@ -42,7 +42,7 @@ pub struct TokioClock {
 impl TokioClock {
     /// Starts now; `start_ms` is the wall-clock time to report at start (`None`: the
     /// system clock's).
-    pub fn new(start_ms: Option<i64>) -> Self {
+    pub(crate) fn new(start_ms: Option<i64>) -> Self {
         TokioClock {
             start: tokio::time::Instant::now(),
             start_ms: start_ms.unwrap_or_else(system_now_ms),

@@ -11,7 +11,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
-use super::model::{duration_ms, SimMember};
+use super::model::SimMember;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -90,17 +90,6 @@ pub(crate) fn generated_key(seed: u64, index: u64) -> String {
     key.push_str(&URL_SAFE_NO_PAD.encode(mix(seed).to_be_bytes()));
     key.push_str(&URL_SAFE_NO_PAD.encode((index ^ mix(seed ^ 0x5EED)).to_be_bytes()));
     key
-}
-
-/// `count` members generated from `seed`, timestamps spread before the current
-/// wall-clock time. Same seed, same keys, names, emails, images and admins; for
-/// timestamps that are equal too, use [`generate_members_at`].
-pub fn generate_members(count: usize, seed: u64) -> Vec<SimMember> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(duration_ms)
-        .unwrap_or(0);
-    generate_members_at(count, seed, now_ms)
 }
 
 /// `count` members generated from `seed`, timestamps relative to `now_ms`: a pure

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Change, ManualClock, RunningSimulator, Scenario, SimApiKey, SimError, Simulator};
+use super::world::SimApiKey;
+use super::{Change, ManualClock, RunningSimulator, Scenario, SimError, Simulator};
 
 const START_MS: i64 = 1_700_000_000_000;
 

@@ -41,13 +41,11 @@ mod world;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use clock::{system_now_ms, Clock, ManualClock, TokioClock};
-pub use generate::{generate_members, generate_members_at};
+pub use clock::{system_now_ms, ManualClock};
+pub use generate::generate_members_at;
 pub use model::{Change, Endpoint, MemberSpec, ProfilePatch, SimMember, Stamp, GO_QUIET_FOR};
-pub use scenario::{OrganizationSummary, Scenario};
+pub use scenario::Scenario;
 pub use server::{RunningSimulator, Simulator};
-pub use stats::SimStats;
-pub use world::SimApiKey;
 
 /// What can go wrong with the simulator. None is worth retrying as is: each says what
 /// to fix.

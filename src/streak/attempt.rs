@@ -25,7 +25,7 @@ pub(super) enum Outcome {
 
 /// Every `status_class` label value of `api_requests_total`: the HTTP classes of
 /// [`status_class`] and the two ways an attempt ends without a status.
-pub const STATUS_CLASSES: [&str; 6] = ["2xx", "3xx", "4xx", "5xx", "timeout", "transport"];
+pub(crate) const STATUS_CLASSES: [&str; 6] = ["2xx", "3xx", "4xx", "5xx", "timeout", "transport"];
 
 /// A failure worth retrying, and what it becomes if the retries run out.
 pub(super) struct Transient {
@@ -44,7 +44,8 @@ pub(super) enum TransientKind {
 }
 
 /// Every `reason` label value of `api_retries_total`, one per [`TransientKind`].
-pub const RETRY_REASONS: [&str; 4] = ["rate_limited", "server_error", "timeout", "transport"];
+pub(crate) const RETRY_REASONS: [&str; 4] =
+    ["rate_limited", "server_error", "timeout", "transport"];
 
 impl TransientKind {
     /// The `api_retries_total` reason (also the `status_class` of an attempt that

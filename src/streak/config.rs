@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::retry::RetryPolicy;
 
 /// Streak's current API root.
-pub const DEFAULT_BASE_URL: &str = "https://api.streak.com/api/v1";
+pub(crate) const DEFAULT_BASE_URL: &str = "https://api.streak.com/api/v1";
 
 /// The smallest body limit accepted: below it, even an error answer is cut off.
 const MIN_MAX_BODY_BYTES: u64 = 1024;

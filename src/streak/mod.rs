@@ -23,13 +23,10 @@ mod telemetry;
 mod wire;
 
 pub use api::StreakApi;
-pub use attempt::{RETRY_REASONS, STATUS_CLASSES};
+pub(crate) use attempt::{RETRY_REASONS, STATUS_CLASSES};
 pub use client::{FetchedListing, StreakClient};
-pub use config::{ClientConfig, DEFAULT_BASE_URL, USER_AGENT};
+pub use config::{ClientConfig, USER_AGENT};
 pub use error::ApiError;
 pub use key::ApiKey;
-pub use retry::{backoff_ceiling, backoff_delay, parse_retry_after, RetryPolicy};
-pub use wire::{
-    drift_fields, parse_listing, BoundAction, CurrentUser, FieldDrift, ListingStats, Organization,
-    Oversized, ParsedListing, WireError,
-};
+pub(crate) use wire::drift_fields;
+pub use wire::{parse_listing, CurrentUser, ListingStats, Organization, ParsedListing};

@@ -42,7 +42,7 @@ impl Default for RetryPolicy {
 
 /// The ceiling of the backoff before retry number `retry` (0 for the first retry):
 /// `min(cap, base * 2^retry)`, without overflow.
-pub fn backoff_ceiling(retry: u32, policy: &RetryPolicy) -> Duration {
+pub(crate) fn backoff_ceiling(retry: u32, policy: &RetryPolicy) -> Duration {
     let factor = 1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX);
     policy
         .base
@@ -53,7 +53,11 @@ pub fn backoff_ceiling(retry: u32, policy: &RetryPolicy) -> Duration {
 /// Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): a delay
 /// drawn uniformly from `[0, min(cap, base * 2^retry)]`. Spreading retries over the
 /// whole window keeps many connectors from hammering Streak in lockstep.
-pub fn backoff_delay<R: Rng + ?Sized>(retry: u32, policy: &RetryPolicy, rng: &mut R) -> Duration {
+pub(crate) fn backoff_delay<R: Rng + ?Sized>(
+    retry: u32,
+    policy: &RetryPolicy,
+    rng: &mut R,
+) -> Duration {
     let ceiling = backoff_ceiling(retry, policy);
     let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
     Duration::from_nanos(rng.random_range(0..=nanos))
@@ -63,7 +67,7 @@ pub fn backoff_delay<R: Rng + ?Sized>(retry: u32, policy: &RetryPolicy, rng: &mu
 /// (`Wed, 21 Oct 2015 07:28:00 GMT`), relative to `now` (wall clock, since HTTP dates
 /// are). A date in the past means "now" (zero). Anything unreadable is `None`, and
 /// the caller falls back to backoff. The result is not capped here.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // All digits: seconds. Too many digits to fit is "very long", which the cap

@@ -1,6 +1,8 @@
 //! The continuous reconciliation core driven by the real membership engine, across
 //! aborted transactions and a simulated restart: findings neither repeated nor lost.
 
+use crate::audit::continuous::{finding_id_namespace, FindingChange};
+use crate::audit::status::DirectoryStatus;
 use crate::audit::*;
 use crate::membership::{diff, Listing, Member, OrgState, Settings};
 

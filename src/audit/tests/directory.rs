@@ -1,6 +1,9 @@
 //! Directory files and topic records: every problem named by its line, nothing
 //! dropped silently; and one-off reconciliation over a parsed directory.
 
+use crate::audit::directory::DirectoryEntry;
+use crate::audit::error::Problem;
+use crate::audit::status::DirectoryStatus;
 use crate::audit::*;
 use crate::membership::Member;
 

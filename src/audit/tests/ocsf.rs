@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::audit::continuous::FindingChange;
 use crate::audit::ocsf::{finding_record, FINDING_CLASS_UID};
 use crate::audit::*;
 use crate::membership::{diff, Listing, Member, OrgState, Settings};

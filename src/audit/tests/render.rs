@@ -1,6 +1,7 @@
 //! The renderers on a small organization (the one `docs/audit.md` shows: the
 //! examples there are checked against this output, so the docs stay true).
 
+use crate::audit::render::rfc3339;
 use crate::audit::*;
 use crate::membership::{diff, Checkpoint, Listing, Member, MemberState, OrgState, Settings};
 

@@ -19,7 +19,7 @@ pub(crate) mod rejected;
 pub(crate) mod rejected_task;
 pub mod ring;
 pub(crate) mod rotation;
-pub mod telemetry;
+pub(crate) mod telemetry;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

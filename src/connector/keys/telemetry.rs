@@ -9,7 +9,7 @@ use crate::telemetry::InternalEvent;
 
 /// An organization's pool was formed: its series start at zero.
 #[derive(Debug)]
-pub struct KeyPoolFormed<'a> {
+pub(crate) struct KeyPoolFormed<'a> {
     pub org: &'a str,
 }
 
@@ -26,7 +26,7 @@ impl InternalEvent for KeyPoolFormed<'_> {
 
 /// The counts of a pool's keys by state changed (or were re-read after a poll).
 #[derive(Debug)]
-pub struct KeyCountsChanged<'a> {
+pub(crate) struct KeyCountsChanged<'a> {
     pub org: &'a str,
     pub counts: KeyCounts,
 }
@@ -44,7 +44,7 @@ impl InternalEvent for KeyCountsChanged<'_> {
 /// A key joined its organization's pool (start-up, or a re-read key file), or a
 /// standby key took over because no key was polling.
 #[derive(Debug)]
-pub struct KeyJoined<'a> {
+pub(crate) struct KeyJoined<'a> {
     pub org: &'a str,
     pub key: &'a str,
     /// Whether it polls from now on.
@@ -65,7 +65,7 @@ impl InternalEvent for KeyJoined<'_> {
 
 /// A key left its pool (removed from the key file).
 #[derive(Debug)]
-pub struct KeyLeft<'a> {
+pub(crate) struct KeyLeft<'a> {
     pub org: &'a str,
     pub key: &'a str,
     /// The key that polls instead, when the one that left was polling.
@@ -88,7 +88,7 @@ impl InternalEvent for KeyLeft<'_> {
 
 /// A key rejected before its organization was known left the key file.
 #[derive(Debug)]
-pub struct RejectedKeyLeft<'a> {
+pub(crate) struct RejectedKeyLeft<'a> {
     pub key: &'a str,
 }
 
@@ -102,7 +102,7 @@ impl InternalEvent for RejectedKeyLeft<'_> {
 /// Streak rejected a key (401, 403). It is not tried again until the key file
 /// changes.
 #[derive(Debug)]
-pub struct KeyRejected<'a> {
+pub(crate) struct KeyRejected<'a> {
     pub org: &'a str,
     pub key: &'a str,
     pub error_code: &'static str,
@@ -130,7 +130,7 @@ impl InternalEvent for KeyRejected<'_> {
 /// The polling key was rejected and the next healthy key took over within the
 /// same poll.
 #[derive(Debug)]
-pub struct KeyFailedOver<'a> {
+pub(crate) struct KeyFailedOver<'a> {
     pub org: &'a str,
     pub from: &'a str,
     pub to: &'a str,
@@ -155,7 +155,7 @@ impl InternalEvent for KeyFailedOver<'_> {
 /// A standby key's `/users/me` check failed for a reason that says nothing about
 /// the key (5xx, timeout): it is checked again at its next interval.
 #[derive(Debug)]
-pub struct StandbyCheckInconclusive<'a> {
+pub(crate) struct StandbyCheckInconclusive<'a> {
     pub org: &'a str,
     pub key: &'a str,
     pub error: &'a (dyn std::error::Error + 'a),
@@ -169,7 +169,7 @@ impl InternalEvent for StandbyCheckInconclusive<'_> {
 
 /// The owner of a healthy key, assessed after a poll.
 #[derive(Debug)]
-pub struct KeyOwnerWatched<'a> {
+pub(crate) struct KeyOwnerWatched<'a> {
     pub org: &'a str,
     pub key: &'a str,
     pub risks: OwnerRisks,
@@ -214,7 +214,7 @@ fn remove_owner_series(m: &Metrics, org: &str, key: &str) {
 
 /// A key could not be placed in a pool: its `/users/me` failed.
 #[derive(Debug)]
-pub struct KeyUnresolved<'a> {
+pub(crate) struct KeyUnresolved<'a> {
     pub key: &'a str,
     pub error_code: &'static str,
     pub error: &'a (dyn std::error::Error + 'a),
@@ -234,7 +234,7 @@ impl InternalEvent for KeyUnresolved<'_> {
 
 /// The key file was re-read and its keys changed.
 #[derive(Debug)]
-pub struct KeyFileChanged<'a> {
+pub(crate) struct KeyFileChanged<'a> {
     pub path: &'a std::path::Path,
     pub added: usize,
     pub removed: usize,
@@ -253,7 +253,7 @@ impl InternalEvent for KeyFileChanged<'_> {
 
 /// The key file could not be re-read: the keys in use stay in use.
 #[derive(Debug)]
-pub struct KeyFileRereadFailed<'a> {
+pub(crate) struct KeyFileRereadFailed<'a> {
     pub error: &'a KeyFileError,
 }
 
@@ -265,7 +265,7 @@ impl InternalEvent for KeyFileRereadFailed<'_> {
 
 /// SIGHUP cannot be watched: the key file is still re-read on change and every 30 s.
 #[derive(Debug)]
-pub struct SighupUnwatched<'a> {
+pub(crate) struct SighupUnwatched<'a> {
     pub error: &'a std::io::Error,
 }
 
@@ -277,7 +277,7 @@ impl InternalEvent for SighupUnwatched<'_> {
 
 /// A new organization is polled (a key of it was added at run time).
 #[derive(Debug)]
-pub struct OrganizationAdded<'a> {
+pub(crate) struct OrganizationAdded<'a> {
     pub org: &'a str,
 }
 
@@ -292,7 +292,7 @@ impl InternalEvent for OrganizationAdded<'_> {
 
 /// The Streak client of a key added at run time could not be built.
 #[derive(Debug)]
-pub struct KeyClientFailed<'a> {
+pub(crate) struct KeyClientFailed<'a> {
     pub error: &'a (dyn std::error::Error + 'a),
 }
 

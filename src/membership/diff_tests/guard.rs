@@ -2,6 +2,7 @@
 //! through [`super::diff`].
 
 use super::*;
+use crate::membership::guard::{HoldReason, ReleaseRefused};
 
 fn departures_outcome(
     known_n: usize,

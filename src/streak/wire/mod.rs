@@ -23,7 +23,7 @@ use crate::membership::{Listing, Member};
 use de::{Entry, ListingSeed, Scalar, TopObject};
 
 pub(crate) use bound::OversizedMemo;
-pub use bound::{BoundAction, Oversized};
+pub(crate) use bound::{BoundAction, Oversized};
 
 mod bound;
 mod de;
@@ -92,7 +92,7 @@ impl Field {
 
 /// The JSON name of every field that can drift: the `field` label values of
 /// `api_drift_total`.
-pub fn drift_fields() -> impl Iterator<Item = &'static str> {
+pub(crate) fn drift_fields() -> impl Iterator<Item = &'static str> {
     FIELDS.into_iter().map(Field::json_name)
 }
 
