@@ -46,62 +46,8 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
     eprintln!("demo: Streak simulator on {}", sim.base_url());
 
     let mock = rdkafka::mocking::MockCluster::new(1).context("starting the mock Kafka cluster")?;
-    let bootstrap = mock.bootstrap_servers();
-    let events_topic = settings
-        .events_topic
-        .clone()
-        .unwrap_or_else(|| crate::config::defaults::EVENTS_TOPIC.into());
-    let state_topic = settings
-        .state_topic
-        .clone()
-        .unwrap_or_else(|| crate::config::defaults::STATE_TOPIC.into());
-    // The mock cluster cannot create topics through the admin API (nor describe
-    // their configuration): create them on the mock directly.
-    // `--ocsf-topic` works in the demo too: the connector also writes it.
-    let ocsf_topic = settings.ocsf_topic.clone().filter(|t| !t.trim().is_empty());
-    for topic in [&events_topic, &state_topic].into_iter().chain(&ocsf_topic) {
-        mock.create_topic(topic, PARTITIONS, 1)
-            .with_context(|| format!("creating {topic} on the mock cluster"))?;
-    }
-    eprintln!(
-        "demo: in-process Kafka (librdkafka mock cluster) on {bootstrap}; topics {events_topic} and {state_topic} created on the mock directly (it has no admin API for topics)"
-    );
-
-    let demo_settings = SettingsArgs {
-        config: None,
-        streak_base_url: Some(sim.base_url()),
-        api_key_file: None,
-        kafka_bootstrap_servers: Some(bootstrap.clone()),
-        events_topic: Some(events_topic.clone()),
-        state_topic: Some(state_topic.clone()),
-        ocsf_topic,
-        connector_name: settings
-            .connector_name
-            .clone()
-            .or_else(|| Some("streak-connector-demo".into())),
-        poll_interval: Some(args.demo_interval),
-        inactive_after: settings.inactive_after,
-        schema_registry_url: None,
-        metrics_listen: Some(
-            settings
-                .metrics_listen
-                .clone()
-                .unwrap_or_else(|| "127.0.0.1:0".into()),
-        ),
-        log_format: settings.log_format,
-        ..SettingsArgs::default()
-    };
-    let file = FileConfig {
-        kafka: KafkaFile {
-            partitions: Some(PARTITIONS),
-            replication_factor: Some(1),
-            ..KafkaFile::default()
-        },
-        ..FileConfig::default()
-    };
-    let env: BTreeMap<String, String> =
-        [("STREAK_CONNECTOR_API_KEYS".to_string(), keys.join(","))].into();
-    let config = Config::from_layers(&demo_settings, &file, &env)?;
+    let config = demo_config(settings, &args, &sim.base_url(), &mock, &keys)?;
+    let events_topic = config.kafka.events_topic.clone();
 
     let metrics = Arc::new(Metrics::for_connector(&config.connector_name));
     let shutdown = CancellationToken::new();
@@ -150,6 +96,73 @@ pub async fn demo(args: DemoArgs, settings: &SettingsArgs) -> anyhow::Result<()>
     );
     drop(sim);
     Ok(result?)
+}
+
+/// The demo's configuration: the command line's settings on top of the simulator,
+/// the mock cluster (its topics created on it directly) and the scenario's keys.
+fn demo_config(
+    settings: &SettingsArgs,
+    args: &DemoArgs,
+    base_url: &str,
+    mock: &rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    keys: &[String],
+) -> anyhow::Result<Config> {
+    let bootstrap = mock.bootstrap_servers();
+    let events_topic = settings
+        .events_topic
+        .clone()
+        .unwrap_or_else(|| crate::config::defaults::EVENTS_TOPIC.into());
+    let state_topic = settings
+        .state_topic
+        .clone()
+        .unwrap_or_else(|| crate::config::defaults::STATE_TOPIC.into());
+    // The mock cluster cannot create topics through the admin API (nor describe
+    // their configuration): create them on the mock directly.
+    // `--ocsf-topic` works in the demo too: the connector also writes it.
+    let ocsf_topic = settings.ocsf_topic.clone().filter(|t| !t.trim().is_empty());
+    for topic in [&events_topic, &state_topic].into_iter().chain(&ocsf_topic) {
+        mock.create_topic(topic, PARTITIONS, 1)
+            .with_context(|| format!("creating {topic} on the mock cluster"))?;
+    }
+    eprintln!(
+        "demo: in-process Kafka (librdkafka mock cluster) on {bootstrap}; topics {events_topic} and {state_topic} created on the mock directly (it has no admin API for topics)"
+    );
+
+    let demo_settings = SettingsArgs {
+        config: None,
+        streak_base_url: Some(base_url.to_string()),
+        api_key_file: None,
+        kafka_bootstrap_servers: Some(bootstrap.clone()),
+        events_topic: Some(events_topic.clone()),
+        state_topic: Some(state_topic.clone()),
+        ocsf_topic,
+        connector_name: settings
+            .connector_name
+            .clone()
+            .or_else(|| Some("streak-connector-demo".into())),
+        poll_interval: Some(args.demo_interval),
+        inactive_after: settings.inactive_after,
+        schema_registry_url: None,
+        metrics_listen: Some(
+            settings
+                .metrics_listen
+                .clone()
+                .unwrap_or_else(|| "127.0.0.1:0".into()),
+        ),
+        log_format: settings.log_format,
+        ..SettingsArgs::default()
+    };
+    let file = FileConfig {
+        kafka: KafkaFile {
+            partitions: Some(PARTITIONS),
+            replication_factor: Some(1),
+            ..KafkaFile::default()
+        },
+        ..FileConfig::default()
+    };
+    let env: BTreeMap<String, String> =
+        [("STREAK_CONNECTOR_API_KEYS".to_string(), keys.join(","))].into();
+    Ok(Config::from_layers(&demo_settings, &file, &env)?)
 }
 
 /// What the printer prints of one event: `None` when a SIEM format cannot map it
