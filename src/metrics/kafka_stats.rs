@@ -2,9 +2,9 @@
 //! the label sets they are zeroed with. [`crate::kafka::stats`] reads the
 //! statistics and writes these handles.
 
-use prometheus::{Gauge, GaugeVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{Gauge, GaugeVec, IntGauge, IntGaugeVec, Registry};
 
-use super::builders::{gauge, int_gauge, plain_gauge};
+use super::builders::{float_gauge, gauge, int_gauge, plain_gauge};
 
 /// The states of librdkafka's transactional producer (`rd_kafka_txn_state2str`),
 /// plus `other` for a state a later librdkafka may add: the `state` label of
@@ -48,16 +48,12 @@ pub struct KafkaStatsMetrics {
 impl KafkaStatsMetrics {
     /// Registers them, with a zero series for every transaction state.
     pub(super) fn register(r: &Registry) -> Self {
-        let broker_rtt_seconds = GaugeVec::new(
-            Opts::new(
-                "kafka_broker_rtt_seconds",
-                "Round-trip time to the broker (node id), p50 and p99 over the last librdkafka statistics interval with requests.",
-            ),
+        let broker_rtt_seconds = float_gauge(
+            r,
+            "kafka_broker_rtt_seconds",
+            "Round-trip time to the broker (node id), p50 and p99 over the last librdkafka statistics interval with requests.",
             &["broker", "percentile"],
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(broker_rtt_seconds.clone()))
-            .expect("metric registered once");
+        );
         let k = KafkaStatsMetrics {
             producer_queue_messages: int_gauge(
                 r,

@@ -14,10 +14,10 @@ mod kafka_stats;
 
 pub(crate) use kafka_stats::{KafkaStatsMetrics, RTT_PERCENTILES, TRANSACTION_STATES};
 
-use builders::{counter, gauge, histogram, plain_counter};
+use builders::{counter, float_gauge, gauge, histogram, int_gauge, plain_counter, plain_gauge};
 use prometheus::{
-    Encoder, GaugeVec, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry,
+    TextEncoder,
 };
 
 /// Label values for the API endpoints the client calls.
@@ -202,44 +202,32 @@ impl Metrics {
         let poll = vec![
             0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
         ];
-        let restore_duration = prometheus::Gauge::new(
+        let restore_duration = plain_gauge(
+            r,
             "state_restore_duration_seconds",
             "Duration of the last restore of the state topic.",
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(restore_duration.clone()))
-            .expect("metric registered once");
-        let restore_records = IntGauge::new(
+        );
+        let restore_records = int_gauge(
+            r,
             "state_restore_records",
             "Records read by the last restore of the state topic.",
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(restore_records.clone()))
-            .expect("metric registered once");
-        let reconcile_directory_entries = IntGauge::new(
+        );
+        let reconcile_directory_entries = int_gauge(
+            r,
             "reconcile_directory_entries",
             "Entries of the directory topic when it was read to its end at start-up.",
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(reconcile_directory_entries.clone()))
-            .expect("metric registered once");
-        let reconcile_directory_refused_total = prometheus::IntCounter::new(
+        );
+        let reconcile_directory_refused_total = plain_counter(
+            r,
             "reconcile_directory_refused_total",
             "Directory topic records refused as unusable.",
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(reconcile_directory_refused_total.clone()))
-            .expect("metric registered once");
-        let last_success = GaugeVec::new(
-            Opts::new(
-                "last_success_timestamp_seconds",
-                "Unix time of the last successful poll of the organization.",
-            ),
+        );
+        let last_success = float_gauge(
+            r,
+            "last_success_timestamp_seconds",
+            "Unix time of the last successful poll of the organization.",
             &["org"],
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(last_success.clone()))
-            .expect("metric registered once");
+        );
 
         let m = Metrics {
             build_info,
