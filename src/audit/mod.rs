@@ -42,7 +42,7 @@ pub(crate) use email::EmailNormalisation;
 pub(crate) use error::DirectoryError;
 pub use reconcile::{reconcile, ReconcileOptions, Subject};
 pub(crate) use reconcile::{reconcile_state, sort_findings, Finding, FindingKind};
-pub(crate) use render::{render_findings, render_inactive, render_rosters, Format};
+pub(crate) use render::{render_findings, render_inactive, render_rosters, rfc3339, Format};
 pub use roster::DAY_MS;
 pub(crate) use roster::{
     inactive_review, roster_from_listing, roster_from_state, Roster, REMOVAL_NOTE,

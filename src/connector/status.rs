@@ -21,6 +21,8 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::rfc3339;
+
 /// One organization's state, worst first: a failing organization may also be
 /// held or have a key at risk, and is shown as failing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -285,12 +287,6 @@ fn org_status(org: &str, e: &Entry, now_ms: i64) -> OrgStatus {
         key_at_risk,
         keys: e.keys.clone(),
     }
-}
-
-/// Epoch milliseconds as RFC 3339 (UTC, seconds).
-pub fn rfc3339(epoch_ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(epoch_ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// This process's identity in events' `source.instance`: the host (or pod) name and

@@ -55,28 +55,13 @@ impl rdkafka::producer::ProducerContext for ClientLog {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use rdkafka::producer::{BaseProducer, Producer as _};
     use rdkafka::ClientConfig;
 
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            if let Ok(mut v) = self.0.lock() {
-                v.extend_from_slice(b);
-            }
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::telemetry::captured::CapturedLog;
 
     /// Issue 13.7: a client pointed at a dead broker logs librdkafka's line,
     /// naming the client.
@@ -85,7 +70,7 @@ mod tests {
         let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         let addr = dead.local_addr().expect("its address");
         drop(dead);
-        let buf = Buf::default();
+        let buf = CapturedLog::default();
         let writer = buf.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
@@ -102,8 +87,7 @@ mod tests {
             let deadline = std::time::Instant::now() + Duration::from_secs(20);
             loop {
                 producer.poll(Duration::from_millis(100));
-                let text = String::from_utf8(buf.0.lock().map(|v| v.clone()).unwrap_or_default())
-                    .unwrap_or_default();
+                let text = buf.text();
                 if text.contains("librdkafka") || std::time::Instant::now() > deadline {
                     let _ = producer.flush(Duration::from_millis(10));
                     return text;

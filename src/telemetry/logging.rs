@@ -52,30 +52,15 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
 
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            if let Ok(mut v) = self.0.lock() {
-                v.extend_from_slice(b);
-            }
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::telemetry::captured::CapturedLog;
 
     /// Issue 13.8: a value from the API with a newline stays on its line, in a
     /// `%` field, a `?` field, a string field, a span field and the message.
     #[test]
     fn text_logs_escape_newlines_of_api_values() {
-        let buf = Buf::default();
+        let buf = CapturedLog::default();
         let writer = buf.clone();
         let subscriber = text_builder(move || writer.clone())
             .with_ansi(false)
@@ -91,8 +76,7 @@ mod tests {
                 "member {forged} left"
             );
         });
-        let text = String::from_utf8(buf.0.lock().map(|v| v.clone()).unwrap_or_default())
-            .unwrap_or_default();
+        let text = buf.text();
         assert_eq!(text.lines().count(), 1, "one event, one line:\n{text}");
         assert!(!text.contains('\r'), "{text:?}");
         assert!(

@@ -8,6 +8,8 @@
 //! line and no metric write or operator-facing log line lives anywhere else. Each
 //! module keeps its own events in a `telemetry.rs` of its own.
 
+#[cfg(test)]
+pub(crate) mod captured;
 mod logging;
 mod text_fields;
 
