@@ -11,6 +11,7 @@
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// The context of the connector's Kafka clients: names the client in its lines.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +43,20 @@ impl ClientContext for ClientLog {
                 tracing::debug!(client, facility = fac, "librdkafka: {line}")
             }
         }
+    }
+
+    /// librdkafka's error events. A consumer's errors are also returned by its
+    /// `poll`, where the caller decides what they mean, so they are warnings here
+    /// at most. The end of a partition (`enable.partition.eof`, how the restore
+    /// knows a partition is read) is no error at all: rust-rdkafka's default logged
+    /// it at ERROR, one line per partition at every start.
+    fn error(&self, error: KafkaError, reason: &str) {
+        let client = self.client;
+        if matches!(error, KafkaError::Global(RDKafkaErrorCode::PartitionEOF)) {
+            tracing::trace!(client, "librdkafka: {error}: {reason}");
+            return;
+        }
+        tracing::warn!(client, "librdkafka: {error}: {reason}");
     }
 }
 
@@ -102,6 +117,63 @@ mod tests {
         assert!(
             line.contains(&addr.port().to_string()),
             "names the broker: {line}"
+        );
+    }
+
+    /// A consumer reading a partition to its end (the restore's way, partition EOF
+    /// events on) gets the EOF from `poll` and logs nothing of it above debug.
+    #[test]
+    fn the_end_of_a_partition_is_not_logged_as_an_error() {
+        use rdkafka::consumer::{BaseConsumer, Consumer as _};
+        use rdkafka::producer::BaseRecord;
+
+        let mock = rdkafka::mocking::MockCluster::new(1).expect("a mock cluster");
+        mock.create_topic("t", 1, 1).expect("a topic");
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", mock.bootstrap_servers())
+            .create()
+            .expect("a producer");
+        producer
+            .send(BaseRecord::to("t").key("k").payload("v").partition(0))
+            .map_err(|(e, _)| e)
+            .expect("sent");
+        producer.flush(Duration::from_secs(10)).expect("delivered");
+
+        let buf = CapturedLog::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        let dispatch = tracing::Dispatch::new(subscriber);
+        let saw_eof = tracing::dispatcher::with_default(&dispatch, || {
+            let consumer: BaseConsumer<ClientLog> = ClientConfig::new()
+                .set("bootstrap.servers", mock.bootstrap_servers())
+                .set("group.id", "eof-test")
+                .set("enable.partition.eof", "true")
+                .set("auto.offset.reset", "earliest")
+                .create_with_context(ClientLog::new("restore"))
+                .expect("a consumer");
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            tpl.add_partition_offset("t", 0, rdkafka::Offset::Beginning)
+                .expect("partition 0");
+            consumer.assign(&tpl).expect("assigned");
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while std::time::Instant::now() < deadline {
+                if let Some(Err(KafkaError::PartitionEOF(0))) =
+                    consumer.poll(Duration::from_millis(100))
+                {
+                    return true;
+                }
+            }
+            false
+        });
+        assert!(saw_eof, "the consumer saw the end of partition 0");
+        let text = buf.text();
+        assert!(
+            !text.contains("ERROR") && !text.contains("WARN"),
+            "nothing above debug:\n{text}"
         );
     }
 }

@@ -25,6 +25,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::client_log::ClientLog;
 use super::config::KafkaConfig;
 use super::restored::RestoreError;
 
@@ -71,9 +72,9 @@ pub(crate) fn follow_topic(
     topic: &str,
     mut on_event: impl FnMut(Followed) + Send + 'static,
 ) -> Result<Follower, RestoreError> {
-    let consumer: BaseConsumer = config
+    let consumer: BaseConsumer<ClientLog> = config
         .restore_consumer_config()
-        .create()
+        .create_with_context(ClientLog::new("follow"))
         .map_err(RestoreError::Client)?;
     let kafka_err = |what: &str, source| RestoreError::Kafka {
         topic: topic.to_owned(),
@@ -126,7 +127,7 @@ pub(crate) fn follow_topic(
 }
 
 fn read_forever(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<ClientLog>,
     topic: &str,
     mut end: HashMap<i32, i64>,
     stop: &AtomicBool,

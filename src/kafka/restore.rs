@@ -30,6 +30,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::client_log::ClientLog;
 use super::config::KafkaConfig;
 use super::restored::{printable_key, RecordAt, RestoreError, Restored, StateDecoder};
 use super::survivors::{decode_survivors, SplitKey, Survivors};
@@ -169,9 +170,9 @@ async fn blocking<T: Send + 'static>(
 /// state to whatever topic the cluster then creates (on a broker that auto-creates
 /// topics, one with `cleanup.policy=delete`, which forgets it).
 fn list_partitions(config: &KafkaConfig) -> Result<Vec<i32>, RestoreError> {
-    let consumer: BaseConsumer = config
+    let consumer: BaseConsumer<ClientLog> = config
         .restore_consumer_config()
-        .create()
+        .create_with_context(ClientLog::new("restore"))
         .map_err(RestoreError::Client)?;
     let topic = &config.state_topic;
     let md = consumer
@@ -199,7 +200,23 @@ fn list_partitions(config: &KafkaConfig) -> Result<Vec<i32>, RestoreError> {
     }
     let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
     ids.sort_unstable();
+    drop(md);
+    close_in_background(consumer);
     Ok(ids)
+}
+
+/// Destroys a restore consumer off the restore's path. librdkafka's destroy of a
+/// consumer with a group handle waits for its threads to time out their calls:
+/// about 100 ms measured here, twice per restore (the metadata consumer, then the
+/// readers), which was most of the restore of an empty state topic. A restore
+/// consumer never joins its group nor commits, so nothing depends on when it is
+/// gone; a process that exits first loses nothing.
+fn close_in_background(consumer: BaseConsumer<ClientLog>) {
+    // Without a thread to spare, the closure (and the consumer) is dropped here, as
+    // before.
+    let _ = std::thread::Builder::new()
+        .name("restore-close".into())
+        .spawn(move || drop(consumer));
 }
 
 /// Read `partitions` of the state topic to their end on one consumer, keeping the
@@ -215,9 +232,9 @@ fn read_partitions(
         return Ok(part);
     }
     // Declared first, so dropped last: no list of this consumer outlives it.
-    let consumer: BaseConsumer = config
+    let consumer: BaseConsumer<ClientLog> = config
         .restore_consumer_config()
-        .create()
+        .create_with_context(ClientLog::new("restore"))
         .map_err(RestoreError::Client)?;
     let kafka_err = |what: String, source| RestoreError::Kafka {
         topic: topic.to_owned(),
@@ -227,6 +244,7 @@ fn read_partitions(
 
     let mut end = assign_to_end(&consumer, config, partitions)?;
     if end.is_empty() {
+        close_in_background(consumer);
         return Ok(part);
     }
 
@@ -299,6 +317,7 @@ fn read_partitions(
             }
         }
     }
+    close_in_background(consumer);
     Ok(part)
 }
 
@@ -307,7 +326,7 @@ fn read_partitions(
 /// watermark query answers the LSO rather than the high watermark). Empty
 /// partitions are done before they start.
 fn assign_to_end(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<ClientLog>,
     config: &KafkaConfig,
     partitions: &[i32],
 ) -> Result<HashMap<i32, i64>, RestoreError> {
