@@ -32,6 +32,7 @@ pub mod membership;
 pub mod metrics;
 pub mod recovery;
 pub(crate) mod redact;
+pub(crate) mod release;
 pub mod scheduler;
 pub(crate) mod server;
 pub(crate) mod siem;

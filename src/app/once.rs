@@ -49,8 +49,6 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
     );
     let unplaced = failed.len();
     let results = scheduler::run_once(started.pollers, config.max_concurrent_polls, shutdown).await;
-    // The context holds the dry run's sender: drop it so the channel ends.
-    drop(started.context);
 
     if dry_run {
         use std::io::Write as _;
@@ -82,6 +80,10 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
             Err(fatal) => failed.push(format!("{org}: fatal: {fatal}")),
         }
     }
+    let polled = results.len();
+    // Every poll has ended: committed or aborted, nothing in flight.
+    // The producer's destroy would hold the exit back (crate::release).
+    crate::release::drop_in_background((results, started.context, started.ring));
     if failed.is_empty() {
         Ok(())
     } else {
@@ -91,7 +93,7 @@ pub async fn once(config: Config, dry_run: bool) -> anyhow::Result<()> {
         anyhow::bail!(
             "{} of {} organizations did not complete their poll{}",
             failed.len() - unplaced,
-            results.len(),
+            polled,
             if unplaced == 0 {
                 String::new()
             } else {

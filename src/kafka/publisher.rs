@@ -210,7 +210,17 @@ impl TransactionalPublisher {
         let started = Instant::now();
         let producer = self.producer.clone();
         let timeout = Timeout::After(self.init_timeout);
-        let result = blocking(move || producer.init_transactions(timeout)).await;
+        let result = blocking(move || {
+            // librdkafka looks the transaction coordinator up at once and, while
+            // no broker connection is up (a fresh producer), asks again only on its
+            // 500 ms coordinator timer: half a second of every start measured here.
+            // A metadata request first brings a connection up. All topics: a
+            // request naming a topic would create it on a broker that auto-creates
+            // topics. Its error, if any, is init_transactions' to report.
+            let _ = producer.client().fetch_metadata(None, timeout);
+            producer.init_transactions(timeout)
+        })
+        .await;
         match result {
             Ok(()) => {
                 state.initialized = true;

@@ -37,6 +37,7 @@ use super::survivors::{decode_survivors, SplitKey, Survivors};
 use super::telemetry::{RestoreWorkerPanicked, StateRecordsSkipped, StateRestored};
 use super::StateSource;
 use crate::metrics::Metrics;
+use crate::release::drop_in_background;
 use crate::telemetry::InternalEvent as _;
 
 /// The Kafka state topic as a [`StateSource`].
@@ -201,22 +202,8 @@ fn list_partitions(config: &KafkaConfig) -> Result<Vec<i32>, RestoreError> {
     let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
     ids.sort_unstable();
     drop(md);
-    close_in_background(consumer);
+    drop_in_background(consumer);
     Ok(ids)
-}
-
-/// Destroys a restore consumer off the restore's path. librdkafka's destroy of a
-/// consumer with a group handle waits for its threads to time out their calls:
-/// about 100 ms measured here, twice per restore (the metadata consumer, then the
-/// readers), which was most of the restore of an empty state topic. A restore
-/// consumer never joins its group nor commits, so nothing depends on when it is
-/// gone; a process that exits first loses nothing.
-fn close_in_background(consumer: BaseConsumer<ClientLog>) {
-    // Without a thread to spare, the closure (and the consumer) is dropped here, as
-    // before.
-    let _ = std::thread::Builder::new()
-        .name("restore-close".into())
-        .spawn(move || drop(consumer));
 }
 
 /// Read `partitions` of the state topic to their end on one consumer, keeping the
@@ -244,7 +231,7 @@ fn read_partitions(
 
     let mut end = assign_to_end(&consumer, config, partitions)?;
     if end.is_empty() {
-        close_in_background(consumer);
+        drop_in_background(consumer);
         return Ok(part);
     }
 
@@ -317,7 +304,7 @@ fn read_partitions(
             }
         }
     }
-    close_in_background(consumer);
+    drop_in_background(consumer);
     Ok(part)
 }
 

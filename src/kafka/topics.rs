@@ -155,6 +155,7 @@ pub async fn ensure_topics(
         None => (false, None),
     };
     check_compacted(&admin, &opts, &config.state_topic, timeout).await?;
+    crate::release::drop_in_background(admin);
     Ok(TopicsReport {
         events_created,
         state_created,
