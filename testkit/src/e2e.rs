@@ -1,8 +1,8 @@
 //! One end-to-end test's world ([`Setup`]): the tests in `tests/e2e/` drive the
 //! BUILT `streak-connector` binary as an operator would (flags, environment, a
 //! config file) through [`crate::process`], read what it wrote with
-//! [`crate::topic`] and scrape it with [`crate::metrics`]. Also the scenario, JSON
-//! and `check`-output helpers they share.
+//! [`crate::topic`] and scrape it with [`crate::metrics`]; a running `run` is a
+//! [`Running`]. Also the scenario, JSON and `check`-output helpers they share.
 //!
 //! Running them: `cargo test --test e2e` works with nothing installed (the Kafka
 //! tests then use librdkafka's mock cluster in the test process, with
@@ -18,6 +18,9 @@ use std::time::Duration;
 use crate::broker::{self, skip_without_real_broker, Broker};
 use crate::process;
 use crate::unique;
+
+mod running;
+pub use running::Running;
 
 /// The fingerprint by which the connector names an API key in logs and metrics.
 pub fn fingerprint(api_key: &str) -> String {
@@ -113,6 +116,21 @@ impl Setup {
             api_keys: api_keys.iter().map(|k| (*k).to_owned()).collect(),
             env: Vec::new(),
         }
+    }
+
+    /// [`Setup::new`], with the two topics made on the mock cluster
+    /// ([`prepare_mock_topics`]; nothing on a real broker, where the binary makes
+    /// them).
+    pub fn with_topics(
+        test: &str,
+        streak_base_url: &str,
+        broker: &broker::Broker,
+        api_keys: &[&str],
+        extra_toml: &str,
+    ) -> Setup {
+        let setup = Setup::new(test, streak_base_url, broker, api_keys, extra_toml);
+        prepare_mock_topics(broker, &[&setup.events_topic, &setup.state_topic]);
+        setup
     }
 
     /// The binary with `args` (the command first) and every setting of this test:
