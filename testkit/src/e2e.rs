@@ -205,6 +205,22 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `(event_type, user_key)` of every JSON line of `stdout` that has both, sorted:
+/// the events `tail` or a dry run printed.
+pub fn event_lines(stdout: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = json_lines(stdout)
+        .iter()
+        .filter_map(|j| {
+            Some((
+                json_str(j, "event_type")?.to_owned(),
+                json_str(j, "user_key")?.to_owned(),
+            ))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// The first value of `field` in `v`, searching objects depth first but not inside
 /// `before`/`after` (an event's own fields win over its members').
 pub fn json_field<'a>(v: &'a serde_json::Value, field: &str) -> Option<&'a serde_json::Value> {

@@ -18,7 +18,7 @@ use testkit::broker::Broker;
 use testkit::e2e::{api_key, broker_for, joiner, org_toml, start_simulator, Running, Setup};
 use testkit::metrics::Scrape;
 use testkit::process::{Cmd, Spawned};
-use testkit::topic::{members_in_state, read_events, read_state};
+use testkit::topic::{members_in_state, of_org, read_events, read_state};
 use testkit::unique;
 
 const GUARDED: &str = "org-guarded";
@@ -88,10 +88,6 @@ fn decisions(m: &Scrape, decision: &str) -> f64 {
             ("decision", decision),
         ],
     )
-}
-
-fn of_org<'a>(events: &'a [DecodedEvent], org: &str) -> Vec<&'a DecodedEvent> {
-    events.iter().filter(|e| e.event.org_key == org).collect()
 }
 
 fn count(events: &[&DecodedEvent], t: EventType) -> usize {

@@ -20,12 +20,12 @@ use streak_connector::simulator::{Change, RunningSimulator};
 use testkit::broker::Broker;
 use testkit::e2e::broker_for;
 use testkit::e2e::{
-    api_key, fingerprint, is_failure, is_success, joiner, json_lines, json_str, line_with,
+    api_key, event_lines, fingerprint, is_failure, is_success, joiner, json_lines, line_with,
     org_toml, start_simulator, Setup,
 };
 use testkit::process::Finished;
 use testkit::registry_mock::MockRegistry;
-use testkit::topic::{read_topic, Raw};
+use testkit::topic::{read_topic, summary, Raw};
 
 /// Bound of a `once` (a debug build on a busy machine).
 const ONCE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -110,21 +110,6 @@ async fn decode_events(d: &Decoder, records: &[Raw]) -> Vec<DecodedEvent> {
         out.push(e);
     }
     out
-}
-
-fn summary(events: &[DecodedEvent]) -> Vec<(u64, &'static str, String)> {
-    let mut v: Vec<_> = events
-        .iter()
-        .map(|e| {
-            (
-                e.event.poll_seq,
-                e.event.event_type.as_str(),
-                e.event.user_key.clone(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// Every record of both topics is framed with the id of its subject.
@@ -268,18 +253,8 @@ impl Wire {
             "every record decodes\n{}",
             tail.report()
         );
-        let mut tailed: Vec<(String, String)> = json_lines(&tail.stdout)
-            .iter()
-            .filter_map(|j| {
-                Some((
-                    json_str(j, "event_type")?.to_owned(),
-                    json_str(j, "user_key")?.to_owned(),
-                ))
-            })
-            .collect();
-        tailed.sort();
         assert_eq!(
-            tailed,
+            event_lines(&tail.stdout),
             ["u-r1", "u-r2", "u-r3", "u-r4"]
                 .iter()
                 .map(|u| ("SNAPSHOT".to_owned(), (*u).to_owned()))

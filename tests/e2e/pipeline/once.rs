@@ -7,9 +7,7 @@ use streak_connector::avro::DecodedEvent;
 use streak_connector::membership::EventType;
 use streak_connector::simulator::{Change, ProfilePatch, RunningSimulator};
 use testkit::e2e::broker_for;
-use testkit::e2e::{
-    api_key, fingerprint, joiner, json_lines, json_str, org_toml, start_simulator, Setup,
-};
+use testkit::e2e::{api_key, event_lines, fingerprint, joiner, org_toml, start_simulator, Setup};
 use testkit::topic::{last_checkpoints, members_in_state, read_events, read_state, topic_exists};
 
 use super::{of_org, set, summary, users, ONCE_TIMEOUT};
@@ -366,19 +364,4 @@ async fn once_dry_run_prints_the_events_and_writes_nothing() {
         vec![(2, "LEFT", "u-dora".into())],
         "the dry run did not advance the checkpoint"
     );
-}
-
-/// `(event_type, user_key)` of every JSON line of `stdout`, sorted.
-fn event_lines(stdout: &str) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = json_lines(stdout)
-        .iter()
-        .filter_map(|j| {
-            Some((
-                json_str(j, "event_type")?.to_owned(),
-                json_str(j, "user_key")?.to_owned(),
-            ))
-        })
-        .collect();
-    v.sort();
-    v
 }
