@@ -1,8 +1,8 @@
 //! One end-to-end test's world ([`Setup`]): the tests in `tests/e2e/` drive the
 //! BUILT `streak-connector` binary as an operator would (flags, environment, a
 //! config file) through [`crate::process`], read what it wrote with
-//! [`crate::topic`] and scrape it with [`crate::metrics`]. Also the scenario, JSON
-//! and `check`-output helpers they share.
+//! [`crate::topic`] and scrape it with [`crate::metrics`]; a running `run` is a
+//! [`Running`]. Also the scenario, JSON and `check`-output helpers they share.
 //!
 //! Running them: `cargo test --test e2e` works with nothing installed (the Kafka
 //! tests then use librdkafka's mock cluster in the test process, with
@@ -18,6 +18,9 @@ use std::time::Duration;
 use crate::broker::{self, skip_without_real_broker, Broker};
 use crate::process;
 use crate::unique;
+
+mod running;
+pub use running::Running;
 
 /// The fingerprint by which the connector names an API key in logs and metrics.
 pub fn fingerprint(api_key: &str) -> String {
@@ -115,6 +118,21 @@ impl Setup {
         }
     }
 
+    /// [`Setup::new`], with the two topics made on the mock cluster
+    /// ([`prepare_mock_topics`]; nothing on a real broker, where the binary makes
+    /// them).
+    pub fn with_topics(
+        test: &str,
+        streak_base_url: &str,
+        broker: &broker::Broker,
+        api_keys: &[&str],
+        extra_toml: &str,
+    ) -> Setup {
+        let setup = Setup::new(test, streak_base_url, broker, api_keys, extra_toml);
+        prepare_mock_topics(broker, &[&setup.events_topic, &setup.state_topic]);
+        setup
+    }
+
     /// The binary with `args` (the command first) and every setting of this test:
     /// the settings as flags, the API keys from the environment (secrets never go in
     /// argv), metrics on a free port.
@@ -185,6 +203,22 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
         .filter(|l| l.trim_start().starts_with('{'))
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+/// `(event_type, user_key)` of every JSON line of `stdout` that has both, sorted:
+/// the events `tail` or a dry run printed.
+pub fn event_lines(stdout: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = json_lines(stdout)
+        .iter()
+        .filter_map(|j| {
+            Some((
+                json_str(j, "event_type")?.to_owned(),
+                json_str(j, "user_key")?.to_owned(),
+            ))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// The first value of `field` in `v`, searching objects depth first but not inside

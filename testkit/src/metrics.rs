@@ -88,6 +88,20 @@ impl Scrape {
             Some(found.iter().map(|s| s.value).sum())
         }
     }
+
+    /// [`Scrape::value`], 0 when absent (a counter nothing has moved yet).
+    pub fn or_zero(&self, name: &str, with: &[(&str, &str)]) -> f64 {
+        self.value(name, with).unwrap_or(0.0)
+    }
+
+    /// `streak_connector_polls_total` of `org` with `result` (`success`, `held`,
+    /// `failure`), 0 when absent.
+    pub fn polls(&self, org: &str, result: &str) -> f64 {
+        self.or_zero(
+            "streak_connector_polls_total",
+            &[("org", org), ("result", result)],
+        )
+    }
 }
 
 fn parse_sample(line: &str) -> Option<Sample> {

@@ -4,6 +4,7 @@
 //! transaction is settled), decoding with the crate's own `Decoder`; plus topic
 //! existence and configs.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -300,6 +301,29 @@ pub async fn read_events(bootstrap: &str, topic: &str) -> Vec<DecodedEvent> {
         out.push(e);
     }
     out
+}
+
+/// The events of `org` among `events`.
+pub fn of_org<'a>(events: &'a [DecodedEvent], org: &str) -> Vec<&'a DecodedEvent> {
+    events.iter().filter(|e| e.event.org_key == org).collect()
+}
+
+/// Each event as (poll sequence, type, member), sorted: the view of a topic that
+/// does not depend on how its partitions interleave.
+pub fn summary<E: Borrow<DecodedEvent>>(events: &[E]) -> Vec<(u64, &'static str, String)> {
+    let mut v: Vec<_> = events
+        .iter()
+        .map(|e| {
+            let e = e.borrow();
+            (
+                e.event.poll_seq,
+                e.event.event_type.as_str(),
+                e.event.user_key.clone(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// The committed state records of `topic`, decoded, in read order.

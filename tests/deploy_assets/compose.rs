@@ -119,125 +119,153 @@ pub(crate) fn problems(compose: &Value, repo: &Path) -> Vec<String> {
     let names: BTreeSet<&String> = services(compose).into_iter().map(|(n, _)| n).collect();
     for (name, svc) in services(compose) {
         let origin = format!("service {name}");
-        // Images: official and pinned, or the product built here.
-        let image = svc.get("image").and_then(Value::as_str).unwrap_or_default();
-        let (repo_name, tag) = image.rsplit_once(':').unwrap_or((image, ""));
-        if svc.get("build").is_some() {
-            if repo_name != PRODUCT_IMAGE {
-                out.push(format!(
-                    "{origin}: builds an image named {image:?}, not {PRODUCT_IMAGE}"
-                ));
-            }
-            let ctx = svc
-                .pointer("/build/context")
-                .and_then(Value::as_str)
-                .unwrap_or(".");
-            let dockerfile = svc
-                .pointer("/build/dockerfile")
-                .and_then(Value::as_str)
-                .unwrap_or("Dockerfile");
-            exists(&mut out, repo, &origin, ctx);
-            exists(
-                &mut out,
-                repo,
-                &origin,
-                &format!("{}/{dockerfile}", ctx.trim_end_matches('/')),
-            );
-        } else if !OFFICIAL_IMAGES.contains(&repo_name) {
+        image_problems(&mut out, repo, &origin, svc);
+        host_file_problems(&mut out, repo, compose, &origin, svc);
+        start_up_problems(&mut out, compose, &names, &origin, svc);
+    }
+    top_level_file_problems(&mut out, repo, compose, "secrets", "secret");
+    top_level_file_problems(&mut out, repo, compose, "configs", "config");
+    out
+}
+
+/// Images: official and pinned, or the product built here (from a context and a
+/// Dockerfile that exist).
+fn image_problems(out: &mut Vec<String>, repo: &Path, origin: &str, svc: &Value) {
+    let image = svc.get("image").and_then(Value::as_str).unwrap_or_default();
+    let (repo_name, tag) = image.rsplit_once(':').unwrap_or((image, ""));
+    if svc.get("build").is_some() {
+        if repo_name != PRODUCT_IMAGE {
             out.push(format!(
-                "{origin}: image {image:?} is not one of the official images {OFFICIAL_IMAGES:?}"
-            ));
-        } else if tag.is_empty() || tag == "latest" {
-            out.push(format!(
-                "{origin}: image {image:?} is not pinned to a version"
+                "{origin}: builds an image named {image:?}, not {PRODUCT_IMAGE}"
             ));
         }
+        let ctx = svc
+            .pointer("/build/context")
+            .and_then(Value::as_str)
+            .unwrap_or(".");
+        let dockerfile = svc
+            .pointer("/build/dockerfile")
+            .and_then(Value::as_str)
+            .unwrap_or("Dockerfile");
+        exists(out, repo, origin, ctx);
+        exists(
+            out,
+            repo,
+            origin,
+            &format!("{}/{dockerfile}", ctx.trim_end_matches('/')),
+        );
+    } else if !OFFICIAL_IMAGES.contains(&repo_name) {
+        out.push(format!(
+            "{origin}: image {image:?} is not one of the official images {OFFICIAL_IMAGES:?}"
+        ));
+    } else if tag.is_empty() || tag == "latest" {
+        out.push(format!(
+            "{origin}: image {image:?} is not pinned to a version"
+        ));
+    }
+}
 
-        // Host files.
-        let mounts = mounts(compose, svc);
-        for m in &mounts {
-            exists(&mut out, repo, &origin, &m.host);
+/// Host files: every mount and env file exists; container paths handed to the
+/// program (arguments, environment values) that fall inside a bind mount exist on
+/// the host side.
+fn host_file_problems(
+    out: &mut Vec<String>,
+    repo: &Path,
+    compose: &Value,
+    origin: &str,
+    svc: &Value,
+) {
+    let mounts = mounts(compose, svc);
+    for m in &mounts {
+        exists(out, repo, origin, &m.host);
+    }
+    for f in svc
+        .get("env_file")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        exists(out, repo, origin, f.as_str().unwrap_or_default());
+    }
+    let mut strings: Vec<String> = svc
+        .get("command")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    if let Some(env) = svc.get("environment").and_then(Value::as_object) {
+        strings.extend(env.values().filter_map(|v| v.as_str().map(str::to_string)));
+    }
+    for s in strings.iter().filter(|s| s.starts_with('/')) {
+        if let Some(host) = host_path_of(&mounts, s) {
+            exists(out, repo, &format!("{origin} ({s})"), &host);
         }
-        for f in svc
-            .get("env_file")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            exists(&mut out, repo, &origin, f.as_str().unwrap_or_default());
-        }
-        // Container paths handed to the program (arguments, environment values)
-        // that fall inside a bind mount must exist on the host side.
-        let mut strings: Vec<String> = svc
-            .get("command")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect();
-        if let Some(env) = svc.get("environment").and_then(Value::as_object) {
-            strings.extend(env.values().filter_map(|v| v.as_str().map(str::to_string)));
-        }
-        for s in strings.iter().filter(|s| s.starts_with('/')) {
-            if let Some(host) = host_path_of(&mounts, s) {
-                exists(&mut out, repo, &format!("{origin} ({s})"), &host);
-            }
-        }
+    }
+}
 
-        // Start-up order.
-        if let Some(deps) = svc.get("depends_on").and_then(Value::as_object) {
-            for (dep, cond) in deps {
-                match compose.pointer(&format!("/services/{dep}")) {
-                    None => out.push(format!("{origin}: depends on unknown service {dep}")),
-                    Some(target) => {
-                        let condition = cond.get("condition").and_then(Value::as_str);
-                        if condition == Some("service_healthy")
-                            && target.get("healthcheck").is_none()
-                        {
-                            out.push(format!("{origin}: waits for {dep} to be healthy, but {dep} has no healthcheck"));
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(mode) = svc.get("network_mode").and_then(Value::as_str) {
-            if let Some(owner) = mode.strip_prefix("service:") {
-                if !names.iter().any(|n| n.as_str() == owner) {
-                    out.push(format!(
-                        "{origin}: network_mode names unknown service {owner}"
-                    ));
-                }
-                for key in ["ports", "networks", "hostname"] {
-                    if svc.get(key).is_some() {
+/// Start-up order: dependencies on services that exist, waits for health only on
+/// services with a healthcheck; `network_mode: service:X` naming a service, without
+/// the keys it forbids.
+fn start_up_problems(
+    out: &mut Vec<String>,
+    compose: &Value,
+    names: &BTreeSet<&String>,
+    origin: &str,
+    svc: &Value,
+) {
+    if let Some(deps) = svc.get("depends_on").and_then(Value::as_object) {
+        for (dep, cond) in deps {
+            match compose.pointer(&format!("/services/{dep}")) {
+                None => out.push(format!("{origin}: depends on unknown service {dep}")),
+                Some(target) => {
+                    let condition = cond.get("condition").and_then(Value::as_str);
+                    if condition == Some("service_healthy") && target.get("healthcheck").is_none() {
                         out.push(format!(
-                            "{origin}: {key} is not allowed with network_mode {mode}"
+                            "{origin}: waits for {dep} to be healthy, but {dep} has no healthcheck"
                         ));
                     }
                 }
             }
         }
     }
+    if let Some(mode) = svc.get("network_mode").and_then(Value::as_str) {
+        if let Some(owner) = mode.strip_prefix("service:") {
+            if !names.iter().any(|n| n.as_str() == owner) {
+                out.push(format!(
+                    "{origin}: network_mode names unknown service {owner}"
+                ));
+            }
+            for key in ["ports", "networks", "hostname"] {
+                if svc.get(key).is_some() {
+                    out.push(format!(
+                        "{origin}: {key} is not allowed with network_mode {mode}"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The files behind the top-level `section` (`secrets`, `configs`) exist; `what`
+/// names one in a problem.
+fn top_level_file_problems(
+    out: &mut Vec<String>,
+    repo: &Path,
+    compose: &Value,
+    section: &str,
+    what: &str,
+) {
     for (name, def) in compose
-        .get("secrets")
+        .get(section)
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
     {
         if let Some(f) = def.get("file").and_then(Value::as_str) {
-            exists(&mut out, repo, &format!("secret {name}"), f);
+            exists(out, repo, &format!("{what} {name}"), f);
         }
     }
-    for (name, def) in compose
-        .get("configs")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(f) = def.get("file").and_then(Value::as_str) {
-            exists(&mut out, repo, &format!("config {name}"), f);
-        }
-    }
-    out
 }
 
 /// Host names other containers can reach: service names and network aliases.

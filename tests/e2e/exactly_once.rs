@@ -22,13 +22,17 @@
 //! How it works: docs/testing-eos.md, "How exactly-once is proven".
 
 use std::collections::HashSet;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use streak_connector::simulator::Endpoint;
 
-use testkit::eos::kafka::{decode, read_to_end, Isolation, Raw, UncommittedCounter, Watcher};
+use testkit::eos::kafka::{
+    aborted, decode, read_whole, Isolation, Raw, UncommittedCounter, Watcher,
+};
+use testkit::eos::oracle::PollPrediction;
 use testkit::eos::process::{Connector, ConnectorSpec};
 use testkit::eos::proof::prove;
 use testkit::eos::walk::Walk;
@@ -142,17 +146,9 @@ enum Kill {
 
 /// Records of `topic` that only a read-uncommitted consumer sees.
 async fn aborted_records(bootstrap: &str, topic: &str) -> usize {
-    let read = |isolation| read_to_end(bootstrap, topic, isolation, Duration::from_secs(60));
-    let committed = read(Isolation::ReadCommitted)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let all = read(Isolation::ReadUncommitted)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let visible: HashSet<(i32, i64)> = committed.iter().map(|r| (r.partition, r.offset)).collect();
-    all.iter()
-        .filter(|r| !visible.contains(&(r.partition, r.offset)))
-        .count()
+    let committed = read_whole(bootstrap, topic, Isolation::ReadCommitted).await;
+    let all = read_whole(bootstrap, topic, Isolation::ReadUncommitted).await;
+    aborted(&committed, all).len()
 }
 
 /// The OCSF topic after the run: read committed, exactly one record per committed
@@ -168,14 +164,7 @@ async fn ocsf_after_recovery(
         .ocsf_topic
         .as_deref()
         .expect("the crash test runs with an OCSF topic");
-    let ocsf = read_to_end(
-        bootstrap,
-        topic,
-        Isolation::ReadCommitted,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let ocsf = read_whole(bootstrap, topic, Isolation::ReadCommitted).await;
     let matched = one_to_one(committed, &ocsf).await.unwrap_or_else(|e| {
         panic!(
             "the OCSF topic does not match the events topic after the crashes (seed {seed}):\n{e}"
@@ -188,111 +177,163 @@ async fn ocsf_after_recovery(
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn events_are_exactly_once_across_sigkill_crashes() {
-    const TEST: &str = "events_are_exactly_once_across_sigkill_crashes";
-    let Some(bootstrap) = testkit::broker::real_bootstrap(TEST) else {
-        return;
-    };
-    let seed = testkit::eos::seed(TEST);
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x6b69_6c6c);
-    let started = Instant::now();
-    let dir = tempfile::tempdir().expect("a temp dir");
+/// The crash run: the connector under SIGKILL and its restarts, the steps applied to
+/// the simulator, and what was seen of both.
+struct CrashRun {
+    bootstrap: String,
+    seed: u64,
+    /// The kill schedule's randomness (the walk has its own, from the same seed).
+    rng: StdRng,
+    spec: ConnectorSpec,
+    driver: Driver,
+    walk: Walk,
+    /// Uncommitted records on the state topic: a transaction's records landing.
+    in_flight: UncommittedCounter,
+    conn: Connector,
+    /// The number of the running connector process (from 0).
+    instance: usize,
+    kills: Vec<(usize, Kill)>,
+    step_times: Vec<Duration>,
+    /// Aborted state records seen so far (checked after in-transaction kills).
+    aborted_seen: usize,
+    /// Keeps the connectors' config file.
+    _dir: tempfile::TempDir,
+}
 
-    let (sim, orgs) = Driver::simulator(SCENARIO).await;
-    let spec = ConnectorSpec::new(
-        dir.path(),
-        sim.base_url(),
-        &["eos-north-key", "eos-north-deputy", "eos-south-key"],
-        &bootstrap,
-        "crash",
-    )
-    .with_ocsf_topic("crash");
-    let watcher = Watcher::start(&bootstrap, &spec.events_topic).expect("a consumer");
-    let in_flight = UncommittedCounter::start(&bootstrap, &spec.state_topic).expect("a consumer");
-    let mut driver = Driver::new(sim, orgs, watcher);
-    let mut walk = Walk::new(
-        seed,
-        &[
-            ("org-north", "u-north-owner"),
-            ("org-north", "u-north-deputy"),
-            ("org-south", "u-south-owner"),
-        ],
-    );
+impl CrashRun {
+    /// The simulator, a connector with an OCSF topic and org-north's pool of two
+    /// keys, the consumers that watch it, and its first process.
+    async fn start(bootstrap: String, seed: u64) -> CrashRun {
+        let rng = StdRng::seed_from_u64(seed ^ 0x6b69_6c6c);
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (sim, orgs) = Driver::simulator(SCENARIO).await;
+        let spec = ConnectorSpec::new(
+            dir.path(),
+            sim.base_url(),
+            &["eos-north-key", "eos-north-deputy", "eos-south-key"],
+            &bootstrap,
+            "crash",
+        )
+        .with_ocsf_topic("crash");
+        let watcher = Watcher::start(&bootstrap, &spec.events_topic).expect("a consumer");
+        let in_flight =
+            UncommittedCounter::start(&bootstrap, &spec.state_topic).expect("a consumer");
+        let driver = Driver::new(sim, orgs, watcher);
+        let walk = Walk::new(
+            seed,
+            &[
+                ("org-north", "u-north-owner"),
+                ("org-north", "u-north-deputy"),
+                ("org-south", "u-south-owner"),
+            ],
+        );
+        let conn = Connector::spawn(&spec, "instance-0");
+        CrashRun {
+            bootstrap,
+            seed,
+            rng,
+            spec,
+            driver,
+            walk,
+            in_flight,
+            conn,
+            instance: 0,
+            kills: Vec::new(),
+            step_times: Vec::new(),
+            aborted_seen: 0,
+            _dir: dir,
+        }
+    }
 
-    let mut instance = 0usize;
-    let mut conn = Connector::spawn(&spec, "instance-0");
-    let mut kills: Vec<(usize, Kill)> = Vec::new();
-    let mut step_times: Vec<Duration> = Vec::new();
-    // Aborted state records seen so far (checked after in-transaction kills).
-    let mut aborted_seen = 0usize;
-
-    for step_no in 0..=STEPS {
+    /// Step `step_no`: the first polls, or the walk's next step (half-way, after
+    /// Streak revoked org-north's polling key, so the deputy's key takes over and
+    /// every later instance starts with it alone); a kill or two now and then; then
+    /// every event the step must cause, seen by a read-committed consumer.
+    async fn step(&mut self, step_no: usize) {
         if step_no == STEPS / 2 {
-            // The pool's polling key is revoked: the deputy's key takes over (and
-            // every later instance starts with the deputy's key alone).
-            driver
+            self.driver
                 .sim
                 .revoke_key("eos-north-key")
                 .expect("the owner's key is revoked");
         }
         let prediction = if step_no == 0 {
-            driver.first_polls()
+            self.driver.first_polls()
         } else {
-            let step = walk.next_step(&driver.sim, &driver.oracle, &driver.orgs());
-            driver.apply(&step)
+            let d = &self.driver;
+            let step = self.walk.next_step(&d.sim, &d.oracle, &d.orgs());
+            self.driver.apply(&step)
         };
-        // Kill on three steps in four, forced when the run would end short of
-        // MIN_KILLS. A kill "as the records land" races the commit by a few ms, so
-        // until one is seen to have cut a transaction short (an aborted state
-        // record), every step gets one.
-        let owed = MIN_KILLS.saturating_sub(kills.len());
+        let txn_kill_now = self.maybe_kill(step_no).await;
+        self.observe(step_no, &prediction, txn_kill_now).await;
+    }
+
+    /// Kills on three steps in four, forced when the run would end short of
+    /// MIN_KILLS. A kill "as the records land" races the commit by a few ms, so
+    /// until one is seen to have cut a transaction short (an aborted state record),
+    /// every step gets one. Now and then a second kill while the new instance
+    /// starts up (init_transactions, restore). Whether the kill was to land inside
+    /// a transaction.
+    async fn maybe_kill(&mut self, step_no: usize) -> bool {
+        let owed = MIN_KILLS.saturating_sub(self.kills.len());
         let left = STEPS + 1 - step_no;
-        let want_txn_kill = aborted_seen == 0;
-        let mut txn_kill_now = false;
-        if want_txn_kill || owed >= left || rng.random_bool(0.75) {
-            let kill = match rng.random_range(0..10) {
-                _ if want_txn_kill => Kill::InTransaction,
-                0..4 => Kill::After(Duration::from_millis(rng.random_range(0..=1500))),
-                4..7 => Kill::InCycle(Duration::from_millis(rng.random_range(0..=30))),
-                _ => Kill::InTransaction,
-            };
-            txn_kill_now = matches!(kill, Kill::InTransaction);
-            match kill {
-                Kill::After(d) | Kill::AtStartUp(d) => tokio::time::sleep(d).await,
-                Kill::InCycle(d) => {
-                    let before = driver.sim.requests(Endpoint::OrganizationUsers);
-                    let deadline = Instant::now() + Duration::from_secs(10);
-                    while driver.sim.requests(Endpoint::OrganizationUsers) == before
-                        && Instant::now() < deadline
-                    {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                    tokio::time::sleep(d).await;
+        let want_txn_kill = self.aborted_seen == 0;
+        if !(want_txn_kill || owed >= left || self.rng.random_bool(0.75)) {
+            return false;
+        }
+        let kill = match self.rng.random_range(0..10) {
+            _ if want_txn_kill => Kill::InTransaction,
+            0..4 => Kill::After(Duration::from_millis(self.rng.random_range(0..=1500))),
+            4..7 => Kill::InCycle(Duration::from_millis(self.rng.random_range(0..=30))),
+            _ => Kill::InTransaction,
+        };
+        self.wait_for_the_moment(kill).await;
+        self.kill_and_restart(step_no, kill).await;
+        if self.rng.random_bool(0.2) {
+            let d = Duration::from_millis(self.rng.random_range(0..=1500));
+            tokio::time::sleep(d).await;
+            self.kill_and_restart(step_no, Kill::AtStartUp(d)).await;
+        }
+        matches!(kill, Kill::InTransaction)
+    }
+
+    /// Until the moment `kill` is to land (each wait for a sign bounded by 10 s).
+    async fn wait_for_the_moment(&self, kill: Kill) {
+        match kill {
+            Kill::After(d) | Kill::AtStartUp(d) => tokio::time::sleep(d).await,
+            Kill::InCycle(d) => {
+                let sim = &self.driver.sim;
+                let before = sim.requests(Endpoint::OrganizationUsers);
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while sim.requests(Endpoint::OrganizationUsers) == before
+                    && Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
-                Kill::InTransaction => {
-                    let before = in_flight.count();
-                    let deadline = Instant::now() + Duration::from_secs(10);
-                    while in_flight.count() == before && Instant::now() < deadline {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                }
-            }
-            conn.kill().await;
-            kills.push((step_no, kill));
-            instance += 1;
-            conn = Connector::spawn(&spec, format!("instance-{instance}"));
-            // Now and then, a second kill while the new instance starts up
-            // (init_transactions, restore).
-            if rng.random_bool(0.2) {
-                let d = Duration::from_millis(rng.random_range(0..=1500));
                 tokio::time::sleep(d).await;
-                conn.kill().await;
-                kills.push((step_no, Kill::AtStartUp(d)));
-                instance += 1;
-                conn = Connector::spawn(&spec, format!("instance-{instance}"));
+            }
+            Kill::InTransaction => {
+                let before = self.in_flight.count();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while self.in_flight.count() == before && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
             }
         }
+    }
+
+    /// SIGKILL, counted as `kill` at `step_no`, and the next instance started.
+    async fn kill_and_restart(&mut self, step_no: usize, kill: Kill) {
+        self.conn.kill().await;
+        self.kills.push((step_no, kill));
+        self.instance += 1;
+        self.conn = Connector::spawn(&self.spec, format!("instance-{}", self.instance));
+    }
+
+    /// Waits until every event of `prediction` is seen (a connector that exits by
+    /// itself fails the step); after a kill inside a transaction, looks for the
+    /// aborted state record it should have left.
+    async fn observe(&mut self, step_no: usize, prediction: &PollPrediction, txn_kill_now: bool) {
+        let conn = &mut self.conn;
         let mut health = || match conn.exited() {
             Some(status) => Err(format!(
                 "{} exited by itself ({status}); its last lines:\n{}",
@@ -301,110 +342,134 @@ async fn events_are_exactly_once_across_sigkill_crashes() {
             )),
             None => Ok(()),
         };
-        match driver
-            .wait_observed(&prediction, STEP_TIMEOUT, &mut health)
+        match self
+            .driver
+            .wait_observed(prediction, STEP_TIMEOUT, &mut health)
             .await
         {
             Ok(took) => {
-                step_times.push(took);
-                if txn_kill_now && aborted_seen == 0 {
-                    aborted_seen = aborted_records(&bootstrap, &spec.state_topic).await;
+                self.step_times.push(took);
+                if txn_kill_now && self.aborted_seen == 0 {
+                    self.aborted_seen =
+                        aborted_records(&self.bootstrap, &self.spec.state_topic).await;
                 }
             }
             Err(e) => {
-                let tail = conn.stderr_tail();
-                conn.kill().await;
+                let tail = self.conn.stderr_tail();
+                self.conn.kill().await;
                 panic!(
-                    "step {step_no} (seed {seed}): {e}\nlast lines of {}:\n{tail}",
-                    conn.label()
+                    "step {step_no} (seed {}): {e}\nlast lines of {}:\n{tail}",
+                    self.seed,
+                    self.conn.label()
                 );
             }
         }
     }
 
-    // A few more polls: nothing more may come.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut health = || Ok(());
-    driver
-        .wait_observed(&Default::default(), Duration::ZERO, &mut health)
-        .await
-        .unwrap_or_else(|e| panic!("after the last step (seed {seed}): {e}"));
-    let stop = conn.terminate(Duration::from_secs(20)).await;
+    /// A few more polls: nothing more may come; then the orderly stop.
+    async fn nothing_more_then_stop(&mut self) -> Option<ExitStatus> {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut health = || Ok(());
+        self.driver
+            .wait_observed(&Default::default(), Duration::ZERO, &mut health)
+            .await
+            .unwrap_or_else(|e| panic!("after the last step (seed {}): {e}", self.seed));
+        self.conn.terminate(Duration::from_secs(20)).await
+    }
 
-    let committed = read_to_end(
-        &bootstrap,
-        &spec.events_topic,
-        Isolation::ReadCommitted,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    let observed = decode(&committed).await.unwrap_or_else(|e| panic!("{e}"));
-    let proof = prove(&observed, &driver.oracle)
-        .unwrap_or_else(|e| panic!("exactly-once violated (seed {seed}):\n{e}"));
+    /// The events topic read committed equals the oracle; what read_uncommitted
+    /// shows of both topics and the OCSF topic is summed up with the kills; the
+    /// schedule must have had its kills, one of them inside a transaction, and the
+    /// run every event type.
+    async fn the_committed_events_equal_the_oracle(
+        self,
+        stop: Option<ExitStatus>,
+        started: Instant,
+    ) {
+        let (bootstrap, seed) = (&self.bootstrap, self.seed);
+        let committed =
+            read_whole(bootstrap, &self.spec.events_topic, Isolation::ReadCommitted).await;
+        let observed = decode(&committed).await.unwrap_or_else(|e| panic!("{e}"));
+        let proof = prove(&observed, &self.driver.oracle)
+            .unwrap_or_else(|e| panic!("exactly-once violated (seed {seed}):\n{e}"));
 
-    // Informative: what read_uncommitted shows (records of aborted transactions).
-    let all = read_to_end(
-        &bootstrap,
-        &spec.events_topic,
-        Isolation::ReadUncommitted,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    let visible: HashSet<(i32, i64)> = committed.iter().map(|r| (r.partition, r.offset)).collect();
-    let aborted: Vec<_> = all
-        .into_iter()
-        .filter(|r| !visible.contains(&(r.partition, r.offset)))
-        .collect();
-    let committed_ids: HashSet<uuid::Uuid> = observed.iter().map(|o| o.event.event_id).collect();
-    let aborted_dups = decode(&aborted)
-        .await
-        .map(|a| {
-            a.iter()
-                .filter(|o| committed_ids.contains(&o.event.event_id))
-                .count()
-        })
-        .unwrap_or(0);
+        // Informative: what read_uncommitted shows (records of aborted transactions).
+        let all = read_whole(
+            bootstrap,
+            &self.spec.events_topic,
+            Isolation::ReadUncommitted,
+        )
+        .await;
+        let aborted = aborted(&committed, all);
+        let committed_ids: HashSet<uuid::Uuid> =
+            observed.iter().map(|o| o.event.event_id).collect();
+        let aborted_dups = decode(&aborted)
+            .await
+            .map(|a| {
+                a.iter()
+                    .filter(|o| committed_ids.contains(&o.event.event_id))
+                    .count()
+            })
+            .unwrap_or(0);
 
-    // The same for the state topic: every poll commits a checkpoint there, so an
-    // aborted state record is a transaction that a kill cut short.
-    let aborted_state = aborted_records(&bootstrap, &spec.state_topic).await;
-    let ocsf = ocsf_after_recovery(&bootstrap, &spec, &committed, seed).await;
+        // The same for the state topic: every poll commits a checkpoint there, so an
+        // aborted state record is a transaction that a kill cut short.
+        let aborted_state = aborted_records(bootstrap, &self.spec.state_topic).await;
+        let ocsf = ocsf_after_recovery(bootstrap, &self.spec, &committed, seed).await;
 
-    let kinds = |f: fn(&Kill) -> bool| kills.iter().filter(|(_, k)| f(k)).count();
-    let in_cycle = kinds(|k| matches!(k, Kill::InCycle(_)));
-    let in_txn = kinds(|k| matches!(k, Kill::InTransaction));
-    let at_start = kinds(|k| matches!(k, Kill::AtStartUp(_)));
-    let slowest = step_times.iter().max().copied().unwrap_or_default();
-    eprintln!(
-        "{TEST}: seed {seed}: {} steps, {} SIGKILLs ({in_txn} as a transaction's records landed, {in_cycle} just after a fetch, {at_start} during start-up), {} connector processes; \
-         {} committed events for {} members from {} instances, equal to the oracle {:?}; \
-         read_uncommitted shows {} aborted event records ({aborted_dups} of them duplicates of committed events) \
-         and {aborted_state} aborted state records; {ocsf}; \
-         SIGTERM at the end: {stop:?}; slowest step {slowest:?}; total {:?}",
-        STEPS,
-        kills.len(),
-        instance + 1,
-        proof.events,
-        proof.members,
-        proof.instances,
-        driver.oracle.totals(),
-        aborted.len(),
-        started.elapsed()
-    );
-    assert!(kills.len() >= MIN_KILLS, "only {} kills", kills.len());
-    assert!(
-        aborted_state > 0,
-        "no kill landed inside a transaction after its records reached the broker \
-         (no aborted state record); the crash schedule is too weak (seed {seed})"
-    );
-    assert_eq!(
-        driver.oracle.totals().len(),
-        7,
-        "test design: every event type must occur: {:?}",
-        driver.oracle.totals()
-    );
+        let kills = &self.kills;
+        let kinds = |f: fn(&Kill) -> bool| kills.iter().filter(|(_, k)| f(k)).count();
+        let in_cycle = kinds(|k| matches!(k, Kill::InCycle(_)));
+        let in_txn = kinds(|k| matches!(k, Kill::InTransaction));
+        let at_start = kinds(|k| matches!(k, Kill::AtStartUp(_)));
+        let slowest = self.step_times.iter().max().copied().unwrap_or_default();
+        let totals = self.driver.oracle.totals();
+        eprintln!(
+            "{TEST}: seed {seed}: {} steps, {} SIGKILLs ({in_txn} as a transaction's records landed, {in_cycle} just after a fetch, {at_start} during start-up), {} connector processes; \
+             {} committed events for {} members from {} instances, equal to the oracle {:?}; \
+             read_uncommitted shows {} aborted event records ({aborted_dups} of them duplicates of committed events) \
+             and {aborted_state} aborted state records; {ocsf}; \
+             SIGTERM at the end: {stop:?}; slowest step {slowest:?}; total {:?}",
+            STEPS,
+            kills.len(),
+            self.instance + 1,
+            proof.events,
+            proof.members,
+            proof.instances,
+            totals,
+            aborted.len(),
+            started.elapsed()
+        );
+        assert!(kills.len() >= MIN_KILLS, "only {} kills", kills.len());
+        assert!(
+            aborted_state > 0,
+            "no kill landed inside a transaction after its records reached the broker \
+             (no aborted state record); the crash schedule is too weak (seed {seed})"
+        );
+        assert_eq!(
+            totals.len(),
+            7,
+            "test design: every event type must occur: {totals:?}",
+        );
+    }
+}
+
+const TEST: &str = "events_are_exactly_once_across_sigkill_crashes";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_are_exactly_once_across_sigkill_crashes() {
+    let Some(bootstrap) = testkit::broker::real_bootstrap(TEST) else {
+        return;
+    };
+    let seed = testkit::eos::seed(TEST);
+    let started = Instant::now();
+    let mut run = CrashRun::start(bootstrap, seed).await;
+    for step_no in 0..=STEPS {
+        run.step(step_no).await;
+    }
+    let stop = run.nothing_more_then_stop().await;
+    run.the_committed_events_equal_the_oracle(stop, started)
+        .await;
 }
 
 /// The proof must be able to fail: each way a broken connector could publish is

@@ -12,16 +12,16 @@
 //!   about an organization with a single healthy key.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use streak_connector::membership::EventType;
-use streak_connector::simulator::Change;
+use streak_connector::simulator::{Change, RunningSimulator};
+use testkit::broker::Broker;
 use testkit::e2e::{
-    api_key, broker_for, fingerprint, joiner, member_toml, org_toml, prepare_mock_topics,
-    start_simulator, Setup,
+    api_key, broker_for, fingerprint, joiner, member_toml, org_toml, start_simulator, Running,
+    Setup,
 };
-use testkit::metrics::{scrape, Scrape};
-use testkit::process::Spawned;
+use testkit::metrics::Scrape;
 use testkit::topic::read_events;
 
 const POOLED: &str = "org-pooled";
@@ -46,33 +46,175 @@ fn pooled_toml(first: &str, second: &str) -> String {
 }
 
 fn value(m: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    m.value(name, labels).unwrap_or(0.0)
+    m.or_zero(name, labels)
 }
 
 fn successes(m: &Scrape, org: &str) -> f64 {
-    value(m, POLLS, &[("org", org), ("result", "success")])
+    m.polls(org, "success")
 }
 
-/// Scrapes until `done` accepts the page, at most [`WAIT`].
-async fn scrape_until(
-    proc: &Spawned,
-    addr: &str,
-    what: &str,
-    done: impl Fn(&Scrape) -> bool,
-) -> Scrape {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let m = scrape(addr).await;
-        if done(&m) {
-            return m;
+/// `run` over org-pooled with its two keys: `k1` polls first, `k2` is the standby.
+struct Pool {
+    broker: Broker,
+    sim: RunningSimulator,
+    setup: Setup,
+    run: Running,
+    k1: String,
+    k2: String,
+    fp1: String,
+    fp2: String,
+}
+
+impl Pool {
+    async fn start(broker: Broker) -> Pool {
+        let (k1, k2) = (api_key("pool-first"), api_key("pool-second"));
+        let (fp1, fp2) = (fingerprint(&k1), fingerprint(&k2));
+        let sim = start_simulator(&pooled_toml(&k1, &k2)).await;
+        let setup = Setup::with_topics("pool", &sim.base_url(), &broker, &[&k1, &k2], "");
+        let run = setup.spawn_run(&[]).await;
+        Pool {
+            broker,
+            sim,
+            setup,
+            run,
+            k1,
+            k2,
+            fp1,
+            fp2,
         }
-        assert!(
-            Instant::now() < deadline,
-            "within {WAIT:?}: {what}\n--- metrics ---\n{}\n{}",
-            m.text,
-            proc.report()
+    }
+
+    async fn until(&self, what: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
+        self.run.scrape_until(what, WAIT, done).await
+    }
+
+    /// The first poll: one key active, one standby, and a zero for every owner
+    /// risk of both keys.
+    async fn first_poll_exports_both_keys(&self) -> Scrape {
+        let m = self
+            .until("the first poll of the pool", |m| {
+                successes(m, POOLED) >= 1.0
+            })
+            .await;
+        assert_eq!(
+            value(&m, KEYS, &[("org", POOLED), ("state", "active")]),
+            1.0
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            value(&m, KEYS, &[("org", POOLED), ("state", "standby")]),
+            1.0
+        );
+        for fp in [&self.fp1, &self.fp2] {
+            for reason in ["left", "inactive", "not_admin"] {
+                assert_eq!(
+                    m.value(AT_RISK, &[("org", POOLED), ("key", fp), ("reason", reason)]),
+                    Some(0.0),
+                    "{fp} {reason}\n{}",
+                    m.text
+                );
+            }
+        }
+        m
+    }
+
+    /// The polling key's owner leaves the listing (the key itself still works):
+    /// that key is flagged within a poll, the other is not.
+    async fn a_leaving_owner_is_flagged_within_a_poll(&self, m: &Scrape) {
+        let before = successes(m, POOLED);
+        self.sim.owner_leaves(&self.k1).expect("u-p1 leaves");
+        let fp1 = &self.fp1;
+        let m = self
+            .until("the leaving owner flagged", |m| {
+                value(
+                    m,
+                    AT_RISK,
+                    &[("org", POOLED), ("key", fp1), ("reason", "left")],
+                ) == 1.0
+            })
+            .await;
+        assert!(
+            successes(&m, POOLED) <= before + 2.0,
+            "flagged within a poll (one may have been in flight): {} polls after {before}",
+            successes(&m, POOLED)
+        );
+        assert_eq!(
+            value(
+                &m,
+                AT_RISK,
+                &[("org", POOLED), ("key", &self.fp2), ("reason", "left")]
+            ),
+            0.0
+        );
+    }
+
+    /// Streak revokes it: the colleague's key takes over within the poll, the
+    /// organization keeps publishing and misses no poll; the failover is counted
+    /// and logged. Returns the page that saw it.
+    async fn a_revoked_key_fails_over_within_the_poll(&mut self) -> Scrape {
+        self.sim.revoke_key(&self.k1).expect("k1 revoked");
+        self.sim
+            .apply(POOLED, Change::Join(joiner("u-p4")))
+            .expect("u-p4 joins");
+        let m = self
+            .until("u-p4's JOINED through the second key", |m| {
+                value(m, EVENTS, &[("org", POOLED), ("event_type", "JOINED")]) >= 1.0
+            })
+            .await;
+        assert_eq!(value(&m, FAILOVERS, &[("org", POOLED)]), 1.0, "{}", m.text);
+        assert_eq!(
+            value(&m, POLLS, &[("org", POOLED), ("result", "failure")]),
+            0.0,
+            "no poll failed: the failover happened within the poll\n{}",
+            self.run.proc.report()
+        );
+        assert_eq!(
+            value(&m, KEYS, &[("org", POOLED), ("state", "rejected")]),
+            1.0
+        );
+        assert_eq!(
+            value(&m, KEYS, &[("org", POOLED), ("state", "active")]),
+            1.0
+        );
+        assert!(
+            m.find(AT_RISK, &[("key", &self.fp1)]).is_empty(),
+            "a rejected key exports no owner series\n{}",
+            m.text
+        );
+        let (fp1, fp2) = (&self.fp1, &self.fp2);
+        self.run
+            .proc
+            .wait_line("the failover's log line", Duration::from_secs(5), |l| {
+                l.contains("API key failover") && l.contains(fp1) && l.contains(fp2)
+            })
+            .await;
+        m
+    }
+
+    /// Later polls go on with the second key; after the stop, no key in the output
+    /// and the events each there once.
+    async fn later_polls_go_on_and_nothing_doubles(mut self, m: &Scrape) {
+        let after = successes(m, POOLED);
+        self.until("two more polls", |m| successes(m, POOLED) >= after + 2.0)
+            .await;
+        let status = self.run.terminate(Duration::from_secs(30)).await;
+        let run = self.run.proc.finished(status).await;
+        run.assert_success();
+        assert!(!run.all_output().contains(&self.k1) && !run.all_output().contains(&self.k2));
+        let events = read_events(self.broker.bootstrap(), &self.setup.events_topic).await;
+        let types: Vec<(EventType, &str)> = events
+            .iter()
+            .map(|e| (e.event.event_type, e.event.user_key.as_str()))
+            .collect();
+        let ids: HashSet<_> = events.iter().map(|e| e.event.event_id).collect();
+        assert_eq!(
+            ids.len(),
+            events.len(),
+            "nothing published twice: {types:?}"
+        );
+        let count = |t: EventType, who: &str| types.iter().filter(|x| **x == (t, who)).count();
+        assert_eq!(count(EventType::Snapshot, "u-p1"), 1, "{types:?}");
+        assert_eq!(count(EventType::Left, "u-p1"), 1, "{types:?}");
+        assert_eq!(count(EventType::Joined, "u-p4"), 1, "{types:?}");
     }
 }
 
@@ -81,124 +223,11 @@ async fn a_pool_warns_before_its_polling_key_breaks_and_fails_over_within_the_po
     let Some(broker) = broker_for("a_pool_warns_before_its_polling_key_breaks").await else {
         return;
     };
-    let (k1, k2) = (api_key("pool-first"), api_key("pool-second"));
-    let (fp1, fp2) = (fingerprint(&k1), fingerprint(&k2));
-    let sim = start_simulator(&pooled_toml(&k1, &k2)).await;
-    let setup = Setup::new("pool", &sim.base_url(), &broker, &[&k1, &k2], "");
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
-    let mut cmd = setup.command(&["run"]);
-    cmd.args(["--poll-interval", "1s"]);
-    let mut proc = cmd.spawn();
-    let addr = proc.metrics_addr(Duration::from_secs(60)).await;
-
-    let m = scrape_until(&proc, &addr, "the first poll of the pool", |m| {
-        successes(m, POOLED) >= 1.0
-    })
-    .await;
-    assert_eq!(
-        value(&m, KEYS, &[("org", POOLED), ("state", "active")]),
-        1.0
-    );
-    assert_eq!(
-        value(&m, KEYS, &[("org", POOLED), ("state", "standby")]),
-        1.0
-    );
-    for fp in [&fp1, &fp2] {
-        for reason in ["left", "inactive", "not_admin"] {
-            assert_eq!(
-                m.value(AT_RISK, &[("org", POOLED), ("key", fp), ("reason", reason)]),
-                Some(0.0),
-                "{fp} {reason}\n{}",
-                m.text
-            );
-        }
-    }
-
-    // The polling key's owner leaves the listing; the key itself still works.
-    let before = successes(&m, POOLED);
-    sim.owner_leaves(&k1).expect("u-p1 leaves");
-    let m = scrape_until(&proc, &addr, "the leaving owner flagged", |m| {
-        value(
-            m,
-            AT_RISK,
-            &[("org", POOLED), ("key", &fp1), ("reason", "left")],
-        ) == 1.0
-    })
-    .await;
-    assert!(
-        successes(&m, POOLED) <= before + 2.0,
-        "flagged within a poll (one may have been in flight): {} polls after {before}",
-        successes(&m, POOLED)
-    );
-    assert_eq!(
-        value(
-            &m,
-            AT_RISK,
-            &[("org", POOLED), ("key", &fp2), ("reason", "left")]
-        ),
-        0.0
-    );
-
-    // Streak revokes it: the colleague's key takes over, the organization keeps
-    // publishing and misses no poll.
-    sim.revoke_key(&k1).expect("k1 revoked");
-    sim.apply(POOLED, Change::Join(joiner("u-p4")))
-        .expect("u-p4 joins");
-    let m = scrape_until(&proc, &addr, "u-p4's JOINED through the second key", |m| {
-        value(m, EVENTS, &[("org", POOLED), ("event_type", "JOINED")]) >= 1.0
-    })
-    .await;
-    assert_eq!(value(&m, FAILOVERS, &[("org", POOLED)]), 1.0, "{}", m.text);
-    assert_eq!(
-        value(&m, POLLS, &[("org", POOLED), ("result", "failure")]),
-        0.0,
-        "no poll failed: the failover happened within the poll\n{}",
-        proc.report()
-    );
-    assert_eq!(
-        value(&m, KEYS, &[("org", POOLED), ("state", "rejected")]),
-        1.0
-    );
-    assert_eq!(
-        value(&m, KEYS, &[("org", POOLED), ("state", "active")]),
-        1.0
-    );
-    assert!(
-        m.find(AT_RISK, &[("key", &fp1)]).is_empty(),
-        "a rejected key exports no owner series\n{}",
-        m.text
-    );
-    proc.wait_line("the failover's log line", Duration::from_secs(5), |l| {
-        l.contains("API key failover") && l.contains(&fp1) && l.contains(&fp2)
-    })
-    .await;
-
-    // Later polls go on with the second key; the events are each there once.
-    let after = successes(&m, POOLED);
-    scrape_until(&proc, &addr, "two more polls", |m| {
-        successes(m, POOLED) >= after + 2.0
-    })
-    .await;
-    proc.sigterm();
-    let status = proc.wait_exit(Duration::from_secs(30)).await;
-    let run = proc.finished(status).await;
-    run.assert_success();
-    assert!(!run.all_output().contains(&k1) && !run.all_output().contains(&k2));
-    let events = read_events(broker.bootstrap(), &setup.events_topic).await;
-    let types: Vec<(EventType, &str)> = events
-        .iter()
-        .map(|e| (e.event.event_type, e.event.user_key.as_str()))
-        .collect();
-    let ids: HashSet<_> = events.iter().map(|e| e.event.event_id).collect();
-    assert_eq!(
-        ids.len(),
-        events.len(),
-        "nothing published twice: {types:?}"
-    );
-    let count = |t: EventType, who: &str| types.iter().filter(|x| **x == (t, who)).count();
-    assert_eq!(count(EventType::Snapshot, "u-p1"), 1, "{types:?}");
-    assert_eq!(count(EventType::Left, "u-p1"), 1, "{types:?}");
-    assert_eq!(count(EventType::Joined, "u-p4"), 1, "{types:?}");
+    let mut pool = Pool::start(broker).await;
+    let m = pool.first_poll_exports_both_keys().await;
+    pool.a_leaving_owner_is_flagged_within_a_poll(&m).await;
+    let m = pool.a_revoked_key_fails_over_within_the_poll().await;
+    pool.later_polls_go_on_and_nothing_doubles(&m).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,17 +246,14 @@ async fn keys_written_into_the_key_file_are_picked_up_without_a_restart() {
         org_toml("org-later", &other, &[("u-l1", true), ("u-l2", false)], "")
     ))
     .await;
-    let setup = Setup::new("keyfile", &sim.base_url(), &broker, &[], "");
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
+    let setup = Setup::with_topics("keyfile", &sim.base_url(), &broker, &[], "");
     let key_file = setup.dir.path().join("api-keys");
     std::fs::write(&key_file, format!("# the old key only\n{old}\n")).expect("key file");
-    let mut cmd = setup.command(&["run"]);
-    cmd.args(["--poll-interval", "1s"])
-        .args(["--api-key-file", &key_file.display().to_string()]);
-    let mut proc = cmd.spawn();
-    let pid = proc.pid();
-    let addr = proc.metrics_addr(Duration::from_secs(60)).await;
-    scrape_until(&proc, &addr, "the first poll with the old key", |m| {
+    let mut run = setup
+        .spawn_run(&["--api-key-file", &key_file.display().to_string()])
+        .await;
+    let pid = run.proc.pid();
+    run.scrape_until("the first poll with the old key", WAIT, |m| {
         successes(m, POOLED) >= 1.0
     })
     .await;
@@ -240,17 +266,17 @@ async fn keys_written_into_the_key_file_are_picked_up_without_a_restart() {
     sim.revoke_key(&old).expect("old key revoked");
     sim.apply(POOLED, Change::Join(joiner("u-p5")))
         .expect("u-p5 joins");
-    let m = scrape_until(
-        &proc,
-        &addr,
-        "u-p5's JOINED with the new key, and the new organization polled",
-        |m| {
-            value(m, EVENTS, &[("org", POOLED), ("event_type", "JOINED")]) >= 1.0
-                && successes(m, "org-later") >= 1.0
-        },
-    )
-    .await;
-    assert_eq!(proc.pid(), pid, "the same process");
+    let m = run
+        .scrape_until(
+            "u-p5's JOINED with the new key, and the new organization polled",
+            WAIT,
+            |m| {
+                value(m, EVENTS, &[("org", POOLED), ("event_type", "JOINED")]) >= 1.0
+                    && successes(m, "org-later") >= 1.0
+            },
+        )
+        .await;
+    assert_eq!(run.proc.pid(), pid, "the same process");
     assert_eq!(
         value(&m, KEYS, &[("org", POOLED), ("state", "active")]),
         1.0
@@ -261,13 +287,13 @@ async fn keys_written_into_the_key_file_are_picked_up_without_a_restart() {
         "the old key left the pool with the file\n{}",
         m.text
     );
-    proc.wait_line("the re-read's log line", Duration::from_secs(5), |l| {
-        l.contains("API key file changed")
-    })
-    .await;
-    proc.sigterm();
-    let status = proc.wait_exit(Duration::from_secs(30)).await;
-    proc.finished(status).await.assert_success();
+    run.proc
+        .wait_line("the re-read's log line", Duration::from_secs(5), |l| {
+            l.contains("API key file changed")
+        })
+        .await;
+    let status = run.terminate(Duration::from_secs(30)).await;
+    run.proc.finished(status).await.assert_success();
 
     let events = read_events(broker.bootstrap(), &setup.events_topic).await;
     let ids: HashSet<_> = events.iter().map(|e| e.event.event_id).collect();

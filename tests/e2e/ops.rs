@@ -10,8 +10,8 @@ use testkit::e2e::{
     api_key, fingerprint, is_failure, is_success, json_lines, json_str, line_with, org_toml,
     start_simulator, Setup,
 };
-use testkit::e2e::{broker_for, prepare_mock_topics};
-use testkit::metrics::{declared_metric_names, http_get, scrape};
+use testkit::e2e::{broker_for, Running};
+use testkit::metrics::{declared_metric_names, http_get, scrape, Scrape};
 use testkit::process::Cmd;
 use testkit::topic::topic_exists;
 use testkit::unique;
@@ -80,81 +80,95 @@ async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
         org_toml("org-r", &revoked, &[("u-r1", true)], ""),
     ))
     .await;
-    sim.apply(
-        "org-r",
-        Change::RevokeKey {
-            api_key: revoked.clone(),
-        },
-    )
-    .expect("revoked");
-    let setup = Setup::new(
+    sim.revoke_key(&revoked).expect("revoked");
+    let setup = Setup::with_topics(
         "metrics",
         &sim.base_url(),
         &broker,
         &[&good, &revoked],
         "ready_max_consecutive_failures = 2",
     );
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
-    let mut cmd = setup.command(&["run"]);
+    let mut cmd = setup.run_command(&[]);
     // librdkafka's statistics soon, so the broker round-trip time has its series.
-    cmd.args(["--poll-interval", "1s"])
-        .env("STREAK_CONNECTOR_KAFKA__STATISTICS_INTERVAL_MS", "500");
-    let mut proc = cmd.spawn();
-    let addr = proc.metrics_addr(Duration::from_secs(60)).await;
+    cmd.env("STREAK_CONNECTOR_KAFKA__STATISTICS_INTERVAL_MS", "500");
+    let run = Running::spawn(&cmd).await;
 
-    let (status, body) = http_get(&addr, "/healthz").await.expect("/healthz answers");
+    let (status, body) = http_get(&run.addr, "/healthz")
+        .await
+        .expect("/healthz answers");
     assert_eq!(status, 200, "/healthz: {body}");
+    let fp = fingerprint(&revoked);
+    let m = polled_flagged_and_with_statistics(&run, &fp).await;
+    // Every problem is collected, so one run reports them all.
+    let mut problems = missing_families(&m);
+    problems.extend(wrong_values(&m, &setup.connector_name));
+    match promtool_check(&m.text).await {
+        None => eprintln!("metrics_of_a_running_connector...: promtool not installed: the promtool part is skipped"),
+        Some((true, _)) => {}
+        Some((false, report)) => problems.push(format!("promtool check metrics failed:\n{report}")),
+    }
+    readyz_names_the_failing_key(&run.addr, &fp).await;
+    assert!(
+        problems.is_empty(),
+        "/metrics:\n- {}\n--- metrics ---\n{}",
+        problems.join("\n- "),
+        m.text
+    );
+    run.stop().await;
+}
+
+/// The page once org-m has polled, the revoked key (fingerprint `revoked_fp`) is
+/// flagged and librdkafka's statistics are in (at most 90 s).
+async fn polled_flagged_and_with_statistics(run: &Running, revoked_fp: &str) -> Scrape {
     let deadline = Instant::now() + Duration::from_secs(90);
-    let m = loop {
-        let m = scrape(&addr).await;
-        let polled = m
-            .value(
-                "streak_connector_polls_total",
-                &[("org", "org-m"), ("result", "success")],
-            )
-            .unwrap_or(0.0)
-            >= 1.0;
+    loop {
+        let m = run.scrape().await;
+        let polled = m.polls("org-m", "success") >= 1.0;
         let rejected = m.value(
             "streak_connector_api_key_rejected",
-            &[("key_fingerprint", &fingerprint(&revoked))],
+            &[("key_fingerprint", revoked_fp)],
         ) == Some(1.0);
         let statistics = !m
             .find("streak_connector_kafka_broker_rtt_seconds", &[])
             .is_empty();
         if polled && rejected && statistics {
-            break m;
+            return m;
         }
         assert!(
             Instant::now() < deadline,
             "org-m not polled / revoked key not flagged / no librdkafka statistics within 90 s\n{}\n{}",
             m.text,
-            proc.report()
+            run.proc.report()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    }
+}
 
-    // Every problem is collected, so one run reports them all.
-    let mut problems = Vec::new();
+/// The metric families of `src/metrics/` absent from the page, as a problem.
+fn missing_families(m: &Scrape) -> Vec<String> {
     let families = m.families();
     let missing: Vec<String> = declared_metric_names()
         .into_iter()
         .map(|n| format!("streak_connector_{n}"))
         .filter(|n| !families.contains(n))
         .collect();
-    if !missing.is_empty() {
-        problems.push(format!(
-            "metric families of src/metrics/ absent from /metrics (a family shows only once a series exists: export zero-valued series): {missing:?}"
-        ));
+    if missing.is_empty() {
+        return Vec::new();
     }
+    vec![format!(
+        "metric families of src/metrics/ absent from /metrics (a family shows only once a series exists: export zero-valued series): {missing:?}"
+    )]
+}
+
+/// The series of org-m and of the connector `connector_name` whose values are
+/// wrong, one problem each.
+fn wrong_values(m: &Scrape, connector_name: &str) -> Vec<String> {
     let version = env!("CARGO_PKG_VERSION");
     type Expectation<'a> = (&'a str, &'a [(&'a str, &'a str)], fn(f64) -> bool, &'a str);
     let expectations: [Expectation; 5] = [
         (
             "streak_connector_build_info",
-            &[
-                ("version", version),
-                ("connector_name", &setup.connector_name),
-            ],
+            &[("version", version), ("connector_name", connector_name)],
             |v| v == 1.0,
             "= 1",
         ),
@@ -183,26 +197,25 @@ async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
             "a recent Unix time",
         ),
     ];
+    let mut problems = Vec::new();
     for (name, labels, ok, want) in expectations {
         let got = m.value(name, labels);
         if !got.is_some_and(ok) {
             problems.push(format!("{name}{labels:?}: want {want}, got {got:?}"));
         }
     }
-    match promtool_check(&m.text).await {
-        None => eprintln!("metrics_of_a_running_connector...: promtool not installed: the promtool part is skipped"),
-        Some((true, _)) => {}
-        Some((false, report)) => problems.push(format!("promtool check metrics failed:\n{report}")),
-    }
-    // The revoked key fails every poll: beyond the threshold (2 here), not ready,
-    // and the answer says which key.
+    problems
+}
+
+/// The revoked key fails every poll: beyond the threshold (2 here), not ready, and
+/// the answer says which key (at most 60 s).
+async fn readyz_names_the_failing_key(addr: &str, fp: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let fp = fingerprint(&revoked);
     loop {
-        let (status, body) = http_get(&addr, "/readyz").await.expect("/readyz answers");
+        let (status, body) = http_get(addr, "/readyz").await.expect("/readyz answers");
         if status == 503 {
             assert!(
-                body.contains(&fp),
+                body.contains(fp),
                 "/readyz names the failing key {fp}: {body}"
             );
             break;
@@ -211,21 +224,10 @@ async fn metrics_of_a_running_connector_pass_promtool_and_are_complete() {
         assert!(
             Instant::now() < deadline,
             "/readyz still 200 after 60 s of failed polls for key {fp}\n{}",
-            scrape(&addr).await.text
+            scrape(addr).await.text
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-
-    assert!(
-        problems.is_empty(),
-        "/metrics:\n- {}\n--- metrics ---\n{}",
-        problems.join("\n- "),
-        m.text
-    );
-
-    proc.sigterm();
-    let status = proc.wait_exit(Duration::from_secs(30)).await;
-    assert!(status.success(), "SIGTERM: exit 0, got {status}");
 }
 
 /// `promtool check metrics` on `text`: `None` when promtool is not installed.

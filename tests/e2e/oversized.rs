@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use testkit::e2e::{api_key, broker_for, member_toml, prepare_mock_topics, start_simulator, Setup};
+use testkit::e2e::{api_key, broker_for, member_toml, start_simulator, Running, Setup};
 use testkit::metrics::scrape;
 use testkit::topic::{read_events, read_state};
 
@@ -50,13 +50,9 @@ async fn a_huge_image_is_dropped_and_the_organization_is_published() {
         &format!("image = \"{image}\"\ndisplayName = \"Big\""),
     ))
     .await;
-    let setup = Setup::new("huge-image", &sim.base_url(), &broker, &[&key], "");
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
+    let setup = Setup::with_topics("huge-image", &sim.base_url(), &broker, &[&key], "");
 
-    let mut cmd = setup.command(&["run"]);
-    cmd.args(["--poll-interval", "1s"]);
-    let mut proc = cmd.spawn();
-    let addr = proc.metrics_addr(Duration::from_secs(60)).await;
+    let Running { mut proc, addr } = setup.spawn_run(&[]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let m = scrape(&addr).await;
@@ -131,12 +127,11 @@ async fn a_member_too_large_for_the_producer_is_left_out_and_the_rest_commits() 
         "p".repeat(2000)
     );
     let sim = start_simulator(&scenario("org-left", &key, &fields)).await;
-    let mut setup = Setup::new("left-out", &sim.base_url(), &broker, &[&key], "");
+    let mut setup = Setup::with_topics("left-out", &sim.base_url(), &broker, &[&key], "");
     setup.env.push((
         "STREAK_CONNECTOR_KAFKA__MESSAGE_MAX_BYTES".into(),
         "4000".into(),
     ));
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
 
     let run = setup.command(&["once"]).run(ONCE_TIMEOUT).await;
     run.assert_success();

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use testkit::e2e::{api_key, broker_for, org_toml, prepare_mock_topics, start_simulator, Setup};
+use testkit::e2e::{api_key, broker_for, org_toml, start_simulator, Running, Setup};
 use testkit::metrics::http_get;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,18 +22,14 @@ async fn readyz_turns_200_after_an_outage_at_start_up() {
         org_toml("org-ready", &key, &[("u-r1", true), ("u-r2", false)], "")
     ))
     .await;
-    let setup = Setup::new(
+    let setup = Setup::with_topics(
         "ready",
         &sim.base_url(),
         &broker,
         &[&key],
         "ready_max_consecutive_failures = 1",
     );
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
-    let mut cmd = setup.command(&["run"]);
-    cmd.args(["--poll-interval", "1s"]);
-    let mut proc = cmd.spawn();
-    let addr = proc.metrics_addr(Duration::from_secs(60)).await;
+    let Running { mut proc, addr } = setup.spawn_run(&[]).await;
 
     // 200 before the first poll fails (restored, nothing failed yet) proves
     // nothing: the test waits for the 503 of the outage, then for the 200.

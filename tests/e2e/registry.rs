@@ -14,16 +14,18 @@ use std::time::Duration;
 use streak_connector::avro::{
     DecodedEvent, Decoder, RegistryAuth, RegistryClient, RegistryConfig, Schemas,
 };
-use streak_connector::membership::StateRecord;
+use streak_connector::membership::{Checkpoint, StateRecord};
 use streak_connector::metrics::Metrics;
-use streak_connector::simulator::Change;
+use streak_connector::simulator::{Change, RunningSimulator};
+use testkit::broker::Broker;
+use testkit::e2e::broker_for;
 use testkit::e2e::{
-    api_key, fingerprint, is_failure, is_success, joiner, json_lines, json_str, line_with,
+    api_key, event_lines, fingerprint, is_failure, is_success, joiner, json_lines, line_with,
     org_toml, start_simulator, Setup,
 };
-use testkit::e2e::{broker_for, prepare_mock_topics};
+use testkit::process::Finished;
 use testkit::registry_mock::MockRegistry;
-use testkit::topic::{read_topic, Raw};
+use testkit::topic::{read_topic, summary, Raw};
 
 /// Bound of a `once` (a debug build on a busy machine).
 const ONCE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -110,21 +112,6 @@ async fn decode_events(d: &Decoder, records: &[Raw]) -> Vec<DecodedEvent> {
     out
 }
 
-fn summary(events: &[DecodedEvent]) -> Vec<(u64, &'static str, String)> {
-    let mut v: Vec<_> = events
-        .iter()
-        .map(|e| {
-            (
-                e.event.poll_seq,
-                e.event.event_type.as_str(),
-                e.event.user_key.clone(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 /// Every record of both topics is framed with the id of its subject.
 fn assert_framing(events: &[Raw], state: &[Raw], ids: &BTreeMap<&str, u32>) {
     for r in events {
@@ -142,205 +129,221 @@ fn assert_framing(events: &[Raw], state: &[Raw], ids: &BTreeMap<&str, u32>) {
     }
 }
 
-/// `once` with a registry: the four subjects registered, both topics in the
-/// Confluent wire format with those ids, `tail` decoding them through the registry,
-/// and a second `once` that restores the state from Confluent-framed records and
-/// publishes only the changes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn once_writes_the_confluent_wire_format_and_restores_from_it() {
-    let Some(broker) = broker_for("once_writes_the_confluent_wire_format").await else {
-        return;
-    };
-    let key = api_key("reg");
-    let sim = start_simulator(&org_toml(
-        "org-reg",
-        &key,
-        &[
-            ("u-r1", true),
-            ("u-r2", false),
-            ("u-r3", false),
-            ("u-r4", false),
-        ],
-        "",
-    ))
-    .await;
-    let registry = registry().await;
-    let mut setup = Setup::new("registry", &sim.base_url(), &broker, &[&key], "");
-    use_registry(&mut setup, &registry);
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
+/// The record ids of the four subjects, by role (`events-key`, `events-value`,
+/// `state-key`, `state-value`).
+type SubjectIds = BTreeMap<&'static str, u32>;
 
-    setup
-        .command(&["once"])
-        .run(ONCE_TIMEOUT)
-        .await
-        .assert_success();
+/// org-reg (four members) through `once` with the registry double.
+struct Wire {
+    broker: Broker,
+    sim: RunningSimulator,
+    registry: MockRegistry,
+    setup: Setup,
+}
 
-    // TopicNameStrategy: exactly the four subjects.
-    let (ev, st) = (&setup.events_topic, &setup.state_topic);
-    let registered: BTreeSet<String> = registry.with(|s| s.subjects.keys().cloned().collect());
-    let expected: BTreeSet<String> = [
-        format!("{ev}-key"),
-        format!("{ev}-value"),
-        format!("{st}-key"),
-        format!("{st}-value"),
-    ]
-    .into();
-    assert_eq!(registered, expected, "the subjects registered");
-    let ids: BTreeMap<&str, u32> = [
-        ("events-key", subject_id(&registry, &format!("{ev}-key"))),
-        (
-            "events-value",
-            subject_id(&registry, &format!("{ev}-value")),
-        ),
-        ("state-key", subject_id(&registry, &format!("{st}-key"))),
-        ("state-value", subject_id(&registry, &format!("{st}-value"))),
-    ]
-    .into();
-    assert_ne!(ids["events-value"], ids["state-value"]);
-    assert_ne!(ids["events-key"], ids["events-value"]);
-
-    let events_raw = raw(broker.bootstrap(), ev).await;
-    let state_raw = raw(broker.bootstrap(), st).await;
-    assert_eq!(events_raw.len(), 4, "one SNAPSHOT per member");
-    assert_eq!(state_raw.len(), 5, "four members and a checkpoint");
-    assert_framing(&events_raw, &state_raw, &ids);
-
-    let d = decoder(&registry);
-    let events = decode_events(&d, &events_raw).await;
-    assert_eq!(
-        summary(&events),
-        vec![
-            (1, "SNAPSHOT", "u-r1".into()),
-            (1, "SNAPSHOT", "u-r2".into()),
-            (1, "SNAPSHOT", "u-r3".into()),
-            (1, "SNAPSHOT", "u-r4".into()),
-        ]
-    );
-    for e in &events {
-        assert_eq!(e.event.org_key, "org-reg");
-        assert_eq!(e.source.connector, setup.connector_name);
+impl Wire {
+    async fn start(broker: Broker) -> Wire {
+        let key = api_key("reg");
+        let sim = start_simulator(&org_toml(
+            "org-reg",
+            &key,
+            &[
+                ("u-r1", true),
+                ("u-r2", false),
+                ("u-r3", false),
+                ("u-r4", false),
+            ],
+            "",
+        ))
+        .await;
+        let registry = registry().await;
+        let mut setup = Setup::with_topics("registry", &sim.base_url(), &broker, &[&key], "");
+        use_registry(&mut setup, &registry);
+        Wire {
+            broker,
+            sim,
+            registry,
+            setup,
+        }
     }
 
-    // `tail` with the same registry decodes both topics, and only reads from the
-    // registry (a consumer's credentials need not allow registering).
-    let registrations = registry.requests_matching("POST ");
-    let tail = setup
-        .command(&[
-            "tail",
-            "--topic",
-            "events",
-            "--from",
-            "beginning",
-            "--max-records",
-            "4",
-            "--idle-timeout",
-            "20s",
-        ])
-        .run(ONCE_TIMEOUT)
-        .await;
-    tail.assert_success();
-    assert!(
-        !tail.stdout.contains("undecodable"),
-        "every record decodes\n{}",
-        tail.report()
-    );
-    let mut tailed: Vec<(String, String)> = json_lines(&tail.stdout)
-        .iter()
-        .filter_map(|j| {
-            Some((
-                json_str(j, "event_type")?.to_owned(),
-                json_str(j, "user_key")?.to_owned(),
-            ))
-        })
-        .collect();
-    tailed.sort();
-    assert_eq!(
-        tailed,
-        ["u-r1", "u-r2", "u-r3", "u-r4"]
+    /// Both topics as they are now.
+    async fn both_topics(&self) -> (Vec<Raw>, Vec<Raw>) {
+        let events = raw(self.broker.bootstrap(), &self.setup.events_topic).await;
+        let state = raw(self.broker.bootstrap(), &self.setup.state_topic).await;
+        (events, state)
+    }
+
+    /// TopicNameStrategy: exactly the four subjects, one version each, with ids
+    /// of their own.
+    fn four_subjects_by_topic_name(&self) -> SubjectIds {
+        let (ev, st) = (&self.setup.events_topic, &self.setup.state_topic);
+        let registered: BTreeSet<String> =
+            self.registry.with(|s| s.subjects.keys().cloned().collect());
+        let expected: BTreeSet<String> = [
+            format!("{ev}-key"),
+            format!("{ev}-value"),
+            format!("{st}-key"),
+            format!("{st}-value"),
+        ]
+        .into();
+        assert_eq!(registered, expected, "the subjects registered");
+        let id = |subject: String| subject_id(&self.registry, &subject);
+        let ids: SubjectIds = [
+            ("events-key", id(format!("{ev}-key"))),
+            ("events-value", id(format!("{ev}-value"))),
+            ("state-key", id(format!("{st}-key"))),
+            ("state-value", id(format!("{st}-value"))),
+        ]
+        .into();
+        assert_ne!(ids["events-value"], ids["state-value"]);
+        assert_ne!(ids["events-key"], ids["events-value"]);
+        ids
+    }
+
+    /// The first `once`: a SNAPSHOT per member and a checkpoint, every record
+    /// framed with its subject's id, decodable through the registry.
+    async fn the_first_once_is_framed_and_decodes(&self, ids: &SubjectIds, d: &Decoder) {
+        let (events_raw, state_raw) = self.both_topics().await;
+        assert_eq!(events_raw.len(), 4, "one SNAPSHOT per member");
+        assert_eq!(state_raw.len(), 5, "four members and a checkpoint");
+        assert_framing(&events_raw, &state_raw, ids);
+        let events = decode_events(d, &events_raw).await;
+        assert_eq!(
+            summary(&events),
+            vec![
+                (1, "SNAPSHOT", "u-r1".into()),
+                (1, "SNAPSHOT", "u-r2".into()),
+                (1, "SNAPSHOT", "u-r3".into()),
+                (1, "SNAPSHOT", "u-r4".into()),
+            ]
+        );
+        for e in &events {
+            assert_eq!(e.event.org_key, "org-reg");
+            assert_eq!(e.source.connector, self.setup.connector_name);
+        }
+    }
+
+    /// `tail --topic TOPIC --from beginning` of at most `records`.
+    async fn tail(&self, topic: &str, records: &str) -> Finished {
+        self.setup
+            .command(&[
+                "tail",
+                "--topic",
+                topic,
+                "--from",
+                "beginning",
+                "--max-records",
+                records,
+                "--idle-timeout",
+                "20s",
+            ])
+            .run(ONCE_TIMEOUT)
+            .await
+    }
+
+    /// `tail` with the same registry decodes both topics, and only reads from the
+    /// registry (a consumer's credentials need not allow registering).
+    async fn tail_decodes_both_topics_and_registers_nothing(&self) {
+        let registrations = self.registry.requests_matching("POST ");
+        let tail = self.tail("events", "4").await;
+        tail.assert_success();
+        assert!(
+            !tail.stdout.contains("undecodable"),
+            "every record decodes\n{}",
+            tail.report()
+        );
+        assert_eq!(
+            event_lines(&tail.stdout),
+            ["u-r1", "u-r2", "u-r3", "u-r4"]
+                .iter()
+                .map(|u| ("SNAPSHOT".to_owned(), (*u).to_owned()))
+                .collect::<Vec<_>>(),
+            "{}",
+            tail.report()
+        );
+        let tail_state = self.tail("state", "5").await;
+        tail_state.assert_success();
+        let lines = json_lines(&tail_state.stdout);
+        assert_eq!(lines.len(), 5, "{}", tail_state.report());
+        assert!(
+            !tail_state.stdout.contains("undecodable"),
+            "every state record decodes\n{}",
+            tail_state.report()
+        );
+
+        assert_eq!(
+            self.registry.requests_matching("POST "),
+            registrations,
+            "`tail` registers nothing: {:?}",
+            self.registry.with(|s| s.requests.clone())
+        );
+    }
+
+    /// Streak changes; the second `once` must restore the Confluent-framed state to
+    /// know what changed: it publishes only the changes, still framed, tombstones
+    /// the leaver and checkpoints the second poll.
+    async fn the_second_once_restores_and_publishes_only_the_changes(
+        &self,
+        ids: &SubjectIds,
+        d: &Decoder,
+    ) {
+        self.sim
+            .apply("org-reg", Change::Join(joiner("u-r5")))
+            .expect("r5 joins");
+        self.sim
+            .apply("org-reg", Change::Leave { key: "u-r2".into() })
+            .expect("r2 leaves");
+        self.sim
+            .apply(
+                "org-reg",
+                Change::SetAdmin {
+                    key: "u-r3".into(),
+                    admin: true,
+                },
+            )
+            .expect("r3 becomes an admin");
+        let second = self.setup.command(&["once"]).run(ONCE_TIMEOUT).await;
+        second.assert_success();
+
+        let (events_raw, state_raw) = self.both_topics().await;
+        assert_framing(&events_raw, &state_raw, ids);
+        let events = decode_events(d, &events_raw).await;
+        let later: Vec<DecodedEvent> = events
             .iter()
-            .map(|u| ("SNAPSHOT".to_owned(), (*u).to_owned()))
-            .collect::<Vec<_>>(),
-        "{}",
-        tail.report()
-    );
-    let tail_state = setup
-        .command(&[
-            "tail",
-            "--topic",
-            "state",
-            "--from",
-            "beginning",
-            "--max-records",
-            "5",
-            "--idle-timeout",
-            "20s",
-        ])
-        .run(ONCE_TIMEOUT)
-        .await;
-    tail_state.assert_success();
-    let lines = json_lines(&tail_state.stdout);
-    assert_eq!(lines.len(), 5, "{}", tail_state.report());
-    assert!(
-        !tail_state.stdout.contains("undecodable"),
-        "every state record decodes\n{}",
-        tail_state.report()
-    );
+            .filter(|e| e.event.poll_seq != 1)
+            .cloned()
+            .collect();
+        assert_eq!(
+            events.len(),
+            4 + later.len(),
+            "the first poll's events are not repeated: {:?}",
+            summary(&events)
+        );
+        assert_eq!(
+            summary(&later),
+            vec![
+                (2, "ADMIN_CHANGED", "u-r3".into()),
+                (2, "JOINED", "u-r5".into()),
+                (2, "LEFT", "u-r2".into()),
+            ],
+            "the second poll publishes only the changes\n{}",
+            second.report()
+        );
+        assert!(
+            state_raw.iter().any(|r| r.value.is_none()),
+            "u-r2's state is tombstoned"
+        );
+        let checkpoints = checkpoints(d, &state_raw).await;
+        let last = checkpoints.last().expect("a checkpoint");
+        assert_eq!((last.poll_seq, last.member_count), (2, 4));
+    }
+}
 
-    assert_eq!(
-        registry.requests_matching("POST "),
-        registrations,
-        "`tail` registers nothing: {:?}",
-        registry.with(|s| s.requests.clone())
-    );
-
-    // Streak changes; the second `once` must restore the Confluent-framed state to
-    // know what changed.
-    sim.apply("org-reg", Change::Join(joiner("u-r5")))
-        .expect("r5 joins");
-    sim.apply("org-reg", Change::Leave { key: "u-r2".into() })
-        .expect("r2 leaves");
-    sim.apply(
-        "org-reg",
-        Change::SetAdmin {
-            key: "u-r3".into(),
-            admin: true,
-        },
-    )
-    .expect("r3 becomes an admin");
-    let second = setup.command(&["once"]).run(ONCE_TIMEOUT).await;
-    second.assert_success();
-
-    let events_raw = raw(broker.bootstrap(), ev).await;
-    let state_raw = raw(broker.bootstrap(), st).await;
-    assert_framing(&events_raw, &state_raw, &ids);
-    let events = decode_events(&d, &events_raw).await;
-    let later: Vec<DecodedEvent> = events
-        .iter()
-        .filter(|e| e.event.poll_seq != 1)
-        .cloned()
-        .collect();
-    assert_eq!(
-        events.len(),
-        4 + later.len(),
-        "the first poll's events are not repeated: {:?}",
-        summary(&events)
-    );
-    assert_eq!(
-        summary(&later),
-        vec![
-            (2, "ADMIN_CHANGED", "u-r3".into()),
-            (2, "JOINED", "u-r5".into()),
-            (2, "LEFT", "u-r2".into()),
-        ],
-        "the second poll publishes only the changes\n{}",
-        second.report()
-    );
-    assert!(
-        state_raw.iter().any(|r| r.value.is_none()),
-        "u-r2's state is tombstoned"
-    );
+/// The checkpoints among `state`, in order.
+async fn checkpoints(d: &Decoder, state: &[Raw]) -> Vec<Checkpoint> {
     let mut checkpoints = Vec::new();
-    for r in &state_raw {
+    for r in state {
         let key = r.key.as_deref().expect("a state record has a key");
         if let StateRecord::Checkpoint(c) = d
             .decode_state(key, r.value.as_deref())
@@ -350,10 +353,32 @@ async fn once_writes_the_confluent_wire_format_and_restores_from_it() {
             checkpoints.push(c);
         }
     }
-    let last = checkpoints.last().expect("a checkpoint");
-    assert_eq!((last.poll_seq, last.member_count), (2, 4));
+    checkpoints
+}
+
+/// `once` with a registry: the four subjects registered, both topics in the
+/// Confluent wire format with those ids, `tail` decoding them through the registry,
+/// and a second `once` that restores the state from Confluent-framed records and
+/// publishes only the changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_writes_the_confluent_wire_format_and_restores_from_it() {
+    let Some(broker) = broker_for("once_writes_the_confluent_wire_format").await else {
+        return;
+    };
+    let wire = Wire::start(broker).await;
+    wire.setup
+        .command(&["once"])
+        .run(ONCE_TIMEOUT)
+        .await
+        .assert_success();
+    let ids = wire.four_subjects_by_topic_name();
+    let d = decoder(&wire.registry);
+    wire.the_first_once_is_framed_and_decodes(&ids, &d).await;
+    wire.tail_decodes_both_topics_and_registers_nothing().await;
+    wire.the_second_once_restores_and_publishes_only_the_changes(&ids, &d)
+        .await;
     // The schemas were registered again (idempotent), never under another subject.
-    assert_eq!(registry.with(|s| s.subjects.len()), 4);
+    assert_eq!(wire.registry.with(|s| s.subjects.len()), 4);
 }
 
 /// A registry that answers 409 for one subject at start-up: `once` and `run` exit
@@ -366,9 +391,8 @@ async fn an_incompatible_subject_stops_start_up_naming_it() {
     let key = api_key("incompat");
     let sim = start_simulator(&org_toml("org-inc", &key, &[("u-i1", true)], "")).await;
     let registry = registry().await;
-    let mut setup = Setup::new("incompat", &sim.base_url(), &broker, &[&key], "");
+    let mut setup = Setup::with_topics("incompat", &sim.base_url(), &broker, &[&key], "");
     use_registry(&mut setup, &registry);
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
     let subject = format!("{}-value", setup.events_topic);
     registry.with(|s| s.incompatible.insert(subject.clone()));
 
@@ -430,11 +454,10 @@ async fn check_reports_an_unreachable_registry() {
         .expect("a free port")
         .port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut setup = Setup::new("noreg", &sim.base_url(), &broker, &[&key], "");
+    let mut setup = Setup::with_topics("noreg", &sim.base_url(), &broker, &[&key], "");
     setup
         .env
         .push(("STREAK_CONNECTOR_SCHEMA_REGISTRY_URL".into(), url.clone()));
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
 
     let run = setup.command(&["check"]).run(Duration::from_secs(90)).await;
     eprintln!("[e2e] check said:\n{}", run.report());
@@ -470,14 +493,13 @@ async fn wrong_registry_credentials_stop_start_up_naming_the_settings() {
     let key = api_key("regauth");
     let sim = start_simulator(&org_toml("org-auth", &key, &[("u-a1", true)], "")).await;
     let registry = registry().await;
-    let mut setup = Setup::new("regauth", &sim.base_url(), &broker, &[&key], "");
+    let mut setup = Setup::with_topics("regauth", &sim.base_url(), &broker, &[&key], "");
     use_registry(&mut setup, &registry);
     let wrong = "not-the-registry-password";
     setup.env.push((
         "STREAK_CONNECTOR_SCHEMA_REGISTRY_PASSWORD".into(),
         wrong.into(),
     ));
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
 
     let run = setup.command(&["once"]).run(ONCE_TIMEOUT).await;
     assert!(
@@ -516,12 +538,11 @@ async fn check_reports_a_reachable_registry_as_ok() {
     let key = api_key("okreg");
     let sim = start_simulator(&org_toml("org-okreg", &key, &[("u-x1", true)], "")).await;
     let registry = MockRegistry::start().await;
-    let mut setup = Setup::new("okreg", &sim.base_url(), &broker, &[&key], "");
+    let mut setup = Setup::with_topics("okreg", &sim.base_url(), &broker, &[&key], "");
     setup.env.push((
         "STREAK_CONNECTOR_SCHEMA_REGISTRY_URL".into(),
         registry.url.clone(),
     ));
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
 
     let run = setup.command(&["check"]).run(Duration::from_secs(90)).await;
     eprintln!("[e2e] check said:\n{}", run.report());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use streak_connector::simulator::Change;
 use testkit::broker::Broker;
-use testkit::e2e::{api_key, joiner, org_toml, prepare_mock_topics, start_simulator, Setup};
+use testkit::e2e::{api_key, joiner, org_toml, start_simulator, Running, Setup};
 use testkit::metrics::scrape;
 use testkit::process::Spawned;
 
@@ -23,12 +23,8 @@ async fn stuck_commit(test: &str) -> (Spawned, Broker, Setup) {
     let key = api_key(test);
     let org = format!("org-{test}");
     let sim = start_simulator(&org_toml(&org, &key, &[("u-s1", true)], "")).await;
-    let setup = Setup::new(test, &sim.base_url(), &broker, &[&key], "");
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
-    let mut cmd = setup.command(&["run"]);
-    cmd.args(["--poll-interval", "1s"]);
-    let mut proc = cmd.spawn();
-    let addr = proc.metrics_addr(Duration::from_secs(60)).await;
+    let setup = Setup::with_topics(test, &sim.base_url(), &broker, &[&key], "");
+    let Running { proc, addr } = setup.spawn_run(&[]).await;
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let m = scrape(&addr).await;

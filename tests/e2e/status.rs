@@ -5,11 +5,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use streak_connector::simulator::Change;
-use testkit::broker::real_broker_for;
-use testkit::e2e::{api_key, broker_for, fingerprint, org_toml, prepare_mock_topics};
-use testkit::e2e::{start_simulator, Setup};
-use testkit::metrics::{http_get, scrape};
+use streak_connector::simulator::RunningSimulator;
+use testkit::broker::{real_broker_for, Broker};
+use testkit::e2e::{api_key, broker_for, fingerprint, org_toml};
+use testkit::e2e::{start_simulator, Running, Setup};
+use testkit::metrics::http_get;
 use testkit::process::Cmd;
 
 /// The organization of `status` whose `org` is `key`.
@@ -18,6 +18,170 @@ fn org<'a>(status: &'a Value, key: &str) -> Option<&'a Value> {
         .as_array()?
         .iter()
         .find(|o| o["org"] == key)
+}
+
+/// A running connector over org-st (two members, its key good) and org-sr (its key
+/// revoked by Streak).
+struct Case {
+    setup: Setup,
+    run: Running,
+    good: String,
+    revoked: String,
+    good_fp: String,
+    /// How `/status` names the organization of the rejected key.
+    failing_label: String,
+}
+
+impl Case {
+    async fn start(broker: &Broker, sim: &RunningSimulator, good: String, revoked: String) -> Case {
+        let setup = Setup::with_topics("status", &sim.base_url(), broker, &[&good, &revoked], "");
+        let run = setup.spawn_run(&[]).await;
+        let (good_fp, revoked_fp) = (fingerprint(&good), fingerprint(&revoked));
+        let failing_label = format!("key:{revoked_fp}");
+        Case {
+            setup,
+            run,
+            good,
+            revoked,
+            good_fp,
+            failing_label,
+        }
+    }
+
+    /// `/status` once org-st has polled twice and the revoked key is failing (at
+    /// most 90 s).
+    async fn status_once_polled_and_failing(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let (code, body) = http_get(&self.run.addr, "/status")
+                .await
+                .expect("/status answers");
+            assert_eq!(code, 200, "/status: {body}");
+            let s: Value = serde_json::from_str(&body).expect("/status is JSON");
+            let polled = org(&s, "org-st").is_some_and(|o| o["poll_seq"].as_u64() >= Some(2));
+            let failed = org(&s, &self.failing_label).is_some_and(|o| o["state"] == "failing");
+            if polled && failed {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "org-st not polled twice / revoked key not failing within 90 s\n{body}\n{}",
+                self.run.proc.report()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The connector by name, version, instance and pid; org-st running with its
+    /// key active; the rejected key failing with an error code; fingerprints only.
+    fn status_shows_the_connector_and_each_organization(&self, status: &Value) {
+        let c = &status["connector"];
+        assert_eq!(c["name"], self.setup.connector_name.as_str(), "{status:#}");
+        assert_eq!(c["version"], env!("CARGO_PKG_VERSION"), "{status:#}");
+        assert!(
+            c["instance"].as_str().is_some_and(|i| !i.is_empty()),
+            "{status:#}"
+        );
+        assert_eq!(
+            c["pid"].as_u64(),
+            Some(u64::from(self.run.proc.pid())),
+            "{status:#}"
+        );
+
+        let o = org(status, "org-st").expect("org-st listed");
+        assert_eq!(o["state"], "running", "{o:#}");
+        assert_eq!(o["members"], 2, "{o:#}");
+        assert!(o["last_success_at"].as_str().is_some(), "{o:#}");
+        assert!(o["seconds_since_last_success"].as_i64() < Some(60), "{o:#}");
+        assert_eq!(o["consecutive_failures"], 0, "{o:#}");
+        assert_eq!(o["key_at_risk"], false, "{o:#}");
+        let keys = o["keys"].as_array().expect("keys");
+        assert_eq!(keys.len(), 1, "{o:#}");
+        assert_eq!(keys[0]["fingerprint"], self.good_fp.as_str(), "{o:#}");
+        assert_eq!(keys[0]["state"], "active", "{o:#}");
+
+        let f = org(status, &self.failing_label).expect("the rejected key is listed");
+        assert!(f["consecutive_failures"].as_u64() >= Some(1), "{f:#}");
+        assert!(
+            f["last_error_code"].as_str().is_some_and(|c| !c.is_empty()),
+            "{f:#}"
+        );
+        assert!(f["last_success_at"].is_null(), "{f:#}");
+        // Fingerprints only: no API key anywhere in the answer.
+        let text = status.to_string();
+        assert!(
+            !text.contains(&self.good) && !text.contains(&self.revoked),
+            "{text}"
+        );
+    }
+
+    /// The command: a table for a person, from `--url`, with a row per organization.
+    async fn the_command_prints_a_table_from_the_url(&self) {
+        let url = format!("http://{}", self.run.addr);
+        let run = Cmd::new(&["status", "--url", &url])
+            .run(Duration::from_secs(30))
+            .await;
+        run.assert_success();
+        let table = &run.stdout;
+        assert!(
+            table.starts_with(&format!("connector {} ", self.setup.connector_name)),
+            "{}",
+            run.report()
+        );
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("org-st "))
+            .unwrap_or_else(|| panic!("no org-st row\n{}", run.report()));
+        for part in ["running", &format!("{} active", self.good_fp), " 2 "] {
+            assert!(row.contains(part), "{part:?} missing in {row:?}");
+        }
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&self.failing_label))
+            .unwrap_or_else(|| panic!("no row of the rejected key\n{}", run.report()));
+        assert!(
+            row.contains("failing") && row.contains("failed poll(s) in a row"),
+            "{row}"
+        );
+    }
+
+    /// ... and JSON, from `--metrics-listen` (the default URL): the same as
+    /// `/status`.
+    async fn the_command_prints_json_from_the_metrics_address(&self, status: &Value) {
+        let run = Cmd::new(&[
+            "status",
+            "--format",
+            "json",
+            "--metrics-listen",
+            &self.run.addr,
+        ])
+        .run(Duration::from_secs(30))
+        .await;
+        run.assert_success();
+        let again: Value = serde_json::from_str(&run.stdout).expect("status --format json is JSON");
+        assert_eq!(again["connector"], status["connector"], "{}", run.report());
+        let o = org(status, "org-st").expect("org-st listed");
+        assert_eq!(
+            org(&again, "org-st").map(|o| &o["keys"]),
+            Some(&o["keys"]),
+            "{}",
+            run.report()
+        );
+    }
+}
+
+/// `status` where nobody listens: a clear error, non-zero.
+async fn the_command_says_when_nobody_listens() {
+    let run = Cmd::new(&["status", "--url", "http://127.0.0.1:9", "--timeout", "2s"])
+        .run(Duration::from_secs(30))
+        .await;
+    assert!(!run.status.success(), "{}", run.report());
+    assert!(
+        run.stderr
+            .contains("cannot reach http://127.0.0.1:9/status"),
+        "{}",
+        run.report()
+    );
 }
 
 /// `/status` of a running connector names it and shows each organization: the one
@@ -37,127 +201,16 @@ async fn status_endpoint_and_command_show_each_organization() {
         org_toml("org-sr", &revoked, &[("u-r1", true)], ""),
     ))
     .await;
-    sim.apply(
-        "org-sr",
-        Change::RevokeKey {
-            api_key: revoked.clone(),
-        },
-    )
-    .expect("revoked");
-    let setup = Setup::new("status", &sim.base_url(), &broker, &[&good, &revoked], "");
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
-    let mut cmd = setup.command(&["run"]);
-    cmd.args(["--poll-interval", "1s"]);
-    let mut proc = cmd.spawn();
-    let addr = proc.metrics_addr(Duration::from_secs(60)).await;
-    let (good_fp, revoked_fp) = (fingerprint(&good), fingerprint(&revoked));
-    let failing_label = format!("key:{revoked_fp}");
-
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let status: Value = loop {
-        let (code, body) = http_get(&addr, "/status").await.expect("/status answers");
-        assert_eq!(code, 200, "/status: {body}");
-        let s: Value = serde_json::from_str(&body).expect("/status is JSON");
-        let polled = org(&s, "org-st").is_some_and(|o| o["poll_seq"].as_u64() >= Some(2));
-        let failed = org(&s, &failing_label).is_some_and(|o| o["state"] == "failing");
-        if polled && failed {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "org-st not polled twice / revoked key not failing within 90 s\n{body}\n{}",
-            proc.report()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    let c = &status["connector"];
-    assert_eq!(c["name"], setup.connector_name.as_str(), "{status:#}");
-    assert_eq!(c["version"], env!("CARGO_PKG_VERSION"), "{status:#}");
-    assert!(
-        c["instance"].as_str().is_some_and(|i| !i.is_empty()),
-        "{status:#}"
-    );
-    assert_eq!(c["pid"].as_u64(), Some(u64::from(proc.pid())), "{status:#}");
-
-    let o = org(&status, "org-st").expect("org-st listed");
-    assert_eq!(o["state"], "running", "{o:#}");
-    assert_eq!(o["members"], 2, "{o:#}");
-    assert!(o["last_success_at"].as_str().is_some(), "{o:#}");
-    assert!(o["seconds_since_last_success"].as_i64() < Some(60), "{o:#}");
-    assert_eq!(o["consecutive_failures"], 0, "{o:#}");
-    assert_eq!(o["key_at_risk"], false, "{o:#}");
-    let keys = o["keys"].as_array().expect("keys");
-    assert_eq!(keys.len(), 1, "{o:#}");
-    assert_eq!(keys[0]["fingerprint"], good_fp.as_str(), "{o:#}");
-    assert_eq!(keys[0]["state"], "active", "{o:#}");
-
-    let f = org(&status, &failing_label).expect("the rejected key is listed");
-    assert!(f["consecutive_failures"].as_u64() >= Some(1), "{f:#}");
-    assert!(
-        f["last_error_code"].as_str().is_some_and(|c| !c.is_empty()),
-        "{f:#}"
-    );
-    assert!(f["last_success_at"].is_null(), "{f:#}");
-    // Fingerprints only: no API key anywhere in the answer.
-    let text = status.to_string();
-    assert!(!text.contains(&good) && !text.contains(&revoked), "{text}");
-
-    // The command: a table for a person, from --url ...
-    let url = format!("http://{addr}");
-    let run = Cmd::new(&["status", "--url", &url])
-        .run(Duration::from_secs(30))
+    sim.revoke_key(&revoked).expect("revoked");
+    let mut case = Case::start(&broker, &sim, good, revoked).await;
+    let status = case.status_once_polled_and_failing().await;
+    case.status_shows_the_connector_and_each_organization(&status);
+    case.the_command_prints_a_table_from_the_url().await;
+    case.the_command_prints_json_from_the_metrics_address(&status)
         .await;
-    run.assert_success();
-    let table = &run.stdout;
-    assert!(
-        table.starts_with(&format!("connector {} ", setup.connector_name)),
-        "{}",
-        run.report()
-    );
-    let row = table
-        .lines()
-        .find(|l| l.starts_with("org-st "))
-        .unwrap_or_else(|| panic!("no org-st row\n{}", run.report()));
-    for part in ["running", &format!("{good_fp} active"), " 2 "] {
-        assert!(row.contains(part), "{part:?} missing in {row:?}");
-    }
-    let row = table
-        .lines()
-        .find(|l| l.starts_with(&failing_label))
-        .unwrap_or_else(|| panic!("no row of the rejected key\n{}", run.report()));
-    assert!(
-        row.contains("failing") && row.contains("failed poll(s) in a row"),
-        "{row}"
-    );
-
-    // ... and JSON, from --metrics-listen (the default URL).
-    let run = Cmd::new(&["status", "--format", "json", "--metrics-listen", &addr])
-        .run(Duration::from_secs(30))
-        .await;
-    run.assert_success();
-    let again: Value = serde_json::from_str(&run.stdout).expect("status --format json is JSON");
-    assert_eq!(again["connector"], status["connector"], "{}", run.report());
-    assert_eq!(
-        org(&again, "org-st").map(|o| &o["keys"]),
-        Some(&o["keys"]),
-        "{}",
-        run.report()
-    );
-
-    // Nobody listening: a clear error, non-zero.
-    let run = Cmd::new(&["status", "--url", "http://127.0.0.1:9", "--timeout", "2s"])
-        .run(Duration::from_secs(30))
-        .await;
-    assert!(!run.status.success(), "{}", run.report());
-    assert!(
-        run.stderr
-            .contains("cannot reach http://127.0.0.1:9/status"),
-        "{}",
-        run.report()
-    );
-    proc.sigterm();
-    let exit = proc.wait_exit(Duration::from_secs(60)).await;
-    assert!(exit.success(), "{}", proc.report());
+    the_command_says_when_nobody_listens().await;
+    let exit = case.run.terminate(Duration::from_secs(60)).await;
+    assert!(exit.success(), "{}", case.run.proc.report());
 }
 
 /// Against a real broker: the standard `process_*` metrics (CPU, resident memory,
@@ -172,11 +225,9 @@ async fn process_and_librdkafka_metrics_on_a_real_broker() {
     let key = api_key("sre");
     let sim = start_simulator(&org_toml("org-sre", &key, &[("u-1", true)], "")).await;
     let setup = Setup::new("sre-metrics", &sim.base_url(), &broker, &[&key], "");
-    let mut cmd = setup.command(&["run"]);
-    cmd.args(["--poll-interval", "1s"])
-        .env("STREAK_CONNECTOR_KAFKA__STATISTICS_INTERVAL_MS", "500");
-    let mut proc = cmd.spawn();
-    let addr = proc.metrics_addr(Duration::from_secs(60)).await;
+    let mut cmd = setup.run_command(&[]);
+    cmd.env("STREAK_CONNECTOR_KAFKA__STATISTICS_INTERVAL_MS", "500");
+    let mut run = Running::spawn(&cmd).await;
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -184,7 +235,7 @@ async fn process_and_librdkafka_metrics_on_a_real_broker() {
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let m = loop {
-        let m = scrape(&addr).await;
+        let m = run.scrape().await;
         let committed = m
             .value(
                 "streak_connector_transactions_total",
@@ -205,7 +256,7 @@ async fn process_and_librdkafka_metrics_on_a_real_broker() {
             Instant::now() < deadline,
             "no two commits and no broker round-trip time within 90 s\n{}\n{}",
             m.text,
-            proc.report()
+            run.proc.report()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
@@ -279,7 +330,6 @@ async fn process_and_librdkafka_metrics_on_a_real_broker() {
         }
     }
     assert!(problems.is_empty(), "{}\n{}", problems.join("\n"), m.text);
-    proc.sigterm();
-    let exit = proc.wait_exit(Duration::from_secs(60)).await;
-    assert!(exit.success(), "{}", proc.report());
+    let exit = run.terminate(Duration::from_secs(60)).await;
+    assert!(exit.success(), "{}", run.proc.report());
 }

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use streak_connector::avro::{
     value_subject, DecodeError, Decoder, Encoder, Registration, RegistryClient, RegistryConfig,
-    RegistryError, SchemaRole, TopicNames,
+    RegistryError, SchemaRole, Schemas, TopicNames,
 };
 use streak_connector::membership::EventType;
 use streak_connector::metrics::Metrics;
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use testkit::avro::{event, schemas, source};
 
 const KAFKA_IMAGE: (&str, &str) = ("apache/kafka", "3.9.0");
@@ -61,17 +61,20 @@ fn docker_engine_answers() -> Result<(), String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_schema_registry_registers_rejects_and_serves_schemas() {
-    if let Err(why) = docker_engine_answers() {
-        eprintln!("SKIPPED real_schema_registry_registers_rejects_and_serves_schemas: no Docker engine answers ({why})");
-        return;
-    }
-    let run = uuid::Uuid::new_v4().simple().to_string();
+/// The running containers of one test (stopped when dropped) and the registry's URL.
+struct Stack {
+    /// Declared first, so dropped first (before the Kafka it stores schemas in).
+    _registry: ContainerAsync<GenericImage>,
+    _kafka: ContainerAsync<GenericImage>,
+    url: String,
+}
+
+/// Kafka (KRaft, one node) and the Schema Registry storing its schemas in it, on a
+/// network of their own named after `run`.
+async fn start_stack(run: &str) -> Stack {
     let network = format!("streak-avro-{run}");
     let kafka_name = format!("kafka-{run}");
-
-    let _kafka = GenericImage::new(KAFKA_IMAGE.0, KAFKA_IMAGE.1)
+    let kafka = GenericImage::new(KAFKA_IMAGE.0, KAFKA_IMAGE.1)
         .with_wait_for(WaitFor::message_on_stdout("Kafka Server started"))
         .with_network(&network)
         .with_container_name(&kafka_name)
@@ -116,29 +119,34 @@ async fn real_schema_registry_registers_rejects_and_serves_schemas() {
         registry.get_host().await.expect("host"),
         registry.get_host_port_ipv4(8081).await.expect("port")
     );
-    let client = RegistryClient::new(RegistryConfig::new(&url)).expect("client");
-    let topics = TopicNames {
-        events: format!("events-{run}"),
-        state: format!("state-{run}"),
-    };
-    let schemas = schemas();
+    Stack {
+        _registry: registry,
+        _kafka: kafka,
+        url,
+    }
+}
 
-    // Registration is idempotent; look-up finds the same ids.
+/// Registration is idempotent; look-up finds the same ids. The registering encoder.
+async fn registration_is_idempotent(
+    schemas: &Arc<Schemas>,
+    client: &RegistryClient,
+    topics: &TopicNames,
+) -> Encoder {
     let encoder = Encoder::with_registry(
-        Arc::clone(&schemas),
+        Arc::clone(schemas),
         source(),
-        &client,
-        &topics,
+        client,
+        topics,
         Registration::Register,
         &Metrics::new(),
     )
     .await
     .expect("register");
     let again = Encoder::with_registry(
-        Arc::clone(&schemas),
+        Arc::clone(schemas),
         source(),
-        &client,
-        &topics,
+        client,
+        topics,
         Registration::LookupOnly,
         &Metrics::new(),
     )
@@ -153,6 +161,48 @@ async fn real_schema_registry_registers_rejects_and_serves_schemas() {
             .expect("encode"),
         e
     );
+    encoder
+}
+
+/// The registry's BACKWARD check refuses a new field without default: 409 naming
+/// the subject.
+async fn an_incompatible_schema_is_refused(
+    schemas: &Schemas,
+    client: &RegistryClient,
+    topics: &TopicNames,
+) {
+    let mut incompatible: serde_json::Value =
+        serde_json::from_str(schemas.current(SchemaRole::Event).text).expect("json");
+    incompatible["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .push(serde_json::json!({"name": "tenant", "type": "string"}));
+    let subject = value_subject(&topics.events);
+    let err = client
+        .register(&subject, &incompatible.to_string())
+        .await
+        .expect_err("incompatible");
+    assert!(
+        matches!(&err, RegistryError::Incompatible { subject: s, .. } if *s == subject),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_schema_registry_registers_rejects_and_serves_schemas() {
+    if let Err(why) = docker_engine_answers() {
+        eprintln!("SKIPPED real_schema_registry_registers_rejects_and_serves_schemas: no Docker engine answers ({why})");
+        return;
+    }
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let stack = start_stack(&run).await;
+    let client = RegistryClient::new(RegistryConfig::new(&stack.url)).expect("client");
+    let topics = TopicNames {
+        events: format!("events-{run}"),
+        state: format!("state-{run}"),
+    };
+    let schemas = schemas();
+    let encoder = registration_is_idempotent(&schemas, &client, &topics).await;
 
     // Round trip through writer schemas fetched by id (the registry returns its
     // own normalized text of our schema).
@@ -170,23 +220,7 @@ async fn real_schema_registry_registers_rejects_and_serves_schemas() {
         assert_eq!(d.event, event(t));
     }
 
-    // The registry's BACKWARD check refuses a new field without default: 409
-    // naming the subject.
-    let mut incompatible: serde_json::Value =
-        serde_json::from_str(schemas.current(SchemaRole::Event).text).expect("json");
-    incompatible["fields"]
-        .as_array_mut()
-        .expect("fields")
-        .push(serde_json::json!({"name": "tenant", "type": "string"}));
-    let subject = value_subject(&topics.events);
-    let err = client
-        .register(&subject, &incompatible.to_string())
-        .await
-        .expect_err("incompatible");
-    assert!(
-        matches!(&err, RegistryError::Incompatible { subject: s, .. } if *s == subject),
-        "{err}"
-    );
+    an_incompatible_schema_is_refused(&schemas, &client, &topics).await;
 
     // An id the registry never issued.
     let err = decoder

@@ -6,6 +6,7 @@
 //! Both use a `BaseConsumer` with `assign` (no group rebalance) on a thread of their
 //! own; records are decoded afterwards with the product's Avro [`Decoder`].
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -38,6 +39,26 @@ fn consumer_config(bootstrap: &str, isolation: Isolation) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true");
     c
+}
+
+/// How long a final read of a proof may take.
+const FINAL_READ_WITHIN: Duration = Duration::from_secs(60);
+
+/// Every record of `topic` as `isolation` shows it, read to the end within 60 s
+/// ([`read_to_end`]); panics saying why a read failed.
+pub async fn read_whole(bootstrap: &str, topic: &str, isolation: Isolation) -> Vec<Raw> {
+    read_to_end(bootstrap, topic, isolation, FINAL_READ_WITHIN)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The records of `all` (read uncommitted) that `committed` does not hold: those of
+/// aborted transactions.
+pub fn aborted(committed: &[Raw], all: Vec<Raw>) -> Vec<Raw> {
+    let visible: HashSet<(i32, i64)> = committed.iter().map(|r| (r.partition, r.offset)).collect();
+    all.into_iter()
+        .filter(|r| !visible.contains(&(r.partition, r.offset)))
+        .collect()
 }
 
 /// Decodes events-topic records with the product's decoder (single-object framing).

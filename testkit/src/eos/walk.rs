@@ -118,6 +118,9 @@ impl Walk {
         step
     }
 
+    /// A change of `kind` to `org` (whose listing is `listed`), with the event it
+    /// must cause; `None` when no member is eligible. Members in `touched` are
+    /// changed already in this step.
     fn plan(
         &mut self,
         kind: Kind,
@@ -126,117 +129,158 @@ impl Walk {
         oracle: &Oracle,
         touched: &HashSet<(String, String)>,
     ) -> Option<Planned> {
-        let free = |m: &&SimMember| !touched.contains(&(org.to_owned(), m.key.clone()));
-        let planned = |change, event| {
-            Some(Planned {
-                org: org.to_owned(),
-                change,
-                event,
-            })
-        };
-        match kind {
-            Kind::Join => {
-                self.joined += 1;
-                let n = self.joined;
-                // One in four joins already inactive: JOINED with after.inactive.
-                let quiet = self.rng.random_bool(0.25);
-                let spec = MemberSpec {
-                    key: format!("u-{org}-joiner-{n}"),
-                    email: Some(format!("joiner{n}@{org}.example.com")),
-                    display_name: Some(format!("Joiner {n}")),
-                    first_name: Some("Joiner".into()),
-                    last_name: Some(format!("Number{n}")),
-                    image: Some(format!("https://img.example.com/{org}/{n}.png")),
-                    is_org_admin: Some(self.rng.random_bool(0.2)),
-                    last_seen_timestamp: Some(if quiet {
-                        Stamp::ago(std::time::Duration::from_secs(45 * 86_400))
-                    } else {
-                        Stamp::ago(std::time::Duration::from_secs(3_600))
-                    }),
-                    creation_timestamp: Some(Stamp::ago(std::time::Duration::from_secs(
-                        100 * 86_400,
-                    ))),
-                };
-                planned(Change::Join(spec), EventType::Joined)
-            }
-            Kind::Rejoin => {
-                let i = self.departed.iter().position(|(o, m)| {
-                    o == org && !touched.contains(&(org.to_owned(), m.key.clone()))
-                })?;
-                let (_, m) = self.departed.remove(i);
-                planned(Change::Join(MemberSpec::from(m)), EventType::Joined)
-            }
-            Kind::Leave => {
-                if listed.len() <= MIN_MEMBERS {
-                    return None;
-                }
-                let eligible: Vec<&SimMember> = listed
-                    .iter()
-                    .filter(free)
-                    .filter(|m| !self.owners.contains(&(org.to_owned(), m.key.clone())))
-                    .collect();
-                let m = (*eligible.get(self.rng.random_range(0..eligible.len().max(1)))?).clone();
-                let key = m.key.clone();
-                self.departed.push((org.to_owned(), m));
-                planned(Change::Leave { key }, EventType::Left)
-            }
-            Kind::Admin => {
-                let eligible: Vec<&SimMember> = listed.iter().filter(free).collect();
-                let m = eligible.get(self.rng.random_range(0..eligible.len().max(1)))?;
-                let admin = !m.is_org_admin.unwrap_or(false);
-                planned(
-                    Change::SetAdmin {
-                        key: m.key.clone(),
-                        admin,
-                    },
-                    EventType::AdminChanged,
-                )
-            }
-            Kind::Profile => {
-                let eligible: Vec<&SimMember> = listed.iter().filter(free).collect();
-                let m = eligible.get(self.rng.random_range(0..eligible.len().max(1)))?;
-                let step = self.steps;
-                let patch = if self.rng.random_bool(0.5) {
-                    ProfilePatch {
-                        display_name: Some(format!("Renamed at step {step}")),
-                        ..ProfilePatch::default()
-                    }
-                } else {
-                    ProfilePatch {
-                        email: Some(format!("moved{step}.{}@example.org", m.key.len())),
-                        last_name: Some(format!("Moved{step}")),
-                        ..ProfilePatch::default()
-                    }
-                };
-                planned(
-                    Change::Profile {
-                        key: m.key.clone(),
-                        patch,
-                    },
-                    EventType::ProfileChanged,
-                )
-            }
+        let free: Vec<&SimMember> = listed
+            .iter()
+            .filter(|m| !touched.contains(&(org.to_owned(), m.key.clone())))
+            .collect();
+        let (change, event) = match kind {
+            Kind::Join => self.join(org),
+            Kind::Rejoin => self.rejoin(org, touched)?,
+            Kind::Leave => self.leave(org, listed, &free)?,
+            Kind::Admin => self.admin(&free)?,
+            Kind::Profile => self.profile(&free)?,
             Kind::GoQuiet | Kind::ComeBack => {
-                let quiet = kind == Kind::GoQuiet;
-                let eligible: Vec<&SimMember> = listed
-                    .iter()
-                    .filter(free)
-                    .filter(|m| oracle.is_inactive(org, &m.key) == Some(!quiet))
-                    .collect();
-                let m = eligible.get(self.rng.random_range(0..eligible.len().max(1)))?;
-                let (at, event) = if quiet {
-                    (Stamp::ago(GO_QUIET_FOR), EventType::WentInactive)
-                } else {
-                    (Stamp::NOW, EventType::Reactivated)
-                };
-                planned(
-                    Change::SetLastSeen {
-                        key: m.key.clone(),
-                        at,
-                    },
-                    event,
-                )
+                self.quiet_or_back(kind == Kind::GoQuiet, org, &free, oracle)?
             }
+        };
+        Some(Planned {
+            org: org.to_owned(),
+            change,
+            event,
+        })
+    }
+
+    /// One of `eligible`, at random; `None` when there is nobody.
+    fn pick<'a>(&mut self, eligible: &[&'a SimMember]) -> Option<&'a SimMember> {
+        eligible
+            .get(self.rng.random_range(0..eligible.len().max(1)))
+            .copied()
+    }
+
+    /// A new member; one in four joins already inactive (JOINED with
+    /// after.inactive).
+    fn join(&mut self, org: &str) -> (Change, EventType) {
+        self.joined += 1;
+        let n = self.joined;
+        let quiet = self.rng.random_bool(0.25);
+        let spec = MemberSpec {
+            key: format!("u-{org}-joiner-{n}"),
+            email: Some(format!("joiner{n}@{org}.example.com")),
+            display_name: Some(format!("Joiner {n}")),
+            first_name: Some("Joiner".into()),
+            last_name: Some(format!("Number{n}")),
+            image: Some(format!("https://img.example.com/{org}/{n}.png")),
+            is_org_admin: Some(self.rng.random_bool(0.2)),
+            last_seen_timestamp: Some(if quiet {
+                Stamp::ago(std::time::Duration::from_secs(45 * 86_400))
+            } else {
+                Stamp::ago(std::time::Duration::from_secs(3_600))
+            }),
+            creation_timestamp: Some(Stamp::ago(std::time::Duration::from_secs(100 * 86_400))),
+        };
+        (Change::Join(spec), EventType::Joined)
+    }
+
+    /// A member the walk made leave `org` comes back as they were.
+    fn rejoin(
+        &mut self,
+        org: &str,
+        touched: &HashSet<(String, String)>,
+    ) -> Option<(Change, EventType)> {
+        let i = self
+            .departed
+            .iter()
+            .position(|(o, m)| o == org && !touched.contains(&(org.to_owned(), m.key.clone())))?;
+        let (_, m) = self.departed.remove(i);
+        Some((Change::Join(MemberSpec::from(m)), EventType::Joined))
+    }
+
+    /// A member who owns no API key leaves, unless `org` is down to
+    /// [`MIN_MEMBERS`]; remembered so that they may rejoin.
+    fn leave(
+        &mut self,
+        org: &str,
+        listed: &[SimMember],
+        free: &[&SimMember],
+    ) -> Option<(Change, EventType)> {
+        if listed.len() <= MIN_MEMBERS {
+            return None;
         }
+        let eligible: Vec<&SimMember> = free
+            .iter()
+            .copied()
+            .filter(|m| !self.owners.contains(&(org.to_owned(), m.key.clone())))
+            .collect();
+        let m = self.pick(&eligible)?.clone();
+        let key = m.key.clone();
+        self.departed.push((org.to_owned(), m));
+        Some((Change::Leave { key }, EventType::Left))
+    }
+
+    /// An admin flag flipped.
+    fn admin(&mut self, free: &[&SimMember]) -> Option<(Change, EventType)> {
+        let m = self.pick(free)?;
+        let admin = !m.is_org_admin.unwrap_or(false);
+        Some((
+            Change::SetAdmin {
+                key: m.key.clone(),
+                admin,
+            },
+            EventType::AdminChanged,
+        ))
+    }
+
+    /// A new display name, or a new email and last name.
+    fn profile(&mut self, free: &[&SimMember]) -> Option<(Change, EventType)> {
+        let m = self.pick(free)?;
+        let step = self.steps;
+        let patch = if self.rng.random_bool(0.5) {
+            ProfilePatch {
+                display_name: Some(format!("Renamed at step {step}")),
+                ..ProfilePatch::default()
+            }
+        } else {
+            ProfilePatch {
+                email: Some(format!("moved{step}.{}@example.org", m.key.len())),
+                last_name: Some(format!("Moved{step}")),
+                ..ProfilePatch::default()
+            }
+        };
+        Some((
+            Change::Profile {
+                key: m.key.clone(),
+                patch,
+            },
+            EventType::ProfileChanged,
+        ))
+    }
+
+    /// An active member goes quiet (`quiet`), or an inactive one comes back, as
+    /// the oracle sees them.
+    fn quiet_or_back(
+        &mut self,
+        quiet: bool,
+        org: &str,
+        free: &[&SimMember],
+        oracle: &Oracle,
+    ) -> Option<(Change, EventType)> {
+        let eligible: Vec<&SimMember> = free
+            .iter()
+            .copied()
+            .filter(|m| oracle.is_inactive(org, &m.key) == Some(!quiet))
+            .collect();
+        let m = self.pick(&eligible)?;
+        let (at, event) = if quiet {
+            (Stamp::ago(GO_QUIET_FOR), EventType::WentInactive)
+        } else {
+            (Stamp::NOW, EventType::Reactivated)
+        };
+        Some((
+            Change::SetLastSeen {
+                key: m.key.clone(),
+                at,
+            },
+            event,
+        ))
     }
 }

@@ -10,31 +10,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use streak_connector::avro::DecodedEvent;
+use testkit::topic::{of_org, summary};
 
 /// Bound of a `once` against a local broker (a debug build on a busy machine).
 const ONCE_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn of_org<'a>(events: &'a [DecodedEvent], org: &str) -> Vec<&'a DecodedEvent> {
-    events.iter().filter(|e| e.event.org_key == org).collect()
-}
-
 fn users(events: &[&DecodedEvent]) -> BTreeSet<String> {
     events.iter().map(|e| e.event.user_key.clone()).collect()
-}
-
-fn summary(events: &[&DecodedEvent]) -> Vec<(u64, &'static str, String)> {
-    let mut v: Vec<_> = events
-        .iter()
-        .map(|e| {
-            (
-                e.event.poll_seq,
-                e.event.event_type.as_str(),
-                e.event.user_key.clone(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {

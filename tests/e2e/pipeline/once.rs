@@ -6,10 +6,8 @@ use std::collections::BTreeSet;
 use streak_connector::avro::DecodedEvent;
 use streak_connector::membership::EventType;
 use streak_connector::simulator::{Change, ProfilePatch, RunningSimulator};
-use testkit::e2e::{
-    api_key, fingerprint, joiner, json_lines, json_str, org_toml, start_simulator, Setup,
-};
-use testkit::e2e::{broker_for, prepare_mock_topics};
+use testkit::e2e::broker_for;
+use testkit::e2e::{api_key, event_lines, fingerprint, joiner, org_toml, start_simulator, Setup};
 use testkit::topic::{last_checkpoints, members_in_state, read_events, read_state, topic_exists};
 
 use super::{of_org, set, summary, users, ONCE_TIMEOUT};
@@ -36,8 +34,7 @@ async fn once_publishes_a_snapshot_then_exactly_the_changes() {
         "",
     ))
     .await;
-    let setup = Setup::new("once", &sim.base_url(), &broker, &[&key], "");
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
+    let setup = Setup::with_topics("once", &sim.base_url(), &broker, &[&key], "");
 
     setup
         .command(&["once"])
@@ -242,8 +239,7 @@ async fn once_fails_naming_the_organization_that_failed_and_publishes_the_others
         },
     )
     .expect("revoked");
-    let setup = Setup::new("oncefail", &sim.base_url(), &broker, &[&good, &revoked], "");
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
+    let setup = Setup::with_topics("oncefail", &sim.base_url(), &broker, &[&good, &revoked], "");
 
     let run = setup.command(&["once"]).run(ONCE_TIMEOUT).await;
     assert!(
@@ -289,8 +285,7 @@ async fn once_dry_run_prints_the_events_and_writes_nothing() {
         "",
     ))
     .await;
-    let setup = Setup::new("dry", &sim.base_url(), &broker, &[&key], "");
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
+    let setup = Setup::with_topics("dry", &sim.base_url(), &broker, &[&key], "");
 
     let dry = setup
         .command(&["once", "--dry-run"])
@@ -369,19 +364,4 @@ async fn once_dry_run_prints_the_events_and_writes_nothing() {
         vec![(2, "LEFT", "u-dora".into())],
         "the dry run did not advance the checkpoint"
     );
-}
-
-/// `(event_type, user_key)` of every JSON line of `stdout`, sorted.
-fn event_lines(stdout: &str) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = json_lines(stdout)
-        .iter()
-        .filter_map(|j| {
-            Some((
-                json_str(j, "event_type")?.to_owned(),
-                json_str(j, "user_key")?.to_owned(),
-            ))
-        })
-        .collect();
-    v.sort();
-    v
 }

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use streak_connector::avro::DecodedEvent;
 use streak_connector::membership::EventType;
 use streak_connector::simulator::Change;
-use testkit::e2e::{api_key, fingerprint, joiner, org_toml, start_simulator, Setup};
-use testkit::e2e::{broker_for, prepare_mock_topics};
+use testkit::e2e::broker_for;
+use testkit::e2e::{api_key, fingerprint, joiner, org_toml, start_simulator, Running, Setup};
 use testkit::metrics::{scrape, Scrape};
 use testkit::process::Spawned;
 use testkit::topic::read_events;
@@ -29,13 +29,9 @@ async fn run_keeps_publishing_the_others_when_one_key_is_revoked() {
         org_toml("org-c", &kc, &[("u-c1", true), ("u-c2", false)], ""),
     ))
     .await;
-    let setup = Setup::new("run", &sim.base_url(), &broker, &[&ka, &kb, &kc], "");
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
+    let setup = Setup::with_topics("run", &sim.base_url(), &broker, &[&ka, &kb, &kc], "");
 
-    let mut cmd = setup.command(&["run"]);
-    cmd.args(["--poll-interval", "1s"]);
-    let mut proc = cmd.spawn();
-    let addr = proc.metrics_addr(Duration::from_secs(60)).await;
+    let Running { mut proc, addr } = setup.spawn_run(&[]).await;
 
     // Every organization polled successfully once.
     wait_until_every_org_polled(&addr, &proc).await;

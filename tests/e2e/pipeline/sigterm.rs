@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use streak_connector::membership::EventType;
 use streak_connector::simulator::Endpoint;
 use testkit::broker::real_broker_for;
-use testkit::e2e::prepare_mock_topics;
 use testkit::e2e::{api_key, org_toml, start_simulator, wait_for, Setup};
 use testkit::topic::{last_checkpoints, members_in_state, read_events, read_state};
 
@@ -64,8 +63,7 @@ async fn sigterm_during_a_cycle(test: &str, delay: &str, signal_after: Duration)
         .map(|m| m.key)
         .collect();
     assert_eq!(big_members.len(), BIG);
-    let setup = Setup::new("sigterm", &sim.base_url(), &broker, &[&ks, &kb], "");
-    prepare_mock_topics(&broker, &[&setup.events_topic, &setup.state_topic]);
+    let setup = Setup::with_topics("sigterm", &sim.base_url(), &broker, &[&ks, &kb], "");
 
     let mut cmd = setup.command(&["run"]);
     cmd.args(["--poll-interval", "1h"]);
