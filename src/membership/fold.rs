@@ -5,6 +5,7 @@
 //! the order between keys does not matter, since each key holds one member's state
 //! or one organization's checkpoint.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use super::{OrgState, StateRecord};
@@ -20,20 +21,30 @@ pub fn fold_state(records: impl IntoIterator<Item = StateRecord>) -> HashMap<Str
                 state: Some(state),
                 ..
             } => {
-                orgs.entry(org_key.clone())
-                    .or_insert_with(|| OrgState::new(org_key))
-                    .insert(state);
+                org_of(&mut orgs, org_key).insert(state);
             }
             StateRecord::Member { state: None, .. } => {}
             StateRecord::Checkpoint(c) => {
                 let org_key = c.org_key.clone();
-                orgs.entry(org_key.clone())
-                    .or_insert_with(|| OrgState::new(org_key))
-                    .set_checkpoint(c);
+                org_of(&mut orgs, org_key).set_checkpoint(c);
             }
         }
     }
     orgs
+}
+
+/// The organization `org_key` names, added empty when new. The record's key moves
+/// into the look-up and is cloned only for a new organization: the restore of one
+/// large organization folds every member record into one entry, and a clone per
+/// record was an allocation per member.
+fn org_of(orgs: &mut HashMap<String, OrgState>, org_key: String) -> &mut OrgState {
+    match orgs.entry(org_key) {
+        Entry::Occupied(org) => org.into_mut(),
+        Entry::Vacant(new) => {
+            let key = new.key().clone();
+            new.insert(OrgState::new(key))
+        }
+    }
 }
 
 #[cfg(test)]
