@@ -164,6 +164,7 @@ fn rig_with(
         ocsf,
         settings: membership::Settings::default(),
         record_limit: Default::default(),
+        chunk_members: streak_connector::connector::DEFAULT_CHUNK_MEMBERS,
         clock: Arc::new(|| NOW),
         mode,
         restored: Mutex::new(Default::default()),
