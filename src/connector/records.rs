@@ -137,3 +137,130 @@ impl RecordChunks for PollRecords<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::avro::Schemas;
+    use crate::membership::{self, Checkpoint, Listing, Member, Settings, SourceInfo};
+
+    fn encoder() -> Encoder {
+        let source = SourceInfo {
+            connector: "t".into(),
+            version: "0".into(),
+            instance: "i".into(),
+        };
+        Encoder::single_object(Arc::new(Schemas::load().expect("schemas")), source)
+    }
+
+    fn listing(n: usize) -> Listing {
+        Listing {
+            members: (0..n)
+                .map(|i| Member {
+                    key: format!("u{i:02}"),
+                    ..Member::default()
+                })
+                .collect(),
+            complete: true,
+        }
+    }
+
+    fn targets<'a>(encoder: &'a Encoder, ocsf: Option<&'a OcsfOutput>) -> Targets<'a> {
+        Targets {
+            encoder,
+            events_topic: "ev",
+            state_topic: "st",
+            ocsf,
+            chunk_members: 3,
+        }
+    }
+
+    fn chunks(source: &mut PollRecords<'_>) -> Vec<Vec<OutRecord>> {
+        let mut all = Vec::new();
+        while let Some(chunk) = source.next_chunk().expect("encodes") {
+            all.push(chunk);
+        }
+        all
+    }
+
+    #[test]
+    fn members_a_chunk_then_the_checkpoint_and_the_tail() {
+        let state = membership::OrgState::new("o1");
+        let changes =
+            membership::diff_changes(&state, &listing(7), 1_000, &Settings::default(), None);
+        let (encoder, ocsf) = (encoder(), OcsfOutput::new(Some("oc"), Default::default()));
+        let tail = vec![OutRecord::new("findings", "f", "{}")];
+        let mut source = PollRecords::new(&changes, &state, targets(&encoder, ocsf.as_ref()), tail);
+        let chunks = chunks(&mut source);
+        let sizes: Vec<usize> = chunks.iter().map(Vec::len).collect();
+        // Three members a chunk (event, its OCSF record, state record), then the
+        // checkpoint and the finding record.
+        assert_eq!(sizes, [9, 9, 3, 2]);
+        let topics: Vec<&str> = chunks[0][..3].iter().map(|r| r.topic.as_str()).collect();
+        assert_eq!(topics, ["ev", "oc", "st"]);
+        assert_eq!(
+            chunks[0][1].key, chunks[0][0].key,
+            "OCSF keyed like its event"
+        );
+        let last: Vec<&str> = chunks[3].iter().map(|r| r.topic.as_str()).collect();
+        assert_eq!(last, ["st", "findings"]);
+        // Every record once, in the order a whole batch had within each topic.
+        let all: Vec<OutRecord> = chunks.into_iter().flatten().collect();
+        let decoder = crate::avro::Decoder::new(Arc::new(Schemas::load().expect("schemas")));
+        let state_keys: Vec<Option<String>> = (all.iter().filter(|r| r.topic == "st"))
+            .map(
+                |r| match decoder.decode_state_cached(&r.key, r.value.as_deref()) {
+                    Ok(membership::StateRecord::Member { user_key, .. }) => Some(user_key),
+                    Ok(membership::StateRecord::Checkpoint(_)) => None,
+                    Err(e) => panic!("{e}"),
+                },
+            )
+            .collect();
+        let mut expected: Vec<Option<String>> = (0..7).map(|i| Some(format!("u{i:02}"))).collect();
+        expected.push(None);
+        assert_eq!(state_keys, expected);
+        assert_eq!(source.next_chunk(), Ok(None), "done stays done");
+    }
+
+    #[test]
+    fn a_poll_without_changes_is_one_chunk() {
+        let mut state = membership::OrgState::new("o1");
+        let l = listing(4);
+        let settings = Settings::default();
+        state.apply(&membership::diff(&state, &l, 1_000, &settings, None));
+        let changes = membership::diff_changes(&state, &l, 2_000, &settings, None);
+        let encoder = encoder();
+        let mut source = PollRecords::new(&changes, &state, targets(&encoder, None), Vec::new());
+        let chunks = chunks(&mut source);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].len(), 1, "the checkpoint alone");
+    }
+
+    #[test]
+    fn an_encoding_error_ends_the_source_and_says_why() {
+        let mut state = membership::OrgState::new("o1");
+        state.set_checkpoint(Checkpoint {
+            org_key: "o1".into(),
+            poll_seq: i64::MAX as u64,
+            last_poll_ms: 0,
+            member_count: 0,
+            incarnation: None,
+        });
+        let changes =
+            membership::diff_changes(&state, &listing(2), 1_000, &Settings::default(), None);
+        let encoder = encoder();
+        let mut source = PollRecords::new(&changes, &state, targets(&encoder, None), Vec::new());
+        let failed = source.next_chunk().expect_err("poll_seq out of range");
+        assert!(failed.0.contains("poll_seq"), "{failed}");
+        assert!(source.next_chunk().is_err(), "no chunk after a failure");
+        assert!(matches!(
+            source.failure(),
+            Some(EncodeError::OutOfRange {
+                field: "poll_seq",
+                ..
+            })
+        ));
+    }
+}
