@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use uuid::Uuid;
 
-use crate::membership::{OrgState, PollOutcome, StateRecord};
+use crate::membership::{OrgState, PollChanges};
 
 use super::directory::{Directory, DirectoryUpdate};
 use super::reconcile::{Finding, FindingKind, ReconcileOptions, Reconciliation, Subject};
@@ -240,33 +240,26 @@ impl Reconciler {
     }
 
     /// The finding changes of one poll: `state` is the organization before the
-    /// poll, `outcome` the poll's (not yet committed) outcome. A held poll, or any
+    /// poll, `changes` the poll's (not yet committed) changes. A held poll, or any
     /// poll before the directory is loaded, yields nothing.
-    pub fn poll(&self, state: &OrgState, outcome: &PollOutcome) -> PendingFindings {
+    pub(crate) fn poll(&self, state: &OrgState, changes: &PollChanges) -> PendingFindings {
         let org_key = state.org_key();
         let mut pending = PendingFindings {
             org_key: org_key.to_owned(),
             records: Vec::new(),
             evaluated: None,
         };
-        let checkpoint = outcome.state_writes.iter().find_map(|w| match w {
-            StateRecord::Checkpoint(c) => Some(c),
-            StateRecord::Member { .. } => None,
-        });
-        let Some(checkpoint) = checkpoint.filter(|_| self.loaded) else {
+        let Some(checkpoint) = changes.checkpoint().filter(|_| self.loaded) else {
             return pending;
         };
         let known = self.orgs.get(org_key);
-        let members_written = outcome
-            .state_writes
-            .iter()
-            .any(|w| matches!(w, StateRecord::Member { .. }));
+        let members_written = !changes.is_empty();
         pending.evaluated = Some(self.version);
         if !members_written && known.and_then(|o| o.evaluated) == Some(self.version) {
             // Neither the members nor the directory changed: nor can the findings.
             return pending;
         }
-        let now = self.judge(state, outcome);
+        let now = self.judge(state, changes);
         let empty = BTreeMap::new();
         let before = known.map_or(&empty, |o| &o.findings);
         let subjects: BTreeMap<&Subject, ()> =
@@ -297,19 +290,14 @@ impl Reconciler {
     }
 
     /// All findings of the organization as it is after the poll: the state with
-    /// the outcome's member writes laid over it.
-    fn judge(&self, state: &OrgState, outcome: &PollOutcome) -> BTreeMap<Subject, Finding> {
+    /// the changed members laid over it.
+    fn judge(&self, state: &OrgState, changes: &PollChanges) -> BTreeMap<Subject, Finding> {
         let mut r = Reconciliation::new(state.org_key(), &self.directory, self.options);
         let mut written = HashSet::new();
-        for w in &outcome.state_writes {
-            if let StateRecord::Member {
-                user_key, state: s, ..
-            } = w
-            {
-                written.insert(user_key.as_str());
-                if let Some(s) = s {
-                    r.member(&s.member);
-                }
+        for i in 0..changes.len() {
+            written.insert(changes.user_key(i, state));
+            if let Some(s) = changes.after(i) {
+                r.member(&s.member);
             }
         }
         for s in state.iter() {

@@ -212,6 +212,48 @@ proptest! {
         prop_assert_eq!(decoded, record);
     }
 
+    /// [`Encoder::record_bound`] bounds every record the connector writes for a
+    /// member: its events (keyed and mailed as the diff makes them) and its state
+    /// record, in both wire formats.
+    #[test]
+    fn the_record_bound_holds(
+        event in arb_event(),
+        org_key in text(),
+        source in arb_source(),
+        confluent in any::<bool>(),
+    ) {
+        let schemas = schemas();
+        let encoder = if confluent {
+            let ids = SchemaIds { events_key: 1, events_value: 2, state_key: 3, state_value: 4 };
+            Encoder::with_schema_ids(Arc::clone(&schemas), source, ids)
+        } else {
+            Encoder::single_object(Arc::clone(&schemas), source)
+        };
+        let member = event.after.as_ref().or(event.before.as_ref());
+        let event = ChangeEvent {
+            org_key: org_key.clone(),
+            user_key: member.map(|s| s.member.key.clone()).unwrap_or_default(),
+            email: member.and_then(|s| s.member.email.clone()),
+            ..event
+        };
+        let text = |s: &Option<MemberState>| s.as_ref().map_or(0, |s| {
+            let m = &s.member;
+            m.key.len() + [&m.email, &m.display_name, &m.first_name, &m.last_name, &m.image]
+                .iter().map(|f| f.as_ref().map_or(0, String::len)).sum::<usize>()
+        });
+        let bound = encoder.record_bound(&org_key, text(&event.before).max(text(&event.after)));
+        let size = |r: &EncodedRecord| r.key.len() + r.value.as_ref().map_or(0, Vec::len);
+        let encoded = encoder.encode_event(&event).expect("encode");
+        prop_assert!(size(&encoded) <= bound, "event {} > {bound}", size(&encoded));
+        let record = StateRecord::Member {
+            org_key,
+            user_key: event.user_key.clone(),
+            state: event.after.clone(),
+        };
+        let encoded = encoder.encode_state(&record).expect("encode");
+        prop_assert!(size(&encoded) <= bound, "state {} > {bound}", size(&encoded));
+    }
+
     /// Whatever the bytes, the direct decoder returns (a record or an error): it
     /// never panics and never reads past the end.
     #[test]

@@ -129,6 +129,26 @@ impl Encoder {
         self.format
     }
 
+    /// An upper bound of the key plus value bytes of any record this encoder
+    /// writes for one member of organization `org_key` ([`Encoder::encode_event`]
+    /// of any of its events, [`Encoder::encode_state`] of its state record), whose
+    /// states before and after the poll each hold at most `member_text` bytes of
+    /// strings, its key included. Cheap: the poll checks every record against the
+    /// producer's limit with it before anything is sent, and encodes only the
+    /// members it cannot clear that way.
+    ///
+    /// Derived from `direct_encode.rs`: a long takes at most 10 bytes, a union
+    /// branch or a boolean 1, a string its bytes and a long. A `MemberState` is
+    /// then at most its text and 110 bytes; an event (key and value) at most the
+    /// organization key twice, the member's text five times (key twice, email,
+    /// before, after), the `source` bytes and 350 bytes; a state record less.
+    pub fn record_bound(&self, org_key: &str, member_text: usize) -> usize {
+        let h = &*self.headers;
+        let headers = (h.events_key.len() + h.events_value.len())
+            .max(h.state_key.len() + h.state_value.len());
+        headers + h.source.len() + 2 * org_key.len() + 5 * member_text + 350
+    }
+
     /// Key (`MembershipKey` with the member) and value (`ChangeEvent`) of an event
     /// for the events topic.
     pub fn encode_event(&self, event: &ChangeEvent) -> Result<EncodedRecord, EncodeError> {

@@ -59,6 +59,10 @@ pub struct PollContext {
     pub settings: membership::Settings,
     /// The largest record the producer sends (see [`super::record_size`]).
     pub record_limit: RecordLimit,
+    /// Changed members whose records make one chunk of a poll's transaction (see
+    /// [`super::records`]; [`super::DEFAULT_CHUNK_MEMBERS`] unless a test wants
+    /// many chunks).
+    pub chunk_members: usize,
     pub clock: Clock,
     pub mode: Mode,
     /// State restored at start-up, handed to each organization's poller at its

@@ -1,32 +1,36 @@
 //! The guards between the diff and the commit: the departure guard (its verdict
 //! is [`crate::membership`]'s) and the inactivity guard, both answered by an
 //! operator's decision bound to the hold ([`super::holds`]).
+//!
+//! The listing ends here: what the poll goes on with is its compact changes, each
+//! changed member packed once, and the listing is dropped on the way out.
 
 use super::context::PollContext;
 use super::hold_events::{HoldDiscarded, HoldRejectedStill, InactivityGuardTripped};
 use super::holds::{Concerned, HoldKind, HoldOutcome};
 use super::telemetry::DepartureGuardTripped;
-use crate::membership::{self, GuardRelease, GuardVerdict, Listing, OrgState, PollOutcome};
+use crate::membership::{self, GuardRelease, GuardVerdict, Listing, OrgState, PollChanges};
 use crate::telemetry::InternalEvent as _;
 
-/// The outcome to commit, or `None` when the poll is held (reported here).
+/// The changes to commit, or `None` when the poll is held (reported here).
 pub(super) fn guarded(
     ctx: &PollContext,
     org: &str,
     state: &OrgState,
-    listing: &Listing,
+    listing: Listing,
     now_ms: i64,
-) -> Option<PollOutcome> {
+) -> Option<PollChanges> {
     let poll_seq = state.checkpoint().map_or(0, |c| c.poll_seq) + 1;
-    let outcome = membership::diff(state, listing, now_ms, &ctx.settings, None);
+    let plan = membership::plan(state, &listing, now_ms, &ctx.settings);
+    let verdict = plan.verdict(state, &ctx.settings, None);
     if let GuardVerdict::Held {
         departures,
         known,
         reason,
         ..
-    } = &outcome.verdict
+    } = &verdict
     {
-        let concerned = Concerned::departing(state, listing);
+        let concerned = Concerned::departing(state, &listing);
         let kind = HoldKind::Departures;
         return match ctx
             .holds
@@ -37,10 +41,10 @@ pub(super) fn guarded(
                     org_key: org.to_string(),
                     expected_departures: *departures,
                 };
-                let released =
-                    membership::diff(state, listing, now_ms, &ctx.settings, Some(&release));
+                let released = plan.verdict(state, &ctx.settings, Some(&release));
                 // The same listing and state: the guard lets exactly this through.
-                matches!(released.verdict, GuardVerdict::Released { .. }).then_some(released)
+                matches!(released, GuardVerdict::Released { .. })
+                    .then(|| plan.changes(state, &listing, released))
             }
             HoldOutcome::Rejected => {
                 HoldRejectedStill { org, kind }.emit(&ctx.metrics);
@@ -59,14 +63,14 @@ pub(super) fn guarded(
         };
     }
     let known = state.len();
-    let inactive = Concerned::turning_inactive(&outcome.events);
+    let inactive = Concerned::turning_inactive(plan.turning_inactive(&listing));
     if ctx.inactivity.trips(inactive.len(), known) {
         let kind = HoldKind::Inactivity;
         return match ctx
             .holds
             .held(org, kind, poll_seq, known, "mass_inactivity", &inactive)
         {
-            HoldOutcome::Released => Some(outcome),
+            HoldOutcome::Released => Some(plan.changes(state, &listing, verdict)),
             HoldOutcome::Rejected => {
                 HoldRejectedStill { org, kind }.emit(&ctx.metrics);
                 None
@@ -85,5 +89,5 @@ pub(super) fn guarded(
     if let Some(hold) = ctx.holds.not_held(org) {
         HoldDiscarded { hold: &hold }.emit(&ctx.metrics);
     }
-    Some(outcome)
+    Some(plan.changes(state, &listing, verdict))
 }

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::membership::{ChangeEvent, EventType, Listing, OrgState};
+use crate::membership::{Listing, Member, OrgState};
 
 /// What a hold holds back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -119,17 +119,10 @@ impl Concerned {
         )
     }
 
-    /// The members a poll's events turn inactive.
-    pub fn turning_inactive(events: &[ChangeEvent]) -> Concerned {
-        Concerned::of(
-            events
-                .iter()
-                .filter(|e| e.event_type == EventType::WentInactive)
-                .map(|e| {
-                    let email = e.after.as_ref().and_then(|a| a.member.email.clone());
-                    (e.user_key.clone(), email)
-                }),
-        )
+    /// The members a poll turns inactive (as listed: their WENT_INACTIVE events'
+    /// `after`).
+    pub fn turning_inactive<'m>(members: impl Iterator<Item = &'m Member>) -> Concerned {
+        Concerned::of(members.map(|m| (m.key.clone(), m.email.clone())))
     }
 
     fn of(members: impl Iterator<Item = (String, Option<String>)>) -> Concerned {

@@ -2,12 +2,12 @@
 //! move the in-memory state on.
 //!
 //! Exactly once rests on that order. The events, the state records and the
-//! checkpoint of one poll go out in one Kafka transaction; until it commits, the
+//! checkpoint of one poll (and its OCSF and finding records) go out in one Kafka
+//! transaction, written chunk by chunk; until it commits, the
 //! in-memory state is untouched, so a failed or aborted cycle is redone from the last
 //! committed state, and a crash is redone after the restart's restore. Event ids are
 //! deterministic, so even a consumer that reads uncommitted data can drop repeats.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,10 +20,12 @@ use super::guarded::guarded;
 use super::keys::{FetchError, OrgKeys};
 use super::ocsf::OcsfOutput;
 use super::reconcile::PollFindings;
-use super::record_size::{encode_batch, Batch};
+use super::record_size::leave_out_oversized;
+use super::records::{PollRecords, Targets};
 use super::telemetry::{
     DepartureGuardReleaseUsed, MemberLeftOut, OrganizationResolved, PollFailed, PollSucceeded,
 };
+use crate::kafka::PublishError;
 use crate::keypool::AllKeysRejected;
 use crate::membership::{EventType, OrgState};
 use crate::recovery::{Classified, Recovery};
@@ -204,6 +206,12 @@ impl OrgPoller {
 
     /// One cycle. `Ok(None)` means shutdown was requested before anything was
     /// written.
+    ///
+    /// Its memory is bounded by a chunk, not by the organization, but for the
+    /// listing (dropped once diffed) and the poll's compact changes (each changed
+    /// member once, packed as the state keeps it): sizes are checked on the
+    /// changes, then the records are encoded chunk by chunk inside the one
+    /// transaction ([`super::records`]).
     async fn cycle(
         &mut self,
         shutdown: &CancellationToken,
@@ -224,64 +232,44 @@ impl OrgPoller {
         };
         let started = Instant::now();
         let now_ms = (self.ctx.clock)();
+        let ctx = Arc::clone(&self.ctx);
         let Some((_, state)) = &mut self.org else {
             return Ok(None);
         };
-        let mut outcome = match guarded(&self.ctx, &org_key, state, &fetched.listing, now_ms) {
-            Some(outcome) => outcome,
-            None => {
-                let held = self.ctx.holds.view().into_iter().find(|h| h.org == org_key);
-                if let Some(hold) = held {
-                    self.ctx.status.poll_held(&org_key, hold.count);
-                }
-                self.keys.watch_owners(state, now_ms, &self.ctx.settings);
-                return Ok(Some(PollStatus::Held));
+        let Some(mut changes) = guarded(&ctx, &org_key, state, fetched.listing, now_ms) else {
+            let held = ctx.holds.view().into_iter().find(|h| h.org == org_key);
+            if let Some(hold) = held {
+                ctx.status.poll_held(&org_key, hold.count);
             }
+            self.keys.watch_owners(state, now_ms, &ctx.settings);
+            return Ok(Some(PollStatus::Held));
         };
 
-        let Batch {
-            mut records,
-            left_out,
-        } = encode_batch(
-            &mut outcome,
-            &self.ctx.encoder,
-            &self.ctx.events_topic,
-            &self.ctx.state_topic,
-            self.ctx.record_limit,
-        )?;
+        // Every record's size, before anything is sent.
+        let topics = (ctx.events_topic.as_str(), ctx.state_topic.as_str());
+        let left_out =
+            leave_out_oversized(&mut changes, state, &ctx.encoder, topics, ctx.record_limit)?;
         for member in &left_out {
             MemberLeftOut {
                 org: &org_key,
                 member,
-                limit: self.ctx.record_limit,
+                limit: ctx.record_limit,
             }
-            .emit(&self.ctx.metrics);
-        }
-
-        // The OCSF record of each event, keyed with the event's own key bytes (the
-        // event records keep the order of `outcome.events`).
-        if let Some(ocsf) = &self.ocsf {
-            let siem: Vec<crate::kafka::OutRecord> = records
-                .iter()
-                .filter(|r| r.topic == self.ctx.events_topic)
-                .zip(&outcome.events)
-                .map(|(r, event)| ocsf.record(event, &r.key))
-                .collect();
-            records.extend(siem);
+            .emit(&ctx.metrics);
         }
 
         // The reconciliation's finding changes join the poll's transaction.
-        let findings = PollFindings::stage(
-            self.ctx.reconcile.as_ref(),
-            self.ctx.ocsf.as_ref().map(|o| o.topic.as_str()),
-            state,
-            &outcome,
-            &mut records,
-        );
+        let ocsf_topic = ctx.ocsf.as_ref().map(|o| o.topic.as_str());
+        let (findings, finding_records) =
+            PollFindings::stage(ctx.reconcile.as_ref(), ocsf_topic, state, &changes);
 
-        if let Mode::DryRun(out) = &self.ctx.mode {
-            for e in &outcome.events {
-                let _ = out.send(e.clone());
+        if let Mode::DryRun(out) = &ctx.mode {
+            let mut events = Vec::new();
+            for i in 0..changes.len() {
+                changes.member_records(i, state, &mut events);
+                for e in events.drain(..) {
+                    let _ = out.send(e);
+                }
             }
             return Ok(Some(PollStatus::Done));
         }
@@ -292,44 +280,69 @@ impl OrgPoller {
         let _gate = tokio::select! {
             biased;
             _ = shutdown.cancelled() => return Ok(None),
-            gate = self.ctx.commit_gate.lock() => gate,
+            gate = ctx.commit_gate.lock() => gate,
         };
         if shutdown.is_cancelled() {
             return Ok(None);
         }
-        self.ctx.sink.commit_batch(records).await?;
+        let targets = Targets {
+            encoder: &ctx.encoder,
+            events_topic: topics.0,
+            state_topic: topics.1,
+            ocsf: self.ocsf.as_ref(),
+            chunk_members: ctx.chunk_members,
+        };
+        let mut records = PollRecords::new(&changes, state, targets, finding_records);
+        if let Err(e) = ctx.sink.commit_chunks(&mut records).await {
+            return Err(match (e, records.failure()) {
+                (PublishError::SourceFailed(_), Some(encode)) => CycleError::Encode(encode),
+                (e, _) => CycleError::Publish(e),
+            });
+        }
+        drop(records);
 
         // Committed: now, and only now, the in-memory state moves on.
-        state.apply(&outcome);
+        let events = changes.event_counts();
+        state.apply_changes(changes);
         findings.committed();
+        self.committed(&org_key, now_ms, started.elapsed(), &events);
+        Ok(Some(PollStatus::Done))
+    }
+
+    /// After the commit: the owner watch, the key statuses, the release used, the
+    /// poll's report.
+    fn committed(
+        &mut self,
+        org_key: &str,
+        now_ms: i64,
+        duration: Duration,
+        events: &[(EventType, u64)],
+    ) {
+        let Some((_, state)) = &self.org else {
+            return;
+        };
         self.keys.watch_owners(state, now_ms, &self.ctx.settings);
-        publish_keys(&self.keys, &self.ctx.status, &org_key);
-        if let Some(hold) = self.ctx.holds.used(&org_key) {
+        publish_keys(&self.keys, &self.ctx.status, org_key);
+        if let Some(hold) = self.ctx.holds.used(org_key) {
             DepartureGuardReleaseUsed {
-                org: &org_key,
+                org: org_key,
                 kind: hold.kind.as_str(),
             }
             .emit(&self.ctx.metrics);
         }
-        let mut by_type: BTreeMap<EventType, u64> = BTreeMap::new();
-        for e in &outcome.events {
-            *by_type.entry(e.event_type).or_default() += 1;
-        }
-        let by_type: Vec<(EventType, u64)> = by_type.into_iter().collect();
         let poll_seq = state.checkpoint().map_or(0, |c| c.poll_seq);
-        (self.ctx.status).poll_committed(&org_key, poll_seq, state.len(), now_ms);
+        (self.ctx.status).poll_committed(org_key, poll_seq, state.len(), now_ms);
         PollSucceeded {
-            org: &org_key,
+            org: org_key,
             poll_seq,
-            duration: started.elapsed(),
-            events: &by_type,
+            duration,
+            events,
             members: state.len(),
             admins: state.admin_count(),
             inactive: state.inactive_count(),
             now_ms,
         }
         .emit(&self.ctx.metrics);
-        Ok(Some(PollStatus::Done))
     }
 }
 

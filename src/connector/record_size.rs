@@ -1,5 +1,5 @@
 //! One member's records must never block an organization: record sizes are checked
-//! before the transaction, and a member whose records are too large is left out of
+//! before the transaction begins, and a member whose records are too large is left out of
 //! the poll, while the rest commits.
 //!
 //! The string fields are bounded when parsed (`streak::wire`), so a member's records
@@ -18,13 +18,13 @@
 //! first poll, comes when it fits). The checkpoint still commits, and its
 //! `member_count` counts the listing, not the state.
 //!
-//! Pure and synchronous: it encodes, measures and filters; the poller reports.
-
-use std::collections::BTreeMap;
+//! Pure and synchronous: it measures and filters; the poller reports. The check
+//! comes first, on the poll's compact changes, before the transaction begins; the
+//! records themselves are encoded later, chunk by chunk ([`super::records`]).
 
 use crate::avro::{EncodeError, Encoder};
-use crate::kafka::{KafkaConfig, OutRecord};
-use crate::membership::{PollOutcome, StateRecord};
+use crate::kafka::KafkaConfig;
+use crate::membership::{OrgState, PollChanges};
 
 /// librdkafka's default `message.max.bytes`.
 pub(crate) const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
@@ -76,81 +76,68 @@ pub(crate) struct LeftOut {
     pub topic: String,
 }
 
-/// The records of one poll, in the outcome's order, and the members left out.
-#[derive(Debug, Default)]
-pub(crate) struct Batch {
-    pub records: Vec<OutRecord>,
-    pub left_out: Vec<LeftOut>,
-}
-
-/// Encodes the outcome's events (to `events_topic`) and state writes (to
-/// `state_topic`); every member with a record over `limit` is removed from the
-/// outcome and from the records, and listed in [`Batch::left_out`] (by user key).
-pub(crate) fn encode_batch(
-    outcome: &mut PollOutcome,
+/// Checks every record of the poll against `limit` before anything is sent, and
+/// leaves out of `changes` every member with a record over it: its events and its
+/// state record are not written, its state does not move. Returns the members left
+/// out, in key order. `topics` are the events and the state topic, for the report.
+///
+/// The check reads no more than it must: [`Encoder::record_bound`] clears almost
+/// every member from the sizes of its packed states alone, and only a member it
+/// cannot clear has its records encoded (and then dropped) to measure them. The
+/// poll's records are encoded later, chunk by chunk, inside the transaction
+/// ([`super::records`]).
+pub(crate) fn leave_out_oversized(
+    changes: &mut PollChanges,
+    state: &OrgState,
     encoder: &Encoder,
-    events_topic: &str,
-    state_topic: &str,
+    topics: (&str, &str),
     limit: RecordLimit,
-) -> Result<Batch, EncodeError> {
-    // (member, record): the member is None for the checkpoint.
-    let mut encoded: Vec<(Option<&str>, OutRecord)> =
-        Vec::with_capacity(outcome.events.len() + outcome.state_writes.len());
-    for event in &outcome.events {
-        let r = encoder.encode_event(event)?;
-        encoded.push((Some(event.user_key.as_str()), out(events_topic, r)));
-    }
-    for write in &outcome.state_writes {
-        let r = encoder.encode_state(write)?;
-        let member = match write {
-            StateRecord::Member { user_key, .. } => Some(user_key.as_str()),
-            StateRecord::Checkpoint(_) => None,
-        };
-        encoded.push((member, out(state_topic, r)));
-    }
-    let mut too_large: BTreeMap<String, LeftOut> = BTreeMap::new();
-    for (member, r) in &encoded {
-        let size = RecordLimit::size(&r.key, r.value.as_deref());
-        if let Some(user_key) = member.filter(|_| size > limit.max_bytes) {
-            let entry = too_large
-                .entry((*user_key).to_owned())
-                .or_insert_with(|| LeftOut {
-                    user_key: (*user_key).to_owned(),
-                    bytes: 0,
-                    topic: String::new(),
-                });
-            if size > entry.bytes {
-                entry.bytes = size;
-                entry.topic.clone_from(&r.topic);
-            }
+) -> Result<Vec<LeftOut>, EncodeError> {
+    let mut left_out = Vec::new();
+    let mut dropped = Vec::new();
+    let mut events = Vec::new();
+    for i in 0..changes.len() {
+        let (before, after) = changes.packed_bytes(i, state);
+        let bound = encoder.record_bound(state.org_key(), before.max(after));
+        if bound + RECORD_OVERHEAD_BYTES <= limit.max_bytes {
+            continue;
+        }
+        events.clear();
+        let write = changes.member_records(i, state, &mut events);
+        let mut sizes = Vec::with_capacity(events.len() + 1);
+        for e in &events {
+            sizes.push((encoded_size(&encoder.encode_event(e)?), topics.0));
+        }
+        sizes.push((encoded_size(&encoder.encode_state(&write)?), topics.1));
+        // The largest record, the first of equals.
+        let largest = sizes
+            .into_iter()
+            .reduce(|a, b| if b.0 > a.0 { b } else { a });
+        if let Some((bytes, topic)) = largest.filter(|(bytes, _)| *bytes > limit.max_bytes) {
+            left_out.push(LeftOut {
+                user_key: changes.user_key(i, state).to_owned(),
+                bytes,
+                topic: topic.to_owned(),
+            });
+            dropped.push(i);
         }
     }
-    let records = encoded
-        .into_iter()
-        .filter(|(member, _)| member.is_none_or(|m| !too_large.contains_key(m)))
-        .map(|(_, r)| r)
-        .collect();
-    if !too_large.is_empty() {
-        outcome
-            .events
-            .retain(|e| !too_large.contains_key(&e.user_key));
-        outcome.state_writes.retain(|w| match w {
-            StateRecord::Member { user_key, .. } => !too_large.contains_key(user_key),
-            StateRecord::Checkpoint(_) => true,
+    if !dropped.is_empty() {
+        // `dropped` is ascending: one pass.
+        let mut next = dropped.iter().peekable();
+        changes.retain(|i| {
+            let drop = next.peek() == Some(&&i);
+            if drop {
+                next.next();
+            }
+            !drop
         });
     }
-    Ok(Batch {
-        records,
-        left_out: too_large.into_values().collect(),
-    })
+    Ok(left_out)
 }
 
-fn out(topic: &str, r: crate::avro::EncodedRecord) -> OutRecord {
-    OutRecord {
-        topic: topic.to_owned(),
-        key: r.key,
-        value: r.value,
-    }
+fn encoded_size(r: &crate::avro::EncodedRecord) -> usize {
+    RecordLimit::size(&r.key, r.value.as_deref())
 }
 
 #[cfg(test)]
@@ -159,7 +146,10 @@ mod tests {
 
     use super::*;
     use crate::avro::Schemas;
-    use crate::membership::{self, Listing, Member, OrgState, Settings, SourceInfo};
+    use crate::connector::records::{PollRecords, Targets};
+    use crate::kafka::chunked::gather;
+    use crate::kafka::OutRecord;
+    use crate::membership::{self, Listing, Member, Settings, SourceInfo};
 
     fn encoder() -> Encoder {
         let source = SourceInfo {
@@ -179,7 +169,7 @@ mod tests {
     }
 
     /// A second poll (the first makes a SNAPSHOT) where three members join.
-    fn joins(big: usize) -> (OrgState, PollOutcome) {
+    fn joins(big: usize) -> (OrgState, PollChanges) {
         let settings = Settings::default();
         let mut state = OrgState::new("o1");
         let first = Listing {
@@ -197,30 +187,53 @@ mod tests {
             ],
             complete: true,
         };
-        let outcome = membership::diff(&state, &second, 2_000, &settings, None);
-        (state, outcome)
+        let changes = membership::diff_changes(&state, &second, 2_000, &settings, None);
+        (state, changes)
+    }
+
+    /// Every record of the poll, as its transaction gets them (chunks of two
+    /// members).
+    fn records(changes: &PollChanges, state: &OrgState) -> Vec<OutRecord> {
+        let encoder = encoder();
+        let targets = Targets {
+            encoder: &encoder,
+            events_topic: "ev",
+            state_topic: "st",
+            ocsf: None,
+            chunk_members: 2,
+        };
+        gather(&mut PollRecords::new(changes, state, targets, Vec::new())).expect("encodes")
+    }
+
+    fn keys(changes: &PollChanges, state: &OrgState) -> Vec<String> {
+        (0..changes.len())
+            .map(|i| changes.user_key(i, state).to_owned())
+            .collect()
     }
 
     #[test]
     fn everything_fits_under_the_default_limit() {
-        let (_, mut outcome) = joins(1024);
-        let before = outcome.clone();
-        let batch =
-            encode_batch(&mut outcome, &encoder(), "ev", "st", RecordLimit::default()).unwrap();
-        assert!(batch.left_out.is_empty());
-        assert_eq!(outcome, before);
+        let (state, mut changes) = joins(1024);
+        let limit = RecordLimit::default();
+        let left_out =
+            leave_out_oversized(&mut changes, &state, &encoder(), ("ev", "st"), limit).unwrap();
+        assert!(left_out.is_empty());
+        assert_eq!(keys(&changes, &state), ["u1", "u2", "u3"]);
+        assert_eq!(changes.event_count(), 3);
+        let records = records(&changes, &state);
         // Three events, three member states, one checkpoint.
-        assert_eq!(batch.records.len(), 7);
-        assert_eq!(batch.records.iter().filter(|r| r.topic == "ev").count(), 3);
+        assert_eq!(records.len(), 7);
+        assert_eq!(records.iter().filter(|r| r.topic == "ev").count(), 3);
     }
 
     #[test]
     fn a_member_over_the_limit_is_left_out_and_its_state_does_not_move() {
-        let (mut state, mut outcome) = joins(3000);
+        let (mut state, mut changes) = joins(3000);
         let limit = RecordLimit { max_bytes: 2000 };
-        let batch = encode_batch(&mut outcome, &encoder(), "ev", "st", limit).unwrap();
-        let [left] = &batch.left_out[..] else {
-            panic!("{:?}", batch.left_out)
+        let left_out =
+            leave_out_oversized(&mut changes, &state, &encoder(), ("ev", "st"), limit).unwrap();
+        let [left] = &left_out[..] else {
+            panic!("{left_out:?}")
         };
         assert_eq!(left.user_key, "u2");
         assert!(
@@ -229,20 +242,35 @@ mod tests {
             left.bytes
         );
         assert_eq!(left.topic, "ev");
+        let records = records(&changes, &state);
         // u1 and u3: an event and a state record each; and the checkpoint.
-        assert_eq!(batch.records.len(), 5);
-        assert!(outcome.events.iter().all(|e| e.user_key != "u2"));
-        assert_eq!(outcome.events.len(), 2);
-        assert!(outcome
-            .state_writes
-            .iter()
-            .any(|w| matches!(w, StateRecord::Checkpoint(_))));
-        assert!(batch
-            .records
+        assert_eq!(records.len(), 5);
+        assert_eq!(keys(&changes, &state), ["u1", "u3"]);
+        assert_eq!(changes.event_count(), 2);
+        assert!(changes.checkpoint().is_some());
+        assert!(records
             .iter()
             .all(|r| RecordLimit::size(&r.key, r.value.as_deref()) <= 2000));
-        state.apply(&outcome);
+        state.apply_changes(changes);
         assert!(state.get("u2").is_none() && state.get("u1").is_some());
+    }
+
+    /// A member the cheap bound cannot clear is measured exactly, and kept when
+    /// its records fit.
+    #[test]
+    fn a_member_near_the_limit_is_measured_exactly() {
+        let (state, mut changes) = joins(1000);
+        let limit = RecordLimit { max_bytes: 3000 };
+        assert!(encoder().record_bound("o1", 1000) + RECORD_OVERHEAD_BYTES > limit.max_bytes);
+        let left_out =
+            leave_out_oversized(&mut changes, &state, &encoder(), ("ev", "st"), limit).unwrap();
+        assert!(left_out.is_empty(), "{left_out:?}");
+        let records = records(&changes, &state);
+        assert_eq!(records.len(), 7);
+        let largest = records
+            .iter()
+            .map(|r| RecordLimit::size(&r.key, r.value.as_deref()));
+        assert!(largest.max().is_some_and(|n| n > 1000 && n <= 3000));
     }
 
     #[test]

@@ -283,6 +283,7 @@ pub(crate) async fn start(parts: Parts) -> Result<Started, StartupError> {
         ocsf: parts.ocsf,
         settings: parts.settings,
         record_limit: parts.record_limit,
+        chunk_members: super::DEFAULT_CHUNK_MEMBERS,
         clock: parts.clock,
         mode: parts.mode,
         restored: Mutex::new(restored),

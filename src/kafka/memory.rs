@@ -1,8 +1,10 @@
 //! [`MemoryStore`]: the in-memory twin of the Kafka topics, a
 //! [`TransactionalSink`] and a [`StateSource`] at once, for tests of the poll cycle.
 //!
-//! It models what the cycle relies on: a batch is all or nothing; an aborted batch
-//! stays in the log (as in Kafka) but no read-committed view shows it; a restore
+//! It models what the cycle relies on: a batch is all or nothing, whether it came
+//! whole or chunk by chunk (chunks are asked for one at a time, as the Kafka
+//! publisher does); an aborted batch stays in the log (as in Kafka) but no
+//! read-committed view shows it; a restore
 //! decodes every committed state record, last value per key, tombstones delete;
 //! once fenced (or fatally failed) every later commit fails the same way. Failures
 //! are injected with [`MemoryStore::fail_next`]. It must not model partitions or
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
+use super::chunked::OneChunk;
 use super::publisher::{CommitStats, PublishError, Stage};
 use super::restored::RecordAt;
 use super::restored::{RestoreError, RestoreStats, Restored, StateDecoder};
@@ -22,12 +25,13 @@ use super::survivors::{decode_survivors, Survivors};
 use super::telemetry::{
     StateRestored, TransactionAborted, TransactionCommitted, TransactionFailed,
 };
-use super::{OutRecord, StateSource, TransactionalSink};
+use super::{OutRecord, RecordChunks, StateSource, TransactionalSink};
 use crate::metrics::Metrics;
 use crate::recovery::Classified as _;
 use crate::telemetry::InternalEvent as _;
 
-/// A failure the next [`commit_batch`](TransactionalSink::commit_batch) returns.
+/// A failure the next [`commit_batch`](TransactionalSink::commit_batch) (or
+/// [`commit_chunks`](TransactionalSink::commit_chunks)) returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InjectedFailure {
     /// The commit timed out and the transaction was aborted: [`PublishError::Retriable`].
@@ -43,6 +47,12 @@ pub enum InjectedFailure {
     /// batch IS committed (the worst case the caller must survive), and the store
     /// is dead afterwards, like a producer whose process must restart.
     CommitOutcomeUnknown,
+    /// A delivery of chunk `n` (counted from 0) of a
+    /// [`commit_chunks`](TransactionalSink::commit_chunks) failed: the records of
+    /// the chunks before it stay in the log, aborted, the later chunks are never
+    /// asked for, and the transaction aborts ([`PublishError::Aborted`]). For
+    /// [`commit_batch`](TransactionalSink::commit_batch), its one chunk is chunk 0.
+    AbortAtChunk(usize),
 }
 
 /// One record in the in-memory log.
@@ -65,6 +75,8 @@ struct Inner {
     dead: Option<PublishError>,
     commits: u64,
     aborts: u64,
+    /// Chunks taken by `commit_chunks` (a batch of `commit_batch` counts one).
+    chunks: u64,
 }
 
 /// The in-memory twin of the state and events topics.
@@ -121,6 +133,11 @@ impl MemoryStore {
         self.lock().aborts
     }
 
+    /// Chunks taken so far, over every transaction (a whole batch counts one).
+    pub fn chunks(&self) -> u64 {
+        self.lock().chunks
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves a consistent log (every mutation
         // is a push or a counter): keep going with it.
@@ -150,9 +167,88 @@ fn injected_source(code: RDKafkaErrorCode) -> KafkaError {
     KafkaError::MessageProduction(code)
 }
 
+impl MemoryStore {
+    /// The transaction aborted while its chunks were being written: what was
+    /// written stays in the log, aborted.
+    fn abort_chunks(&self, written: Vec<OutRecord>, err: PublishError) -> PublishError {
+        let count = written.len();
+        let mut inner = self.lock();
+        Self::append(&mut inner, written, true);
+        inner.aborts += 1;
+        TransactionAborted {
+            records: count,
+            error_code: err.error_code(),
+            error: &err,
+        }
+        .emit(&self.metrics);
+        err
+    }
+
+    /// Takes an [`InjectedFailure::AbortAtChunk`] at the head of the queue.
+    fn take_abort_at_chunk(&self) -> Option<usize> {
+        let mut inner = self.lock();
+        match inner.failures.front() {
+            Some(&InjectedFailure::AbortAtChunk(n)) if inner.dead.is_none() => {
+                inner.failures.pop_front();
+                Some(n)
+            }
+            _ => None,
+        }
+    }
+}
+
 #[async_trait]
 impl TransactionalSink for MemoryStore {
+    /// Takes the chunks one at a time, as the Kafka publisher does, then commits
+    /// them as one batch.
+    async fn commit_chunks(
+        &self,
+        chunks: &mut dyn RecordChunks,
+    ) -> Result<CommitStats, PublishError> {
+        if let Some(dead) = &self.lock().dead {
+            return Err(dead.clone());
+        }
+        let abort_at = self.take_abort_at_chunk();
+        let mut records = Vec::new();
+        let mut n = 0;
+        loop {
+            let chunk = if abort_at == Some(n) {
+                None
+            } else {
+                match chunks.next_chunk() {
+                    Ok(chunk) => chunk,
+                    Err(failed) => {
+                        let err = PublishError::SourceFailed(failed);
+                        return Err(self.abort_chunks(records, err));
+                    }
+                }
+            };
+            let Some(chunk) = chunk else {
+                break;
+            };
+            self.lock().chunks += 1;
+            records.extend(chunk);
+            n += 1;
+        }
+        if abort_at.is_some() {
+            // At chunk `n`, or at the end if there were fewer chunks.
+            let err = PublishError::Aborted {
+                stage: Stage::Delivery,
+                source: injected_source(RDKafkaErrorCode::MessageTimedOut),
+            };
+            return Err(self.abort_chunks(records, err));
+        }
+        self.commit_records(records)
+    }
+
     async fn commit_batch(&self, records: Vec<OutRecord>) -> Result<CommitStats, PublishError> {
+        self.commit_chunks(&mut OneChunk::new(records)).await
+    }
+}
+
+impl MemoryStore {
+    /// One transaction of `records`, or the injected failure at the head.
+    fn commit_records(&self, records: Vec<OutRecord>) -> Result<CommitStats, PublishError> {
         let started = Instant::now();
         let count = records.len();
         let mut inner = self.lock();
@@ -175,13 +271,13 @@ impl TransactionalSink for MemoryStore {
             return Ok(stats);
         };
         let err = match failure {
+            InjectedFailure::AbortAtChunk(_) | InjectedFailure::Abort => PublishError::Aborted {
+                stage: Stage::Delivery,
+                source: injected_source(RDKafkaErrorCode::MessageTimedOut),
+            },
             InjectedFailure::Retriable => PublishError::Retriable {
                 stage: Stage::Commit,
                 source: injected_source(RDKafkaErrorCode::RequestTimedOut),
-            },
-            InjectedFailure::Abort => PublishError::Aborted {
-                stage: Stage::Delivery,
-                source: injected_source(RDKafkaErrorCode::MessageTimedOut),
             },
             InjectedFailure::Fenced => PublishError::Fenced {
                 stage: Stage::Commit,
@@ -198,7 +294,9 @@ impl TransactionalSink for MemoryStore {
             },
         };
         match failure {
-            InjectedFailure::Retriable | InjectedFailure::Abort => {
+            InjectedFailure::Retriable
+            | InjectedFailure::Abort
+            | InjectedFailure::AbortAtChunk(_) => {
                 Self::append(&mut inner, records, true);
                 inner.aborts += 1;
                 TransactionAborted {

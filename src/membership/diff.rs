@@ -10,10 +10,17 @@
 //! members by key ascending (byte order of the UTF-8 key), and within one member
 //! the [`EventType`] declaration order. State writes follow the same member order,
 //! one per member with events, and the checkpoint comes last.
+//!
+//! The diff comes in two halves, so that the poll cycle's memory is not three
+//! copies of the organization: [`plan`] walks the listing and decides who changes
+//! (positions only, nothing copied) and [`Plan::verdict`] asks the departure guard;
+//! [`Plan::changes`] then packs each changed member once into [`PollChanges`], from
+//! which the events and state records are made a few members at a time. [`diff`]
+//! is both halves and the whole materialized outcome: the reference the tests hold.
 
-use super::event_id::event_id;
-use super::guard::{evaluate, GuardRelease};
-use super::model::{ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, StateRecord};
+use super::changes::{MemberChange, PollChanges};
+use super::guard::{evaluate, GuardRelease, GuardVerdict};
+use super::model::{Checkpoint, EventType, Listing, Member};
 use super::outcome::PollOutcome;
 use super::packed::PackedMember;
 use super::settings::Settings;
@@ -30,29 +37,31 @@ pub fn is_inactive(member: &Member, now_ms: i64, inactive_after_ms: i64) -> bool
         .is_some_and(|t| now_ms.saturating_sub(t) > inactive_after_ms)
 }
 
-const fn bit(t: EventType) -> u8 {
+pub(super) const fn bit(t: EventType) -> u8 {
     1 << t as u8
 }
 
-/// One member that needs events or a write, before ordering.
-enum Change<'a> {
-    /// A listed member with events. `known` is its state, if any.
+/// One member that needs events or a write, before ordering: positions in the
+/// listing and in the state, nothing copied.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    /// A listed member with events. `known` is its position in the state, if any.
     Listed {
-        member: &'a Member,
-        known: Option<&'a PackedMember>,
+        listed: usize,
+        known: Option<usize>,
         kinds: u8,
         admin: Option<bool>,
         inactive: bool,
     },
     /// A known member not listed (a departure).
-    Gone { known: &'a PackedMember },
+    Gone { known: usize },
 }
 
-impl Change<'_> {
-    fn key(&self) -> &[u8] {
-        match self {
-            Change::Listed { member, .. } => member.key.as_bytes(),
-            Change::Gone { known } => known.key(),
+impl Change {
+    fn key<'a>(&self, state: &'a OrgState, listing: &'a Listing) -> &'a [u8] {
+        match *self {
+            Change::Listed { listed, .. } => listing.members[listed].key.as_bytes(),
+            Change::Gone { known } => state.members()[known].key(),
         }
     }
 }
@@ -67,54 +76,25 @@ pub fn diff(
     settings: &Settings,
     release: Option<&GuardRelease>,
 ) -> PollOutcome {
-    let snapshot = state.checkpoint().is_none();
-    let known = state.len();
-    let Scan {
-        mut changes,
-        seen,
-        matched,
-    } = scan(state, listing, now_ms, settings, snapshot);
+    diff_changes(state, listing, now_ms, settings, release).into_outcome(state)
+}
 
-    let departures = if listing.complete { known - matched } else { 0 };
-    let verdict = evaluate(
-        state.org_key(),
-        known,
-        listing.members.is_empty(),
-        departures,
-        settings,
-        release,
-    );
-    if verdict.is_held() {
-        return PollOutcome {
-            events: Vec::new(),
-            state_writes: Vec::new(),
-            verdict,
-        };
-    }
-    if departures > 0 {
-        changes.extend(
-            state
-                .members()
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| !seen.contains(i))
-                .map(|(_, known)| Change::Gone { known }),
-        );
-    }
-    // Stable: among duplicate new keys the first listed stays first...
-    changes.sort_by(|a, b| a.key().cmp(b.key()));
-    // ...and is the one kept.
-    changes.dedup_by(|later, earlier| later.key() == earlier.key());
-
-    let (events, state_writes) = assemble(state, changes, now_ms, snapshot);
-    PollOutcome {
-        events,
-        state_writes,
-        verdict,
-    }
+/// [`diff`], compact: each changed member once, its events and state record made
+/// on demand (see [`PollChanges`]).
+pub(crate) fn diff_changes(
+    state: &OrgState,
+    listing: &Listing,
+    now_ms: i64,
+    settings: &Settings,
+    release: Option<&GuardRelease>,
+) -> PollChanges {
+    let plan = plan(state, listing, now_ms, settings);
+    let verdict = plan.verdict(state, settings, release);
+    plan.changes(state, listing, verdict)
 }
 
 /// A set of member positions.
+#[derive(Debug)]
 struct Bitset(Vec<u64>);
 
 impl Bitset {
@@ -135,40 +115,42 @@ impl Bitset {
     }
 }
 
-/// What the walk over the listing found.
-struct Scan<'a> {
-    /// Listed members with events (departures are added later).
-    changes: Vec<Change<'a>>,
+/// The first half of a diff: which listed members change and how many known ones
+/// are gone, by position in the listing and in the state. Valid only with the very
+/// `state` and `listing` it was planned from.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// Listed members with events (departures are added by [`Plan::changes`]).
+    changes: Vec<Change>,
     /// Positions of the known members that are listed.
     seen: Bitset,
-    /// How many known members are listed.
-    matched: usize,
+    /// Members known before the poll.
+    known: usize,
+    /// LEFT events the poll would emit (0 when the listing is incomplete).
+    departures: usize,
+    listed_empty: bool,
+    snapshot: bool,
+    now_ms: i64,
 }
 
 /// Walk the listing: look each member up in the state and decide its events.
-fn scan<'a>(
-    state: &'a OrgState,
-    listing: &'a Listing,
-    now_ms: i64,
-    settings: &Settings,
-    snapshot: bool,
-) -> Scan<'a> {
+pub(crate) fn plan(state: &OrgState, listing: &Listing, now_ms: i64, settings: &Settings) -> Plan {
+    let snapshot = state.checkpoint().is_none();
     let packed = state.members();
-    let mut scan = Scan {
-        changes: Vec::new(),
-        seen: Bitset::new(packed.len()),
-        matched: 0,
-    };
+    let mut changes = Vec::new();
+    let mut seen = Bitset::new(packed.len());
+    let mut matched = 0;
     let mut keys: [&[u8]; BATCH] = [&[]; BATCH];
     let mut found = [None; BATCH];
     // Lookups a batch at a time: the state is far larger than the CPU caches, and
     // a batch's lookups overlap their cache misses (see `KeyIndex::find_many`).
-    for chunk in listing.members.chunks(BATCH) {
+    for (c, chunk) in listing.members.chunks(BATCH).enumerate() {
         for (k, member) in keys.iter_mut().zip(chunk) {
             *k = member.key.as_bytes();
         }
         state.positions(&keys[..chunk.len()], &mut found);
-        for (member, &found) in chunk.iter().zip(&found) {
+        for (j, (member, &found)) in chunk.iter().zip(&found).enumerate() {
+            let listed = c * BATCH + j;
             let inactive = is_inactive(member, now_ms, settings.inactive_after_ms);
             let Some(i) = found else {
                 let kinds = bit(if snapshot {
@@ -176,8 +158,8 @@ fn scan<'a>(
                 } else {
                     EventType::Joined
                 });
-                scan.changes.push(Change::Listed {
-                    member,
+                changes.push(Change::Listed {
+                    listed,
                     known: None,
                     kinds,
                     admin: member.is_org_admin,
@@ -185,10 +167,10 @@ fn scan<'a>(
                 });
                 continue;
             };
-            if !scan.seen.insert(i) {
+            if !seen.insert(i) {
                 continue; // a duplicate key: the first occurrence wins
             }
-            scan.matched += 1;
+            matched += 1;
             let old = packed[i].view();
             // Unknown (`None`) keeps what was known: a field the API dropped must
             // not read as a revoked admin.
@@ -211,9 +193,9 @@ fn scan<'a>(
                 kinds
             };
             if kinds != 0 {
-                scan.changes.push(Change::Listed {
-                    member,
-                    known: Some(&packed[i]),
+                changes.push(Change::Listed {
+                    listed,
+                    known: Some(i),
                     kinds,
                     admin,
                     inactive,
@@ -221,108 +203,146 @@ fn scan<'a>(
             }
         }
     }
-    scan
+    let known = state.len();
+    Plan {
+        changes,
+        seen,
+        known,
+        departures: if listing.complete { known - matched } else { 0 },
+        listed_empty: listing.members.is_empty(),
+        snapshot,
+        now_ms,
+    }
 }
 
-/// Turn the ordered changes into events and state writes (checkpoint last).
-fn assemble(
-    state: &OrgState,
-    changes: Vec<Change<'_>>,
-    now_ms: i64,
-    snapshot: bool,
-) -> (Vec<ChangeEvent>, Vec<StateRecord>) {
-    let org_key = state.org_key();
-    let poll_seq = state.checkpoint().map_or(1, |c| c.poll_seq + 1);
-    // The first checkpoint starts an incarnation; later ones carry it (or its
-    // absence, for a checkpoint written before incarnations existed).
-    let incarnation = state
-        .checkpoint()
-        .map_or(Some(state.fresh_incarnation()), |c| c.incarnation);
-    let mut events = Vec::with_capacity(changes.len());
-    let mut state_writes = Vec::with_capacity(changes.len() + 1);
-    let mut member_count = state.len();
-    let mut emit =
-        |event_type: EventType, before: Option<MemberState>, after: Option<MemberState>| {
-            let m = after.as_ref().or(before.as_ref()).map(|s| &s.member);
-            let user_key = m.map(|m| m.key.clone()).unwrap_or_default();
-            events.push(ChangeEvent {
-                event_id: event_id(org_key, &user_key, event_type, poll_seq, incarnation),
-                event_type,
-                org_key: org_key.to_owned(),
-                email: m.and_then(|m| m.email.clone()),
-                user_key,
-                detected_at_ms: now_ms,
-                poll_seq,
-                before,
-                after,
-            });
-        };
-    for change in changes {
-        match change {
-            Change::Listed {
-                member,
-                known,
-                kinds,
-                admin,
-                inactive,
-            } => {
-                let old = known.map(PackedMember::view);
-                if old.is_none() {
-                    member_count += 1;
-                }
-                let after = MemberState {
-                    member: Member {
-                        is_org_admin: admin,
-                        ..member.clone()
-                    },
-                    inactive,
-                    first_seen_ms: old.map_or(now_ms, |v| v.first_seen_ms),
-                    last_changed_ms: now_ms,
-                };
-                // SNAPSHOT and JOINED have no `before`; every other event of this
-                // member in this poll shares the same `before` and `after`.
-                let mut before = old.filter(|_| !snapshot).map(|v| v.to_state());
-                let mut types = EventType::ALL.into_iter().filter(|&t| kinds & bit(t) != 0);
-                let mut next = types.next();
-                while let Some(t) = next {
-                    next = types.next();
-                    // The last event of the member takes `before` instead of a copy.
-                    let before = if next.is_some() {
-                        before.clone()
-                    } else {
-                        before.take()
-                    };
-                    emit(t, before, Some(after.clone()));
-                }
-                state_writes.push(StateRecord::Member {
-                    org_key: org_key.to_owned(),
-                    user_key: member.key.clone(),
-                    state: Some(after),
-                });
-            }
-            Change::Gone { known } => {
-                member_count -= 1;
-                let before = known.unpack();
-                let user_key = before.member.key.clone();
-                // Before the first committed poll there is no baseline to leave
-                // from: a stray member record is only tombstoned.
-                if !snapshot {
-                    emit(EventType::Left, Some(before), None);
-                }
-                state_writes.push(StateRecord::Member {
-                    org_key: org_key.to_owned(),
-                    user_key,
-                    state: None,
-                });
-            }
-        }
+impl Plan {
+    /// The departure guard's verdict on this poll, with the operator's `release`
+    /// if one is pending.
+    pub(crate) fn verdict(
+        &self,
+        state: &OrgState,
+        settings: &Settings,
+        release: Option<&GuardRelease>,
+    ) -> GuardVerdict {
+        evaluate(
+            state.org_key(),
+            self.known,
+            self.listed_empty,
+            self.departures,
+            settings,
+            release,
+        )
     }
-    state_writes.push(StateRecord::Checkpoint(Checkpoint {
-        org_key: org_key.to_owned(),
-        poll_seq,
-        last_poll_ms: now_ms,
-        member_count: member_count as u64,
-        incarnation,
-    }));
-    (events, state_writes)
+
+    /// The listed members this poll turns inactive (WENT_INACTIVE).
+    pub(crate) fn turning_inactive<'l>(
+        &self,
+        listing: &'l Listing,
+    ) -> impl Iterator<Item = &'l Member> + use<'_, 'l> {
+        self.changes.iter().filter_map(|c| match *c {
+            Change::Listed { listed, kinds, .. } if kinds & bit(EventType::WentInactive) != 0 => {
+                Some(&listing.members[listed])
+            }
+            _ => None,
+        })
+    }
+
+    /// The second half: each changed member packed once, in output order, and the
+    /// checkpoint; nothing when `verdict` holds the poll. The listing is not needed
+    /// afterwards.
+    pub(crate) fn changes(
+        self,
+        state: &OrgState,
+        listing: &Listing,
+        verdict: GuardVerdict,
+    ) -> PollChanges {
+        let poll_seq = state.checkpoint().map_or(1, |c| c.poll_seq + 1);
+        // The first checkpoint starts an incarnation; later ones carry it (or its
+        // absence, for a checkpoint written before incarnations existed).
+        let incarnation = state
+            .checkpoint()
+            .map_or(Some(state.fresh_incarnation()), |c| c.incarnation);
+        let mut changes = PollChanges {
+            org_key: state.org_key().to_owned(),
+            poll_seq,
+            incarnation,
+            now_ms: self.now_ms,
+            snapshot: self.snapshot,
+            members: Vec::new(),
+            checkpoint: None,
+            verdict,
+            known: self.known,
+        };
+        if changes.verdict.is_held() {
+            return changes;
+        }
+        let Plan {
+            changes: mut planned,
+            seen,
+            departures,
+            snapshot,
+            now_ms,
+            ..
+        } = self;
+        if departures > 0 {
+            planned.extend(
+                (0..state.len())
+                    .filter(|&i| !seen.contains(i))
+                    .map(|known| Change::Gone { known }),
+            );
+        }
+        // Stable: among duplicate new keys the first listed stays first...
+        planned.sort_by(|a, b| a.key(state, listing).cmp(b.key(state, listing)));
+        // ...and is the one kept.
+        planned.dedup_by(|later, earlier| later.key(state, listing) == earlier.key(state, listing));
+
+        let mut member_count = state.len();
+        changes.members = Vec::with_capacity(planned.len());
+        for change in planned {
+            changes.members.push(match change {
+                Change::Listed {
+                    listed,
+                    known,
+                    kinds,
+                    admin,
+                    inactive,
+                } => {
+                    let first_seen_ms = match known {
+                        Some(i) => state.members()[i].view().first_seen_ms,
+                        None => {
+                            member_count += 1;
+                            now_ms
+                        }
+                    };
+                    let member = &listing.members[listed];
+                    let after =
+                        PackedMember::pack_parts(member, admin, inactive, first_seen_ms, now_ms);
+                    MemberChange {
+                        kinds,
+                        known,
+                        after: Some(after),
+                    }
+                }
+                Change::Gone { known } => {
+                    member_count -= 1;
+                    // Before the first committed poll there is no baseline to leave
+                    // from: a stray member record is only tombstoned.
+                    let kinds = if snapshot { 0 } else { bit(EventType::Left) };
+                    MemberChange {
+                        kinds,
+                        known: Some(known),
+                        after: None,
+                    }
+                }
+            });
+        }
+        changes.checkpoint = Some(Checkpoint {
+            org_key: changes.org_key.clone(),
+            poll_seq,
+            last_poll_ms: now_ms,
+            member_count: member_count as u64,
+            incarnation,
+        });
+        changes
+    }
 }

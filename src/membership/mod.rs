@@ -7,12 +7,15 @@
 //! fail, so the module has no error type.
 //!
 //! - [`diff`] applies the rules of `docs/events-semantics.md` and the departure
-//!   guard to one poll;
+//!   guard to one poll; the poll cycle uses its two halves, [`plan`] and
+//!   `Plan::changes`, whose [`PollChanges`] hold each changed member once, packed,
+//!   and make its events and state record on demand;
 //! - [`OrgState`] holds an organization's members compactly (one allocation per
 //!   member) and moves on only through [`OrgState::apply`] of a committed outcome,
 //!   or through the restore's `insert`/`remove`/`set_checkpoint`;
 //! - [`event_id`] derives the deterministic event ids.
 
+mod changes;
 mod diff;
 mod event_id;
 mod fold;
@@ -30,6 +33,10 @@ mod diff_tests;
 #[cfg(test)]
 mod proptests;
 
+pub(crate) use changes::PollChanges;
+#[cfg(test)]
+pub(crate) use diff::diff_changes;
+pub(crate) use diff::plan;
 pub use diff::{diff, is_inactive};
 pub use event_id::event_id;
 pub use fold::fold_state;
@@ -38,6 +45,7 @@ pub use guard::GuardVerdict;
 pub use model::{
     ChangeEvent, Checkpoint, EventType, Listing, Member, MemberState, SourceInfo, StateRecord,
 };
+#[cfg(test)]
 pub(crate) use outcome::PollOutcome;
 pub use owner::owner_risks;
 pub use settings::{Settings, DEFAULT_INACTIVE_AFTER_MS};

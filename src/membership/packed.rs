@@ -120,12 +120,31 @@ fn text(bytes: &[u8]) -> String {
 impl PackedMember {
     pub(crate) fn pack(state: &MemberState) -> Self {
         let m = &state.member;
+        Self::pack_parts(
+            m,
+            m.is_org_admin,
+            state.inactive,
+            state.first_seen_ms,
+            state.last_changed_ms,
+        )
+    }
+
+    /// The packing of the [`MemberState`] of `m` with `is_org_admin` replaced by
+    /// `admin` and the derived facts given, without building that state first (the
+    /// diff packs a listed member straight from the listing).
+    pub(crate) fn pack_parts(
+        m: &Member,
+        admin: Option<bool>,
+        inactive: bool,
+        first_seen_ms: i64,
+        last_changed_ms: i64,
+    ) -> Self {
         let strs = profile_fields(m);
         let mut flags = 0u16;
-        if state.inactive {
+        if inactive {
             flags |= FLAG_INACTIVE;
         }
-        if let Some(admin) = m.is_org_admin {
+        if let Some(admin) = admin {
             flags |= FLAG_ADMIN_KNOWN;
             if admin {
                 flags |= FLAG_ADMIN;
@@ -151,8 +170,8 @@ impl PackedMember {
         put_len(&mut buf, m.key.len());
         buf.extend_from_slice(m.key.as_bytes());
         buf.extend_from_slice(&flags.to_le_bytes());
-        buf.extend_from_slice(&state.first_seen_ms.to_le_bytes());
-        buf.extend_from_slice(&state.last_changed_ms.to_le_bytes());
+        buf.extend_from_slice(&first_seen_ms.to_le_bytes());
+        buf.extend_from_slice(&last_changed_ms.to_le_bytes());
         if let Some(t) = m.last_seen_ms {
             buf.extend_from_slice(&t.to_le_bytes());
         }
@@ -172,6 +191,12 @@ impl PackedMember {
     pub(crate) fn key(&self) -> &[u8] {
         let mut pos = 0;
         get_bytes(&self.0, &mut pos)
+    }
+
+    /// The member's key as text. The bytes were a `String` when packed, so the
+    /// empty fallback is never taken; it keeps a panic path out of the code.
+    pub(crate) fn key_str(&self) -> &str {
+        std::str::from_utf8(self.key()).unwrap_or_default()
     }
 
     /// Read one byte per cache line of the packing and return their sum: a

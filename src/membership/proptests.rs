@@ -263,6 +263,20 @@ proptest! {
             expected_new.values().filter(|s| s.member.is_org_admin == Some(true)).count()
         );
         prop_assert_eq!(after.inactive_count(), expected_new.values().filter(|s| s.inactive).count());
+        // The compact changes the cycle commits say the same, and move the state
+        // the same way.
+        let changes = diff_changes(&org, &listing, now, &settings, None);
+        prop_assert_eq!(changes.event_count(), out.events.len());
+        let counts: u64 = changes.event_counts().iter().map(|(_, n)| n).sum();
+        prop_assert_eq!(counts, out.events.len() as u64);
+        let mut compact = org.clone();
+        compact.apply_changes(changes);
+        prop_assert_eq!(&to_model(&compact), &expected_new);
+        prop_assert_eq!(compact.checkpoint(), after.checkpoint());
+        prop_assert_eq!(
+            (compact.admin_count(), compact.inactive_count()),
+            (after.admin_count(), after.inactive_count())
+        );
         // Writes: exactly the members with events, then the checkpoint.
         let written: BTreeSet<&str> = out.state_writes.iter().filter_map(|w| match w {
             StateRecord::Member { user_key, .. } => Some(user_key.as_str()),
@@ -276,6 +290,48 @@ proptest! {
         let again = diff(&after, &listing, now, &settings, None);
         prop_assert!(again.events.is_empty(), "{:?}", again.events);
         prop_assert_eq!(again.state_writes.len(), 1);
+    }
+
+    /// Leaving members out of the compact changes (as the record-size check does)
+    /// drops exactly their events and state records, and their state stays.
+    #[test]
+    fn members_left_out_of_the_changes_keep_their_state(
+        first in arb_listing(),
+        fresh in arb_listing(),
+        keep in proptest::collection::vec(any::<bool>(), 13),
+        snapshot in prop::bool::weighted(0.2),
+    ) {
+        let settings = Settings { inactive_after_ms: AFTER, ..Settings::default() };
+        let org = if snapshot { OrgState::new("org") } else { history(first, None) };
+        let now = NOW0 + 2 * AFTER;
+        let listing = Listing { members: fresh, complete: true };
+        let mut changes = diff_changes(&org, &listing, now, &settings, None);
+        let kept: BTreeSet<String> = (0..changes.len())
+            .filter(|&i| keep[i % keep.len()])
+            .map(|i| changes.user_key(i, &org).to_owned())
+            .collect();
+        changes.retain(|i| keep[i % keep.len()]);
+        let mut again = diff_changes(&org, &listing, now, &settings, None);
+        again.retain(|i| keep[i % keep.len()]);
+        let full = diff(&org, &listing, now, &settings, None);
+        let out = again.into_outcome(&org);
+        let expected: Vec<&ChangeEvent> =
+            full.events.iter().filter(|e| kept.contains(&e.user_key)).collect();
+        prop_assert_eq!(out.events.iter().collect::<Vec<_>>(), expected);
+        prop_assert_eq!(out.state_writes.last(), full.state_writes.last(), "the checkpoint stays");
+        let mut compact = org.clone();
+        compact.apply_changes(changes);
+        let mut applied = org.clone();
+        applied.apply(&out);
+        prop_assert_eq!(to_model(&compact), to_model(&applied));
+        for s in org.iter().chain(listing.members.iter().map(|m| MemberState {
+            member: m.clone(), inactive: false, first_seen_ms: 0, last_changed_ms: 0,
+        })) {
+            let key = &s.member.key;
+            if !kept.contains(key) {
+                prop_assert_eq!(compact.get(key), org.get(key), "{} left out", key);
+            }
+        }
     }
 
     #[test]

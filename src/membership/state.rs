@@ -3,7 +3,8 @@
 //!
 //! It owns the in-memory representation and its bookkeeping (admin and inactive
 //! counts), and must not decide anything: what changed is [`super::diff`]'s job, and
-//! the state only moves on through [`OrgState::apply`] of a committed outcome or the
+//! the state only moves on through [`OrgState::apply`] (or
+//! [`OrgState::apply_changes`]) of a committed outcome or the
 //! restore's [`OrgState::insert`]/[`OrgState::remove`]/[`OrgState::set_checkpoint`].
 //!
 //! Representation: a `Vec` of [`PackedMember`] (one heap allocation per member, key
@@ -11,6 +12,7 @@
 //! once. Removal swaps the last member into the hole. A diff marks the members it
 //! saw by position, which is stable while the state is not mutated.
 
+use super::changes::PollChanges;
 use super::model::{Checkpoint, MemberState, StateRecord};
 use super::outcome::PollOutcome;
 use super::packed::PackedMember;
@@ -111,7 +113,11 @@ impl OrgState {
     /// Insert or replace the member keyed by `state.member.key`. Returns whether a
     /// member was replaced.
     pub fn insert(&mut self, state: MemberState) -> bool {
-        let packed = PackedMember::pack(&state);
+        self.insert_packed(PackedMember::pack(&state))
+    }
+
+    /// [`OrgState::insert`] of a member already packed.
+    fn insert_packed(&mut self, packed: PackedMember) -> bool {
         self.count(&packed, 1);
         let hash = self.index.hash(packed.key());
         let members = &self.members;
@@ -164,6 +170,30 @@ impl OrgState {
                 },
                 StateRecord::Checkpoint(c) => self.set_checkpoint(c.clone()),
             }
+        }
+    }
+
+    /// [`OrgState::apply`] of a committed poll's [`PollChanges`] (made against this
+    /// very state, which has not moved since): the packed members move in as they
+    /// are, the members gone are removed, the checkpoint is replaced. The same state
+    /// as `apply` of the materialized outcome.
+    pub(crate) fn apply_changes(&mut self, changes: PollChanges) {
+        debug_assert_eq!(self.len(), changes.known, "changes of another state");
+        // Removals move members around: take the departed keys before anything moves.
+        let gone: Vec<String> = (changes.members.iter())
+            .filter(|m| m.after.is_none())
+            .filter_map(|m| m.known.map(|k| self.members[k].key_str().to_owned()))
+            .collect();
+        for m in changes.members {
+            if let Some(after) = m.after {
+                self.insert_packed(after);
+            }
+        }
+        for key in gone {
+            self.remove(&key);
+        }
+        if let Some(c) = changes.checkpoint {
+            self.set_checkpoint(c);
         }
     }
 

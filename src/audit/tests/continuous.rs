@@ -4,7 +4,7 @@
 use crate::audit::continuous::{finding_id_namespace, FindingChange};
 use crate::audit::status::DirectoryStatus;
 use crate::audit::*;
-use crate::membership::{diff, Listing, Member, OrgState, Settings};
+use crate::membership::{diff_changes, Listing, Member, OrgState, Settings};
 
 const T0: i64 = 1_800_000_000_000;
 
@@ -60,19 +60,19 @@ impl World {
     /// One poll; its findings are published and taken in only if it commits.
     fn poll(&mut self, r: &mut Reconciler, members: &[Member], commit: bool) -> Vec<FindingRecord> {
         self.now += 300_000;
-        let outcome = diff(
+        let changes = diff_changes(
             &self.state,
             &listing(members),
             self.now,
             &Settings::default(),
             None,
         );
-        let pending = r.poll(&self.state, &outcome);
+        let pending = r.poll(&self.state, &changes);
         let records = pending.records.clone();
         if commit {
             self.findings_topic.extend(records.iter().cloned());
             r.commit(pending);
-            self.state.apply(&outcome);
+            self.state.apply_changes(changes);
         }
         records
     }

@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::audit::continuous::FindingChange;
 use crate::audit::ocsf::{finding_record, FINDING_CLASS_UID};
 use crate::audit::*;
-use crate::membership::{diff, Listing, Member, OrgState, Settings};
+use crate::membership::{diff_changes, Listing, Member, OrgState, Settings};
 
 const T0: i64 = 1_800_000_000_000;
 
@@ -61,11 +61,11 @@ fn records() -> Vec<FindingRecord> {
             members: members.to_vec(),
             complete: true,
         };
-        let outcome = diff(state, &listing, now, &Settings::default(), None);
-        let pending = r.poll(state, &outcome);
+        let changes = diff_changes(state, &listing, now, &Settings::default(), None);
+        let pending = r.poll(state, &changes);
         out.extend(pending.records.iter().cloned());
         r.commit(pending);
-        state.apply(&outcome);
+        state.apply_changes(changes);
     };
     step(&mut r, &mut state);
     set(&mut r, "ann@corp.example", Some("deleted"));

@@ -3,7 +3,9 @@
 
 use crate::audit::render::rfc3339;
 use crate::audit::*;
-use crate::membership::{diff, Checkpoint, Listing, Member, MemberState, OrgState, Settings};
+use crate::membership::{
+    diff_changes, Checkpoint, Listing, Member, MemberState, OrgState, Settings,
+};
 
 /// 2026-12-01T12:00:00Z.
 const NOW: i64 = 1_796_126_400_000;
@@ -105,12 +107,12 @@ fn record_example() -> String {
         members: org.iter().map(|s| s.member).collect(),
         complete: true,
     };
-    let outcome = diff(&org, &listing, NOW, &Settings::default(), None);
+    let changes = diff_changes(&org, &listing, NOW, &Settings::default(), None);
     let opts = DirectoryOptions::default();
     let loaded = parse_directory(DIRECTORY.as_bytes(), DirectoryFormat::Csv, &opts).unwrap();
     let mut r = Reconciler::new(loaded.directory, ReconcileOptions::default());
     r.set_directory_loaded();
-    let pending = r.poll(&org, &outcome);
+    let pending = r.poll(&org, &changes);
     let ben = pending
         .records
         .iter()

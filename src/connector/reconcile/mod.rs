@@ -41,7 +41,7 @@ use crate::kafka::{
     ensure_compacted_topic, KafkaConfig, KafkaStateSource, OutRecord, RestoreError,
     StateSource as _, TopicError, TopicPolicy,
 };
-use crate::membership::{OrgState, PollOutcome};
+use crate::membership::{OrgState, PollChanges};
 use crate::metrics::Metrics;
 use crate::recovery::{Classified, Recovery};
 use crate::telemetry::InternalEvent as _;
@@ -183,10 +183,10 @@ impl Continuous {
         lock(&self.reconciler).apply_directory(update);
     }
 
-    /// What the poll would publish: `state` before the poll, `outcome` its
+    /// What the poll would publish: `state` before the poll, `changes` its
     /// not-yet-committed result.
-    pub fn pending(&self, state: &OrgState, outcome: &PollOutcome) -> PendingFindings {
-        lock(&self.reconciler).poll(state, outcome)
+    pub(crate) fn pending(&self, state: &OrgState, changes: &PollChanges) -> PendingFindings {
+        lock(&self.reconciler).poll(state, changes)
     }
 
     /// The pending findings as records of the findings topic (key and value JSON).
@@ -236,17 +236,18 @@ impl Continuous {
 pub struct PollFindings(Option<(Arc<Continuous>, PendingFindings)>);
 
 impl PollFindings {
-    /// With the reconciliation on, adds the poll's finding records to `records`
-    /// (its batch); `state` is before the poll, `outcome` its uncommitted result.
-    pub fn stage(
+    /// With the reconciliation on, the poll's finding records (for its
+    /// transaction, after its other records); `state` is before the poll,
+    /// `changes` its uncommitted result.
+    pub(crate) fn stage(
         reconcile: Option<&Arc<Continuous>>,
         ocsf_topic: Option<&str>,
         state: &OrgState,
-        outcome: &PollOutcome,
-        records: &mut Vec<OutRecord>,
-    ) -> PollFindings {
-        PollFindings(reconcile.map(|r| {
-            let pending = r.pending(state, outcome);
+        changes: &PollChanges,
+    ) -> (PollFindings, Vec<OutRecord>) {
+        let mut records = Vec::new();
+        let findings = PollFindings(reconcile.map(|r| {
+            let pending = r.pending(state, changes);
             records.extend(r.records(&pending));
             // With an OCSF topic, each finding change is also an OCSF Detection
             // Finding there, in the same transaction.
@@ -254,7 +255,8 @@ impl PollFindings {
                 records.extend(r.ocsf_records(&pending, topic, env!("CARGO_PKG_VERSION")));
             }
             (r.clone(), pending)
-        }))
+        }));
+        (findings, records)
     }
 
     /// The batch committed: the staged findings are the published ones now.

@@ -3,8 +3,10 @@
 //! commit, a failed commit is redone from the last committed state with the same
 //! events, the departure guard writes nothing until released, a dry run writes
 //! nothing, and two keys of one organization form one pool: one publishes it, the
-//! other takes over within the same poll when Streak rejects the first.
+//! other takes over within the same poll when Streak rejects the first. A poll's
+//! records go out chunk by chunk in its one transaction (`chunks.rs`).
 
+mod chunks;
 mod commits;
 mod findings;
 mod guard;
@@ -139,6 +141,17 @@ fn rig_with(
     reconcile: impl FnOnce(&Arc<Metrics>) -> Option<Arc<Continuous>>,
     ocsf: Option<OcsfOutput>,
 ) -> Rig {
+    rig_tuned(mode, reconcile, ocsf, |_| {})
+}
+
+/// [`rig_with`], and `tune` may change the context (chunk size, record limit)
+/// before the pollers share it.
+fn rig_tuned(
+    mode: Mode,
+    reconcile: impl FnOnce(&Arc<Metrics>) -> Option<Arc<Continuous>>,
+    ocsf: Option<OcsfOutput>,
+    tune: impl FnOnce(&mut PollContext),
+) -> Rig {
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(MemoryStore::new(STATE, metrics.clone()));
     let schemas = Arc::new(Schemas::load().expect("schemas"));
@@ -151,7 +164,7 @@ fn rig_with(
         },
     );
     let sink: Arc<dyn TransactionalSink> = store.clone();
-    let ctx = Arc::new(PollContext {
+    let mut ctx = PollContext {
         metrics: metrics.clone(),
         health: Arc::new(Health::new(3)),
         holds: Arc::new(Holds::default()),
@@ -164,13 +177,16 @@ fn rig_with(
         ocsf,
         settings: membership::Settings::default(),
         record_limit: Default::default(),
+        chunk_members: streak_connector::connector::DEFAULT_CHUNK_MEMBERS,
         clock: Arc::new(|| NOW),
         mode,
         restored: Mutex::new(Default::default()),
         orgs: Arc::new(Mutex::new(Vec::new())),
         status: Arc::default(),
         reconcile: reconcile(&metrics),
-    });
+    };
+    tune(&mut ctx);
+    let ctx = Arc::new(ctx);
     Rig {
         store,
         ctx,
