@@ -14,7 +14,6 @@
 //! not change before the changes are applied or dropped (the poll cycle's rule
 //! anyway: the state moves only after the commit).
 
-use super::diff::bit;
 use super::event_id::event_id;
 use super::guard::GuardVerdict;
 use super::model::{ChangeEvent, Checkpoint, EventType, MemberState, StateRecord};
@@ -204,6 +203,36 @@ impl PollChanges {
             events,
             state_writes,
             verdict: self.verdict,
+        }
+    }
+}
+/// The bit of `t` in a change's set of event kinds.
+pub(super) const fn bit(t: EventType) -> u8 {
+    1 << t as u8
+}
+
+impl OrgState {
+    /// [`OrgState::apply`] of a committed poll's [`PollChanges`] (made against this
+    /// very state, which has not moved since): the packed members move in as they
+    /// are, the members gone are removed, the checkpoint is replaced. The same state
+    /// as `apply` of the materialized outcome.
+    pub(crate) fn apply_changes(&mut self, changes: PollChanges) {
+        debug_assert_eq!(self.len(), changes.known, "changes of another state");
+        // Removals move members around: take the departed keys before anything moves.
+        let gone: Vec<String> = (changes.members.iter())
+            .filter(|m| m.after.is_none())
+            .filter_map(|m| m.known.map(|k| self.members()[k].key_str().to_owned()))
+            .collect();
+        for m in changes.members {
+            if let Some(after) = m.after {
+                self.insert_packed(after);
+            }
+        }
+        for key in gone {
+            self.remove(&key);
+        }
+        if let Some(c) = changes.checkpoint {
+            self.set_checkpoint(c);
         }
     }
 }

@@ -18,7 +18,7 @@
 //! which the events and state records are made a few members at a time. [`diff`]
 //! is both halves and the whole materialized outcome: the reference the tests hold.
 
-use super::changes::{MemberChange, PollChanges};
+use super::changes::{bit, MemberChange, PollChanges};
 use super::guard::{evaluate, GuardRelease, GuardVerdict};
 use super::model::{Checkpoint, EventType, Listing, Member};
 use super::outcome::PollOutcome;
@@ -35,10 +35,6 @@ pub fn is_inactive(member: &Member, now_ms: i64, inactive_after_ms: i64) -> bool
         .last_seen_ms
         .or(member.creation_ms)
         .is_some_and(|t| now_ms.saturating_sub(t) > inactive_after_ms)
-}
-
-pub(super) const fn bit(t: EventType) -> u8 {
-    1 << t as u8
 }
 
 /// One member that needs events or a write, before ordering: positions in the

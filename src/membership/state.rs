@@ -12,7 +12,6 @@
 //! once. Removal swaps the last member into the hole. A diff marks the members it
 //! saw by position, which is stable while the state is not mutated.
 
-use super::changes::PollChanges;
 use super::model::{Checkpoint, MemberState, StateRecord};
 use super::outcome::PollOutcome;
 use super::packed::PackedMember;
@@ -117,7 +116,7 @@ impl OrgState {
     }
 
     /// [`OrgState::insert`] of a member already packed.
-    fn insert_packed(&mut self, packed: PackedMember) -> bool {
+    pub(super) fn insert_packed(&mut self, packed: PackedMember) -> bool {
         self.count(&packed, 1);
         let hash = self.index.hash(packed.key());
         let members = &self.members;
@@ -170,30 +169,6 @@ impl OrgState {
                 },
                 StateRecord::Checkpoint(c) => self.set_checkpoint(c.clone()),
             }
-        }
-    }
-
-    /// [`OrgState::apply`] of a committed poll's [`PollChanges`] (made against this
-    /// very state, which has not moved since): the packed members move in as they
-    /// are, the members gone are removed, the checkpoint is replaced. The same state
-    /// as `apply` of the materialized outcome.
-    pub(crate) fn apply_changes(&mut self, changes: PollChanges) {
-        debug_assert_eq!(self.len(), changes.known, "changes of another state");
-        // Removals move members around: take the departed keys before anything moves.
-        let gone: Vec<String> = (changes.members.iter())
-            .filter(|m| m.after.is_none())
-            .filter_map(|m| m.known.map(|k| self.members[k].key_str().to_owned()))
-            .collect();
-        for m in changes.members {
-            if let Some(after) = m.after {
-                self.insert_packed(after);
-            }
-        }
-        for key in gone {
-            self.remove(&key);
-        }
-        if let Some(c) = changes.checkpoint {
-            self.set_checkpoint(c);
         }
     }
 
