@@ -120,7 +120,10 @@ fn values_validate_against_the_schema_and_the_schema_bites() {
     assert!(bad("/adminToken/value", "sixteen-chars!!!".into()).is_empty());
     assert!(bad("/adminToken/value", "".into()).is_empty());
     assert!(!bad("/admin/port", 0.into()).is_empty());
-    assert!(!bad("/terminationGraceMarginSeconds", 1.into()).is_empty());
+    // The grace margin: at least the drain's 10 s after the transaction timeout plus
+    // the runtime's 2 s exit bound (src/app/run.rs DRAIN_MARGIN).
+    assert!(!bad("/terminationGraceMarginSeconds", 11.into()).is_empty());
+    assert!(bad("/terminationGraceMarginSeconds", 12.into()).is_empty());
     assert!(bad("/terminationGracePeriodSeconds", 120.into()).is_empty());
     assert!(!bad("/terminationGracePeriodSeconds", "120".into()).is_empty());
     let mut typo = values.clone();

@@ -309,8 +309,9 @@ fn probes_and_grace_period_follow_start_up_and_the_drain() {
     assert_eq!(c["startupProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
-    // The binary drains for the transaction timeout + 5 s: the grace period is the
-    // transaction timeout + the margin (15 s), whatever the timeout.
+    // The binary drains for the transaction timeout + 10 s and exits within 2 s more:
+    // the grace period is the transaction timeout + the margin (15 s), whatever the
+    // timeout.
     assert_eq!(grace(&docs), 60 + 15);
     let docs = render(&helm, Some("full-values.yaml"), &[]).expect("renders");
     assert_eq!(grace(&docs), 90 + 15);
