@@ -8,23 +8,76 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use super::{OrgState, StateRecord};
+use super::packed::PackedMember;
+use super::{Checkpoint, OrgState, StateRecord};
 
-/// Every organization's state, by organization key, from the live state records.
-/// A member record without a state (a tombstone's decoded key) adds nothing.
-pub fn fold_state(records: impl IntoIterator<Item = StateRecord>) -> HashMap<String, OrgState> {
-    let mut orgs: HashMap<String, OrgState> = HashMap::new();
-    for record in records {
+/// A live state record as the restore keeps it: a member already packed (the
+/// decoder packs it straight from the record's bytes), or a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RestoredRecord {
+    Member {
+        org_key: String,
+        member: PackedMember,
+    },
+    /// A member record without a state (a tombstone's decoded key): adds nothing.
+    Tombstone {
+        org_key: String,
+        user_key: String,
+    },
+    Checkpoint(Checkpoint),
+}
+
+impl RestoredRecord {
+    /// The organization, and the member (`None` for the checkpoint).
+    pub(crate) fn subject(&self) -> (&str, Option<&str>) {
+        match self {
+            RestoredRecord::Member { org_key, member } => (org_key, Some(member.key_str())),
+            RestoredRecord::Tombstone { org_key, user_key } => (org_key, Some(user_key)),
+            RestoredRecord::Checkpoint(c) => (&c.org_key, None),
+        }
+    }
+}
+
+impl From<StateRecord> for RestoredRecord {
+    fn from(record: StateRecord) -> Self {
         match record {
             StateRecord::Member {
                 org_key,
                 state: Some(state),
                 ..
-            } => {
-                org_of(&mut orgs, org_key).insert(state);
+            } => RestoredRecord::Member {
+                org_key,
+                member: PackedMember::pack(&state),
+            },
+            StateRecord::Member {
+                org_key,
+                user_key,
+                state: None,
+            } => RestoredRecord::Tombstone { org_key, user_key },
+            StateRecord::Checkpoint(c) => RestoredRecord::Checkpoint(c),
+        }
+    }
+}
+
+/// Every organization's state, by organization key, from the live state records.
+/// A member record without a state (a tombstone's decoded key) adds nothing.
+pub fn fold_state(records: impl IntoIterator<Item = StateRecord>) -> HashMap<String, OrgState> {
+    fold_restored(records.into_iter().map(RestoredRecord::from))
+}
+
+/// [`fold_state`] of records the restore decoded packed: each member moves into
+/// its organization as it is.
+pub(crate) fn fold_restored(
+    records: impl IntoIterator<Item = RestoredRecord>,
+) -> HashMap<String, OrgState> {
+    let mut orgs: HashMap<String, OrgState> = HashMap::new();
+    for record in records {
+        match record {
+            RestoredRecord::Member { org_key, member } => {
+                org_of(&mut orgs, org_key).insert_packed(member);
             }
-            StateRecord::Member { state: None, .. } => {}
-            StateRecord::Checkpoint(c) => {
+            RestoredRecord::Tombstone { .. } => {}
+            RestoredRecord::Checkpoint(c) => {
                 let org_key = c.org_key.clone();
                 org_of(&mut orgs, org_key).set_checkpoint(c);
             }

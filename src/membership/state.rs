@@ -117,7 +117,7 @@ impl OrgState {
     }
 
     /// [`OrgState::insert`] of a member already packed.
-    fn insert_packed(&mut self, packed: PackedMember) -> bool {
+    pub(crate) fn insert_packed(&mut self, packed: PackedMember) -> bool {
         self.count(&packed, 1);
         let hash = self.index.hash(packed.key());
         let members = &self.members;
