@@ -66,7 +66,8 @@ impl<S: StateSource> Restore for StateReader<S> {
             .await?;
         let records = restored.stats.records;
         super::state_keys::one_key_per_subject(&restored.entries)?;
-        let orgs = membership::fold_restored(restored.entries.into_values());
+        let sizes = membership::member_counts(restored.entries.values());
+        let orgs = membership::fold_restored(restored.entries.into_values(), &sizes);
         OrganizationsRestored {
             records,
             writer_schemas: schemas,

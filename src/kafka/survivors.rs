@@ -144,7 +144,6 @@ impl Survivors {
     }
 
     /// Keys met, live or not.
-    #[cfg(test)]
     pub(crate) fn keys(&self) -> usize {
         self.last.len()
     }

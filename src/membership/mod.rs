@@ -40,7 +40,7 @@ pub(crate) use diff::plan;
 pub use diff::{diff, is_inactive};
 pub use event_id::event_id;
 pub use fold::fold_state;
-pub(crate) use fold::{fold_restored, RestoredRecord};
+pub(crate) use fold::{fold_restored, member_counts, RestoredRecord};
 pub(crate) use guard::GuardRelease;
 pub use guard::GuardVerdict;
 pub use model::{
