@@ -16,8 +16,9 @@
 //!   as if they had never been written: the key's earlier record, if the log still
 //!   holds one, survives.
 //!
-//! Memory: one entry per key met, with the raw value of its last record (the decoded
-//! value replaces it afterwards).
+//! Memory: one entry per key met, with the raw value of its last record. Each
+//! decoding thread owns its share of the live records and frees each raw value once
+//! it is decoded, so raw and decoded values are not all held at once.
 
 // The restore's errors happen once, at start-up: their size costs nothing worth a box.
 #![allow(clippy::result_large_err)]
