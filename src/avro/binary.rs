@@ -201,6 +201,16 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An optional string, borrowed from the bytes.
+    #[inline]
+    pub(crate) fn opt_str(&mut self) -> Result<Option<&'a str>, ReadError> {
+        Ok(if self.branch()? {
+            Some(self.str()?)
+        } else {
+            None
+        })
+    }
+
     pub(crate) fn opt_string(&mut self) -> Result<Option<String>, ReadError> {
         Ok(if self.branch()? {
             Some(self.string()?)

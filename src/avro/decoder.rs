@@ -15,7 +15,7 @@ use std::sync::Arc;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
-use crate::membership::StateRecord;
+use crate::membership::{RestoredRecord, StateRecord};
 use crate::metrics::Metrics;
 use crate::telemetry::InternalEvent;
 
@@ -293,6 +293,41 @@ impl Decoder {
             None => None,
         };
         state_record(key, parts)
+    }
+
+    /// [`Decoder::decode_state_cached`] into the restore's packed form. A member
+    /// record whose key and value were written with the current schemas is read
+    /// straight from its bytes into a packed member, its strings borrowed, never
+    /// owned. Anything else (a checkpoint, an older writer schema, a record that
+    /// does not decode) takes the general path, so it decodes, or fails, exactly
+    /// as there.
+    pub(crate) fn decode_state_restored(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<RestoredRecord, DecodeError> {
+        if let Some(member) = value.and_then(|v| self.packed_member(key, v)) {
+            return Ok(member);
+        }
+        self.decode_state_cached(key, value)
+            .map(RestoredRecord::from)
+    }
+
+    fn packed_member(&self, key: &[u8], value: &[u8]) -> Option<RestoredRecord> {
+        let key = parse_frame(key).ok()?;
+        let value = parse_frame(value).ok()?;
+        if !self.is_current(&key, SchemaRole::Key) || !self.is_current(&value, SchemaRole::State) {
+            return None;
+        }
+        direct_decode::packed_member(key.body(), value.body())
+    }
+
+    /// Whether `frame` was written with the current schema of `role`, without I/O.
+    fn is_current(&self, frame: &Frame<'_>, role: SchemaRole) -> bool {
+        self.writer_cached(frame).is_ok_and(|w| {
+            let w = w.view(&self.schemas);
+            w.role == Some(role) && w.is_current
+        })
     }
 
     /// Any record in either framing as JSON, exactly as its writer schema has it

@@ -9,7 +9,10 @@
 //! [`DecodeError::TrailingBytes`], values the domain refuses as the resolving path
 //! refuses them.
 
-use crate::membership::{ChangeEvent, Checkpoint, Member, MemberState, SourceInfo};
+use crate::membership::{
+    ChangeEvent, Checkpoint, Member, MemberParts, MemberState, PackedMember, RestoredRecord,
+    SourceInfo,
+};
 
 use super::binary::{ReadError, Reader};
 use super::decoded::{
@@ -91,6 +94,52 @@ fn member_state(r: &mut Reader<'_>) -> Result<MemberState, ReadError> {
         inactive: r.bool()?,
         first_seen_ms: r.long()?,
         last_changed_ms: r.long()?,
+    })
+}
+
+/// A member's state as slices of the record.
+fn member_parts<'a>(r: &mut Reader<'a>) -> Result<MemberParts<'a>, ReadError> {
+    let key = r.str()?;
+    // email, display_name, first_name, last_name, image: evaluated in order.
+    let strs = [
+        r.opt_str()?,
+        r.opt_str()?,
+        r.opt_str()?,
+        r.opt_str()?,
+        r.opt_str()?,
+    ];
+    Ok(MemberParts {
+        key,
+        strs,
+        is_org_admin: r.opt_bool()?,
+        last_seen_ms: r.opt_long()?,
+        creation_ms: r.opt_long()?,
+        inactive: r.bool()?,
+        first_seen_ms: r.long()?,
+        last_changed_ms: r.long()?,
+    })
+}
+
+/// A member's state record (a `MembershipKey` body and a `StateValue` body), packed
+/// straight from the bytes: the restore's fast path. `None` for anything else (a
+/// checkpoint, a tombstone's key, bytes that do not decode, a key that does not
+/// name the member): the caller then takes the general path, which decodes it or
+/// fails with the exact reason.
+pub(crate) fn packed_member(key: &[u8], value: &[u8]) -> Option<RestoredRecord> {
+    let mut k = Reader::new(key);
+    let org_key = k.str().ok()?;
+    let user_key = k.opt_str().ok()??;
+    let mut r = Reader::new(value);
+    if k.remaining() != 0 || !r.branch().ok()? {
+        return None;
+    }
+    let parts = member_parts(&mut r).ok()?;
+    if r.branch().ok()? || r.remaining() != 0 || parts.key != user_key {
+        return None;
+    }
+    Some(RestoredRecord::Member {
+        org_key: org_key.to_owned(),
+        member: PackedMember::from_parts(&parts),
     })
 }
 

@@ -4,7 +4,7 @@
 //! [`StateReader`] joins the three pieces: the writer schemas are fetched up front
 //! (so the decode inside the restore is synchronous and does no I/O), any
 //! [`StateSource`] reads the live records (the Kafka state topic, or its in-memory
-//! twin [`crate::kafka::MemoryStore`]), and [`membership::fold_state`] folds them into
+//! twin [`crate::kafka::MemoryStore`]), and [`membership::fold_state`] folds them (packed as decoded) into
 //! each organization's [`OrgState`].
 
 use std::collections::HashMap;
@@ -61,12 +61,13 @@ impl<S: StateSource> Restore for StateReader<S> {
         let restored = self
             .source
             .restore(move |key: &[u8], value: Option<&[u8]>| {
-                decoder.decode_state_cached(key, value)
+                decoder.decode_state_restored(key, value)
             })
             .await?;
         let records = restored.stats.records;
         super::state_keys::one_key_per_subject(&restored.entries)?;
-        let orgs = membership::fold_state(restored.entries.into_values());
+        let sizes = membership::member_counts(restored.entries.values());
+        let orgs = membership::fold_restored(restored.entries.into_values(), &sizes);
         OrganizationsRestored {
             records,
             writer_schemas: schemas,

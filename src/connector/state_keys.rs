@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use crate::avro::WireFormat;
 use crate::kafka::StateMap;
-use crate::membership::StateRecord;
+use crate::membership::RestoredRecord;
 
 /// What a state record is about, whatever its key's bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -73,20 +73,15 @@ fn framing(key: &[u8]) -> String {
 }
 
 /// Refuses two live keys that decode to the same member or checkpoint.
-pub(crate) fn one_key_per_subject(entries: &StateMap<StateRecord>) -> Result<(), TwoFramings> {
+pub(crate) fn one_key_per_subject(entries: &StateMap<RestoredRecord>) -> Result<(), TwoFramings> {
     // foldhash, like the restore's own map: SipHash over every key of a large state
     // topic was a measurable part of the start-up.
     let mut seen: HashMap<Subject<'_>, &[u8], foldhash::fast::RandomState> =
         HashMap::with_capacity_and_hasher(entries.len(), Default::default());
     for (key, record) in entries {
-        let subject = match record {
-            StateRecord::Member {
-                org_key, user_key, ..
-            } => Subject::Member {
-                org: org_key,
-                user: user_key,
-            },
-            StateRecord::Checkpoint(c) => Subject::Checkpoint { org: &c.org_key },
+        let subject = match record.subject() {
+            (org, Some(user)) => Subject::Member { org, user },
+            (org, None) => Subject::Checkpoint { org },
         };
         if let Some(other) = seen.insert(subject.clone(), key) {
             // A fixed order, so the message does not depend on the hash seed.
@@ -111,7 +106,7 @@ mod tests {
 
     use super::*;
     use crate::avro::{Encoder, SchemaIds, Schemas};
-    use crate::membership::{Checkpoint, Member, MemberState, SourceInfo};
+    use crate::membership::{Checkpoint, Member, MemberState, SourceInfo, StateRecord};
 
     fn source() -> SourceInfo {
         SourceInfo {
@@ -147,10 +142,10 @@ mod tests {
         })
     }
 
-    fn entries(encoders: &[(&Encoder, StateRecord)]) -> StateMap<StateRecord> {
+    fn entries(encoders: &[(&Encoder, StateRecord)]) -> StateMap<RestoredRecord> {
         encoders
             .iter()
-            .map(|(e, r)| (e.encode_state(r).expect("encodes").key, r.clone()))
+            .map(|(e, r)| (e.encode_state(r).expect("encodes").key, r.clone().into()))
             .collect()
     }
 

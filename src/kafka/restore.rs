@@ -113,7 +113,10 @@ impl StateSource for KafkaStateSource {
         if let Some(e) = first_err {
             return Err(e);
         }
-        let mut all = Survivors::default();
+        // The largest part is the base: the others' keys are hashed into it.
+        parts.sort_by_key(|p| std::cmp::Reverse(p.keys()));
+        let mut parts = parts.into_iter();
+        let mut all = parts.next().unwrap_or_default();
         for part in parts {
             all.absorb(part)
                 .map_err(|split| split_error(&topic, split))?;

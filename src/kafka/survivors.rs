@@ -16,8 +16,9 @@
 //!   as if they had never been written: the key's earlier record, if the log still
 //!   holds one, survives.
 //!
-//! Memory: one entry per key met, with the raw value of its last record (the decoded
-//! value replaces it afterwards).
+//! Memory: one entry per key met, with the raw value of its last record. Each
+//! decoding thread owns its share of the live records and frees each raw value once
+//! it is decoded, so raw and decoded values are not all held at once.
 
 // The restore's errors happen once, at start-up: their size costs nothing worth a box.
 #![allow(clippy::result_large_err)]
@@ -132,18 +133,25 @@ impl Survivors {
     }
 
     /// The live keys (last record not a tombstone), with their last record.
-    pub(crate) fn into_live(self) -> impl Iterator<Item = (Vec<u8>, RecordAt, Vec<u8>)> {
+    pub(crate) fn into_live(self) -> impl Iterator<Item = LiveRecord> {
         self.last
             .into_iter()
             .filter_map(|(k, last)| last.value.map(|v| (k, last.at, v)))
     }
 
+    /// Live keys (last record not a tombstone).
+    pub(crate) fn live(&self) -> usize {
+        self.last.values().filter(|l| l.value.is_some()).count()
+    }
+
     /// Keys met, live or not.
-    #[cfg(test)]
     pub(crate) fn keys(&self) -> usize {
         self.last.len()
     }
 }
+
+/// A live survivor: its key, its coordinates, its raw value.
+type LiveRecord = (Vec<u8>, RecordAt, Vec<u8>);
 
 /// What one decoding thread gives back: its share of the entries, or the first error.
 type Decoded<T> = Result<Vec<(Vec<u8>, T)>, RestoreError>;
@@ -163,30 +171,25 @@ pub(crate) fn decode_survivors<D: StateDecoder>(
         bytes: survivors.bytes,
         ..RestoreStats::default()
     };
-    let live: Vec<_> = survivors.into_live().collect();
-    let chunk = live.len().div_ceil(workers.max(1)).max(1);
+    // Each thread owns its share and frees each raw value once decoded, so the
+    // raw values and the decoded ones are not all held at once; keys move along.
+    let mut shares: Vec<Vec<LiveRecord>> = Vec::new();
+    let live = survivors.live();
+    let chunk = live.div_ceil(workers.max(1)).max(1);
+    for record in survivors.into_live() {
+        match shares.last_mut() {
+            Some(share) if share.len() < chunk => share.push(record),
+            _ => {
+                let mut share = Vec::with_capacity(chunk);
+                share.push(record);
+                shares.push(share);
+            }
+        }
+    }
     let decoded: Vec<Decoded<D::Value>> = std::thread::scope(|s| {
-        let handles: Vec<_> = live
-            .chunks(chunk)
-            .map(|records| {
-                s.spawn(move || {
-                    records
-                        .iter()
-                        .map(|(key, at, value)| {
-                            decoder
-                                .decode(key, Some(value))
-                                .map(|v| (key.clone(), v))
-                                .map_err(|e| RestoreError::Undecodable {
-                                    topic: topic.to_owned(),
-                                    partition: at.partition,
-                                    offset: at.offset,
-                                    key: printable_key(key),
-                                    source: Box::new(e),
-                                })
-                        })
-                        .collect()
-                })
-            })
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|records| s.spawn(move || decode_share(topic, records, decoder)))
             .collect();
         handles
             .into_iter()
@@ -202,12 +205,35 @@ pub(crate) fn decode_survivors<D: StateDecoder>(
             .collect()
     });
     let mut entries = StateMap::default();
-    entries.reserve(live.len());
-    drop(live);
+    entries.reserve(live);
     for part in decoded {
         entries.extend(part?);
     }
     Ok(Restored { entries, stats })
+}
+
+/// Decodes one thread's share, freeing each raw value as it goes.
+fn decode_share<D: StateDecoder>(
+    topic: &str,
+    records: Vec<LiveRecord>,
+    decoder: &D,
+) -> Decoded<D::Value> {
+    let mut out = Vec::with_capacity(records.len());
+    for (key, at, value) in records {
+        match decoder.decode(&key, Some(&value)) {
+            Ok(v) => out.push((key, v)),
+            Err(e) => {
+                return Err(RestoreError::Undecodable {
+                    topic: topic.to_owned(),
+                    partition: at.partition,
+                    offset: at.offset,
+                    key: printable_key(&key),
+                    source: Box::new(e),
+                })
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

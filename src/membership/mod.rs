@@ -40,6 +40,7 @@ pub(crate) use diff::plan;
 pub use diff::{diff, is_inactive};
 pub use event_id::event_id;
 pub use fold::fold_state;
+pub(crate) use fold::{fold_restored, member_counts, RestoredRecord};
 pub(crate) use guard::GuardRelease;
 pub use guard::GuardVerdict;
 pub use model::{
@@ -48,5 +49,6 @@ pub use model::{
 #[cfg(test)]
 pub(crate) use outcome::PollOutcome;
 pub use owner::owner_risks;
+pub(crate) use packed::{MemberParts, PackedMember};
 pub use settings::{Settings, DEFAULT_INACTIVE_AFTER_MS};
 pub use state::OrgState;

@@ -39,6 +39,20 @@ const STR_FIELDS: usize = 5;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PackedMember(Box<[u8]>);
 
+/// A [`MemberState`] as borrowed parts, to pack without building it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MemberParts<'a> {
+    pub(crate) key: &'a str,
+    /// email, display_name, first_name, last_name, image.
+    pub(crate) strs: [Option<&'a str>; STR_FIELDS],
+    pub(crate) is_org_admin: Option<bool>,
+    pub(crate) last_seen_ms: Option<i64>,
+    pub(crate) creation_ms: Option<i64>,
+    pub(crate) inactive: bool,
+    pub(crate) first_seen_ms: i64,
+    pub(crate) last_changed_ms: i64,
+}
+
 /// A parsed view of a [`PackedMember`]: slices into its buffer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct View<'a> {
@@ -139,27 +153,42 @@ impl PackedMember {
         first_seen_ms: i64,
         last_changed_ms: i64,
     ) -> Self {
-        let strs = profile_fields(m);
+        Self::from_parts(&MemberParts {
+            key: &m.key,
+            strs: profile_fields(m),
+            is_org_admin: admin,
+            last_seen_ms: m.last_seen_ms,
+            creation_ms: m.creation_ms,
+            inactive,
+            first_seen_ms,
+            last_changed_ms,
+        })
+    }
+
+    /// The packing of a member state given as borrowed parts: the restore decodes
+    /// a state record's strings as slices of the record and packs them here, with
+    /// no `String` in between.
+    pub(crate) fn from_parts(p: &MemberParts<'_>) -> Self {
         let mut flags = 0u16;
-        if inactive {
+        if p.inactive {
             flags |= FLAG_INACTIVE;
         }
-        if let Some(admin) = admin {
+        if let Some(admin) = p.is_org_admin {
             flags |= FLAG_ADMIN_KNOWN;
             if admin {
                 flags |= FLAG_ADMIN;
             }
         }
-        let mut size = len_size(m.key.len()) + m.key.len() + 2 + 16;
-        if m.last_seen_ms.is_some() {
+        let mut size = len_size(p.key.len()) + p.key.len() + 2 + 16;
+        if p.last_seen_ms.is_some() {
             flags |= FLAG_LAST_SEEN;
             size += 8;
         }
-        if m.creation_ms.is_some() {
+        if p.creation_ms.is_some() {
             flags |= FLAG_CREATION;
             size += 8;
         }
-        for (i, s) in strs.iter().enumerate() {
+        for (i, s) in p.strs.iter().enumerate() {
             if let Some(s) = s {
                 flags |= 1 << (FLAG_FIRST_STR + i as u32);
                 size += len_size(s.len()) + s.len();
@@ -167,18 +196,18 @@ impl PackedMember {
         }
         // Sized exactly, so `into_boxed_slice` does not reallocate.
         let mut buf = Vec::with_capacity(size);
-        put_len(&mut buf, m.key.len());
-        buf.extend_from_slice(m.key.as_bytes());
+        put_len(&mut buf, p.key.len());
+        buf.extend_from_slice(p.key.as_bytes());
         buf.extend_from_slice(&flags.to_le_bytes());
-        buf.extend_from_slice(&first_seen_ms.to_le_bytes());
-        buf.extend_from_slice(&last_changed_ms.to_le_bytes());
-        if let Some(t) = m.last_seen_ms {
+        buf.extend_from_slice(&p.first_seen_ms.to_le_bytes());
+        buf.extend_from_slice(&p.last_changed_ms.to_le_bytes());
+        if let Some(t) = p.last_seen_ms {
             buf.extend_from_slice(&t.to_le_bytes());
         }
-        if let Some(t) = m.creation_ms {
+        if let Some(t) = p.creation_ms {
             buf.extend_from_slice(&t.to_le_bytes());
         }
-        for s in strs.into_iter().flatten() {
+        for s in p.strs.into_iter().flatten() {
             put_len(&mut buf, s.len());
             buf.extend_from_slice(s.as_bytes());
         }

@@ -115,8 +115,16 @@ impl OrgState {
         self.insert_packed(PackedMember::pack(&state))
     }
 
+    /// Room for `additional` more members, so that inserting them neither moves
+    /// the members nor rebuilds the index.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.members.reserve(additional);
+        let members = &self.members;
+        self.index.reserve(additional, |p| members[p].key());
+    }
+
     /// [`OrgState::insert`] of a member already packed.
-    pub(super) fn insert_packed(&mut self, packed: PackedMember) -> bool {
+    pub(crate) fn insert_packed(&mut self, packed: PackedMember) -> bool {
         self.count(&packed, 1);
         let hash = self.index.hash(packed.key());
         let members = &self.members;

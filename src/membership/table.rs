@@ -177,6 +177,21 @@ impl KeyIndex {
         self.len += 1;
     }
 
+    /// Room for `additional` more keys with no rebuild on the way: the restore
+    /// knows an organization's size before it inserts, and each rebuild re-reads
+    /// every member's key (a cache miss a member).
+    pub(crate) fn reserve<'a>(&mut self, additional: usize, key_at: impl Fn(usize) -> &'a [u8]) {
+        let need = self.len + additional;
+        if (need + self.tombstones) * 2 <= self.slots.len() {
+            return;
+        }
+        let mut size = self.slots.len().max(8);
+        while need * 2 > size {
+            size *= 2;
+        }
+        self.rebuild(size, key_at);
+    }
+
     /// The entry at `pos`, whose key hashes to `hash`, moved to `new_pos`.
     pub(crate) fn moved(&mut self, hash: u64, pos: usize, new_pos: usize) {
         if let Some(i) = self.slot_of(hash, pos) {
