@@ -329,8 +329,7 @@ fn assign_to_end(
     let mut end: HashMap<i32, i64> = HashMap::new();
     let mut assignment = TopicPartitionList::new();
     for &p in partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p, config.request_timeout)
+        let (low, high) = watermarks(consumer, topic, p, config.request_timeout)
             .map_err(|e| kafka_err(format!("the offsets of partition {p}"), e))?;
         if high > low {
             end.insert(p, high);
@@ -347,10 +346,76 @@ fn assign_to_end(
     Ok(end)
 }
 
+/// A partition's low and high watermarks (the high one is the last stable offset
+/// for a read-committed consumer). Right after a topic is created (the first start
+/// on a fresh cluster creates the state topic a moment before it is read) its
+/// partitions may have no leader yet: the query is asked again every 50 ms while
+/// the broker says the leader is moving, within `timeout`.
+pub(crate) fn watermarks<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<(i64, i64), KafkaError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_watermarks(topic, partition, left) {
+            Err(e) if leader_is_moving(&e) && Instant::now() + LEADER_RETRY < deadline => {
+                std::thread::sleep(LEADER_RETRY);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The pause between two watermark queries of a partition whose leader is moving.
+const LEADER_RETRY: Duration = Duration::from_millis(50);
+
+/// Whether `e` says the partition's leader is not settled yet (a new topic, a
+/// leader election): worth asking again shortly.
+fn leader_is_moving(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::UnknownLeaderEpoch
+                | RDKafkaErrorCode::FencedLeaderEpoch
+                | RDKafkaErrorCode::NotCoordinator
+        )
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::recovery::{Classified as _, Recovery};
+
+    #[test]
+    fn a_moving_leader_is_asked_again_and_other_errors_are_not() {
+        for code in [
+            RDKafkaErrorCode::NotLeaderForPartition,
+            RDKafkaErrorCode::LeaderNotAvailable,
+            RDKafkaErrorCode::UnknownLeaderEpoch,
+        ] {
+            assert!(
+                leader_is_moving(&KafkaError::MetadataFetch(code)),
+                "{code:?}"
+            );
+        }
+        for code in [
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+            RDKafkaErrorCode::BrokerTransportFailure,
+        ] {
+            assert!(
+                !leader_is_moving(&KafkaError::MetadataFetch(code)),
+                "{code:?}"
+            );
+        }
+        assert!(!leader_is_moving(&KafkaError::Canceled));
+    }
 
     #[test]
     fn a_split_key_says_how_to_recover() {
