@@ -104,6 +104,12 @@ impl TryFrom<Layers<'_>> for Config {
             return Err(invalid("max_concurrent_polls", "must be at least 1"));
         }
         let reconcile = super::reconcile::reconcile(args, file, &kafka)?;
+        // One transactional producer per organization polled at once, so their
+        // commits do not queue behind each other.
+        let kafka = KafkaConfig {
+            producers: max_concurrent_polls.min(crate::kafka::MAX_PRODUCERS),
+            ..kafka
+        };
         Ok(Config {
             streak,
             api_keys,

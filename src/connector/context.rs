@@ -47,9 +47,10 @@ pub struct PollContext {
     pub holds: Arc<Holds>,
     /// The inactivity guard's limits.
     pub inactivity: InactivityLimits,
-    /// Held by the one cycle that commits: the others wait here, where shutdown
-    /// reaches them, rather than inside the producer.
-    pub commit_gate: tokio::sync::Mutex<()>,
+    /// One permit per transaction the sink can have open (its producers): the
+    /// cycles that commit hold one, the others wait here, where shutdown reaches
+    /// them, rather than inside the producer.
+    pub commit_gate: tokio::sync::Semaphore,
     pub sink: Arc<dyn TransactionalSink>,
     pub encoder: Encoder,
     pub events_topic: String,

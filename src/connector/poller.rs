@@ -275,12 +275,16 @@ impl OrgPoller {
         }
 
         // No transaction begins after the first signal: a cycle queued behind the
-        // shared producer leaves when shutdown is requested, and one that gets the
+        // busy producers leaves when shutdown is requested, and one that gets the
         // gate checks again before it begins.
         let _gate = tokio::select! {
             biased;
             _ = shutdown.cancelled() => return Ok(None),
-            gate = ctx.commit_gate.lock() => gate,
+            gate = ctx.commit_gate.acquire() => match gate {
+                Ok(gate) => gate,
+                // Closed: nothing may commit any more.
+                Err(_) => return Ok(None),
+            },
         };
         if shutdown.is_cancelled() {
             return Ok(None);

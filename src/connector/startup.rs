@@ -33,8 +33,8 @@ use crate::avro::{
 };
 use crate::config::{Config, RegistrySettings};
 use crate::kafka::{
-    ensure_topics, KafkaConfig, KafkaStateSource, RestoreError, TopicPolicy,
-    TransactionalPublisher, TransactionalSink,
+    ensure_topics, KafkaConfig, KafkaStateSource, ProducerPool, RestoreError, TopicPolicy,
+    TransactionalSink,
 };
 use crate::membership::{self, SourceInfo};
 use crate::metrics::Metrics;
@@ -198,9 +198,9 @@ pub(crate) async fn build(config: &Config, options: StartOptions) -> Result<Part
         let sink: Arc<dyn TransactionalSink> = if dry_run {
             Arc::new(NoSink)
         } else {
-            let publisher = TransactionalPublisher::new(&kafka, metrics.clone())?;
-            publisher.init().await?;
-            Arc::new(publisher)
+            let pool = ProducerPool::new(&kafka, metrics.clone())?;
+            pool.init().await?;
+            Arc::new(pool)
         };
         Ok::<_, StartupError>(sink)
     };
@@ -275,7 +275,7 @@ pub(crate) async fn start(parts: Parts) -> Result<Started, StartupError> {
         health: parts.shared.health,
         holds: parts.shared.holds,
         inactivity: parts.inactivity,
-        commit_gate: tokio::sync::Mutex::new(()),
+        commit_gate: tokio::sync::Semaphore::new(parts.sink.parallelism()),
         sink: parts.sink,
         encoder: parts.encoder,
         events_topic: parts.topics.events,

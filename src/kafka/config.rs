@@ -95,6 +95,11 @@ pub struct KafkaConfig {
     pub request_timeout: Duration,
     /// Consumers the restore runs in parallel (each reads a share of the partitions).
     pub restore_parallelism: usize,
+    /// Transactional producers that commit in parallel (1 to
+    /// [`super::pool::MAX_PRODUCERS`]; every id up to that maximum is fenced at
+    /// start-up whatever this is). The configuration sets it to
+    /// `max_concurrent_polls`.
+    pub producers: usize,
     pub topic_policy: TopicPolicy,
     /// State records the restore reads as if they had never been written
     /// (`kafka.skip_state_records`): the way past one undecodable record when no
@@ -141,6 +146,7 @@ impl KafkaConfig {
             transaction_timeout: DEFAULT_TRANSACTION_TIMEOUT,
             request_timeout: Duration::from_secs(30),
             restore_parallelism: 4,
+            producers: 1,
             topic_policy: TopicPolicy::CreateAndVerify,
             skip_state_records: BTreeSet::new(),
         }

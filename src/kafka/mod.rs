@@ -16,6 +16,8 @@
 //!   per key (tombstones delete).
 //! - [`publisher`]: [`TransactionalPublisher`] commits one batch of records (events,
 //!   state records, tombstones, checkpoint) as one Kafka transaction.
+//! - [`pool`]: [`ProducerPool`], several transactional publishers so that
+//!   organizations commit in parallel, and the fencing of every id they may use.
 //! - [`chunked`]: how one transaction is written chunk by chunk ([`RecordChunks`]),
 //!   so that a poll's memory is bounded by a chunk, not by the organization.
 //! - [`memory`]: [`MemoryStore`], the in-memory twin of both, for tests of the cycle.
@@ -29,6 +31,7 @@ pub(crate) mod config;
 pub(crate) mod follow;
 pub mod inspect;
 pub(crate) mod memory;
+pub(crate) mod pool;
 pub(crate) mod publisher;
 pub(crate) mod restore;
 mod restored;
@@ -44,6 +47,7 @@ pub use chunked::{RecordChunks, SourceFailed};
 pub(crate) use config::ConfigError;
 pub use config::{KafkaConfig, TopicPolicy};
 pub use memory::{InjectedFailure, MemoryStore};
+pub use pool::{transactional_ids, ProducerPool, MAX_PRODUCERS};
 pub(crate) use publisher::CommitStats;
 pub use publisher::{PublishError, Stage, TransactionalPublisher};
 pub use restore::KafkaStateSource;
@@ -114,6 +118,12 @@ pub trait TransactionalSink: Send + Sync {
     ) -> Result<CommitStats, PublishError> {
         let records = chunked::gather(chunks).map_err(PublishError::SourceFailed)?;
         self.commit_batch(records).await
+    }
+
+    /// Transactions this sink can have open at once (one per producer); callers
+    /// queue for that many commit slots.
+    fn parallelism(&self) -> usize {
+        1
     }
 }
 

@@ -70,6 +70,15 @@ pub enum PublishError {
     /// encoding defect); the transaction was aborted, nothing of it is visible.
     #[error("transaction aborted: the records could not be made: {0}")]
     SourceFailed(#[source] SourceFailed),
+    /// Recovery: stop; the broker's ACLs refuse the transactional id (every id of
+    /// the pool needs them, see [`super::pool`]).
+    #[error("the Kafka principal may not use the transactional id `{transactional_id}` ({stage}): {source}; grant Describe and Write on the TransactionalId prefix of the connector's ids (docs/operations.md, \"Kafka ACLs\")")]
+    Unauthorized {
+        stage: Stage,
+        transactional_id: String,
+        #[source]
+        source: KafkaError,
+    },
     /// Recovery: stop; a restart starts a new producer from the committed state.
     #[error("fatal producer error ({stage}): {source}; the producer cannot continue")]
     Fatal {
@@ -100,6 +109,7 @@ impl Classified for PublishError {
             PublishError::Client(_)
             | PublishError::NotInitialized
             | PublishError::Fenced { .. }
+            | PublishError::Unauthorized { .. }
             | PublishError::Fatal { .. }
             | PublishError::CommitOutcomeUnknown { .. } => Recovery::StopProcess,
         }
@@ -114,6 +124,7 @@ impl Classified for PublishError {
             PublishError::Aborted { .. } => "aborted",
             PublishError::SourceFailed(_) => "source_failed",
             PublishError::Fenced { .. } => "fenced",
+            PublishError::Unauthorized { .. } => "unauthorized",
             PublishError::Fatal { .. } => "fatal",
             PublishError::CommitOutcomeUnknown { .. } => "commit_outcome_unknown",
         }
@@ -182,7 +193,7 @@ impl TransactionalPublisher {
     pub fn new(config: &KafkaConfig, metrics: Arc<Metrics>) -> Result<Self, PublishError> {
         let producer: FutureProducer<StatsContext> = config
             .producer_config()
-            .create_with_context(StatsContext::new(metrics.clone()))
+            .create_with_context(StatsContext::new(metrics.clone(), &config.transactional_id))
             .map_err(PublishError::Client)?;
         Ok(TransactionalPublisher {
             producer,
@@ -432,8 +443,18 @@ impl TransactionalPublisher {
         e: KafkaError,
         records: usize,
     ) -> PublishError {
+        let unauthorized = e.rdkafka_error_code()
+            == Some(RDKafkaErrorCode::TransactionalIdAuthorizationFailed)
+            || (self.producer.client().fatal_error())
+                .is_some_and(|(c, _)| c == RDKafkaErrorCode::TransactionalIdAuthorizationFailed);
         let err = if self.kind(&e) == Kind::Fenced {
             PublishError::Fenced {
+                stage,
+                transactional_id: self.transactional_id.clone(),
+                source: e,
+            }
+        } else if unauthorized {
+            PublishError::Unauthorized {
                 stage,
                 transactional_id: self.transactional_id.clone(),
                 source: e,

@@ -35,14 +35,17 @@ pub(crate) const DEFAULT_STATISTICS_INTERVAL_MS: &str = "30000";
 #[derive(Debug, Clone)]
 pub(crate) struct StatsContext {
     metrics: Arc<Metrics>,
+    /// The producer's, for the `transactional_id` label.
+    transactional_id: Arc<str>,
     /// librdkafka's own log lines, bridged into tracing with the client's name.
     log: super::client_log::ClientLog,
 }
 
 impl StatsContext {
-    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(metrics: Arc<Metrics>, transactional_id: &str) -> Self {
         StatsContext {
             metrics,
+            transactional_id: transactional_id.into(),
             log: super::client_log::ClientLog::new("producer"),
         }
     }
@@ -55,7 +58,11 @@ impl ClientContext for StatsContext {
 
     fn stats_raw(&self, statistics: &[u8]) {
         match serde_json::from_slice::<Statistics>(statistics) {
-            Ok(stats) => KafkaStatisticsReceived { stats: &stats }.emit(&self.metrics),
+            Ok(stats) => KafkaStatisticsReceived {
+                transactional_id: &self.transactional_id,
+                stats: &stats,
+            }
+            .emit(&self.metrics),
             Err(error) => KafkaStatisticsUnreadable { error: &error }.emit(&self.metrics),
         }
     }
@@ -107,14 +114,20 @@ pub(crate) struct EosStatistics {
 /// librdkafka delivered its statistics.
 #[derive(Debug)]
 pub(crate) struct KafkaStatisticsReceived<'a> {
+    /// The producer's.
+    pub transactional_id: &'a str,
     pub stats: &'a Statistics,
 }
 
 impl InternalEvent for KafkaStatisticsReceived<'_> {
     fn emit(self, m: &Metrics) {
-        let s = self.stats;
-        m.kafka.producer_queue_messages.set(clamp(s.msg_cnt));
-        m.kafka.producer_queue_bytes.set(clamp(s.msg_size));
+        let (s, id) = (self.stats, self.transactional_id);
+        (m.kafka.producer_queue_messages)
+            .with_label_values(&[id])
+            .set(clamp(s.msg_cnt));
+        (m.kafka.producer_queue_bytes)
+            .with_label_values(&[id])
+            .set(clamp(s.msg_size));
         for b in s.brokers.values() {
             // Bootstrap entries and the internal broker are not brokers of the
             // cluster; a window without requests says nothing about the latency.
@@ -138,11 +151,12 @@ impl InternalEvent for KafkaStatisticsReceived<'_> {
             for state in TRANSACTION_STATES {
                 m.kafka
                     .transaction_state
-                    .with_label_values(&[state])
+                    .with_label_values(&[id, state])
                     .set(i64::from(state == current));
             }
             m.kafka
                 .transaction_state_age_seconds
+                .with_label_values(&[id])
                 .set(eos.txn_stateage as f64 / 1000.0);
         }
     }
@@ -190,16 +204,20 @@ mod tests {
     fn statistics_set_queue_rtt_and_transaction_state() {
         let m = Metrics::new();
         let stats: Statistics = serde_json::from_str(DOC).expect("parses");
-        KafkaStatisticsReceived { stats: &stats }.emit(&m);
+        KafkaStatisticsReceived {
+            transactional_id: "c.membership.1",
+            stats: &stats,
+        }
+        .emit(&m);
         let text = m.encode_text();
         for line in [
-            "streak_connector_kafka_producer_queue_messages 12",
-            "streak_connector_kafka_producer_queue_bytes 3456",
+            "streak_connector_kafka_producer_queue_messages{transactional_id=\"c.membership.1\"} 12",
+            "streak_connector_kafka_producer_queue_bytes{transactional_id=\"c.membership.1\"} 3456",
             "streak_connector_kafka_broker_rtt_seconds{broker=\"1\",percentile=\"p50\"} 0.0007",
             "streak_connector_kafka_broker_rtt_seconds{broker=\"1\",percentile=\"p99\"} 0.0048",
-            "streak_connector_kafka_transaction_state{state=\"InTransaction\"} 1",
-            "streak_connector_kafka_transaction_state{state=\"Ready\"} 0",
-            "streak_connector_kafka_transaction_state_age_seconds 2.5",
+            "streak_connector_kafka_transaction_state{state=\"InTransaction\",transactional_id=\"c.membership.1\"} 1",
+            "streak_connector_kafka_transaction_state{state=\"Ready\",transactional_id=\"c.membership.1\"} 0",
+            "streak_connector_kafka_transaction_state_age_seconds{transactional_id=\"c.membership.1\"} 2.5",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -217,19 +235,37 @@ mod tests {
         let stats: Statistics =
             serde_json::from_str(r#"{"eos": {"txn_state": "SomethingNew"}}"#).expect("parses");
         assert_eq!(stats.msg_cnt, 0);
-        KafkaStatisticsReceived { stats: &stats }.emit(&m);
+        KafkaStatisticsReceived {
+            transactional_id: "c",
+            stats: &stats,
+        }
+        .emit(&m);
         let text = m.encode_text();
-        assert!(text.contains("streak_connector_kafka_transaction_state{state=\"other\"} 1"));
-        assert!(text.contains("streak_connector_kafka_transaction_state{state=\"Init\"} 0"));
+        assert!(text.contains(
+            "streak_connector_kafka_transaction_state{state=\"other\",transactional_id=\"c\"} 1"
+        ));
+        assert!(text.contains(
+            "streak_connector_kafka_transaction_state{state=\"Init\",transactional_id=\"c\"} 0"
+        ));
     }
 
     #[test]
-    fn zero_series_before_the_first_statistics() {
-        let text = Metrics::new().encode_text();
+    fn zero_series_of_a_producer_before_its_first_statistics() {
+        let m = Metrics::new();
+        m.kafka.zero_producer("c.membership");
+        let text = m.encode_text();
         for state in TRANSACTION_STATES {
-            let series = format!("streak_connector_kafka_transaction_state{{state=\"{state}\"}} 0");
+            let series = format!(
+                "streak_connector_kafka_transaction_state{{state=\"{state}\",transactional_id=\"c.membership\"}} 0"
+            );
             assert!(text.contains(&series), "{series}");
         }
-        assert!(text.contains("streak_connector_kafka_producer_queue_messages 0"));
+        for series in [
+            "streak_connector_kafka_producer_queue_messages{transactional_id=\"c.membership\"} 0",
+            "streak_connector_kafka_producer_queue_bytes{transactional_id=\"c.membership\"} 0",
+            "streak_connector_kafka_transaction_state_age_seconds{transactional_id=\"c.membership\"} 0",
+        ] {
+            assert!(text.contains(series), "{series}");
+        }
     }
 }

@@ -213,6 +213,10 @@ async fn status_endpoint_and_command_show_each_organization() {
     assert!(exit.success(), "{}", case.run.proc.report());
 }
 
+/// The producers of the pool in [`process_and_librdkafka_metrics_on_a_real_broker`]
+/// (its `max_concurrent_polls`).
+const POOL: usize = 2;
+
 /// Against a real broker: the standard `process_*` metrics (CPU, resident memory,
 /// open files, start time), the producer's librdkafka statistics (queue, broker
 /// round-trip time, transaction state) at the interval set through the passthrough
@@ -224,7 +228,8 @@ async fn process_and_librdkafka_metrics_on_a_real_broker() {
     };
     let key = api_key("sre");
     let sim = start_simulator(&org_toml("org-sre", &key, &[("u-1", true)], "")).await;
-    let setup = Setup::new("sre-metrics", &sim.base_url(), &broker, &[&key], "");
+    let pool = format!("max_concurrent_polls = {POOL}");
+    let setup = Setup::new("sre-metrics", &sim.base_url(), &broker, &[&key], &pool);
     let mut cmd = setup.run_command(&[]);
     cmd.env("STREAK_CONNECTOR_KAFKA__STATISTICS_INTERVAL_MS", "500");
     let mut run = Running::spawn(&cmd).await;
@@ -292,13 +297,19 @@ async fn process_and_librdkafka_metrics_on_a_real_broker() {
     );
     want(
         "streak_connector_kafka_producer_queue_messages",
-        &[],
+        &[(
+            "transactional_id",
+            &format!("{}.membership", setup.connector_name),
+        )],
         &|v| v >= 0.0,
         "present",
     );
     want(
         "streak_connector_kafka_producer_queue_bytes",
-        &[],
+        &[(
+            "transactional_id",
+            &format!("{}.membership", setup.connector_name),
+        )],
         &|v| v >= 0.0,
         "present",
     );
@@ -311,13 +322,24 @@ async fn process_and_librdkafka_metrics_on_a_real_broker() {
             problems.push(format!("broker round-trip time out of range: {rtt:?}"));
         }
     }
-    // Between polls the idle transactional producer is ready (or in a transaction
-    // when the scrape meets a poll); exactly one state is 1.
-    let states = m.find("streak_connector_kafka_transaction_state", &[]);
-    let current: Vec<_> = states.iter().filter(|s| s.value == 1.0).collect();
-    if states.len() < 13 || current.len() != 1 {
-        problems.push(format!("transaction state: {states:?}"));
-    } else {
+    // Every producer of the pool (max_concurrent_polls of them, the first with the
+    // connector's own id) has its series. Between polls an idle transactional
+    // producer is ready (or in a transaction when the scrape meets a poll);
+    // exactly one state of each is 1.
+    let first_id = format!("{}.membership", setup.connector_name);
+    let ids: Vec<String> = std::iter::once(first_id.clone())
+        .chain((1..POOL).map(|i| format!("{first_id}.{i}")))
+        .collect();
+    for id in &ids {
+        let states = m.find(
+            "streak_connector_kafka_transaction_state",
+            &[("transactional_id", id)],
+        );
+        let current: Vec<_> = states.iter().filter(|s| s.value == 1.0).collect();
+        if states.len() < 13 || current.len() != 1 {
+            problems.push(format!("transaction state of {id}: {states:?}"));
+            continue;
+        }
         let state = current[0].labels.get("state").map(String::as_str);
         let live = [
             "Ready",
@@ -326,8 +348,17 @@ async fn process_and_librdkafka_metrics_on_a_real_broker() {
             "CommittingTransaction",
         ];
         if !state.is_some_and(|s| live.contains(&s)) {
-            problems.push(format!("transaction state {state:?}, not a live one"));
+            problems.push(format!(
+                "transaction state of {id}: {state:?}, not a live one"
+            ));
         }
+    }
+    // The ids it only fences at start-up have no series.
+    let fenced_only = format!("{first_id}.{POOL}");
+    if m.text
+        .contains(&format!("transactional_id=\"{fenced_only}\""))
+    {
+        problems.push(format!("series of {fenced_only}, which only fences"));
     }
     assert!(problems.is_empty(), "{}\n{}", problems.join("\n"), m.text);
     let exit = run.terminate(Duration::from_secs(60)).await;

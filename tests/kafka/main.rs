@@ -8,6 +8,7 @@
 
 mod avro_docker;
 mod chunked;
+mod pool;
 mod publisher;
 mod restore_rules;
 mod state_store;

@@ -169,7 +169,7 @@ fn rig_tuned(
         health: Arc::new(Health::new(3)),
         holds: Arc::new(Holds::default()),
         inactivity: InactivityLimits::default(),
-        commit_gate: tokio::sync::Mutex::new(()),
+        commit_gate: tokio::sync::Semaphore::new(1),
         sink,
         encoder,
         events_topic: EVENTS.into(),

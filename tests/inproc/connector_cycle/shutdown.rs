@@ -10,7 +10,7 @@ async fn a_cycle_queued_behind_a_commit_begins_no_transaction_after_the_signal()
     let api = FakeApi::new("org1", 3);
     let mut p = r.poller(api.clone()).await;
     // Another cycle is committing: it holds the gate.
-    let gate = r.ctx.commit_gate.lock().await;
+    let gate = r.ctx.commit_gate.acquire().await.expect("open");
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let queued = tokio::spawn(async move { p.poll(&stop).await });
