@@ -7,12 +7,27 @@
 use std::time::Duration;
 
 use super::error::ApiError;
+use super::wire::{ListingParser, ParsedListing, WireError, SNIPPET_WINDOW};
 
 /// A successful (2xx) response, body read.
 pub(super) struct Body {
     pub(super) status: u16,
     pub(super) content_type: Option<String>,
+    /// The whole body; for a listing read as a stream, its first
+    /// [`SNIPPET_WINDOW`] bytes only (for quoting in an error).
     pub(super) bytes: Vec<u8>,
+    /// A listing read as a stream: what its parser made of it.
+    pub(super) listing: Option<Result<ParsedListing, WireError>>,
+}
+
+/// How a successful answer's body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Read {
+    /// Whole, into [`Body::bytes`].
+    Bytes,
+    /// As a stream into a [`ListingParser`], into [`Body::listing`]: memory of the
+    /// members, not of the body.
+    Listing,
 }
 
 /// How one attempt ended.
@@ -132,6 +147,39 @@ pub(super) async fn read_capped(
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+/// Reads a listing as a stream, parsing each entry as it arrives and refusing the
+/// body as soon as it passes `limit` bytes (or announces more up front). A body
+/// that is not a listing stops the reading at once. Returns the body's first
+/// [`SNIPPET_WINDOW`] bytes and the parser's result.
+pub(super) async fn read_listing(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> Result<(Vec<u8>, Result<ParsedListing, WireError>), ReadError> {
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > limit) {
+        return Err(ReadError::TooLarge {
+            content_length: announced,
+        });
+    }
+    let mut parser = ListingParser::new();
+    let mut prefix = Vec::new();
+    let mut total = 0u64;
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Failed)? {
+        total += chunk.len() as u64;
+        if total > limit {
+            return Err(ReadError::TooLarge {
+                content_length: announced,
+            });
+        }
+        let room = SNIPPET_WINDOW.saturating_sub(prefix.len());
+        prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if let Err(e) = parser.feed(&chunk) {
+            return Ok((prefix, Err(e)));
+        }
+    }
+    Ok((prefix, parser.finish()))
 }
 
 /// Reads at most `limit` bytes of an error body; a broken body yields what arrived.

@@ -15,7 +15,8 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::attempt::{
-    read_capped, read_prefix, status_class, Body, Outcome, ReadError, Transient, TransientKind,
+    read_capped, read_listing, read_prefix, status_class, Body, Outcome, Read, ReadError,
+    Transient, TransientKind,
 };
 use super::config::{base_is_loopback, ClientConfig, USER_AGENT};
 use super::error::ApiError;
@@ -130,7 +131,7 @@ impl StreakClient {
     pub async fn me(&self) -> Result<CurrentUser, ApiError> {
         let ep = endpoint::USERS_ME;
         let result = async {
-            let body = self.get(ep, &["users", "me"]).await?;
+            let body = self.get(ep, &["users", "me"], Read::Bytes).await?;
             let (user, drift) =
                 parse_current_user(&body.bytes).map_err(|e| self.invalid(ep, &body, e))?;
             ApiFieldsDrifted {
@@ -150,7 +151,7 @@ impl StreakClient {
     pub async fn organization(&self) -> Result<Organization, ApiError> {
         let ep = endpoint::ORGANIZATION;
         let result = async {
-            let body = self.get(ep, &["users", "me", "organization"]).await?;
+            let body = (self.get(ep, &["users", "me", "organization"], Read::Bytes)).await?;
             let (org, drift) =
                 parse_organization(&body.bytes).map_err(|e| self.invalid(ep, &body, e))?;
             ApiFieldsDrifted {
@@ -173,8 +174,14 @@ impl StreakClient {
     pub async fn org_users(&self, org_key: &str) -> Result<FetchedListing, ApiError> {
         let ep = endpoint::ORG_USERS;
         let result = async {
-            let body = self.get(ep, &["organizations", org_key, "users"]).await?;
-            let parsed = parse_listing(&body.bytes).map_err(|e| self.invalid(ep, &body, e))?;
+            // Parsed as it arrives: the members are kept, never the body.
+            let mut body =
+                (self.get(ep, &["organizations", org_key, "users"], Read::Listing)).await?;
+            let parsed = match body.listing.take() {
+                Some(parsed) => parsed,
+                None => parse_listing(&body.bytes),
+            };
+            let parsed = parsed.map_err(|e| self.invalid(ep, &body, e))?;
             drop(body);
             ApiFieldsDrifted {
                 endpoint: ep,
@@ -232,7 +239,12 @@ impl StreakClient {
 
     /// GETs `segments` under the base URL: rate limited, retried on transient
     /// failures within the policy's attempts and deadline.
-    async fn get(&self, endpoint: &'static str, segments: &[&str]) -> Result<Body, ApiError> {
+    async fn get(
+        &self,
+        endpoint: &'static str,
+        segments: &[&str],
+        read: Read,
+    ) -> Result<Body, ApiError> {
         let url = self.url(segments)?;
         let policy = &self.config.retry;
         let deadline = Instant::now() + policy.deadline;
@@ -246,7 +258,7 @@ impl StreakClient {
                 .request_timeout
                 .min(remaining)
                 .max(Duration::from_millis(1));
-            let transient = match self.attempt(endpoint, &url, timeout, attempt).await {
+            let transient = match self.attempt(endpoint, &url, timeout, attempt, read).await {
                 Outcome::Done(body) => {
                     ApiKeyAccepted {
                         key_fingerprint: self.key.fingerprint(),
@@ -295,6 +307,7 @@ impl StreakClient {
         url: &Url,
         timeout: Duration,
         attempt: u32,
+        read: Read,
     ) -> Outcome {
         let started = Instant::now();
         let completed = |status_class, status| ApiRequestCompleted {
@@ -324,13 +337,19 @@ impl StreakClient {
         let class = status_class(status);
         let headers = response.headers().clone();
         if (200..300).contains(&status) {
-            let read = read_capped(response, self.config.max_body_bytes).await;
+            let limit = self.config.max_body_bytes;
+            let read = match read {
+                Read::Bytes => read_capped(response, limit).await.map(|b| (b, None)),
+                Read::Listing => (read_listing(response, limit).await)
+                    .map(|(prefix, parsed)| (prefix, Some(parsed))),
+            };
             completed(class, Some(status)).emit(&self.metrics);
             return match read {
-                Ok(bytes) => Outcome::Done(Body {
+                Ok((bytes, listing)) => Outcome::Done(Body {
                     status,
                     content_type: self.header_text(&headers, CONTENT_TYPE),
                     bytes,
+                    listing,
                 }),
                 Err(ReadError::TooLarge { content_length }) => {
                     Outcome::Fail(ApiError::BodyTooLarge {

@@ -28,6 +28,11 @@ const MAX_RATE_LIMIT_PER_SEC: u32 = 10;
 /// The `User-Agent` of every request: the product and its version.
 pub const USER_AGENT: &str = concat!("streak-connector/", env!("CARGO_PKG_VERSION"));
 
+/// The listing cap: 512 MiB, about 1.4M members at the ~375 bytes a member of a
+/// typical listing. The listing is parsed as it arrives (its memory is the members,
+/// not the body), so the cap bounds the transfer, not the memory.
+pub(crate) const DEFAULT_MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
+
 /// Settings of one [`super::StreakClient`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -55,7 +60,7 @@ impl Default for ClientConfig {
             base_url: Url::parse(DEFAULT_BASE_URL).expect("the default base URL is a valid URL"),
             connect_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
-            max_body_bytes: 64 * 1024 * 1024,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             rate_limit_per_sec: 4,
             retry: RetryPolicy::default(),
             retry_after_cap: Duration::from_secs(300),
@@ -181,7 +186,7 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.base_url.as_str(), "https://api.streak.com/api/v1");
         assert_eq!(c.request_timeout, Duration::from_secs(30));
-        assert_eq!(c.max_body_bytes, 64 << 20);
+        assert_eq!(c.max_body_bytes, 512 << 20);
         assert_eq!(c.rate_limit_per_sec, 4);
         assert!(USER_AGENT.starts_with("streak-connector/"));
     }

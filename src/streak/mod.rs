@@ -29,4 +29,7 @@ pub use config::{ClientConfig, USER_AGENT};
 pub use error::ApiError;
 pub use key::ApiKey;
 pub(crate) use wire::drift_fields;
-pub use wire::{parse_listing, CurrentUser, ListingStats, Organization, ParsedListing};
+pub use wire::{
+    parse_listing, parse_listing_whole, CurrentUser, ListingParser, ListingStats, Organization,
+    ParsedListing,
+};

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
-use streak_connector::streak::{parse_listing, ParsedListing};
+use streak_connector::streak::{parse_listing, parse_listing_whole, ListingParser, ParsedListing};
 
 /// 3000-01-01T00:00:00Z in epoch milliseconds.
 const YEAR_3000_MS: i64 = 32_503_680_000_000;
@@ -144,6 +144,36 @@ proptest! {
         let members: HashSet<&str> =
             parsed.listing.members.iter().map(|m| m.key.as_str()).collect();
         prop_assert_eq!(usable, members);
+    }
+
+    /// The parser fed the body in any chunks says what the whole-body parser (one
+    /// serde pass, the reference) says of it: the same listing, or an error.
+    #[test]
+    fn any_chunking_gives_the_whole_bodys_result(
+        value in any_json(),
+        users in proptest::collection::vec(user_like(), 0..8),
+        bytes in proptest::collection::vec(any::<u8>(), 0..256),
+        cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..6),
+    ) {
+        let listing = serde_json::to_vec(&users).unwrap();
+        let other = serde_json::to_vec(&value).unwrap();
+        for body in [listing, other, bytes.clone()] {
+            let mut at: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
+            at.sort_unstable();
+            let mut parser = ListingParser::new();
+            let mut fed = Ok(());
+            let mut from = 0;
+            for to in at.into_iter().chain([body.len()]) {
+                fed = fed.and_then(|()| parser.feed(&body[from..to]));
+                from = to;
+            }
+            let chunked = fed.and_then(|()| parser.finish());
+            match (parse_listing_whole(&body), chunked) {
+                (Ok(whole), Ok(chunked)) => prop_assert_eq!(whole, chunked),
+                (Err(_), Err(_)) => {}
+                (whole, chunked) => prop_assert!(false, "{:?}: whole {:?}, chunked {:?}", String::from_utf8_lossy(&body), whole, chunked),
+            }
+        }
     }
 
     #[test]

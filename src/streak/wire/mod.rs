@@ -10,9 +10,10 @@
 //! Pure and synchronous: no I/O, no metrics, no logging (the client reports the
 //! tallies this returns). It never panics on any input (property-tested).
 //!
-//! Memory: the listing is deserialized straight from the body bytes with a serde
-//! visitor, one entry at a time, keeping only the fields the connector reads. No
-//! `serde_json::Value` tree of the whole body (several times its size) is built.
+//! Memory: the listing is parsed as a stream ([`ListingParser`]): each entry is
+//! deserialized with a serde visitor as soon as its bytes are in, keeping only the
+//! fields the connector reads; neither the body nor a `serde_json::Value` tree of it
+//! is held.
 
 use std::collections::HashMap;
 
@@ -20,13 +21,16 @@ use serde::de::DeserializeSeed;
 
 use super::key::ApiKey;
 use crate::membership::{Listing, Member};
-use de::{Entry, ListingSeed, Scalar, TopObject};
+use de::{Entry, Scalar, TopObject};
 
 pub(crate) use bound::OversizedMemo;
 pub(crate) use bound::{BoundAction, Oversized};
 
+pub use stream::ListingParser;
+
 mod bound;
 mod de;
+mod stream;
 
 /// Values below this are epoch seconds, not milliseconds (10^11 ms is March 1973).
 const SECONDS_BELOW: i128 = 100_000_000_000;
@@ -35,7 +39,7 @@ const YEAR_3000_MS: i128 = 32_503_680_000_000;
 /// Characters of a body quoted in an error.
 const SNIPPET_CHARS: usize = 200;
 /// Bytes of a body scrubbed before the snippet is cut (see `ApiKey::scrub`).
-const SNIPPET_WINDOW: usize = 64 * 1024;
+pub(crate) const SNIPPET_WINDOW: usize = 64 * 1024;
 
 /// The fields the connector reads from Streak's objects, by their JSON names. Also
 /// the fixed set of `field` labels of `api_drift_total`.
@@ -205,9 +209,19 @@ pub struct WireError {
 }
 
 /// Parses a `GET /organizations/{orgKey}/users` body: a JSON array of users.
+///
+/// The same as feeding the whole body to a [`ListingParser`] at once.
 pub fn parse_listing(body: &[u8]) -> Result<ParsedListing, WireError> {
+    let mut parser = ListingParser::new();
+    parser.feed(body)?;
+    parser.finish()
+}
+
+/// The whole-body parser the stream replaced: one serde pass over the body
+/// (the reference of the stream's property tests).
+pub fn parse_listing_whole(body: &[u8]) -> Result<ParsedListing, WireError> {
     let mut acc = Accumulator::default();
-    deserialize_whole(body, ListingSeed { acc: &mut acc })?;
+    deserialize_whole(body, de::ListingSeed { acc: &mut acc })?;
     let mut stats = acc.stats;
     stats.drifted_fields = acc.drift.total();
     Ok(ParsedListing {
@@ -466,7 +480,7 @@ fn merge(into: &mut Member, later: Member) {
     take(&mut into.creation_ms, later.creation_ms);
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Accumulator {
     members: Vec<Member>,
     index: HashMap<String, usize>,
