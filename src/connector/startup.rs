@@ -260,9 +260,19 @@ pub(crate) async fn build(config: &Config, options: StartOptions) -> Result<Part
 /// Restores every organization's state, places every API key in its
 /// organization's pool (`GET /users/me`) and builds one poller per organization,
 /// ready for the scheduler.
-pub(crate) async fn start(parts: Parts) -> Result<Started, StartupError> {
+pub(crate) async fn start(mut parts: Parts) -> Result<Started, StartupError> {
     let dry_run = matches!(parts.mode, Mode::DryRun(_));
-    let restored = match parts.state.restore().await {
+    let ring = Arc::new(KeyRing::new(
+        crate::keypool::PoolSettings::default(),
+        parts.metrics.clone(),
+        parts.clock.clone(),
+    ));
+    let keys = parts.apis.len();
+    // The keys' `GET /users/me` (Streak) while the state topic is read (Kafka):
+    // neither needs the other, and a start waits for the longer only.
+    let apis = std::mem::take(&mut parts.apis);
+    let (restored, (rejected, pending)) = tokio::join!(parts.state.restore(), admit(&ring, apis));
+    let restored = match restored {
         Ok(r) => r,
         // Nothing was ever committed: a dry run starts from nothing.
         Err(StartupError::Restore(RestoreError::MissingTopic(_))) if dry_run => HashMap::new(),
@@ -291,21 +301,6 @@ pub(crate) async fn start(parts: Parts) -> Result<Started, StartupError> {
         status: parts.shared.status,
         reconcile: parts.reconcile,
     });
-    let ring = Arc::new(KeyRing::new(
-        crate::keypool::PoolSettings::default(),
-        context.metrics.clone(),
-        context.clock.clone(),
-    ));
-    let keys = parts.apis.len();
-    let (mut rejected, mut pending) = (Vec::new(), Vec::new());
-    for api in parts.apis {
-        let fp = api.key_fingerprint().to_owned();
-        match ring.admit(api).await {
-            Admitted::Rejected(key) => rejected.push(key),
-            Admitted::Pending { error } => pending.push((fp, error)),
-            Admitted::NewOrganization(_) | Admitted::Joined { .. } | Admitted::AlreadyKnown => {}
-        }
-    }
     let pollers: Vec<OrgPoller> = ring
         .orgs()
         .into_iter()
@@ -333,6 +328,24 @@ pub(crate) async fn start(parts: Parts) -> Result<Started, StartupError> {
         context,
         decoder: parts.decoder,
     })
+}
+
+/// Places every key in its organization's pool (`GET /users/me`): the keys
+/// Streak refused, and those whose organization could not be learned.
+async fn admit(
+    ring: &KeyRing,
+    apis: Vec<Arc<dyn StreakApi>>,
+) -> (Vec<RejectedKey>, Vec<(String, String)>) {
+    let (mut rejected, mut pending) = (Vec::new(), Vec::new());
+    for api in apis {
+        let fp = api.key_fingerprint().to_owned();
+        match ring.admit(api).await {
+            Admitted::Rejected(key) => rejected.push(key),
+            Admitted::Pending { error } => pending.push((fp, error)),
+            Admitted::NewOrganization(_) | Admitted::Joined { .. } | Admitted::AlreadyKnown => {}
+        }
+    }
+    (rejected, pending)
 }
 
 /// The sink of a dry run: never called (the poller stops before committing).

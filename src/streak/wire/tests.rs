@@ -339,3 +339,12 @@ fn the_current_user_and_organization_fields_are_bounded_too() {
     assert_eq!(org.name.map(|n| n.len()), Some(1024));
     assert_eq!(drift.oversized()[0].action, BoundAction::Truncated);
 }
+
+#[test]
+fn every_field_is_found_by_its_json_name() {
+    for field in FIELDS {
+        assert_eq!(Field::from_json_name(field.json_name()), Some(field));
+    }
+    assert_eq!(Field::from_json_name("Key"), None);
+    assert_eq!(Field::from_json_name(""), None);
+}
