@@ -381,6 +381,8 @@ fn defaults_are_the_modules_own() {
         "streak-connector.membership",
     );
     assert_eq!(c.kafka, k);
+    // One transactional producer per organization polled at once.
+    assert_eq!(c.kafka.producers, c.max_concurrent_polls);
     let m = crate::membership::Settings::default();
     assert_eq!(c.inactive_after.as_millis() as i64, m.inactive_after_ms);
     assert_eq!(c.guard.min_departures, m.min_departures);

@@ -146,7 +146,9 @@ impl KafkaConfig {
             transaction_timeout: DEFAULT_TRANSACTION_TIMEOUT,
             request_timeout: Duration::from_secs(30),
             restore_parallelism: 4,
-            producers: 1,
+            // One per organization polled at once, by default 4 (the
+            // configuration's `max_concurrent_polls`, which sets it).
+            producers: 4,
             topic_policy: TopicPolicy::CreateAndVerify,
             skip_state_records: BTreeSet::new(),
         }
@@ -298,6 +300,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("transaction_timeout", &self.transaction_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("restore_parallelism", &self.restore_parallelism)
+            .field("producers", &self.producers)
             .field("topic_policy", &self.topic_policy)
             .field("skip_state_records", &self.skip_state_records)
             .finish()

@@ -27,6 +27,7 @@ mod packed;
 mod settings;
 mod state;
 mod table;
+pub(crate) use table::KeyIndex;
 
 #[cfg(test)]
 mod diff_tests;

@@ -51,6 +51,15 @@ fn is_live(slot: u64) -> bool {
     slot != EMPTY && slot != TOMBSTONE
 }
 
+impl std::fmt::Debug for KeyIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyIndex")
+            .field("len", &self.len)
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl KeyIndex {
     pub(crate) fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)

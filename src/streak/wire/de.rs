@@ -91,7 +91,8 @@ impl<'de> Deserialize<'de> for FieldKey {
 
 /// Reads the known fields of an object, skipping the rest.
 fn read_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Vec<(Field, Scalar)>, A::Error> {
-    let mut fields = Vec::new();
+    // Room for every known field: one allocation an object.
+    let mut fields = Vec::with_capacity(super::FIELDS.len());
     while let Some(FieldKey(field)) = map.next_key()? {
         match field {
             Some(field) => fields.push((field, map.next_value::<Scalar>()?)),

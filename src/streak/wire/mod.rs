@@ -15,12 +15,10 @@
 //! fields the connector reads; neither the body nor a `serde_json::Value` tree of it
 //! is held.
 
-use std::collections::HashMap;
-
 use serde::de::DeserializeSeed;
 
 use super::key::ApiKey;
-use crate::membership::{Listing, Member};
+use crate::membership::{KeyIndex, Listing, Member};
 use de::{Entry, Scalar, TopObject};
 
 pub(crate) use bound::OversizedMemo;
@@ -250,9 +248,9 @@ pub fn parse_listing_whole(body: &[u8]) -> Result<ParsedListing, WireError> {
 
 /// Parses a `GET /users/me` body.
 pub(crate) fn parse_current_user(body: &[u8]) -> Result<(CurrentUser, FieldDrift), WireError> {
-    let object = deserialize_whole(body, TopObject)?;
+    let mut object = deserialize_whole(body, TopObject)?;
     let mut drift = FieldDrift::default();
-    let key = usable_key(&object, &mut drift).ok_or_else(|| WireError {
+    let key = usable_key(&mut object, &mut drift).ok_or_else(|| WireError {
         reason: format!("the user has no usable `key` {KEY_RULE}"),
     })?;
     let mut user = CurrentUser {
@@ -272,9 +270,9 @@ pub(crate) fn parse_current_user(body: &[u8]) -> Result<(CurrentUser, FieldDrift
 
 /// Parses a `GET /users/me/organization` body.
 pub(crate) fn parse_organization(body: &[u8]) -> Result<(Organization, FieldDrift), WireError> {
-    let object = deserialize_whole(body, TopObject)?;
+    let mut object = deserialize_whole(body, TopObject)?;
     let mut drift = FieldDrift::default();
-    let key = usable_key(&object, &mut drift).ok_or_else(|| WireError {
+    let key = usable_key(&mut object, &mut drift).ok_or_else(|| WireError {
         reason: format!("the organization has no usable `key` {KEY_RULE}"),
     })?;
     let mut org = Organization { key, name: None };
@@ -338,12 +336,14 @@ const KEY_RULE: &str = "(missing, not a string, blank or over 1024 bytes)";
 
 /// The object's key, if it is a non-blank string within its bound; an oversized key
 /// is counted as drift (the entry is then unusable).
-fn usable_key(object: &[(Field, Scalar)], drift: &mut FieldDrift) -> Option<String> {
+///
+/// The key is moved out of `object` (left empty there): callers skip `key`.
+fn usable_key(object: &mut [(Field, Scalar)], drift: &mut FieldDrift) -> Option<String> {
     // The last occurrence wins, as for every field of one object.
-    match object.iter().rev().find(|(f, _)| *f == Field::Key) {
+    match object.iter_mut().rev().find(|(f, _)| *f == Field::Key) {
         Some((_, Scalar::Str(s))) if !s.trim().is_empty() => {
             if bound::key_fits(s) {
-                return Some(s.clone());
+                return Some(std::mem::take(s));
             }
             let owner = bound::quote_key(s);
             drift.add_oversized(&owner, Field::Key, s.len(), BoundAction::Dropped);
@@ -451,8 +451,8 @@ fn timestamp_ms(value: &Scalar) -> Result<Option<i64>, Absurd> {
     }
 }
 
-fn member_from(object: Vec<(Field, Scalar)>, drift: &mut FieldDrift) -> Option<Member> {
-    let key = usable_key(&object, drift)?;
+fn member_from(mut object: Vec<(Field, Scalar)>, drift: &mut FieldDrift) -> Option<Member> {
+    let key = usable_key(&mut object, drift)?;
     let mut m = Member {
         key,
         ..Member::default()
@@ -497,9 +497,9 @@ fn merge(into: &mut Member, later: Member) {
 #[derive(Debug, Default)]
 struct Accumulator {
     members: Vec<Member>,
-    /// Position of each key's member. foldhash (seeded per process), not SipHash:
-    /// it was a twentieth of a 100k listing's parse.
-    index: HashMap<String, usize, foldhash::fast::RandomState>,
+    /// Position of each key's member: the state's own index (8-byte slots that
+    /// point into `members`, foldhash), no copy of the key.
+    index: KeyIndex,
     stats: ListingStats,
     drift: FieldDrift,
 }
@@ -515,18 +515,18 @@ impl Accumulator {
             self.stats.invalid += 1;
             return;
         };
-        match self
-            .index
-            .get(&member.key)
-            .and_then(|&i| self.members.get_mut(i))
-        {
+        let Accumulator { members, index, .. } = self;
+        let hash = index.hash(member.key.as_bytes());
+        let key_at = |p: usize| members[p].key.as_bytes();
+        match index.find(hash, member.key.as_bytes(), key_at) {
             Some(earlier) => {
-                merge(earlier, member);
+                merge(&mut members[earlier], member);
                 self.stats.duplicates += 1;
             }
             None => {
-                self.index.insert(member.key.clone(), self.members.len());
-                self.members.push(member);
+                let pos = members.len();
+                members.push(member);
+                index.insert_new(hash, pos, |p| members[p].key.as_bytes());
             }
         }
     }
