@@ -1,7 +1,9 @@
 //! Fencing, at the level of the binary (issue 5): a second instance with the same
-//! connector name (hence the same transactional id) fences the first, which exits
+//! connector name (hence the same transactional ids) fences the first, which exits
 //! non-zero saying "fenced", while the second keeps publishing and no event is
-//! doubled for a read-committed consumer.
+//! doubled for a read-committed consumer. Three organizations are polled at once,
+//! so each instance commits on several producers of its pool (issue 15, point 5):
+//! the second must fence every one of them.
 //!
 //! Needs a real broker (the mock cluster does not fence): skipped otherwise.
 //! How it works: docs/testing-eos.md, "How exactly-once is proven".
@@ -37,7 +39,21 @@ email = "owner@fence.example.com"
 isOrgAdmin = true
 lastSeenTimestamp = "now-1h"
 creationTimestamp = "now-100d"
+
+[[organizations]]
+key = "org-fence-2"
+api_keys = ["fence-key-2"]
+generate = { count = 8, seed = 304 }
+
+[[organizations]]
+key = "org-fence-3"
+api_keys = ["fence-key-3"]
+generate = { count = 8, seed = 305 }
 "#;
+
+/// One key per organization: three organizations polled at once, so each instance
+/// commits on several producers of its pool (the default four).
+const KEYS: [&str; 3] = ["fence-key", "fence-key-2", "fence-key-3"];
 
 /// A profile change of the `n`-th generated member: one PROFILE_CHANGED.
 fn rename(driver: &Driver, n: usize) -> Step {
@@ -77,13 +93,7 @@ impl Fencing {
     async fn start(bootstrap: String) -> Fencing {
         let dir = tempfile::tempdir().expect("a temp dir");
         let (sim, orgs) = Driver::simulator(SCENARIO).await;
-        let spec = ConnectorSpec::new(
-            dir.path(),
-            sim.base_url(),
-            &["fence-key"],
-            &bootstrap,
-            "fence",
-        );
+        let spec = ConnectorSpec::new(dir.path(), sim.base_url(), &KEYS, &bootstrap, "fence");
         let watcher = Watcher::start(&bootstrap, &spec.events_topic).expect("a consumer");
         let driver = Driver::new(sim, orgs, watcher);
         Fencing {
