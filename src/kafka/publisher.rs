@@ -559,6 +559,18 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("streak-connector-a"), "{msg}");
+        let unauthorized = PublishError::Unauthorized {
+            stage: Stage::Init,
+            transactional_id: "streak-connector-a.membership.3".into(),
+            source: KafkaError::MessageProduction(
+                RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
+            ),
+        };
+        assert_eq!(unauthorized.recovery(), Recovery::StopProcess);
+        assert_eq!(unauthorized.error_code(), "unauthorized");
+        let msg = unauthorized.to_string();
+        assert!(msg.contains("streak-connector-a.membership.3"), "{msg}");
+        assert!(msg.contains("TransactionalId prefix"), "{msg}");
         let unknown = PublishError::CommitOutcomeUnknown {
             waited: Duration::from_secs(1),
             source: src,
