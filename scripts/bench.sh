@@ -20,6 +20,8 @@
 #   BENCH_HUGE_MEMBERS=1000000
 #   BENCH_MAX_BODY_BYTES   streak.max_body_bytes for every run (default: the
 #                          connector's 512 MiB, which fits the 1M organization)
+#   BENCH_MAX_CONCURRENT_POLLS   max_concurrent_polls for every run (default: the
+#                          connector's 4), which is also the number of producers
 #   BENCH_BIN=PATH         measure this binary instead of building the release one
 #   BENCH_KEEP=1           keep the work directory (logs, scenarios) and print it
 set -euo pipefail
@@ -57,6 +59,7 @@ fi
 
 cfg="$work/connector.toml"
 {
+  [[ -n "${BENCH_MAX_CONCURRENT_POLLS:-}" ]] && printf 'max_concurrent_polls = %s\n' "$BENCH_MAX_CONCURRENT_POLLS"
   printf '[kafka]\npartitions = 6\nreplication_factor = 1\n'
   [[ -n "${BENCH_MAX_BODY_BYTES:-}" ]] && printf '[streak]\nmax_body_bytes = %s\n' "$BENCH_MAX_BODY_BYTES"
 } >"$cfg"
