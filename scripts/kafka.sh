@@ -101,10 +101,20 @@ java_cp() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Below the kernel's ephemeral range (where outgoing connections take their local
+# ports, so a port free when checked can be taken before the broker binds it).
+ephemeral_low() {
+  local low
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+  echo "$low"
+}
+
 free_port() {
-  local p
+  local p low
+  low="$(ephemeral_low)"
+  ((low > 21000)) || low=60000
   for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % (low - 20000)))
     if ! port_in_use "$p"; then
       echo "$p"
       return
@@ -200,6 +210,9 @@ wait_ready() {
   local p="$1" port="$2" deadline=$((SECONDS + ${STREAK_KAFKA_START_TIMEOUT:-120}))
   while ((SECONDS < deadline)); do
     if ! kill -0 "$p" 2>/dev/null; then
+      if [[ "${retry_bind:-0}" == 1 ]] && grep -q "Address already in use" "$run/broker.log" 2>/dev/null; then
+        return 2 # a port was taken after it was checked: the caller picks others
+      fi
       tail -n 30 "$run/broker.log" >&2 || true
       die "the broker exited during start-up; see $run/broker.log"
     fi
@@ -224,7 +237,7 @@ launch() {
     -cp "$cache/libs/*" kafka.Kafka "$run/server.properties" \
     >>"$run/broker.log" 2>&1 </dev/null &
   echo $! >"$run/broker.pid"
-  wait_ready "$!" "$port"
+  wait_ready "$!" "$port" || return $?
 }
 
 cmd_start() {
@@ -244,18 +257,27 @@ cmd_start() {
       die "port $port or $cport (kept from the last run in $run) is taken; run 'scripts/kafka.sh clean' first"
     fi
     log "restarting on 127.0.0.1:$port with the data in $run/data"
+    launch "$port"
   else
-    rm -rf "$run/data"
-    port="$(free_port)"
-    cport="$(free_port)"
-    [[ "$port" != "$cport" ]] || cport="$(free_port)"
-    echo "$port $cport" >"$run/ports"
-    echo "$profile" >"$run/profile"
-    : >"$run/broker.log"
-    write_config "$port" "$cport"
-    format_storage
+    # Fresh data on fresh ports; a port taken between the check and the bind
+    # (another process's) gets new ports, up to three times.
+    local attempt rc
+    for attempt in 1 2 3; do
+      rm -rf "$run/data"
+      port="$(free_port)"
+      cport="$(free_port)"
+      [[ "$port" != "$cport" ]] || cport="$(free_port)"
+      echo "$port $cport" >"$run/ports"
+      echo "$profile" >"$run/profile"
+      : >"$run/broker.log"
+      write_config "$port" "$cport"
+      format_storage
+      rc=0
+      retry_bind=$((attempt < 3 ? 1 : 0)) launch "$port" || rc=$?
+      [[ $rc -eq 0 ]] && break
+      log "port $port or $cport was taken as the broker bound it; trying other ports"
+    done
   fi
-  launch "$port"
   echo "127.0.0.1:$port" >"$run/bootstrap"
   log "broker up at 127.0.0.1:$port (profile $profile, pid $(pid), $((SECONDS - t0)) s; log $run/broker.log)"
   echo "127.0.0.1:$port"
