@@ -125,46 +125,67 @@ pub(super) enum ReadError {
 /// Reads the body as a stream, refusing it as soon as it passes `limit` bytes (or
 /// announces more up front): memory use never exceeds the limit plus one chunk.
 pub(super) async fn read_capped(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     limit: u64,
 ) -> Result<Vec<u8>, ReadError> {
-    let announced = response.content_length();
-    if announced.is_some_and(|n| n > limit) {
-        return Err(ReadError::TooLarge {
-            content_length: announced,
-        });
-    }
     // Trust an announced length for preallocation only up to 1 MiB.
-    let initial = announced.unwrap_or(0).min(1 << 20);
+    let initial = response
+        .content_length()
+        .unwrap_or(0)
+        .min(limit)
+        .min(1 << 20);
     let mut bytes = Vec::with_capacity(usize::try_from(initial).unwrap_or(0));
-    while let Some(chunk) = response.chunk().await.map_err(ReadError::Failed)? {
-        let total = bytes.len() as u64 + chunk.len() as u64;
-        if total > limit {
-            return Err(ReadError::TooLarge {
-                content_length: announced,
-            });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    each_chunk(response, limit, |chunk| {
+        bytes.extend_from_slice(chunk);
+        true
+    })
+    .await?;
     Ok(bytes)
 }
 
-/// Reads a listing as a stream, parsing each entry as it arrives and refusing the
-/// body as soon as it passes `limit` bytes (or announces more up front). A body
-/// that is not a listing stops the reading at once. Returns the body's first
-/// [`SNIPPET_WINDOW`] bytes and the parser's result.
+/// Reads a listing as a stream, parsing each entry as it arrives, within the same
+/// cap as [`read_capped`]. A body that is not a listing stops the reading at once.
+/// Returns the body's first [`SNIPPET_WINDOW`] bytes and the parser's result.
 pub(super) async fn read_listing(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     limit: u64,
 ) -> Result<(Vec<u8>, Result<ParsedListing, WireError>), ReadError> {
+    let mut parser = ListingParser::new();
+    let mut prefix = Vec::new();
+    let mut failed = None;
+    each_chunk(response, limit, |chunk| {
+        let room = SNIPPET_WINDOW.saturating_sub(prefix.len());
+        prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        match parser.feed(chunk) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    })
+    .await?;
+    let parsed = match failed {
+        Some(e) => Err(e),
+        None => parser.finish(),
+    };
+    Ok((prefix, parsed))
+}
+
+/// Hands each chunk of the body to `take` until it returns `false` or the body
+/// ends; refuses the body as soon as it passes `limit` bytes (or announces more up
+/// front).
+async fn each_chunk(
+    mut response: reqwest::Response,
+    limit: u64,
+    mut take: impl FnMut(&[u8]) -> bool,
+) -> Result<(), ReadError> {
     let announced = response.content_length();
     if announced.is_some_and(|n| n > limit) {
         return Err(ReadError::TooLarge {
             content_length: announced,
         });
     }
-    let mut parser = ListingParser::new();
-    let mut prefix = Vec::new();
     let mut total = 0u64;
     while let Some(chunk) = response.chunk().await.map_err(ReadError::Failed)? {
         total += chunk.len() as u64;
@@ -173,13 +194,11 @@ pub(super) async fn read_listing(
                 content_length: announced,
             });
         }
-        let room = SNIPPET_WINDOW.saturating_sub(prefix.len());
-        prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if let Err(e) = parser.feed(&chunk) {
-            return Ok((prefix, Err(e)));
+        if !take(&chunk) {
+            break;
         }
     }
-    Ok((prefix, parser.finish()))
+    Ok(())
 }
 
 /// Reads at most `limit` bytes of an error body; a broken body yields what arrived.

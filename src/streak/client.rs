@@ -177,6 +177,7 @@ impl StreakClient {
             // Parsed as it arrives: the members are kept, never the body.
             let mut body =
                 (self.get(ep, &["organizations", org_key, "users"], Read::Listing)).await?;
+            // `Read::Listing` always sets `listing`; a body read whole is parsed whole.
             let parsed = match body.listing.take() {
                 Some(parsed) => parsed,
                 None => parse_listing(&body.bytes),

@@ -234,16 +234,7 @@ pub fn parse_listing(body: &[u8]) -> Result<ParsedListing, WireError> {
 pub fn parse_listing_whole(body: &[u8]) -> Result<ParsedListing, WireError> {
     let mut acc = Accumulator::default();
     deserialize_whole(body, de::ListingSeed { acc: &mut acc })?;
-    let mut stats = acc.stats;
-    stats.drifted_fields = acc.drift.total();
-    Ok(ParsedListing {
-        listing: Listing {
-            members: acc.members,
-            complete: stats.invalid == 0,
-        },
-        stats,
-        drift: acc.drift,
-    })
+    Ok(acc.into_parsed())
 }
 
 /// Parses a `GET /users/me` body.
@@ -505,6 +496,20 @@ struct Accumulator {
 }
 
 impl Accumulator {
+    /// The listing the entries made, with its tallies (the index is dropped).
+    fn into_parsed(self) -> ParsedListing {
+        let mut stats = self.stats;
+        stats.drifted_fields = self.drift.total();
+        ParsedListing {
+            listing: Listing {
+                members: self.members,
+                complete: stats.invalid == 0,
+            },
+            stats,
+            drift: self.drift,
+        }
+    }
+
     fn add(&mut self, entry: Entry) {
         self.stats.entries += 1;
         let member = match entry {

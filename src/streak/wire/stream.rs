@@ -9,7 +9,7 @@
 //! names what was found ("found an object").
 
 use super::de::Entry;
-use super::{wire_error, Accumulator, Listing, ParsedListing, WireError};
+use super::{wire_error, Accumulator, ParsedListing, WireError};
 
 /// A body that is not an array is buffered whole up to this size, for an error that
 /// names what it is; beyond, it is refused at once.
@@ -19,9 +19,10 @@ const MAX_WHOLE_BYTES: usize = 1 << 20;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Where the scanner is in the top-level structure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Top {
     /// Before the first value (a BOM and whitespace may come).
+    #[default]
     Start,
     /// The body is not an array: buffered whole, parsed at the end.
     Whole,
@@ -59,7 +60,7 @@ pub struct ListingParser {
     at: usize,
     /// Where the current element starts in `buf`.
     start: usize,
-    top: Option<Top>,
+    top: Top,
     /// Bytes fed so far, for a BOM split across chunks.
     fed: u64,
     /// [`finish`](Self::finish) was called: the body ended.
@@ -77,7 +78,7 @@ impl ListingParser {
         self.fed += chunk.len() as u64;
         let scanned = self.scan();
         // Keep only what is still needed: the element being read.
-        let keep_from = match self.top() {
+        let keep_from = match self.top {
             Top::Whole | Top::Start => 0,
             Top::Element(_) => self.start,
             _ => self.at,
@@ -93,14 +94,10 @@ impl ListingParser {
     /// The end of the body: the listing, or why it is not one.
     pub fn finish(mut self) -> Result<ParsedListing, WireError> {
         self.ended = true;
-        match self.top() {
+        match self.top {
             Top::Done => {}
             // Not an array, or nothing but whitespace: the whole-body parser says what.
-            Top::Whole | Top::Start => {
-                let mut acc = Accumulator::default();
-                super::deserialize_whole(&self.buf, super::de::ListingSeed { acc: &mut acc })?;
-                self.acc = acc;
-            }
+            Top::Whole | Top::Start => return super::parse_listing_whole(&self.buf),
             Top::Element(s) if s.scalar && !s.in_string => {
                 // A scalar element cut by the end of the body: parse it for the error.
                 self.element_ends(self.buf.len())?;
@@ -108,18 +105,7 @@ impl ListingParser {
             }
             _ => return Err(truncated()),
         }
-        let mut acc = self.acc;
-        let mut stats = acc.stats;
-        stats.drifted_fields = acc.drift.total();
-        acc.index = Default::default();
-        Ok(ParsedListing {
-            listing: Listing {
-                members: acc.members,
-                complete: stats.invalid == 0,
-            },
-            stats,
-            drift: acc.drift,
-        })
+        Ok(self.acc.into_parsed())
     }
 
     /// Bytes held now: the element being read (what bounds the parser's memory
@@ -128,13 +114,9 @@ impl ListingParser {
         self.buf.len()
     }
 
-    fn top(&self) -> Top {
-        self.top.unwrap_or(Top::Start)
-    }
-
     fn scan(&mut self) -> Result<(), WireError> {
         while self.at < self.buf.len() {
-            let top = self.top();
+            let top = self.top;
             match top {
                 Top::Whole if self.buf.len() > MAX_WHOLE_BYTES => {
                     return Err(shape(
@@ -155,9 +137,9 @@ impl ListingParser {
                         self.at += 1;
                     } else if b == b'[' {
                         self.at += 1;
-                        self.top = Some(Top::First);
+                        self.top = Top::First;
                     } else {
-                        self.top = Some(Top::Whole);
+                        self.top = Top::Whole;
                     }
                 }
                 Top::First | Top::Next => {
@@ -169,15 +151,15 @@ impl ListingParser {
                             return Err(shape("a trailing comma before the end of the listing"));
                         }
                         self.at += 1;
-                        self.top = Some(Top::Done);
+                        self.top = Top::Done;
                     } else {
                         self.start = self.at;
-                        self.top = Some(Top::Element(Scan {
+                        self.top = Top::Element(Scan {
                             depth: 0,
                             in_string: false,
                             escaped: false,
                             scalar: !matches!(b, b'{' | b'[' | b'"'),
-                        }));
+                        });
                     }
                 }
                 Top::Element(scan) => self.scan_element(scan)?,
@@ -185,8 +167,8 @@ impl ListingParser {
                     let b = self.buf[self.at];
                     self.at += 1;
                     match b {
-                        b',' => self.top = Some(Top::Next),
-                        b']' => self.top = Some(Top::Done),
+                        b',' => self.top = Top::Next,
+                        b']' => self.top = Top::Done,
                         b if is_ws(b) => {}
                         _ => {
                             return Err(shape("expected `,` or `]` after an entry of the listing"))
@@ -211,7 +193,7 @@ impl ListingParser {
         let end = loop {
             if i >= bytes.len() {
                 self.at = i;
-                self.top = Some(Top::Element(s));
+                self.top = Top::Element(s);
                 return Ok(());
             }
             if s.escaped {
@@ -277,7 +259,7 @@ impl ListingParser {
         })?;
         self.acc.add(entry);
         self.at = end;
-        self.top = Some(Top::After);
+        self.top = Top::After;
         Ok(())
     }
 }
