@@ -19,6 +19,7 @@ use super::context::{Mode, PollContext};
 use super::guarded::guarded;
 use super::keys::{FetchError, OrgKeys};
 use super::ocsf::OcsfOutput;
+use super::prefetch::Prefetch;
 use super::reconcile::PollFindings;
 use super::record_size::leave_out_oversized;
 use super::records::{PollRecords, Targets};
@@ -118,6 +119,8 @@ pub struct OrgPoller {
     last_error: Option<String>,
     /// The OCSF output with this organization's name, once resolved.
     ocsf: Option<OcsfOutput>,
+    /// The first cycle's fetch, when start-up began it during the restore.
+    prefetch: Option<Prefetch>,
 }
 
 impl std::fmt::Debug for OrgPoller {
@@ -141,7 +144,15 @@ impl OrgPoller {
             ctx,
             last_error: None,
             ocsf: None,
+            prefetch: None,
         }
+    }
+
+    /// The poller whose first cycle takes the outcome of `prefetch` (started on the
+    /// same keys) instead of fetching.
+    pub fn with_prefetch(mut self, prefetch: Prefetch) -> Self {
+        self.prefetch = Some(prefetch);
+        self
     }
 
     /// The error of the last cycle, if it failed.
@@ -223,12 +234,22 @@ impl OrgPoller {
         let org_key = org_key.clone();
         // Standby keys due for their `/users/me` check, then the listing with the
         // polling key (the next healthy key takes over if Streak rejects it).
-        let fetched = tokio::select! {
-            r = async {
-                self.keys.check_standbys((self.ctx.clock)()).await;
-                self.keys.org_users().await
-            } => r?,
-            _ = shutdown.cancelled() => return Ok(None),
+        let prefetched = match self.prefetch.take() {
+            Some(mut prefetch) => tokio::select! {
+                r = prefetch.outcome() => r,
+                _ = shutdown.cancelled() => return Ok(None),
+            },
+            None => None,
+        };
+        let fetched = match prefetched {
+            Some(r) => r?,
+            None => tokio::select! {
+                r = async {
+                    self.keys.check_standbys((self.ctx.clock)()).await;
+                    self.keys.org_users().await
+                } => r?,
+                _ = shutdown.cancelled() => return Ok(None),
+            },
         };
         let started = Instant::now();
         let now_ms = (self.ctx.clock)();

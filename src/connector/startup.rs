@@ -12,7 +12,9 @@
 //! 4. One Streak client per API key.
 //!
 //! [`start`] takes the parts (real ones, or in-memory twins in tests), restores
-//! every organization's state through [`Restore`] and builds one poller per API key.
+//! every organization's state through [`Restore`] and builds one poller per
+//! organization; while the restore runs it places the API keys and starts the first
+//! organizations' first fetch ([`super::prefetch`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,7 @@ use super::keys::rejected::RejectedKey;
 use super::keys::ring::{Admitted, KeyRing};
 use super::ocsf::OcsfOutput;
 use super::poller::OrgPoller;
+use super::prefetch::Prefetch;
 use super::record_size::RecordLimit;
 use super::restore::{Restore, StateReader};
 use super::shared::Shared;
@@ -86,6 +89,9 @@ pub(crate) struct Parts {
     /// The continuous reconciliation, when configured (started: findings restored,
     /// directory read to its end).
     pub reconcile: Option<Arc<super::reconcile::Continuous>>,
+    /// How many organizations' first listing is fetched while the state topic is
+    /// restored (`max_concurrent_polls`: the first cycles that run at once).
+    pub prefetch: usize,
 }
 
 impl std::fmt::Debug for Parts {
@@ -254,6 +260,7 @@ pub(crate) async fn build(config: &Config, options: StartOptions) -> Result<Part
         clock,
         mode,
         reconcile,
+        prefetch: config.max_concurrent_polls,
     })
 }
 
@@ -268,10 +275,23 @@ pub(crate) async fn start(mut parts: Parts) -> Result<Started, StartupError> {
         parts.clock.clone(),
     ));
     let keys = parts.apis.len();
-    // The keys' `GET /users/me` (Streak) while the state topic is read (Kafka):
-    // neither needs the other, and a start waits for the longer only.
+    // The keys' `GET /users/me` and then the first organizations' listings
+    // (Streak) while the state topic is read (Kafka): neither needs the other, and
+    // a start waits for the longer only.
     let apis = std::mem::take(&mut parts.apis);
-    let (restored, (rejected, pending)) = tokio::join!(parts.state.restore(), admit(&ring, apis));
+    let place_and_prefetch = async {
+        let (rejected, pending) = admit(&ring, apis).await;
+        let prefetches: HashMap<String, Prefetch> = (ring.orgs().into_iter())
+            .take(parts.prefetch)
+            .map(|keys| {
+                let org = keys.org_key().to_owned();
+                (org, Prefetch::spawn(keys, parts.clock.clone()))
+            })
+            .collect();
+        (rejected, pending, prefetches)
+    };
+    let (restored, (rejected, pending, mut prefetches)) =
+        tokio::join!(parts.state.restore(), place_and_prefetch);
     let restored = match restored {
         Ok(r) => r,
         // Nothing was ever committed: a dry run starts from nothing.
@@ -304,7 +324,14 @@ pub(crate) async fn start(mut parts: Parts) -> Result<Started, StartupError> {
     let pollers: Vec<OrgPoller> = ring
         .orgs()
         .into_iter()
-        .map(|keys| OrgPoller::new(keys, context.clone()))
+        .map(|keys| {
+            let prefetch = prefetches.remove(keys.org_key());
+            let poller = OrgPoller::new(keys, context.clone());
+            match prefetch {
+                Some(prefetch) => poller.with_prefetch(prefetch),
+                None => poller,
+            }
+        })
         .collect();
     // A key whose organization could not be learned (Streak unreachable) is tried
     // again by `run` every 30 s; until then it keeps `/readyz` at 503.

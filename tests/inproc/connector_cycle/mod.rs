@@ -11,8 +11,10 @@ mod commits;
 mod findings;
 mod guard;
 mod pools;
+mod prefetch;
 mod shutdown;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -42,6 +44,10 @@ struct FakeApi {
     fingerprint: String,
     members: Mutex<Vec<Member>>,
     fail_with_401: Mutex<bool>,
+    /// `GET /organizations/{org}/users` calls so far.
+    listings: AtomicUsize,
+    /// The listing never answers while set.
+    stall_listing: Mutex<bool>,
 }
 
 impl FakeApi {
@@ -55,6 +61,8 @@ impl FakeApi {
             fingerprint: fingerprint.into(),
             members: Mutex::new((0..n).map(|i| member(&format!("u{i:03}"), false)).collect()),
             fail_with_401: Mutex::new(false),
+            listings: AtomicUsize::new(0),
+            stall_listing: Mutex::new(false),
         })
     }
     fn set(&self, members: Vec<Member>) {
@@ -87,6 +95,10 @@ impl StreakApi for FakeApi {
         })
     }
     async fn org_users(&self, _org_key: &str) -> Result<FetchedListing, ApiError> {
+        self.listings.fetch_add(1, Ordering::SeqCst);
+        if *self.stall_listing.lock().expect("lock") {
+            std::future::pending::<()>().await;
+        }
         if *self.fail_with_401.lock().expect("lock") {
             return Err(ApiError::Unauthorized {
                 endpoint: "organization_users",
