@@ -232,11 +232,14 @@ fn read_partitions(
         source,
     };
 
-    let mut end = assign_to_end(&consumer, config, partitions)?;
+    let (mut end, offsets) = assign_to_end(&consumer, config, partitions)?;
     if end.is_empty() {
         drop_in_background(consumer);
         return Ok(part);
     }
+    // At most one key an offset: sized once rather than grown (each growth
+    // rehashes every key so far). Bounded, for a log of mostly superseded records.
+    part.reserve(usize::try_from(offsets).unwrap_or(0).min(MAX_RESERVED_KEYS));
 
     let idle_limit = config.request_timeout;
     let mut last_progress = Instant::now();
@@ -311,15 +314,18 @@ fn read_partitions(
     Ok(part)
 }
 
+/// The most keys a restore worker sizes its map for up front.
+const MAX_RESERVED_KEYS: usize = 4 << 20;
+
 /// Assigns the non-empty `partitions` from their beginning and returns the end of
-/// each: its last stable offset now (the consumer is read committed, so the
-/// watermark query answers the LSO rather than the high watermark). Empty
-/// partitions are done before they start.
+/// each (its last stable offset now: the consumer is read committed, so the
+/// watermark query answers the LSO rather than the high watermark) and the offsets
+/// to read in all. Empty partitions are done before they start.
 fn assign_to_end(
     consumer: &BaseConsumer<ClientLog>,
     config: &KafkaConfig,
     partitions: &[i32],
-) -> Result<HashMap<i32, i64>, RestoreError> {
+) -> Result<(HashMap<i32, i64>, i64), RestoreError> {
     let topic = config.state_topic.as_str();
     let kafka_err = |what: String, source| RestoreError::Kafka {
         topic: topic.to_owned(),
@@ -327,12 +333,14 @@ fn assign_to_end(
         source,
     };
     let mut end: HashMap<i32, i64> = HashMap::new();
+    let mut offsets = 0;
     let mut assignment = TopicPartitionList::new();
     for &p in partitions {
         let (low, high) = watermarks(consumer, topic, p, config.request_timeout)
             .map_err(|e| kafka_err(format!("the offsets of partition {p}"), e))?;
         if high > low {
             end.insert(p, high);
+            offsets += high - low;
             assignment
                 .add_partition_offset(topic, p, Offset::Beginning)
                 .map_err(|e| kafka_err(format!("partition {p}"), e))?;
@@ -343,7 +351,7 @@ fn assign_to_end(
             .assign(&assignment)
             .map_err(|e| kafka_err("an assignment".into(), e))?;
     }
-    Ok(end)
+    Ok((end, offsets))
 }
 
 /// A partition's low and high watermarks (the high one is the last stable offset

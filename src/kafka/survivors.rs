@@ -107,6 +107,11 @@ impl Survivors {
         }
     }
 
+    /// Room for `keys` more keys without growing.
+    pub(crate) fn reserve(&mut self, keys: usize) {
+        self.last.reserve(keys);
+    }
+
     /// Joins what another reader read (of other partitions) into this one.
     pub(crate) fn absorb(&mut self, other: Survivors) -> Result<(), SplitKey> {
         self.records += other.records;

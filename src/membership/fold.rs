@@ -89,7 +89,9 @@ pub(crate) fn fold_restored(
     records: impl IntoIterator<Item = RestoredRecord>,
     sizes: &HashMap<String, usize>,
 ) -> HashMap<String, OrgState> {
-    let mut orgs: HashMap<String, OrgState> = HashMap::new();
+    // foldhash for the look-up made once a record (SipHash was a tenth of the fold);
+    // the few organizations then move into the map the caller keeps.
+    let mut orgs: HashMap<String, OrgState, foldhash::fast::RandomState> = HashMap::default();
     for record in records {
         match record {
             RestoredRecord::Member { org_key, member } => {
@@ -102,7 +104,7 @@ pub(crate) fn fold_restored(
             }
         }
     }
-    orgs
+    orgs.into_iter().collect()
 }
 
 /// The organization `org_key` names, added empty when new. The record's key moves
@@ -110,7 +112,7 @@ pub(crate) fn fold_restored(
 /// large organization folds every member record into one entry, and a clone per
 /// record was an allocation per member.
 fn org_of<'a>(
-    orgs: &'a mut HashMap<String, OrgState>,
+    orgs: &'a mut HashMap<String, OrgState, foldhash::fast::RandomState>,
     org_key: String,
     sizes: &HashMap<String, usize>,
 ) -> &'a mut OrgState {
