@@ -6,6 +6,10 @@
 
 use std::sync::Arc;
 
+/// The binary's allocator (src/main.rs), so that these costs are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use streak_connector::avro::{Decoder, Encoder, SchemaIds, Schemas};
 use streak_connector::membership::{
@@ -142,6 +146,13 @@ fn decode(c: &mut Criterion, f: &Fixture) {
     g.bench_function("single_object", |b| {
         b.iter(|| {
             rt.block_on(decoder.decode_event(black_box(&encoded.key), black_box(&value)))
+                .expect("decode")
+        })
+    });
+    g.bench_function("single_object_cached", |b| {
+        b.iter(|| {
+            decoder
+                .decode_event_cached(black_box(&encoded.key), black_box(&value))
                 .expect("decode")
         })
     });

@@ -10,6 +10,13 @@ use streak_connector::cli::{Cli, Command};
 use streak_connector::config::{process_env, Config, LogFormat};
 use streak_connector::telemetry::init_logging;
 
+/// mimalloc rather than glibc's malloc: a poll allocates and frees a few small
+/// buffers per member (listing entries, packed members, encoded records), and
+/// glibc's allocator was a fifth to a quarter of a large poll's CPU
+/// (docs/benchmarks.md). librdkafka keeps its own (the C library's) allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -229,20 +229,56 @@ impl Decoder {
     }
 
     /// An events-topic record, checking that its key names the event's member.
+    /// Fetches a writer schema not cached yet.
     pub async fn decode_event(
         &self,
         key: &[u8],
         value: &[u8],
     ) -> Result<DecodedEvent, DecodeError> {
-        let k = self.decode_key(key).await?;
-        let decoded = self.decode_event_value(value).await?;
+        self.writer(&parse_frame(key)?).await?;
+        self.writer(&parse_frame(value)?).await?;
+        self.decode_event_cached(key, value)
+    }
+
+    /// [`Decoder::decode_event`] from the writer schemas at hand (the embedded ones
+    /// and the registry's cached ones), without I/O. A key written with the current
+    /// key schema is compared with the event straight from its bytes, nothing
+    /// allocated; any other goes through the key's general decode.
+    pub fn decode_event_cached(
+        &self,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<DecodedEvent, DecodeError> {
+        let key_frame = parse_frame(key)?;
+        let key_writer = self.writer_cached(&key_frame)?;
+        let current = {
+            let w = key_writer.view(&self.schemas);
+            w.role == Some(SchemaRole::Key) && w.is_current
+        };
+        let borrowed = current
+            .then(|| direct_decode::key_names(key_frame.body()))
+            .flatten();
+        let owned;
+        let (org_key, user_key) = match borrowed {
+            Some(names) => names,
+            None => {
+                let (direct, convert) = (direct_decode::key, convert::key_from_value);
+                owned =
+                    self.decode_with(&key_frame, &key_writer, SchemaRole::Key, direct, convert)?;
+                (owned.org_key.as_str(), owned.user_key.as_deref())
+            }
+        };
+        let frame = parse_frame(value)?;
+        let writer = self.writer_cached(&frame)?;
+        let (direct, convert) = (direct_decode::event, convert::event_from_value);
+        let decoded = self.decode_with(&frame, &writer, SchemaRole::Event, direct, convert)?;
         let e = &decoded.event;
-        if k.org_key != e.org_key || k.user_key.as_deref() != Some(e.user_key.as_str()) {
+        if org_key != e.org_key || user_key != Some(e.user_key.as_str()) {
             return Err(DecodeError::KeyMismatch {
                 reason: format!(
                     "key ({}, {}) but event ({}, {})",
-                    k.org_key,
-                    k.user_key.as_deref().unwrap_or("null"),
+                    org_key,
+                    user_key.unwrap_or("null"),
                     e.org_key,
                     e.user_key
                 ),

@@ -77,6 +77,15 @@ pub(crate) fn key(body: &[u8]) -> Result<MembershipKey, DecodeError> {
     })
 }
 
+/// The organization and user keys of a `MembershipKey` datum, borrowed from its
+/// bytes; `None` if the bytes are not exactly one such datum.
+pub(crate) fn key_names(body: &[u8]) -> Option<(&str, Option<&str>)> {
+    let mut r = Reader::new(body);
+    let org_key = r.str().ok()?;
+    let user_key = r.opt_str().ok()?;
+    (r.remaining() == 0).then_some((org_key, user_key))
+}
+
 fn member_state(r: &mut Reader<'_>) -> Result<MemberState, ReadError> {
     let member = Member {
         key: r.string()?,
@@ -126,11 +135,10 @@ fn member_parts<'a>(r: &mut Reader<'a>) -> Result<MemberParts<'a>, ReadError> {
 /// name the member): the caller then takes the general path, which decodes it or
 /// fails with the exact reason.
 pub(crate) fn packed_member(key: &[u8], value: &[u8]) -> Option<RestoredRecord> {
-    let mut k = Reader::new(key);
-    let org_key = k.str().ok()?;
-    let user_key = k.opt_str().ok()??;
+    let (org_key, user_key) = key_names(key)?;
+    let user_key = user_key?;
     let mut r = Reader::new(value);
-    if k.remaining() != 0 || !r.branch().ok()? {
+    if !r.branch().ok()? {
         return None;
     }
     let parts = member_parts(&mut r).ok()?;

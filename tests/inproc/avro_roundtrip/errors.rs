@@ -138,6 +138,17 @@ async fn a_key_that_does_not_match_its_value_is_refused() {
         .await
         .expect_err("mismatch");
     assert!(matches!(err, DecodeError::KeyMismatch { .. }), "{err}");
+    let err = decoder
+        .decode_event_cached(&other.key, &value)
+        .expect_err("mismatch, synchronously");
+    assert!(err.to_string().contains("someone-else"), "{err}");
+    // A key without a member (a checkpoint's) under an event.
+    let checkpoint = encoder.encode_state(&checkpoint_record()).expect("encode");
+    let err = decoder
+        .decode_event_cached(&checkpoint.key, &value)
+        .expect_err("no member in the key");
+    assert!(matches!(err, DecodeError::KeyMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("null"), "{err}");
 
     // State: a checkpoint value under a member key, and a checkpoint tombstone.
     let member = encoder.encode_state(&member_record(None)).expect("encode");

@@ -82,7 +82,11 @@ proptest! {
         let d = rt
             .block_on(Decoder::new(Arc::clone(&schemas)).decode_event(&r.key, r.value.as_deref().expect("value")))
             .expect("decode");
-        prop_assert_eq!(d.event, e.clone());
+        prop_assert_eq!(&d.event, &e);
+        // The synchronous path of cached writer schemas decodes the same event.
+        let value = r.value.as_deref().expect("value");
+        let cached = Decoder::new(Arc::clone(&schemas)).decode_event_cached(&r.key, value).expect("decode");
+        prop_assert_eq!(cached.event, e.clone());
         // Confluent bytes are the single-object bytes with another header.
         let ids = SchemaIds { events_key: 1, events_value: 2, state_key: 1, state_value: 3 };
         let c = Encoder::with_schema_ids(schemas, source(), ids).encode_event(&e).expect("encode");
