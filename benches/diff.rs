@@ -19,6 +19,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
+
+/// The binary's allocator (src/main.rs): the memory per member is the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use streak_connector::membership::{
     diff, GuardVerdict, Listing, Member, MemberState, OrgState, Settings,
 };
