@@ -366,16 +366,34 @@ pub(crate) fn watermarks<C: rdkafka::consumer::ConsumerContext>(
     timeout: Duration,
 ) -> Result<(i64, i64), KafkaError> {
     let deadline = Instant::now() + timeout;
+    let mut attempt = FIRST_ATTEMPT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match consumer.fetch_watermarks(topic, partition, left) {
+        let began = Instant::now();
+        match consumer.fetch_watermarks(topic, partition, left.min(attempt)) {
             Err(e) if leader_is_moving(&e) && Instant::now() + LEADER_RETRY < deadline => {
                 std::thread::sleep(LEADER_RETRY);
+            }
+            // An attempt that ran out of its bound (librdkafka says "all brokers
+            // down" while the connection is still being set up): once the bound
+            // is spent, ask again with twice the bound, within `timeout`.
+            Err(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::AllBrokersDown,
+            )) if attempt < left => {
+                std::thread::sleep(attempt.saturating_sub(began.elapsed()));
+                attempt *= 2;
             }
             other => return other,
         }
     }
 }
+
+/// The first bound of one watermark query. Right after a topic was created or
+/// written, librdkafka's query sometimes waits about 700 ms for a metadata update
+/// that a fresh query does not need (measured on a local broker: one restore in
+/// three of a just-created topic); a query that takes longer is asked again, each
+/// time with twice the bound, so a slow cluster still gets its answer.
+const FIRST_ATTEMPT: Duration = Duration::from_millis(100);
 
 /// The pause between two watermark queries of a partition whose leader is moving.
 const LEADER_RETRY: Duration = Duration::from_millis(50);

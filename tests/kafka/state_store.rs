@@ -503,3 +503,35 @@ mod kafka {
     use super::*;
     contract_tests!(Kafka::new);
 }
+
+/// A slow cluster (every request to the broker takes 150 ms, more than the first
+/// bound of a watermark query): each query is asked again with a larger bound
+/// until answered, and the restore returns what was committed. librdkafka's mock
+/// cluster, whose round-trip time can be set.
+#[tokio::test]
+async fn a_slow_cluster_still_restores_everything() {
+    let broker = Broker::mock();
+    let config = broker.config("slow");
+    broker.prepare_topics(&config).await;
+    let metrics = Arc::new(Metrics::new());
+    let publisher = TransactionalPublisher::new(&config, Arc::clone(&metrics)).expect("producer");
+    publisher.init().await.expect("init_transactions");
+    let records: Vec<OutRecord> = (0..20)
+        .map(|i| OutRecord::new(&config.state_topic, format!("o/u{i}"), format!("v:{i}")))
+        .collect();
+    publisher.commit_batch(records).await.expect("commit");
+
+    let mock = broker.mock_cluster().expect("a mock cluster");
+    mock.broker_round_trip_time(1, Duration::from_millis(150))
+        .expect("the round-trip time is set");
+    let source = KafkaStateSource::new(config.clone(), Arc::clone(&metrics));
+    let restored = tokio::time::timeout(Duration::from_secs(120), source.restore(decode))
+        .await
+        .expect("the restore ends")
+        .expect("restores");
+    assert_eq!(restored.entries.len(), 20);
+    assert_eq!(
+        restored.entries.get(b"o/u7".as_slice()).map(String::as_str),
+        Some("7")
+    );
+}
