@@ -15,8 +15,9 @@
 #                          (empty: none)
 #   BENCH_MANY=1           0 skips the 1,000 organizations of 50 members
 #   BENCH_MANY_ORGS=1000   BENCH_MANY_MEMBERS=50
-#   BENCH_HUGE=0           1 adds a 1M-member organization (about 3 minutes a
-#                          run; several GB of RAM, connector and simulator)
+#   BENCH_HUGE=0           1 adds a 1M-member organization (about 4 minutes a
+#                          run; several GB of RAM, connector and simulator): first
+#                          poll, no-change `once`, and three cycles of `run`
 #   BENCH_HUGE_MEMBERS=1000000
 #   BENCH_MAX_BODY_BYTES   streak.max_body_bytes for every run (default: the
 #                          connector's 512 MiB, which fits the 1M organization)
@@ -270,8 +271,43 @@ bench_huge() {
       record "no change $k: poll ms" "$(field "huge-nochange-$r" "Poll committed" duration_ms | head -1)"
       record "no change $k: wall s" "$wall_s"
       bench_restore "huge-nochange-$r" "$k"
+      run_cycles "huge-run-$r" "$k"
     fi
     stop_sim
+  done
+}
+
+# run_cycles LABEL K: `run` on the current topics for three cycles, 10 s apart; the
+# second and third cycles fetch their own listing (the first takes the one fetched
+# during the restore). Records each one's listing request plus its poll: the
+# no-change cycle of `run`, from the request to the commit.
+run_cycles() {
+  local log="$work/$1.log" cfg_run="$work/run.toml" pid n
+  { printf 'poll_interval = "10s"
+'; cat "$cfg"; } >"$cfg_run"
+  STREAK_CONNECTOR_STREAK_BASE_URL="$sim_url" STREAK_CONNECTOR_CONFIG="$cfg_run" \
+    STREAK_CONNECTOR_LOG_FORMAT=json STREAK_CONNECTOR_LOG_LEVEL=debug RUST_LOG=streak_connector=debug \
+    STREAK_CONNECTOR_KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" \
+    "$bin" run 2>"$log" >/dev/null &
+  pid=$!
+  for _ in $(seq 1 600); do
+    n="$(grep -c '"Poll committed"' "$log" || true)"
+    [[ "$n" -ge 3 ]] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 1
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local fetches polls
+  fetches="$(jq -R -r 'fromjson? | select(.message == "Streak API request completed" and .endpoint == "organization_users") | .duration_ms' "$log")"
+  polls="$(field "$1" "Poll committed" duration_ms)"
+  if [[ "$(echo "$polls" | wc -l)" -lt 3 ]]; then
+    record "no change $2 in run: cycle s" "FAILED: fewer than three cycles committed ($1.log)"
+    return
+  fi
+  # The first fetch ran during the restore; cycles 2 and 3 are fetch i + poll i.
+  paste <(echo "$fetches") <(echo "$polls") | sed -n '2,3p' | while IFS=$'\t' read -r f p; do
+    record "no change $2 in run: cycle s (listing request + poll)" "$(printf %.3f "$(echo "($f + $p) / 1000" | bc -l)")"
   done
 }
 
