@@ -250,21 +250,15 @@ impl Decoder {
         value: &[u8],
     ) -> Result<DecodedEvent, DecodeError> {
         let key_frame = parse_frame(key)?;
-        let key_writer = self.writer_cached(&key_frame)?;
-        let current = {
-            let w = key_writer.view(&self.schemas);
-            w.role == Some(SchemaRole::Key) && w.is_current
-        };
-        let borrowed = current
+        let borrowed = self
+            .is_current(&key_frame, SchemaRole::Key)
             .then(|| direct_decode::key_names(key_frame.body()))
             .flatten();
         let owned;
         let (org_key, user_key) = match borrowed {
             Some(names) => names,
             None => {
-                let (direct, convert) = (direct_decode::key, convert::key_from_value);
-                owned =
-                    self.decode_with(&key_frame, &key_writer, SchemaRole::Key, direct, convert)?;
+                owned = self.key_cached(key)?;
                 (owned.org_key.as_str(), owned.user_key.as_deref())
             }
         };
