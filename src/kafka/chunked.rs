@@ -3,19 +3,18 @@
 //!
 //! The caller hands a [`RecordChunks`] source, which encodes the next few records
 //! only when asked; the [`ChunkedWriter`] queues them on the producer and, once more
-//! than [`MAX_IN_FLIGHT_BYTES`] await their delivery reports, waits for the oldest
+//! than [`MAX_IN_FLIGHT_BYTES`] await their delivery reports, waits for reports
 //! before asking for more. Every chunk belongs to the one open transaction: the
 //! commit (or the abort) still covers the whole poll, so read-committed consumers
 //! see all of it or nothing.
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::stats::StatsContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::future_producer::OwnedDeliveryResult;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::BaseRecord;
 
+use super::delivery::{record_bytes, Deliveries, TxnProducer};
 use super::stage::Stage;
 use super::OutRecord;
 
@@ -24,6 +23,15 @@ use super::OutRecord;
 /// bounds its share of the poll's memory (with `queue.buffering.max.kbytes` as the
 /// producer's own bound, see [`super::config`]).
 pub(crate) const MAX_IN_FLIGHT_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long the writer waits for a delivery report before it asks the producer
+/// again whether its queue has room.
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(10);
+
+/// The longest the writer sleeps between two looks at the counts while it waits
+/// for reports: a wake-up is sent for each change it waits for, this only bounds
+/// the cost of one that never comes.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// Why a source could not make its next chunk (an encoding defect): the message is
 /// the source's own error, for the log.
@@ -64,12 +72,12 @@ pub(crate) fn gather(chunks: &mut dyn RecordChunks) -> Result<Vec<OutRecord>, So
     Ok(all)
 }
 
-/// Queues records on the producer, awaiting the oldest delivery reports whenever
-/// more than `max_in_flight` bytes are pending.
+/// Queues one transaction's records on the producer, waiting for delivery reports
+/// whenever more than `max_in_flight` bytes await them (counted by
+/// [`Deliveries`], see [`super::delivery`]).
 pub(crate) struct ChunkedWriter<'p> {
-    producer: &'p FutureProducer<StatsContext>,
-    pending: VecDeque<(DeliveryFuture, usize)>,
-    in_flight: usize,
+    producer: &'p TxnProducer,
+    deliveries: Arc<Deliveries>,
     max_in_flight: usize,
     /// Records and key + value bytes queued so far.
     pub(crate) records: usize,
@@ -77,11 +85,10 @@ pub(crate) struct ChunkedWriter<'p> {
 }
 
 impl<'p> ChunkedWriter<'p> {
-    pub(crate) fn new(producer: &'p FutureProducer<StatsContext>, max_in_flight: usize) -> Self {
+    pub(crate) fn new(producer: &'p TxnProducer, max_in_flight: usize) -> Self {
         ChunkedWriter {
             producer,
-            pending: VecDeque::new(),
-            in_flight: 0,
+            deliveries: Arc::new(Deliveries::new(max_in_flight)),
             max_in_flight,
             records: 0,
             bytes: 0,
@@ -92,64 +99,58 @@ impl<'p> ChunkedWriter<'p> {
     /// then wait until at most `max_in_flight` bytes await delivery.
     pub(crate) async fn send(&mut self, chunk: Vec<OutRecord>) -> Result<(), (Stage, KafkaError)> {
         for r in &chunk {
-            let size = r.key.len() + r.value.as_ref().map_or(0, Vec::len);
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&r.topic).key(r.key.as_slice());
+            let size = record_bytes(Some(&r.key), r.value.as_deref());
+            self.deliveries.queued(size);
+            let mut record: BaseRecord<'_, [u8], [u8], Arc<Deliveries>> =
+                BaseRecord::with_opaque_to(&r.topic, Arc::clone(&self.deliveries))
+                    .key(r.key.as_slice());
             if let Some(v) = &r.value {
                 record = record.payload(v.as_slice());
             }
             loop {
-                match self.producer.send_result(record) {
-                    Ok(fut) => {
-                        self.pending.push_back((fut, size));
-                        self.in_flight += size;
+                match self.producer.send(record) {
+                    Ok(()) => {
                         self.records += 1;
                         self.bytes += size;
                         break;
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        // The producer's queue is full: wait for the oldest delivery.
+                        // The producer's queue is full: wait for a report.
                         record = back;
-                        if !self.wait_oldest().await? {
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        }
+                        self.check()?;
+                        self.deliveries.changed(QUEUE_FULL_WAIT).await;
                     }
-                    Err((e, _)) => return Err((Stage::Send, e)),
+                    Err((e, _)) => {
+                        self.deliveries.refused(size);
+                        return Err((Stage::Send, e));
+                    }
                 }
             }
         }
         drop(chunk);
-        while self.in_flight > self.max_in_flight {
-            self.wait_oldest().await?;
+        self.check()?;
+        while self.deliveries.awaited().1 > self.max_in_flight {
+            self.deliveries.changed(RECHECK).await;
+            self.check()?;
         }
         Ok(())
     }
 
     /// Wait for every delivery report.
     pub(crate) async fn finish(&mut self) -> Result<(), (Stage, KafkaError)> {
-        while self.wait_oldest().await? {}
-        Ok(())
+        while self.deliveries.awaited().0 > 0 {
+            self.check()?;
+            self.deliveries.changed(RECHECK).await;
+        }
+        self.check()
     }
 
-    /// Wait for the oldest pending delivery; `false` when none is pending.
-    async fn wait_oldest(&mut self) -> Result<bool, (Stage, KafkaError)> {
-        let Some((fut, size)) = self.pending.pop_front() else {
-            return Ok(false);
-        };
-        self.in_flight -= size;
-        check_delivery(fut.await)?;
-        Ok(true)
-    }
-}
-
-/// A delivery report: `Err` outside when the producer dropped the report.
-fn check_delivery<Dropped>(
-    result: Result<OwnedDeliveryResult, Dropped>,
-) -> Result<(), (Stage, KafkaError)> {
-    match result {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _msg))) => Err((Stage::Delivery, e)),
-        Err(_) => Err((Stage::Delivery, KafkaError::Canceled)),
+    /// The first failed delivery so far, as the transaction's error.
+    fn check(&self) -> Result<(), (Stage, KafkaError)> {
+        match self.deliveries.failure() {
+            Some(e) => Err((Stage::Delivery, e)),
+            None => Ok(()),
+        }
     }
 }
 

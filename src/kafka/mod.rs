@@ -19,7 +19,8 @@
 //! - [`pool`]: [`ProducerPool`], several transactional publishers so that
 //!   organizations commit in parallel, and the fencing of every id they may use.
 //! - [`chunked`]: how one transaction is written chunk by chunk ([`RecordChunks`]),
-//!   so that a poll's memory is bounded by a chunk, not by the organization.
+//!   so that a poll's memory is bounded by a chunk, not by the organization;
+//!   [`delivery`]: how its delivery reports are counted rather than awaited one by one.
 //! - [`memory`]: [`MemoryStore`], the in-memory twin of both, for tests of the cycle.
 //!
 //! The poll cycle depends on the two traits below, not on Kafka: [`TransactionalSink`]
@@ -28,6 +29,7 @@
 pub(crate) mod chunked;
 pub(crate) mod client_log;
 pub(crate) mod config;
+mod delivery;
 pub(crate) mod follow;
 pub mod inspect;
 pub(crate) mod memory;

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 
+use super::delivery::{PublisherContext, TxnProducer};
 use super::stats::StatsContext;
 use rdkafka::util::Timeout;
 use tokio::sync::Mutex;
@@ -143,7 +144,7 @@ pub struct CommitStats {
 
 /// The transactional producer. Batches are serialized: one at a time.
 pub struct TransactionalPublisher {
-    producer: FutureProducer<StatsContext>,
+    producer: TxnProducer,
     transactional_id: String,
     transaction_timeout: Duration,
     /// Bound of `init_transactions`: it may wait for the coordinator to finish an
@@ -191,9 +192,10 @@ const FENCED_CODES: [RDKafkaErrorCode; 4] = [
 impl TransactionalPublisher {
     /// Build the producer (no network I/O yet). Call [`init`](Self::init) next.
     pub fn new(config: &KafkaConfig, metrics: Arc<Metrics>) -> Result<Self, PublishError> {
-        let producer: FutureProducer<StatsContext> = config
+        let stats = StatsContext::new(metrics.clone(), &config.transactional_id);
+        let producer: TxnProducer = config
             .producer_config()
-            .create_with_context(StatsContext::new(metrics.clone(), &config.transactional_id))
+            .create_with_context(PublisherContext::new(stats))
             .map_err(PublishError::Client)?;
         Ok(TransactionalPublisher {
             producer,
