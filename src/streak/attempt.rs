@@ -150,7 +150,9 @@ pub(super) async fn read_listing(
     response: reqwest::Response,
     limit: u64,
 ) -> Result<(Vec<u8>, Result<ParsedListing, WireError>), ReadError> {
-    let mut parser = ListingParser::new();
+    // An announced length over the cap is refused before the first byte is read.
+    let mut parser =
+        ListingParser::with_announced_length(response.content_length().filter(|&n| n <= limit));
     let mut prefix = Vec::new();
     let mut failed = None;
     each_chunk(response, limit, |chunk| {

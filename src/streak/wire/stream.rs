@@ -72,6 +72,15 @@ impl ListingParser {
         ListingParser::default()
     }
 
+    /// A parser for a body announced (by its `Content-Length`) as `body_bytes`
+    /// long: the members' storage is sized from it up front.
+    pub fn with_announced_length(body_bytes: Option<u64>) -> Self {
+        ListingParser {
+            acc: Accumulator::with_announced(body_bytes),
+            ..ListingParser::default()
+        }
+    }
+
     /// The next chunk of the body. An error is final: the body is not a listing.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), WireError> {
         self.buf.extend_from_slice(chunk);
@@ -290,6 +299,32 @@ mod tests {
             p.feed(chunk)?;
         }
         p.finish()
+    }
+
+    /// The announced length only sizes the storage: right, far too small, far too
+    /// large (a lying header) or absent, the listing is the same.
+    #[test]
+    fn an_announced_length_changes_nothing_but_the_room() {
+        let entries: Vec<String> = (0..3000)
+            .map(|i| format!("{{\"key\":\"k{i}\",\"email\":\"u{i}@example.com\"}}"))
+            .collect();
+        let body = format!("[{},{{\"key\":\"k7\"}}]", entries.join(","));
+        let reference = chunked(body.as_bytes(), 4096).expect("a listing");
+        assert_eq!(reference.listing.members.len(), 3000);
+        assert_eq!(reference.stats.duplicates, 1);
+        for announced in [
+            None,
+            Some(0),
+            Some(10),
+            Some(body.len() as u64),
+            Some(u64::MAX),
+        ] {
+            let mut p = ListingParser::with_announced_length(announced);
+            for chunk in body.as_bytes().chunks(4096) {
+                p.feed(chunk).expect("feeds");
+            }
+            assert_eq!(p.finish(), Ok(reference.clone()), "announced {announced:?}");
+        }
     }
 
     #[test]
