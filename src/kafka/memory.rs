@@ -21,7 +21,7 @@ use super::chunked::OneChunk;
 use super::publisher::{CommitStats, PublishError, Stage};
 use super::restored::RecordAt;
 use super::restored::{RestoreError, RestoreStats, Restored, StateDecoder};
-use super::survivors::{decode_survivors, Survivors};
+use super::survivors::Survivors;
 use super::telemetry::{
     StateRestored, TransactionAborted, TransactionCommitted, TransactionFailed,
 };
@@ -346,8 +346,8 @@ impl StateSource for MemoryStore {
             partitions: 1,
             ..RestoreStats::default()
         };
-        // The same rules as the Kafka restore: last record per key, tombstones and
-        // superseded records never decoded (one partition here).
+        // The same rules as the Kafka restore: last record per key, tombstones never
+        // decoded, a superseded record's decoding never counts (one partition here).
         let mut survivors = Survivors::default();
         for r in records {
             let at = RecordAt {
@@ -355,10 +355,9 @@ impl StateSource for MemoryStore {
                 offset: r.offset,
             };
             // One partition: a key cannot be split.
-            let _ = survivors.offer(at, &r.key, r.value.as_deref(), false);
+            let _ = survivors.offer(at, &r.key, r.value.as_deref(), false, &decoder);
         }
-        let Restored { entries, stats: s } =
-            decode_survivors(&self.state_topic, survivors, &decoder, 1)?;
+        let Restored { entries, stats: s } = survivors.finish(&self.state_topic)?;
         stats.records = s.records;
         stats.tombstones = s.tombstones;
         stats.bytes = s.bytes;

@@ -8,13 +8,14 @@
 //! partition is often a transaction marker, or an aborted batch, that no
 //! read-committed consumer ever receives.
 //!
-//! The records are kept undecoded, last one per key ([`super::survivors`]: a key
-//! met in two partitions is refused, tombstone or not, and the records named by
-//! `kafka.skip_state_records` are read as never written). Only then are the
-//! survivors decoded by the caller's [`StateDecoder`], in parallel: never a
-//! tombstone, never a superseded record. One that does not decode stops the restore
-//! with its coordinates. This module must not interpret the records beyond their
-//! key.
+//! Each worker decodes its records with the caller's [`StateDecoder`] as it reads
+//! them, straight from the consumer's buffer, and keeps the last outcome per key
+//! ([`super::survivors`]: a key met in two partitions is refused, tombstone or not,
+//! tombstones are never decoded, and the records named by
+//! `kafka.skip_state_records` are read as never written). Only a survivor's decoding
+//! counts: one that does not decode stops the restore with its coordinates, a
+//! superseded one stops nothing. This module must not interpret the records beyond
+//! their key.
 
 // These errors happen once, at start-up: their size costs nothing worth a box.
 #![allow(clippy::result_large_err)]
@@ -33,7 +34,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::client_log::ClientLog;
 use super::config::KafkaConfig;
 use super::restored::{printable_key, RecordAt, RestoreError, Restored, StateDecoder};
-use super::survivors::{decode_survivors, SplitKey, Survivors};
+use super::survivors::{SplitKey, Survivors};
 use super::telemetry::{RestoreWorkerPanicked, StateRecordsSkipped, StateRestored};
 use super::StateSource;
 use crate::metrics::Metrics;
@@ -70,6 +71,7 @@ impl StateSource for KafkaStateSource {
             .restore_parallelism
             .clamp(1, partitions.len().max(1));
         let cancel = Arc::new(AtomicBool::new(false));
+        let decoder = Arc::new(decoder);
         let mut handles = Vec::with_capacity(workers);
         for w in 0..workers {
             let share: Vec<i32> = partitions
@@ -81,8 +83,9 @@ impl StateSource for KafkaStateSource {
                 .collect();
             let config = self.config.clone();
             let cancel = Arc::clone(&cancel);
+            let decoder = Arc::clone(&decoder);
             handles.push(tokio::task::spawn_blocking(move || {
-                let out = read_partitions(&config, &share, &cancel);
+                let out = read_partitions(&config, &share, &cancel, &*decoder);
                 if out.is_err() {
                     cancel.store(true, Ordering::Relaxed);
                 }
@@ -129,7 +132,7 @@ impl StateSource for KafkaStateSource {
         .emit(&self.metrics);
         let mut restored = {
             let topic = topic.clone();
-            blocking(move || decode_survivors(&topic, all, &decoder, workers)).await?
+            blocking(move || all.finish(&topic)).await?
         };
         restored.stats.partitions = partitions.len();
         restored.stats.duration = started.elapsed();
@@ -210,12 +213,13 @@ fn list_partitions(config: &KafkaConfig) -> Result<Vec<i32>, RestoreError> {
 }
 
 /// Read `partitions` of the state topic to their end on one consumer, keeping the
-/// last record of each key (undecoded).
-fn read_partitions(
+/// last record of each key, decoded as it is read (see [`super::survivors`]).
+fn read_partitions<D: StateDecoder>(
     config: &KafkaConfig,
     partitions: &[i32],
     cancel: &AtomicBool,
-) -> Result<Survivors, RestoreError> {
+    decoder: &D,
+) -> Result<Survivors<D::Value>, RestoreError> {
     let topic = config.state_topic.as_str();
     let mut part = Survivors::default();
     if partitions.is_empty() {
@@ -260,8 +264,14 @@ fn read_partitions(
                         offset,
                     };
                     let skip = config.skip_state_records.contains(&at);
-                    part.offer(at, msg.key().unwrap_or_default(), msg.payload(), skip)
-                        .map_err(|split| split_error(topic, split))?;
+                    part.offer(
+                        at,
+                        msg.key().unwrap_or_default(),
+                        msg.payload(),
+                        skip,
+                        decoder,
+                    )
+                    .map_err(|split| split_error(topic, split))?;
                 }
                 if offset + 1 >= stop {
                     end.remove(&p);

@@ -1,11 +1,16 @@
-//! What survives of the state topic: the last record of each key, with the one
-//! partition that holds the key. The restore's bookkeeping, kept apart from the
+//! What survives of the state topic: the last record of each key, decoded, with the
+//! one partition that holds the key. The restore's bookkeeping, kept apart from the
 //! consumer so that its rules are tested without a broker:
 //!
-//! - **Only survivors are decoded.** Compaction keeps the last record of each key;
-//!   until it runs, superseded records are still in the log. They are never decoded,
-//!   so an undecodable record is fixed by writing a record (a tombstone) for its key,
-//!   effective at the next start rather than after the next compaction.
+//! - **Only a survivor's decoding counts.** Each record is decoded as it is read,
+//!   straight from the consumer's buffer (no copy of its value), on the restore
+//!   worker of its partition, and its outcome replaces its key's earlier one.
+//!   Compaction keeps the last record of each key; until it runs, superseded records
+//!   are still in the log: their outcome is dropped with them, so an undecodable
+//!   record is fixed by writing a record (a tombstone) for its key, effective at the
+//!   next start rather than after the next compaction. (Decoding them costs CPU for
+//!   the log's uncompacted tail only: the state topic rolls a segment an hour and is
+//!   cleaned at 10% dirty, see [`super::STATE_TOPIC_DEFAULTS`].)
 //! - **Tombstones are never decoded**: a tombstone of any key, even one the connector
 //!   never wrote, deletes that key.
 //! - **A key lives in one partition.** The producer's partitioner maps a key to one
@@ -13,12 +18,11 @@
 //!   or a tombstone, in either) means partitions were added to the state topic, and
 //!   the order of that key's records is lost: refused.
 //! - **Skipped records** (`kafka.skip_state_records`, partition and offset) are read
-//!   as if they had never been written: the key's earlier record, if the log still
-//!   holds one, survives.
+//!   as if they had never been written (nor decoded): the key's earlier record, if the
+//!   log still holds one, survives.
 //!
-//! Memory: one entry per key met, with the raw value of its last record. Each
-//! decoding thread owns its share of the live records and frees each raw value once
-//! it is decoded, so raw and decoded values are not all held at once.
+//! Memory: one entry per key met, with the decoded value of its last record (or why
+//! it did not decode); raw values are never held.
 
 // The restore's errors happen once, at start-up: their size costs nothing worth a box.
 #![allow(clippy::result_large_err)]
@@ -26,18 +30,19 @@
 use std::collections::hash_map::Entry;
 use std::collections::BTreeSet;
 
-use rdkafka::error::KafkaError;
-
 use super::restored::{
     printable_key, RecordAt, RestoreError, RestoreStats, Restored, StateDecoder, StateMap,
 };
 
+/// Why a record did not decode, kept until the restore knows whether it survives.
+type Undecodable = Box<dyn std::error::Error + Send + Sync>;
+
 /// The last record of one key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Last {
+#[derive(Debug)]
+pub(crate) struct Last<T> {
     pub(crate) at: RecordAt,
     /// `None`: a tombstone (or only skipped records so far): the key is deleted.
-    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) value: Option<Result<T, Undecodable>>,
 }
 
 /// A key met in two partitions.
@@ -48,10 +53,10 @@ pub(crate) struct SplitKey {
     pub(crate) second: i32,
 }
 
-/// The last record of each key read so far.
-#[derive(Debug, Default)]
-pub(crate) struct Survivors {
-    last: StateMap<Last>,
+/// The last record of each key read so far, decoded.
+#[derive(Debug)]
+pub(crate) struct Survivors<T> {
+    last: StateMap<Last<T>>,
     /// Records read (values and tombstones), skipped ones included.
     pub(crate) records: u64,
     pub(crate) tombstones: u64,
@@ -61,15 +66,29 @@ pub(crate) struct Survivors {
     pub(crate) skipped: BTreeSet<RecordAt>,
 }
 
-impl Survivors {
-    /// Takes one record in log order of its partition. `skip` says whether its
+impl<T> Default for Survivors<T> {
+    fn default() -> Self {
+        Survivors {
+            last: StateMap::default(),
+            records: 0,
+            tombstones: 0,
+            bytes: 0,
+            skipped: BTreeSet::new(),
+        }
+    }
+}
+
+impl<T> Survivors<T> {
+    /// Takes one record in log order of its partition, decoding its value with
+    /// `decoder` unless it is a tombstone or skipped. `skip` says whether its
     /// coordinates are to be skipped.
-    pub(crate) fn offer(
+    pub(crate) fn offer<D: StateDecoder<Value = T>>(
         &mut self,
         at: RecordAt,
         key: &[u8],
         value: Option<&[u8]>,
         skip: bool,
+        decoder: &D,
     ) -> Result<(), SplitKey> {
         self.records += 1;
         self.bytes += (key.len() + value.map_or(0, <[u8]>::len)) as u64;
@@ -79,6 +98,11 @@ impl Survivors {
         if skip {
             self.skipped.insert(at);
         }
+        let decode = |v: &[u8]| {
+            decoder
+                .decode(key, Some(v))
+                .map_err(|e| Box::new(e) as Undecodable)
+        };
         match self.last.get_mut(key) {
             Some(last) if last.at.partition != at.partition => Err(SplitKey {
                 key: key.to_vec(),
@@ -89,31 +113,27 @@ impl Survivors {
                 if !skip {
                     *last = Last {
                         at,
-                        value: value.map(<[u8]>::to_vec),
+                        value: value.map(decode),
                     };
                 }
                 Ok(())
             }
             None => {
-                // A skipped first record still places the key in its partition.
-                let value = if skip {
-                    None
-                } else {
-                    value.map(<[u8]>::to_vec)
-                };
+                let value = if skip { None } else { value.map(decode) };
                 self.last.insert(key.to_vec(), Last { at, value });
                 Ok(())
             }
         }
     }
 
-    /// Room for `keys` more keys without growing.
+    /// Room for `keys` more keys, made once rather than grown (each growth rehashes
+    /// every key so far).
     pub(crate) fn reserve(&mut self, keys: usize) {
         self.last.reserve(keys);
     }
 
-    /// Joins what another reader read (of other partitions) into this one.
-    pub(crate) fn absorb(&mut self, other: Survivors) -> Result<(), SplitKey> {
+    /// Adds another worker's survivors (other partitions). A key in both is refused.
+    pub(crate) fn absorb(&mut self, other: Survivors<T>) -> Result<(), SplitKey> {
         self.records += other.records;
         self.tombstones += other.tombstones;
         self.bytes += other.bytes;
@@ -137,128 +157,81 @@ impl Survivors {
         Ok(())
     }
 
-    /// The live keys (last record not a tombstone), with their last record.
-    pub(crate) fn into_live(self) -> impl Iterator<Item = LiveRecord> {
-        self.last
-            .into_iter()
-            .filter_map(|(k, last)| last.value.map(|v| (k, last.at, v)))
-    }
-
-    /// Live keys (last record not a tombstone).
-    pub(crate) fn live(&self) -> usize {
-        self.last.values().filter(|l| l.value.is_some()).count()
-    }
-
-    /// Keys met, live or not.
+    /// Keys met (live or deleted).
     pub(crate) fn keys(&self) -> usize {
         self.last.len()
     }
-}
 
-/// A live survivor: its key, its coordinates, its raw value.
-type LiveRecord = (Vec<u8>, RecordAt, Vec<u8>);
-
-/// What one decoding thread gives back: its share of the entries, or the first error.
-type Decoded<T> = Result<Vec<(Vec<u8>, T)>, RestoreError>;
-
-/// Decodes the live survivors (never a tombstone, never a superseded record) on
-/// `workers` threads. The first record that does not decode fails the restore with
-/// its coordinates.
-pub(crate) fn decode_survivors<D: StateDecoder>(
-    topic: &str,
-    survivors: Survivors,
-    decoder: &D,
-    workers: usize,
-) -> Result<Restored<D::Value>, RestoreError> {
-    let stats = RestoreStats {
-        records: survivors.records,
-        tombstones: survivors.tombstones,
-        bytes: survivors.bytes,
-        ..RestoreStats::default()
-    };
-    // Each thread owns its share and frees each raw value once decoded, so the
-    // raw values and the decoded ones are not all held at once; keys move along.
-    let mut shares: Vec<Vec<LiveRecord>> = Vec::new();
-    let live = survivors.live();
-    let chunk = live.div_ceil(workers.max(1)).max(1);
-    for record in survivors.into_live() {
-        match shares.last_mut() {
-            Some(share) if share.len() < chunk => share.push(record),
-            _ => {
-                let mut share = Vec::with_capacity(chunk);
-                share.push(record);
-                shares.push(share);
-            }
-        }
-    }
-    let decoded: Vec<Decoded<D::Value>> = std::thread::scope(|s| {
-        let handles: Vec<_> = shares
-            .into_iter()
-            .map(|records| s.spawn(move || decode_share(topic, records, decoder)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(RestoreError::Kafka {
+    /// The live entries, or the first surviving record that did not decode, with its
+    /// coordinates.
+    pub(crate) fn finish(self, topic: &str) -> Result<Restored<T>, RestoreError> {
+        let stats = RestoreStats {
+            records: self.records,
+            tombstones: self.tombstones,
+            bytes: self.bytes,
+            ..RestoreStats::default()
+        };
+        let mut entries = StateMap::default();
+        entries.reserve(self.last.len());
+        for (key, last) in self.last {
+            match last.value {
+                None => {}
+                Some(Ok(v)) => {
+                    entries.insert(key, v);
+                }
+                Some(Err(source)) => {
+                    return Err(RestoreError::Undecodable {
                         topic: topic.to_owned(),
-                        what: "the records (a decoding thread panicked)".into(),
-                        source: KafkaError::Canceled,
+                        partition: last.at.partition,
+                        offset: last.at.offset,
+                        key: printable_key(&key),
+                        source,
                     })
-                })
-            })
-            .collect()
-    });
-    let mut entries = StateMap::default();
-    entries.reserve(live);
-    for part in decoded {
-        entries.extend(part?);
-    }
-    Ok(Restored { entries, stats })
-}
-
-/// Decodes one thread's share, freeing each raw value as it goes.
-fn decode_share<D: StateDecoder>(
-    topic: &str,
-    records: Vec<LiveRecord>,
-    decoder: &D,
-) -> Decoded<D::Value> {
-    let mut out = Vec::with_capacity(records.len());
-    for (key, at, value) in records {
-        match decoder.decode(&key, Some(&value)) {
-            Ok(v) => out.push((key, v)),
-            Err(e) => {
-                return Err(RestoreError::Undecodable {
-                    topic: topic.to_owned(),
-                    partition: at.partition,
-                    offset: at.offset,
-                    key: printable_key(&key),
-                    source: Box::new(e),
-                })
+                }
             }
         }
+        Ok(Restored { entries, stats })
     }
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::recovery::{Classified as _, Recovery};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     fn at(partition: i32, offset: i64) -> RecordAt {
         RecordAt { partition, offset }
     }
 
-    fn live(s: Survivors) -> Vec<(String, String)> {
-        let mut v: Vec<_> = s
-            .into_live()
-            .map(|(k, _, v)| {
-                (
-                    String::from_utf8(k).expect("utf-8"),
-                    String::from_utf8(v).expect("utf-8"),
-                )
-            })
+    #[derive(Debug, thiserror::Error)]
+    #[error("not a number")]
+    struct NotANumber;
+
+    /// Decodes a decimal number, counting its calls.
+    #[derive(Debug, Clone, Default)]
+    struct Number(Arc<AtomicUsize>);
+
+    impl StateDecoder for Number {
+        type Value = u32;
+        type Error = NotANumber;
+        fn decode(&self, _key: &[u8], v: Option<&[u8]>) -> Result<u32, NotANumber> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            let v = v.ok_or(NotANumber)?;
+            std::str::from_utf8(v)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or(NotANumber)
+        }
+    }
+
+    fn live(s: Survivors<u32>) -> Vec<(String, u32)> {
+        let restored = s.finish("state").expect("every survivor decodes");
+        let mut v: Vec<_> = restored
+            .entries
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8(k).expect("utf-8"), v))
             .collect();
         v.sort();
         v
@@ -266,29 +239,34 @@ mod tests {
 
     #[test]
     fn the_last_record_of_each_key_survives_and_tombstones_delete() {
+        let n = Number::default();
         let mut s = Survivors::default();
-        s.offer(at(0, 0), b"a", Some(b"1"), false).unwrap();
-        s.offer(at(0, 1), b"b", Some(b"bad"), false).unwrap();
-        s.offer(at(0, 2), b"a", Some(b"2"), false).unwrap();
-        s.offer(at(0, 3), b"b", None, false).unwrap();
+        s.offer(at(0, 0), b"a", Some(b"1"), false, &n).unwrap();
+        s.offer(at(0, 1), b"b", Some(b"bad"), false, &n).unwrap();
+        s.offer(at(0, 2), b"a", Some(b"2"), false, &n).unwrap();
+        s.offer(at(0, 3), b"b", None, false, &n).unwrap();
         // A tombstone of a key never written is fine.
-        s.offer(at(0, 4), b"never", None, false).unwrap();
+        s.offer(at(0, 4), b"never", None, false, &n).unwrap();
         assert_eq!((s.records, s.tombstones, s.keys()), (5, 2, 3));
-        assert_eq!(live(s), vec![("a".into(), "2".into())]);
+        assert_eq!(live(s), vec![("a".into(), 2)]);
+        // Tombstones are never decoded.
+        assert_eq!(n.0.load(Ordering::Relaxed), 3);
     }
 
     #[test]
     fn a_key_in_two_partitions_is_refused_tombstone_or_not() {
+        let n = Number::default();
         let mut s = Survivors::default();
-        s.offer(at(3, 0), b"a", None, false).unwrap();
-        let split = s.offer(at(1, 9), b"a", Some(b"x"), false).unwrap_err();
+        s.offer(at(3, 0), b"a", None, false, &n).unwrap();
+        let split = s.offer(at(1, 9), b"a", Some(b"7"), false, &n).unwrap_err();
         assert_eq!((split.first, split.second), (1, 3));
 
         let mut one = Survivors::default();
-        one.offer(at(0, 0), b"k", Some(b"x"), false).unwrap();
+        one.offer(at(0, 0), b"k", Some(b"1"), false, &n).unwrap();
         let mut two = Survivors::default();
-        two.offer(at(5, 0), b"k", None, false).unwrap();
-        two.offer(at(5, 1), b"other", Some(b"y"), false).unwrap();
+        two.offer(at(5, 0), b"k", None, false, &n).unwrap();
+        two.offer(at(5, 1), b"other", Some(b"2"), false, &n)
+            .unwrap();
         let split = one.absorb(two).unwrap_err();
         assert_eq!(
             (split.key.as_slice(), split.first, split.second),
@@ -298,10 +276,11 @@ mod tests {
 
     #[test]
     fn a_skipped_record_is_read_as_never_written() {
+        let n = Number::default();
         let mut s = Survivors::default();
-        s.offer(at(2, 10), b"a", Some(b"good"), false).unwrap();
-        s.offer(at(2, 11), b"a", Some(b"bad"), true).unwrap();
-        s.offer(at(2, 12), b"b", Some(b"bad"), true).unwrap();
+        s.offer(at(2, 10), b"a", Some(b"1"), false, &n).unwrap();
+        s.offer(at(2, 11), b"a", Some(b"bad"), true, &n).unwrap();
+        s.offer(at(2, 12), b"b", Some(b"bad"), true, &n).unwrap();
         assert_eq!(
             s.skipped
                 .iter()
@@ -310,9 +289,11 @@ mod tests {
             ["2@11", "2@12"]
         );
         assert_eq!(s.records, 3);
+        // Skipped records are not decoded.
+        assert_eq!(n.0.load(Ordering::Relaxed), 1);
         // A skipped first record still places its key in its partition.
-        assert!(s.offer(at(0, 0), b"b", Some(b"x"), false).is_err());
-        assert_eq!(live(s), vec![("a".into(), "good".into())]);
+        assert!(s.offer(at(0, 0), b"b", Some(b"3"), false, &n).is_err());
+        assert_eq!(live(s), vec![("a".into(), 1)]);
     }
 
     #[test]
@@ -325,38 +306,33 @@ mod tests {
         }
     }
 
-    #[derive(Debug, thiserror::Error)]
-    #[error("not a number")]
-    struct NotANumber;
-
-    fn number(_: &[u8], v: Option<&[u8]>) -> Result<u32, NotANumber> {
-        let v = v.ok_or(NotANumber)?;
-        std::str::from_utf8(v)
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .ok_or(NotANumber)
-    }
-
+    /// Superseded undecodable records stop nothing, on one worker or split across
+    /// several (each worker's survivors absorbed into one).
     #[test]
-    fn only_the_survivors_are_decoded_on_every_worker_count() {
-        for workers in [1, 2, 3, 8] {
-            let mut s = Survivors::default();
+    fn only_a_survivors_decoding_counts_on_every_worker_count() {
+        for workers in [1usize, 2, 3, 8] {
+            let n = Number::default();
+            let mut parts: Vec<Survivors<u32>> =
+                (0..workers).map(|_| Survivors::default()).collect();
+            let mut offer = |p: i32, o: i64, key: &[u8], v: Option<&[u8]>| {
+                let w = usize::try_from(p).expect("partition") % workers;
+                parts[w].offer(at(p, o), key, v, false, &n).unwrap();
+            };
             for i in 0..20i64 {
                 let key = format!("k{}", i % 7);
-                s.offer(
-                    at(0, i),
-                    key.as_bytes(),
-                    Some(i.to_string().as_bytes()),
-                    false,
-                )
-                .unwrap();
+                offer(0, i, key.as_bytes(), Some(i.to_string().as_bytes()));
             }
-            // Superseded, then undecodable records: never decoded.
-            s.offer(at(1, 0), b"x", Some(b"garbage"), false).unwrap();
-            s.offer(at(1, 1), b"x", Some(b"5"), false).unwrap();
-            s.offer(at(1, 2), b"y", Some(b"garbage"), false).unwrap();
-            s.offer(at(1, 3), b"y", None, false).unwrap();
-            let r = decode_survivors("state", s, &number, workers).expect("decodes");
+            // Undecodable, then superseded: never an error.
+            offer(1, 0, b"x", Some(b"garbage"));
+            offer(1, 1, b"x", Some(b"5"));
+            offer(2, 0, b"y", Some(b"garbage"));
+            offer(2, 1, b"y", None);
+            let mut parts = parts.into_iter();
+            let mut all = parts.next().expect("one part");
+            for part in parts {
+                all.absorb(part).expect("no key in two partitions");
+            }
+            let r = all.finish("state").expect("decodes");
             assert_eq!(r.entries.len(), 8, "{workers}");
             assert_eq!(r.entries[&b"k0".to_vec()], 14);
             assert_eq!(r.entries[&b"x".to_vec()], 5);
@@ -367,9 +343,15 @@ mod tests {
     #[test]
     fn a_surviving_undecodable_record_names_its_coordinates_and_the_ways_past_it() {
         let mut s = Survivors::default();
-        s.offer(at(2, 40), b"o/bad", Some(b"garbage"), false)
-            .unwrap();
-        let err = decode_survivors("state", s, &number, 4).expect_err("refused");
+        s.offer(
+            at(2, 40),
+            b"o/bad",
+            Some(b"garbage"),
+            false,
+            &Number::default(),
+        )
+        .unwrap();
+        let err = s.finish("state").expect_err("refused");
         let msg = err.to_string();
         assert!(msg.contains("state/2@40"), "{msg}");
         assert!(msg.contains("--skip-state-record 2@40"), "{msg}");
