@@ -117,7 +117,10 @@ impl<'p> ChunkedWriter<'p> {
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         // The producer's queue is full: wait for a report.
                         record = back;
-                        self.check()?;
+                        if let Err(failed) = self.check() {
+                            self.deliveries.refused(size);
+                            return Err(failed);
+                        }
                         self.deliveries.changed(QUEUE_FULL_WAIT).await;
                     }
                     Err((e, _)) => {

@@ -141,3 +141,25 @@ async fn a_failed_chunk_aborts_the_whole_transaction() {
         );
     }
 }
+
+/// A producer queue far smaller than a chunk (50 records, the passthrough property
+/// overriding the connector's default): every full queue makes the writer wait for
+/// delivery reports and queue the record again; nothing is lost or doubled, and the
+/// transaction commits whole.
+#[tokio::test]
+async fn a_full_producer_queue_only_makes_the_writer_wait() {
+    let broker = Broker::start().await;
+    let mut config = broker.config("queuefull");
+    config
+        .properties
+        .insert("queue.buffering.max.messages".into(), "50".into());
+    broker.prepare_topics(&config).await;
+    let (p, metrics) = publisher(&config).await;
+    let mut source = Source::new(&config.state_topic, 4, 500, 100);
+    let stats = p.commit_chunks(&mut source).await.expect("committed");
+    assert_eq!(stats.records, 2_000);
+    assert_eq!(committed(&metrics), 1);
+    if broker.is_real() {
+        assert_eq!(restored_count(&config).await, 2_000);
+    }
+}
