@@ -101,17 +101,22 @@ new_topics() {
 }
 
 # run_once LABEL: one whole `once` process against the current simulator and topics.
-# Leaves LABEL.log (JSON log), sets wall_s, rss_mib and once_rc.
+# Leaves LABEL.log (JSON log), sets wall_s, rss_mib, cpu_s (the process's user + system
+# CPU seconds: on two cores shared with the broker and the simulator, the connector's
+# own cost, less noisy than its wall time) and once_rc.
 run_once() {
   local log="$work/$1.log" start end
   start="$(date +%s.%N)"
   once_rc=0
   STREAK_CONNECTOR_STREAK_BASE_URL="$sim_url" STREAK_CONNECTOR_CONFIG="$cfg" \
     STREAK_CONNECTOR_LOG_FORMAT=json STREAK_CONNECTOR_KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" \
-    /usr/bin/time -f '%M' -o "$log.rss" "$bin" once 2>"$log" >/dev/null || once_rc=$?
+    /usr/bin/time -f '%M %U %S' -o "$log.rss" "$bin" once 2>"$log" >/dev/null || once_rc=$?
   end="$(date +%s.%N)"
   wall_s="$(printf %.3f "$(echo "$end - $start" | bc)")"
-  rss_mib="$(( $(tail -1 "$log.rss" | tr -dc 0-9) / 1024 ))"
+  local usage
+  usage="$(tail -1 "$log.rss")"
+  rss_mib="$(( $(echo "$usage" | awk '{print $1}' | tr -dc 0-9) / 1024 ))"
+  cpu_s="$(echo "$usage" | awk '{printf "%.2f", $2 + $3}')"
 }
 
 # field LABEL MESSAGE FIELD: FIELD of the log lines with that message, one a line.
@@ -165,6 +170,7 @@ bench_size() {
     check_events "first-$n-$r" "$n"
     record "first poll $k: wall s" "$wall_s"
     record "first poll $k: peak RSS MiB" "$rss_mib"
+    record "first poll $k: connector CPU s (user+sys)" "$cpu_s"
     local poll_ms
     poll_ms="$(field "first-$n-$r" "Poll committed" duration_ms | head -1)"
     record "first poll $k: poll (diff+encode+commit) ms" "${poll_ms:-0}"
@@ -183,6 +189,7 @@ bench_size() {
         check_events "$kind-$n-$r" 0
         record "no change $k: poll ms" "$(field "$kind-$n-$r" "Poll committed" duration_ms | head -1)"
         record "no change $k: peak RSS MiB" "$rss_mib"
+        record "no change $k: connector CPU s (user+sys)" "$cpu_s"
         bench_restore "$kind-$n-$r" "$k"
       else
         check_events "$kind-$n-$r" "$churn_events"
