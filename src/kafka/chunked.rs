@@ -78,7 +78,6 @@ pub(crate) fn gather(chunks: &mut dyn RecordChunks) -> Result<Vec<OutRecord>, So
 pub(crate) struct ChunkedWriter<'p> {
     producer: &'p TxnProducer,
     deliveries: Arc<Deliveries>,
-    max_in_flight: usize,
     /// Records and key + value bytes queued so far.
     pub(crate) records: usize,
     pub(crate) bytes: usize,
@@ -89,7 +88,6 @@ impl<'p> ChunkedWriter<'p> {
         ChunkedWriter {
             producer,
             deliveries: Arc::new(Deliveries::new(max_in_flight)),
-            max_in_flight,
             records: 0,
             bytes: 0,
         }
@@ -132,7 +130,7 @@ impl<'p> ChunkedWriter<'p> {
         }
         drop(chunk);
         self.check()?;
-        while self.deliveries.awaited().1 > self.max_in_flight {
+        while self.deliveries.over_bound() {
             self.deliveries.changed(RECHECK).await;
             self.check()?;
         }
