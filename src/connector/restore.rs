@@ -66,8 +66,8 @@ impl<S: StateSource> Restore for StateReader<S> {
             .await?;
         let records = restored.stats.records;
         super::state_keys::one_key_per_subject(&restored.entries)?;
-        let sizes = membership::member_counts(restored.entries.values());
-        let orgs = membership::fold_restored(restored.entries.into_values(), &sizes);
+        let sizes = membership::member_counts(restored.entries.iter().map(|(_, r)| r));
+        let orgs = membership::fold_restored(restored.entries.into_iter().map(|(_, r)| r), &sizes);
         OrganizationsRestored {
             records,
             writer_schemas: schemas,

@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 
 use crate::avro::WireFormat;
-use crate::kafka::StateMap;
 use crate::membership::RestoredRecord;
 
 /// What a state record is about, whatever its key's bytes.
@@ -100,8 +99,10 @@ fn one_framing<'a>(mut keys: impl Iterator<Item = &'a [u8]>) -> bool {
 }
 
 /// Refuses two live keys that decode to the same member or checkpoint.
-pub(crate) fn one_key_per_subject(entries: &StateMap<RestoredRecord>) -> Result<(), TwoFramings> {
-    if one_framing(entries.keys().map(Vec::as_slice)) {
+pub(crate) fn one_key_per_subject(
+    entries: &[(Vec<u8>, RestoredRecord)],
+) -> Result<(), TwoFramings> {
+    if one_framing(entries.iter().map(|(key, _)| key.as_slice())) {
         return Ok(());
     }
     // foldhash, like the restore's own map: SipHash over every key of a large state
@@ -172,7 +173,7 @@ mod tests {
         })
     }
 
-    fn entries(encoders: &[(&Encoder, StateRecord)]) -> StateMap<RestoredRecord> {
+    fn entries(encoders: &[(&Encoder, StateRecord)]) -> Vec<(Vec<u8>, RestoredRecord)> {
         encoders
             .iter()
             .map(|(e, r)| (e.encode_state(r).expect("encodes").key, r.clone().into()))
@@ -198,7 +199,7 @@ mod tests {
         for e in [&single, &confluent] {
             let map = entries(&[(e, member("u1")), (e, member("u2")), (e, checkpoint())]);
             assert_eq!(map.len(), 3);
-            assert!(one_framing(map.keys().map(Vec::as_slice)));
+            assert!(one_framing(map.iter().map(|(k, _)| k.as_slice())));
             assert_eq!(one_key_per_subject(&map), Ok(()));
         }
     }
@@ -207,7 +208,7 @@ mod tests {
     fn two_framings_of_different_subjects_pass_through_the_subject_map() {
         let (single, confluent) = encoders();
         let map = entries(&[(&single, member("u1")), (&confluent, member("u2"))]);
-        assert!(!one_framing(map.keys().map(Vec::as_slice)));
+        assert!(!one_framing(map.iter().map(|(k, _)| k.as_slice())));
         assert_eq!(one_key_per_subject(&map), Ok(()));
         // Two schema ids of one wire format are two framings too.
         let ids = SchemaIds {
@@ -219,7 +220,7 @@ mod tests {
         let schemas = Arc::new(Schemas::load().expect("schemas"));
         let other_id = Encoder::with_schema_ids(schemas, source(), ids);
         let map = entries(&[(&confluent, member("u1")), (&other_id, member("u1"))]);
-        assert!(!one_framing(map.keys().map(Vec::as_slice)));
+        assert!(!one_framing(map.iter().map(|(k, _)| k.as_slice())));
         let err = one_key_per_subject(&map).expect_err("two key schema ids for u1");
         assert_eq!(err.first, "Confluent wire format (schema id 7)");
         assert_eq!(err.second, "Confluent wire format (schema id 9)");

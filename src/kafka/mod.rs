@@ -53,7 +53,6 @@ pub use pool::{transactional_ids, ProducerPool, MAX_PRODUCERS};
 pub(crate) use publisher::CommitStats;
 pub use publisher::{PublishError, Stage, TransactionalPublisher};
 pub use restore::KafkaStateSource;
-pub(crate) use restored::StateMap;
 pub use restored::{RecordAt, RestoreError, Restored, StateDecoder};
 pub(crate) use topics::ensure_compacted_topic;
 pub use topics::{ensure_topics, TopicError, STATE_TOPIC_DEFAULTS};

@@ -6,7 +6,6 @@
 // These errors happen once, at start-up: their size costs nothing worth a box.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
@@ -67,14 +66,13 @@ where
     }
 }
 
-/// Live state entries by raw key. Hashed with foldhash (seeded per process): on a
-/// million keys SipHash took a fifth of the restore time.
-pub(crate) type StateMap<T> = HashMap<Vec<u8>, T, foldhash::fast::RandomState>;
-
-/// The outcome of a restore: the live entries by raw key, and how it went.
+/// The outcome of a restore: the live entries, and how it went.
 #[derive(Debug, Clone)]
 pub struct Restored<T> {
-    pub entries: StateMap<T>,
+    /// Each live key (raw bytes) once, with its value, in no particular order. A
+    /// list, not a map: the restore has already kept one record a key, and its
+    /// callers only go through them (no lookup), so no key is hashed again.
+    pub entries: Vec<(Vec<u8>, T)>,
     pub stats: RestoreStats,
 }
 

@@ -27,11 +27,14 @@
 // The restore's errors happen once, at start-up: their size costs nothing worth a box.
 #![allow(clippy::result_large_err)]
 
-use std::collections::hash_map::Entry;
 use std::collections::BTreeSet;
+use std::hash::BuildHasher as _;
+use std::sync::OnceLock;
+
+use hashbrown::HashTable;
 
 use super::restored::{
-    printable_key, RecordAt, RestoreError, RestoreStats, Restored, StateDecoder, StateMap,
+    printable_key, RecordAt, RestoreError, RestoreStats, Restored, StateDecoder,
 };
 
 /// Why a record did not decode, kept until the restore knows whether it survives.
@@ -53,10 +56,29 @@ pub(crate) struct SplitKey {
     pub(crate) second: i32,
 }
 
+/// One key's entry: its hash is kept, so that neither the table's growth nor the
+/// merge of the workers' tables hashes a key again.
+#[derive(Debug)]
+struct Slot<T> {
+    hash: u64,
+    key: Vec<u8>,
+    last: Last<T>,
+}
+
+/// The hash of every restore's keys in this process (foldhash, seeded once per
+/// process): the workers' tables share it, so one worker's stored hashes place its
+/// keys in another's table. (SipHash over a million keys was a fifth of the restore.)
+fn key_hash(key: &[u8]) -> u64 {
+    static STATE: OnceLock<foldhash::fast::FixedState> = OnceLock::new();
+    STATE
+        .get_or_init(|| foldhash::fast::FixedState::with_seed(rand::random()))
+        .hash_one(key)
+}
+
 /// The last record of each key read so far, decoded.
 #[derive(Debug)]
 pub(crate) struct Survivors<T> {
-    last: StateMap<Last<T>>,
+    last: HashTable<Slot<T>>,
     /// Records read (values and tombstones), skipped ones included.
     pub(crate) records: u64,
     pub(crate) tombstones: u64,
@@ -69,7 +91,7 @@ pub(crate) struct Survivors<T> {
 impl<T> Default for Survivors<T> {
     fn default() -> Self {
         Survivors {
-            last: StateMap::default(),
+            last: HashTable::new(),
             records: 0,
             tombstones: 0,
             bytes: 0,
@@ -103,15 +125,16 @@ impl<T> Survivors<T> {
                 .decode(key, Some(v))
                 .map_err(|e| Box::new(e) as Undecodable)
         };
-        match self.last.get_mut(key) {
-            Some(last) if last.at.partition != at.partition => Err(SplitKey {
+        let hash = key_hash(key);
+        match self.last.find_mut(hash, |s| s.key == key) {
+            Some(slot) if slot.last.at.partition != at.partition => Err(SplitKey {
                 key: key.to_vec(),
-                first: last.at.partition.min(at.partition),
-                second: last.at.partition.max(at.partition),
+                first: slot.last.at.partition.min(at.partition),
+                second: slot.last.at.partition.max(at.partition),
             }),
-            Some(last) => {
+            Some(slot) => {
                 if !skip {
-                    *last = Last {
+                    slot.last = Last {
                         at,
                         value: value.map(decode),
                     };
@@ -120,39 +143,40 @@ impl<T> Survivors<T> {
             }
             None => {
                 let value = if skip { None } else { value.map(decode) };
-                self.last.insert(key.to_vec(), Last { at, value });
+                let slot = Slot {
+                    hash,
+                    key: key.to_vec(),
+                    last: Last { at, value },
+                };
+                self.last.insert_unique(hash, slot, |s| s.hash);
                 Ok(())
             }
         }
     }
 
-    /// Room for `keys` more keys, made once rather than grown (each growth rehashes
-    /// every key so far).
+    /// Room for `keys` more keys, made once rather than grown.
     pub(crate) fn reserve(&mut self, keys: usize) {
-        self.last.reserve(keys);
+        self.last.reserve(keys, |s| s.hash);
     }
 
     /// Adds another worker's survivors (other partitions). A key in both is refused.
+    /// No key is hashed again: each entry brings its hash.
     pub(crate) fn absorb(&mut self, other: Survivors<T>) -> Result<(), SplitKey> {
         self.records += other.records;
         self.tombstones += other.tombstones;
         self.bytes += other.bytes;
         self.skipped.extend(other.skipped);
-        self.last.reserve(other.last.len());
-        for (key, last) in other.last {
-            match self.last.entry(key) {
-                Entry::Occupied(e) => {
-                    let (a, b) = (e.get().at.partition, last.at.partition);
-                    return Err(SplitKey {
-                        key: e.key().clone(),
-                        first: a.min(b),
-                        second: a.max(b),
-                    });
-                }
-                Entry::Vacant(e) => {
-                    e.insert(last);
-                }
+        self.last.reserve(other.last.len(), |s| s.hash);
+        for slot in other.last {
+            if let Some(mine) = self.last.find(slot.hash, |s| s.key == slot.key) {
+                let (a, b) = (mine.last.at.partition, slot.last.at.partition);
+                return Err(SplitKey {
+                    key: slot.key,
+                    first: a.min(b),
+                    second: a.max(b),
+                });
             }
+            self.last.insert_unique(slot.hash, slot, |s| s.hash);
         }
         Ok(())
     }
@@ -171,14 +195,11 @@ impl<T> Survivors<T> {
             bytes: self.bytes,
             ..RestoreStats::default()
         };
-        let mut entries = StateMap::default();
-        entries.reserve(self.last.len());
-        for (key, last) in self.last {
+        let mut entries = Vec::with_capacity(self.last.len());
+        for Slot { key, last, .. } in self.last {
             match last.value {
                 None => {}
-                Some(Ok(v)) => {
-                    entries.insert(key, v);
-                }
+                Some(Ok(v)) => entries.push((key, v)),
                 Some(Err(source)) => {
                     return Err(RestoreError::Undecodable {
                         topic: topic.to_owned(),
@@ -334,8 +355,9 @@ mod tests {
             }
             let r = all.finish("state").expect("decodes");
             assert_eq!(r.entries.len(), 8, "{workers}");
-            assert_eq!(r.entries[&b"k0".to_vec()], 14);
-            assert_eq!(r.entries[&b"x".to_vec()], 5);
+            let value = |key: &[u8]| r.entries.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+            assert_eq!(value(b"k0"), Some(14));
+            assert_eq!(value(b"x"), Some(5));
             assert_eq!((r.stats.records, r.stats.tombstones), (24, 1));
         }
     }

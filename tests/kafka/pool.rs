@@ -23,8 +23,8 @@ async fn restored_keys(config: &KafkaConfig) -> BTreeSet<String> {
     let source = KafkaStateSource::new(config.clone(), Arc::new(Metrics::new()));
     let r = source.restore(decode).await.expect("restore");
     r.entries
-        .keys()
-        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .iter()
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
         .collect()
 }
 

@@ -37,8 +37,8 @@ async fn restored_keys(config: &KafkaConfig) -> Vec<String> {
     let r = source.restore(decode).await.expect("restore");
     let mut keys: Vec<String> = r
         .entries
-        .keys()
-        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .iter()
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
         .collect();
     keys.sort();
     keys

@@ -285,7 +285,11 @@ async fn restore_findings(
             topic: topic.to_owned(),
             source,
         })?;
-    let mut records: Vec<FindingRecord> = restored.entries.into_values().flatten().collect();
+    let mut records: Vec<FindingRecord> = restored
+        .entries
+        .into_iter()
+        .filter_map(|(_, r)| r)
+        .collect();
     // Deterministic replay order (keys are distinct subjects: order cannot matter
     // to the result, only to whoever reads the logs).
     records.sort_by(|a, b| (&a.org_key, a.poll_seq).cmp(&(&b.org_key, b.poll_seq)));
