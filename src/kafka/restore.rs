@@ -116,10 +116,12 @@ impl StateSource for KafkaStateSource {
         if let Some(e) = first_err {
             return Err(e);
         }
-        // The largest part is the base: the others' keys are hashed into it.
+        // The largest part is the base: the others' entries are appended to it (grown
+        // once), each placed in its index by the hash it brings.
         parts.sort_by_key(|p| std::cmp::Reverse(p.keys()));
         let mut parts = parts.into_iter();
         let mut all = parts.next().unwrap_or_default();
+        all.reserve(parts.as_slice().iter().map(Survivors::keys).sum());
         for part in parts {
             all.absorb(part)
                 .map_err(|split| split_error(&topic, split))?;

@@ -56,8 +56,8 @@ pub(crate) struct SplitKey {
     pub(crate) second: i32,
 }
 
-/// One key's entry: its hash is kept, so that neither the table's growth nor the
-/// merge of the workers' tables hashes a key again.
+/// One key's entry: its hash is kept, so that neither the index's growth nor the
+/// merge of the workers' survivors hashes a key again.
 #[derive(Debug)]
 struct Slot<T> {
     hash: u64,
@@ -66,8 +66,8 @@ struct Slot<T> {
 }
 
 /// The hash of every restore's keys in this process (foldhash, seeded once per
-/// process): the workers' tables share it, so one worker's stored hashes place its
-/// keys in another's table. (SipHash over a million keys was a fifth of the restore.)
+/// process): the workers share it, so one worker's stored hashes place its keys in
+/// another's index. (SipHash over a million keys was a fifth of the restore.)
 fn key_hash(key: &[u8]) -> u64 {
     static STATE: OnceLock<foldhash::fast::FixedState> = OnceLock::new();
     STATE
@@ -76,9 +76,17 @@ fn key_hash(key: &[u8]) -> u64 {
 }
 
 /// The last record of each key read so far, decoded.
+///
+/// The entries are a dense list in the order their keys were first met, found
+/// through an index of positions by key hash: the index costs a few bytes a key
+/// rather than a whole entry per bucket (a hash table of the entries themselves,
+/// at its load factor, was twice their size in pages to clear), and the merge of
+/// two workers' survivors appends one list to the other.
 #[derive(Debug)]
 pub(crate) struct Survivors<T> {
-    last: HashTable<Slot<T>>,
+    slots: Vec<Slot<T>>,
+    /// Positions in `slots`, by the slot's key hash.
+    index: HashTable<usize>,
     /// Records read (values and tombstones), skipped ones included.
     pub(crate) records: u64,
     pub(crate) tombstones: u64,
@@ -91,13 +99,28 @@ pub(crate) struct Survivors<T> {
 impl<T> Default for Survivors<T> {
     fn default() -> Self {
         Survivors {
-            last: HashTable::new(),
+            slots: Vec::new(),
+            index: HashTable::new(),
             records: 0,
             tombstones: 0,
             bytes: 0,
             skipped: BTreeSet::new(),
         }
     }
+}
+
+/// The position in `slots` of `key` (with hash `hash`), if it was met.
+fn find<T>(index: &HashTable<usize>, slots: &[Slot<T>], hash: u64, key: &[u8]) -> Option<usize> {
+    index
+        .find(hash, |&i| slots.get(i).is_some_and(|s| s.key == key))
+        .copied()
+}
+
+/// Indexes the slot just pushed at the end of `slots`.
+fn index_last<T>(index: &mut HashTable<usize>, slots: &[Slot<T>]) {
+    let Some(slot) = slots.last() else { return };
+    let rehash = |&i: &usize| slots.get(i).map_or(0, |s| s.hash);
+    index.insert_unique(slot.hash, slots.len() - 1, rehash);
 }
 
 impl<T> Survivors<T> {
@@ -126,7 +149,8 @@ impl<T> Survivors<T> {
                 .map_err(|e| Box::new(e) as Undecodable)
         };
         let hash = key_hash(key);
-        match self.last.find_mut(hash, |s| s.key == key) {
+        let met = find(&self.index, &self.slots, hash, key);
+        match met.and_then(|i| self.slots.get_mut(i)) {
             Some(slot) if slot.last.at.partition != at.partition => Err(SplitKey {
                 key: key.to_vec(),
                 first: slot.last.at.partition.min(at.partition),
@@ -143,12 +167,12 @@ impl<T> Survivors<T> {
             }
             None => {
                 let value = if skip { None } else { value.map(decode) };
-                let slot = Slot {
+                self.slots.push(Slot {
                     hash,
                     key: key.to_vec(),
                     last: Last { at, value },
-                };
-                self.last.insert_unique(hash, slot, |s| s.hash);
+                });
+                index_last(&mut self.index, &self.slots);
                 Ok(())
             }
         }
@@ -156,7 +180,10 @@ impl<T> Survivors<T> {
 
     /// Room for `keys` more keys, made once rather than grown.
     pub(crate) fn reserve(&mut self, keys: usize) {
-        self.last.reserve(keys, |s| s.hash);
+        self.slots.reserve(keys);
+        let slots = &self.slots;
+        self.index
+            .reserve(keys, |&i| slots.get(i).map_or(0, |s| s.hash));
     }
 
     /// Adds another worker's survivors (other partitions). A key in both is refused.
@@ -166,9 +193,11 @@ impl<T> Survivors<T> {
         self.tombstones += other.tombstones;
         self.bytes += other.bytes;
         self.skipped.extend(other.skipped);
-        self.last.reserve(other.last.len(), |s| s.hash);
-        for slot in other.last {
-            if let Some(mine) = self.last.find(slot.hash, |s| s.key == slot.key) {
+        self.reserve(other.slots.len());
+        for slot in other.slots {
+            if let Some(mine) =
+                find(&self.index, &self.slots, slot.hash, &slot.key).and_then(|i| self.slots.get(i))
+            {
                 let (a, b) = (mine.last.at.partition, slot.last.at.partition);
                 return Err(SplitKey {
                     key: slot.key,
@@ -176,14 +205,15 @@ impl<T> Survivors<T> {
                     second: a.max(b),
                 });
             }
-            self.last.insert_unique(slot.hash, slot, |s| s.hash);
+            self.slots.push(slot);
+            index_last(&mut self.index, &self.slots);
         }
         Ok(())
     }
 
     /// Keys met (live or deleted).
     pub(crate) fn keys(&self) -> usize {
-        self.last.len()
+        self.slots.len()
     }
 
     /// The live entries, or the first surviving record that did not decode, with its
@@ -195,8 +225,9 @@ impl<T> Survivors<T> {
             bytes: self.bytes,
             ..RestoreStats::default()
         };
-        let mut entries = Vec::with_capacity(self.last.len());
-        for Slot { key, last, .. } in self.last {
+        drop(self.index);
+        let mut entries = Vec::with_capacity(self.slots.len());
+        for Slot { key, last, .. } in self.slots {
             match last.value {
                 None => {}
                 Some(Ok(v)) => entries.push((key, v)),
@@ -360,6 +391,83 @@ mod tests {
             assert_eq!(value(b"x"), Some(5));
             assert_eq!((r.stats.records, r.stats.tombstones), (24, 1));
         }
+    }
+
+    /// Thousands of keys, no room reserved: the index grows many times (placing each
+    /// key again by the hash its entry keeps) and still finds every key, in its own
+    /// worker's survivors and after the merge; a key of one worker met in another's
+    /// partition at the very end is still refused.
+    #[test]
+    fn the_index_finds_every_key_after_growing_and_merging() {
+        let n = Number::default();
+        let mut parts: Vec<Survivors<u32>> = (0..3).map(|_| Survivors::default()).collect();
+        for round in 0..2u32 {
+            for i in 0..6000u32 {
+                let p = i % 3;
+                let key = format!("o/u{i}");
+                let value = (i * 10 + round).to_string();
+                let w = usize::try_from(p).expect("worker");
+                parts[w]
+                    .offer(
+                        at(p as i32, i64::from(round * 6000 + i)),
+                        key.as_bytes(),
+                        Some(value.as_bytes()),
+                        false,
+                        &n,
+                    )
+                    .expect("one partition a key");
+            }
+        }
+        assert!(parts.iter().all(|p| p.keys() == 2000));
+        let mut parts = parts.into_iter();
+        let mut all = parts.next().expect("a part");
+        for part in parts {
+            all.absorb(part).expect("disjoint");
+        }
+        assert_eq!(all.keys(), 6000);
+        let split = all
+            .offer(at(7, 0), b"o/u4", Some(b"1"), false, &n)
+            .expect_err("o/u4 is in partition 1");
+        assert_eq!((split.first, split.second), (1, 7));
+        let mut other = Survivors::default();
+        other
+            .offer(at(9, 0), b"o/u5999", None, false, &n)
+            .expect("first");
+        let split = all.absorb(other).expect_err("o/u5999 is in partition 2");
+        assert_eq!(
+            (split.key.as_slice(), split.first, split.second),
+            (&b"o/u5999"[..], 2, 9)
+        );
+    }
+
+    #[test]
+    fn every_entry_survives_the_merge_with_its_last_value() {
+        let n = Number::default();
+        let mut a = Survivors::default();
+        let mut b = Survivors::default();
+        for i in 0..3000u32 {
+            let (part, p) = if i % 2 == 0 { (&mut a, 0) } else { (&mut b, 1) };
+            part.offer(
+                at(p, i64::from(i)),
+                format!("k{i}").as_bytes(),
+                Some(b"0"),
+                false,
+                &n,
+            )
+            .expect("first");
+            part.offer(
+                at(p, i64::from(i) + 5000),
+                format!("k{i}").as_bytes(),
+                Some(i.to_string().as_bytes()),
+                false,
+                &n,
+            )
+            .expect("again");
+        }
+        a.absorb(b).expect("disjoint");
+        let live = live(a);
+        assert_eq!(live.len(), 3000);
+        assert!(live.iter().all(|(k, v)| k == &format!("k{v}")));
     }
 
     #[test]
