@@ -33,8 +33,8 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::client_log::ClientLog;
 use super::config::KafkaConfig;
-use super::restored::{printable_key, RecordAt, RestoreError, Restored, StateDecoder};
-use super::survivors::{SplitKey, Survivors};
+use super::restored::{RecordAt, RestoreError, Restored, StateDecoder};
+use super::survivors::{merge, Survivors};
 use super::telemetry::{RestoreWorkerPanicked, StateRecordsSkipped, StateRestored};
 use super::StateSource;
 use crate::metrics::Metrics;
@@ -66,10 +66,7 @@ impl StateSource for KafkaStateSource {
             let config = self.config.clone();
             blocking(move || list_partitions(&config)).await?
         };
-        let workers = self
-            .config
-            .restore_parallelism
-            .clamp(1, partitions.len().max(1));
+        let workers = balanced_workers(self.config.restore_parallelism, partitions.len());
         let cancel = Arc::new(AtomicBool::new(false));
         let decoder = Arc::new(decoder);
         let mut handles = Vec::with_capacity(workers);
@@ -116,25 +113,21 @@ impl StateSource for KafkaStateSource {
         if let Some(e) = first_err {
             return Err(e);
         }
-        // The largest part is the base: the others' entries are appended to it (grown
-        // once), each placed in its index by the hash it brings.
-        parts.sort_by_key(|p| std::cmp::Reverse(p.keys()));
-        let mut parts = parts.into_iter();
-        let mut all = parts.next().unwrap_or_default();
-        all.reserve(parts.as_slice().iter().map(Survivors::keys).sum());
-        for part in parts {
-            all.absorb(part)
-                .map_err(|split| split_error(&topic, split))?;
-        }
+        // Off the async thread: the cross-check walks every key (each worker sorted
+        // its own hashes in parallel before it returned).
+        let merged = {
+            let topic = topic.clone();
+            blocking(move || merge(parts).map_err(|split| split.into_error(&topic))).await?
+        };
         StateRecordsSkipped {
             topic: &topic,
             configured: &self.config.skip_state_records,
-            met: &all.skipped,
+            met: &merged.skipped,
         }
         .emit(&self.metrics);
         let mut restored = {
             let topic = topic.clone();
-            blocking(move || all.finish(&topic)).await?
+            blocking(move || merged.finish(&topic)).await?
         };
         restored.stats.partitions = partitions.len();
         restored.stats.duration = started.elapsed();
@@ -147,15 +140,6 @@ impl StateSource for KafkaStateSource {
         }
         .emit(&self.metrics);
         Ok(restored)
-    }
-}
-
-fn split_error(topic: &str, split: SplitKey) -> RestoreError {
-    RestoreError::KeyInTwoPartitions {
-        topic: topic.to_owned(),
-        key: printable_key(&split.key),
-        first: split.first,
-        second: split.second,
     }
 }
 
@@ -276,7 +260,7 @@ fn read_partitions<D: StateDecoder>(
                         skip,
                         decoder,
                     )
-                    .map_err(|split| split_error(topic, split))?;
+                    .map_err(|split| split.into_error(topic))?;
                 }
                 if offset + 1 >= stop {
                     end.remove(&p);
@@ -329,7 +313,20 @@ fn read_partitions<D: StateDecoder>(
         }
     }
     drop_in_background(consumer);
+    part.seal();
     Ok(part)
+}
+
+/// How many consumers read `partitions` partitions, at most `parallelism`: as few as
+/// give each the same number of partitions as `parallelism` would. The slowest
+/// consumer, the one with the most partitions, sets the restore's time; a consumer
+/// with fewer only adds a client and its threads on the same cores (6 partitions
+/// on 4 consumers read 2, 2, 1, 1: three consumers of 2 were faster, measured in
+/// docs/benchmarks.md).
+fn balanced_workers(parallelism: usize, partitions: usize) -> usize {
+    let partitions = partitions.max(1);
+    let per_worker = partitions.div_ceil(parallelism.clamp(1, partitions));
+    partitions.div_ceil(per_worker)
 }
 
 /// The most keys a restore worker sizes its map for up front.
@@ -434,6 +431,8 @@ fn leader_is_moving(e: &KafkaError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka::restored::printable_key;
+    use crate::kafka::survivors::SplitKey;
     use crate::recovery::{Classified as _, Recovery};
 
     #[test]
@@ -462,15 +461,44 @@ mod tests {
     }
 
     #[test]
+    fn the_consumers_share_the_partitions_evenly() {
+        // (parallelism, partitions) -> consumers
+        for (parallelism, partitions, consumers) in [
+            (4, 6, 3),
+            (4, 1, 1),
+            (4, 0, 1),
+            (0, 6, 1),
+            (4, 4, 4),
+            (4, 8, 4),
+            (4, 12, 4),
+            (4, 5, 3),
+            (4, 7, 4),
+            (6, 6, 6),
+            (1, 6, 1),
+            (8, 3, 3),
+        ] {
+            let n = balanced_workers(parallelism, partitions);
+            assert_eq!(n, consumers, "{parallelism} on {partitions}");
+            // Never more partitions on one consumer than `parallelism` would give.
+            let most = partitions
+                .max(1)
+                .div_ceil(parallelism.clamp(1, partitions.max(1)));
+            assert_eq!(
+                partitions.max(1).div_ceil(n),
+                most,
+                "{parallelism} on {partitions}"
+            );
+        }
+    }
+
+    #[test]
     fn a_split_key_says_how_to_recover() {
-        let err = split_error(
-            "state",
-            SplitKey {
-                key: b"o/u".to_vec(),
-                first: 1,
-                second: 6,
-            },
-        );
+        let err = SplitKey {
+            key: b"o/u".to_vec(),
+            first: 1,
+            second: 6,
+        }
+        .into_error("state");
         let msg = err.to_string();
         assert!(msg.contains("partitions 1 and 6"), "{msg}");
         assert!(msg.contains("delete"), "{msg}");

@@ -87,6 +87,9 @@ pub(crate) struct Survivors<T> {
     slots: Vec<Slot<T>>,
     /// Positions in `slots`, by the slot's key hash.
     index: HashTable<usize>,
+    /// Every slot's hash and position, in order of hash ([`Survivors::seal`]): what
+    /// the cross-check of two workers' survivors walks.
+    by_hash: Vec<(u64, usize)>,
     /// Records read (values and tombstones), skipped ones included.
     pub(crate) records: u64,
     pub(crate) tombstones: u64,
@@ -101,6 +104,7 @@ impl<T> Default for Survivors<T> {
         Survivors {
             slots: Vec::new(),
             index: HashTable::new(),
+            by_hash: Vec::new(),
             records: 0,
             tombstones: 0,
             bytes: 0,
@@ -186,29 +190,50 @@ impl<T> Survivors<T> {
             .reserve(keys, |&i| slots.get(i).map_or(0, |s| s.hash));
     }
 
-    /// Adds another worker's survivors (other partitions). A key in both is refused.
-    /// No key is hashed again: each entry brings its hash.
-    pub(crate) fn absorb(&mut self, other: Survivors<T>) -> Result<(), SplitKey> {
-        self.records += other.records;
-        self.tombstones += other.tombstones;
-        self.bytes += other.bytes;
-        self.skipped.extend(other.skipped);
-        self.reserve(other.slots.len());
-        for slot in other.slots {
-            if let Some(mine) =
-                find(&self.index, &self.slots, slot.hash, &slot.key).and_then(|i| self.slots.get(i))
-            {
-                let (a, b) = (mine.last.at.partition, slot.last.at.partition);
-                return Err(SplitKey {
-                    key: slot.key,
-                    first: a.min(b),
-                    second: a.max(b),
-                });
-            }
-            self.slots.push(slot);
-            index_last(&mut self.index, &self.slots);
+    /// Sorts the slots' hashes for [`merge`]'s cross-check: called by each worker
+    /// when it is done (the workers sort in parallel); [`merge`] seals what is not.
+    pub(crate) fn seal(&mut self) {
+        if self.by_hash.len() == self.slots.len() {
+            return;
         }
-        Ok(())
+        self.by_hash = (self.slots.iter().enumerate())
+            .map(|(i, s)| (s.hash, i))
+            .collect();
+        self.by_hash.sort_unstable();
+    }
+
+    /// A key both `self` and `other` (sealed, other partitions) hold. A walk of the
+    /// two sorted hash lists: a key is compared only where two hashes are equal.
+    fn shared_key(&self, other: &Survivors<T>) -> Option<SplitKey> {
+        let (mut a, mut b) = (
+            self.by_hash.iter().peekable(),
+            other.by_hash.iter().peekable(),
+        );
+        while let (Some(&&(ha, _)), Some(&&(hb, pb))) = (a.peek(), b.peek()) {
+            match ha.cmp(&hb) {
+                std::cmp::Ordering::Less => {
+                    a.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    b.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    let theirs = other.slots.get(pb)?;
+                    let mine = find(&self.index, &self.slots, hb, &theirs.key)
+                        .and_then(|i| self.slots.get(i));
+                    if let Some(mine) = mine {
+                        let (x, y) = (mine.last.at.partition, theirs.last.at.partition);
+                        return Some(SplitKey {
+                            key: theirs.key.clone(),
+                            first: x.min(y),
+                            second: x.max(y),
+                        });
+                    }
+                    b.next();
+                }
+            }
+        }
+        None
     }
 
     /// Keys met (live or deleted).
@@ -217,32 +242,91 @@ impl<T> Survivors<T> {
     }
 
     /// The live entries, or the first surviving record that did not decode, with its
-    /// coordinates.
+    /// coordinates (one worker's survivors: [`merge`] for several).
     pub(crate) fn finish(self, topic: &str) -> Result<Restored<T>, RestoreError> {
-        let stats = RestoreStats {
-            records: self.records,
-            tombstones: self.tombstones,
-            bytes: self.bytes,
-            ..RestoreStats::default()
-        };
-        drop(self.index);
-        let mut entries = Vec::with_capacity(self.slots.len());
-        for Slot { key, last, .. } in self.slots {
-            match last.value {
-                None => {}
-                Some(Ok(v)) => entries.push((key, v)),
-                Some(Err(source)) => {
-                    return Err(RestoreError::Undecodable {
-                        topic: topic.to_owned(),
-                        partition: last.at.partition,
-                        offset: last.at.offset,
-                        key: printable_key(&key),
-                        source,
-                    })
+        Merged {
+            parts: vec![self],
+            skipped: BTreeSet::new(),
+        }
+        .finish(topic)
+    }
+}
+
+/// Several workers' survivors, checked to share no key.
+#[derive(Debug)]
+pub(crate) struct Merged<T> {
+    parts: Vec<Survivors<T>>,
+    /// The skipped records met by every worker, in order of coordinates.
+    pub(crate) skipped: BTreeSet<RecordAt>,
+}
+
+/// Joins the survivors of workers that read different partitions, refusing a key
+/// met by two of them. Nothing is moved or hashed again: each pair of workers'
+/// sorted hash lists is walked once (for `k` workers, `k - 1` passes over the keys),
+/// and the entries leave their workers' lists only in [`Merged::finish`].
+pub(crate) fn merge<T>(mut parts: Vec<Survivors<T>>) -> Result<Merged<T>, SplitKey> {
+    for part in &mut parts {
+        part.seal();
+    }
+    for (i, a) in parts.iter().enumerate() {
+        for b in parts.iter().skip(i + 1) {
+            if let Some(split) = a.shared_key(b) {
+                return Err(split);
+            }
+        }
+    }
+    let mut skipped = BTreeSet::new();
+    for part in &mut parts {
+        skipped.append(&mut part.skipped);
+    }
+    Ok(Merged { parts, skipped })
+}
+
+impl<T> Merged<T> {
+    /// Keys met (live or deleted), every worker.
+    pub(crate) fn keys(&self) -> usize {
+        self.parts.iter().map(Survivors::keys).sum()
+    }
+
+    /// The live entries, or the first surviving record that did not decode, with
+    /// its coordinates.
+    pub(crate) fn finish(self, topic: &str) -> Result<Restored<T>, RestoreError> {
+        let mut stats = RestoreStats::default();
+        let mut entries = Vec::with_capacity(self.keys());
+        for part in self.parts {
+            stats.records += part.records;
+            stats.tombstones += part.tombstones;
+            stats.bytes += part.bytes;
+            drop((part.index, part.by_hash));
+            for Slot { key, last, .. } in part.slots {
+                match last.value {
+                    None => {}
+                    Some(Ok(v)) => entries.push((key, v)),
+                    Some(Err(source)) => {
+                        return Err(RestoreError::Undecodable {
+                            topic: topic.to_owned(),
+                            partition: last.at.partition,
+                            offset: last.at.offset,
+                            key: printable_key(&key),
+                            source,
+                        })
+                    }
                 }
             }
         }
         Ok(Restored { entries, stats })
+    }
+}
+
+impl SplitKey {
+    /// The restore's error for this key, in `topic`.
+    pub(crate) fn into_error(self, topic: &str) -> RestoreError {
+        RestoreError::KeyInTwoPartitions {
+            topic: topic.to_owned(),
+            key: printable_key(&self.key),
+            first: self.first,
+            second: self.second,
+        }
     }
 }
 
@@ -319,7 +403,7 @@ mod tests {
         two.offer(at(5, 0), b"k", None, false, &n).unwrap();
         two.offer(at(5, 1), b"other", Some(b"2"), false, &n)
             .unwrap();
-        let split = one.absorb(two).unwrap_err();
+        let split = merge(vec![one, two]).unwrap_err();
         assert_eq!(
             (split.key.as_slice(), split.first, split.second),
             (&b"k"[..], 0, 5)
@@ -379,12 +463,10 @@ mod tests {
             offer(1, 1, b"x", Some(b"5"));
             offer(2, 0, b"y", Some(b"garbage"));
             offer(2, 1, b"y", None);
-            let mut parts = parts.into_iter();
-            let mut all = parts.next().expect("one part");
-            for part in parts {
-                all.absorb(part).expect("no key in two partitions");
-            }
-            let r = all.finish("state").expect("decodes");
+            let r = merge(parts)
+                .expect("no key in two partitions")
+                .finish("state")
+                .expect("decodes");
             assert_eq!(r.entries.len(), 8, "{workers}");
             let value = |key: &[u8]| r.entries.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
             assert_eq!(value(b"k0"), Some(14));
@@ -394,80 +476,109 @@ mod tests {
     }
 
     /// Thousands of keys, no room reserved: the index grows many times (placing each
-    /// key again by the hash its entry keeps) and still finds every key, in its own
-    /// worker's survivors and after the merge; a key of one worker met in another's
-    /// partition at the very end is still refused.
+    /// key again by the hash its entry keeps) and still finds every key.
     #[test]
-    fn the_index_finds_every_key_after_growing_and_merging() {
+    fn the_index_finds_every_key_after_growing() {
         let n = Number::default();
-        let mut parts: Vec<Survivors<u32>> = (0..3).map(|_| Survivors::default()).collect();
-        for round in 0..2u32 {
+        let mut s = Survivors::default();
+        for round in 0..3u32 {
             for i in 0..6000u32 {
-                let p = i % 3;
                 let key = format!("o/u{i}");
                 let value = (i * 10 + round).to_string();
-                let w = usize::try_from(p).expect("worker");
-                parts[w]
-                    .offer(
-                        at(p as i32, i64::from(round * 6000 + i)),
-                        key.as_bytes(),
-                        Some(value.as_bytes()),
-                        false,
-                        &n,
-                    )
-                    .expect("one partition a key");
+                let offset = i64::from(round * 6000 + i);
+                s.offer(
+                    at(0, offset),
+                    key.as_bytes(),
+                    Some(value.as_bytes()),
+                    false,
+                    &n,
+                )
+                .expect("one partition");
             }
         }
-        assert!(parts.iter().all(|p| p.keys() == 2000));
-        let mut parts = parts.into_iter();
-        let mut all = parts.next().expect("a part");
-        for part in parts {
-            all.absorb(part).expect("disjoint");
-        }
-        assert_eq!(all.keys(), 6000);
-        let split = all
+        assert_eq!(s.keys(), 6000);
+        let split = s
             .offer(at(7, 0), b"o/u4", Some(b"1"), false, &n)
-            .expect_err("o/u4 is in partition 1");
-        assert_eq!((split.first, split.second), (1, 7));
-        let mut other = Survivors::default();
-        other
-            .offer(at(9, 0), b"o/u5999", None, false, &n)
-            .expect("first");
-        let split = all.absorb(other).expect_err("o/u5999 is in partition 2");
-        assert_eq!(
-            (split.key.as_slice(), split.first, split.second),
-            (&b"o/u5999"[..], 2, 9)
-        );
+            .expect_err("o/u4 is in partition 0");
+        assert_eq!((split.first, split.second), (0, 7));
+        let live = live(s);
+        assert_eq!(live.len(), 6000);
+        assert!(live
+            .iter()
+            .all(|(k, v)| *k == format!("o/u{}", v / 10) && v % 10 == 2));
+    }
+
+    /// Workers of many keys each: a key two of them share is found wherever it is
+    /// in their hash order (first, last, in between, between any two of them), and
+    /// the merge of disjoint ones keeps every entry with its last value.
+    #[test]
+    fn the_merge_finds_a_shared_key_anywhere_and_keeps_every_other_entry() {
+        let n = Number::default();
+        let worker = |w: i32| {
+            let mut s = Survivors::default();
+            for i in 0..2000u32 {
+                let key = format!("w{w}/k{i}");
+                s.offer(at(w, i64::from(i)), key.as_bytes(), Some(b"0"), false, &n)
+                    .expect("first");
+                let value = i.to_string();
+                s.offer(
+                    at(w, i64::from(i) + 2000),
+                    key.as_bytes(),
+                    Some(value.as_bytes()),
+                    false,
+                    &n,
+                )
+                .expect("again");
+            }
+            s
+        };
+        let r = merge((0..4).map(worker).collect())
+            .expect("disjoint")
+            .finish("state")
+            .expect("decodes");
+        assert_eq!(r.entries.len(), 8000);
+        assert_eq!((r.stats.records, r.stats.tombstones), (16000, 0));
+        assert!(r
+            .entries
+            .iter()
+            .all(|(k, v)| k.ends_with(format!("/k{v}").as_bytes())));
+
+        for (holder, other) in [(0, 1), (1, 3), (3, 0), (2, 1)] {
+            for i in [0u32, 1, 777, 1999] {
+                let mut parts: Vec<Survivors<u32>> = (0..4).map(worker).collect();
+                let key = format!("w{holder}/k{i}");
+                let w = usize::try_from(other).expect("worker");
+                parts[w]
+                    .offer(at(other, 9999), key.as_bytes(), None, false, &n)
+                    .expect("new to that worker");
+                let split = merge(parts).expect_err("a key in two workers");
+                assert_eq!(split.key, key.as_bytes(), "{key} also in {other}");
+                assert_eq!(
+                    (split.first, split.second),
+                    (holder.min(other), holder.max(other))
+                );
+            }
+        }
     }
 
     #[test]
-    fn every_entry_survives_the_merge_with_its_last_value() {
+    fn skipped_records_of_every_worker_are_kept_in_order() {
         let n = Number::default();
-        let mut a = Survivors::default();
+        let mut a = Survivors::<u32>::default();
+        a.offer(at(2, 5), b"a", Some(b"1"), true, &n).expect("a");
         let mut b = Survivors::default();
-        for i in 0..3000u32 {
-            let (part, p) = if i % 2 == 0 { (&mut a, 0) } else { (&mut b, 1) };
-            part.offer(
-                at(p, i64::from(i)),
-                format!("k{i}").as_bytes(),
-                Some(b"0"),
-                false,
-                &n,
-            )
-            .expect("first");
-            part.offer(
-                at(p, i64::from(i) + 5000),
-                format!("k{i}").as_bytes(),
-                Some(i.to_string().as_bytes()),
-                false,
-                &n,
-            )
-            .expect("again");
-        }
-        a.absorb(b).expect("disjoint");
-        let live = live(a);
-        assert_eq!(live.len(), 3000);
-        assert!(live.iter().all(|(k, v)| k == &format!("k{v}")));
+        b.offer(at(1, 9), b"b", Some(b"1"), true, &n).expect("b");
+        b.offer(at(1, 3), b"c", Some(b"1"), true, &n).expect("c");
+        let merged = merge(vec![a, b]).expect("disjoint");
+        assert_eq!(
+            merged
+                .skipped
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["1@3", "1@9", "2@5"]
+        );
+        assert_eq!(merged.keys(), 3);
     }
 
     #[test]
