@@ -132,7 +132,11 @@ async fn polled_flagged_and_with_statistics(run: &Running, revoked_fp: &str) -> 
             .find("streak_connector_kafka_broker_rtt_seconds", &[])
             .is_empty();
         if polled && rejected && statistics {
-            return m;
+            // A scrape reads the families one after another: one taken while a
+            // poll's metrics were being written can hold some of them and not the
+            // others (it read `members` before, `polls_total` after). The poll's
+            // writes are done now: the next scrape holds all of them.
+            return run.scrape().await;
         }
         assert!(
             Instant::now() < deadline,
