@@ -128,6 +128,9 @@ pub struct KafkaFile {
     pub topic_policy: Option<TopicPolicySetting>,
     /// State records to read as never written, `"<partition>@<offset>"` each.
     pub skip_state_records: Option<Vec<String>>,
+    /// `auto` (default): the connector's own reader of the state topic on a
+    /// plaintext cluster, librdkafka's consumer otherwise. `librdkafka`: always it.
+    pub restore_reader: Option<RestoreReaderSetting>,
     /// Any librdkafka property, passed through to the producer and consumers.
     #[serde(default)]
     pub properties: BTreeMap<String, toml::Value>,
@@ -141,6 +144,14 @@ pub enum TopicPolicySetting {
     Verify,
     /// Create and check nothing.
     Trust,
+}
+
+/// Which consumer reads the state topic, as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestoreReaderSetting {
+    Auto,
+    Librdkafka,
 }
 
 /// `[reconcile]`: the continuous reconciliation's options (see `docs/audit.md`).

@@ -11,12 +11,12 @@ use std::time::Duration;
 use url::Url;
 
 use super::error::{from_kafka, from_streak, invalid, ConfigError};
-use super::raw::{FileConfig, LogFormat, TopicPolicySetting};
+use super::raw::{FileConfig, LogFormat, RestoreReaderSetting, TopicPolicySetting};
 use super::secrets::{admin_token, load_api_key_sources, read_secret_file, Secret};
 use super::{
     defaults, Config, Env, GuardSettings, RegistrySettings, SettingsArgs, KAFKA_ENV_PREFIX,
 };
-use crate::kafka::{KafkaConfig, RecordAt, TopicPolicy};
+use crate::kafka::{KafkaConfig, RecordAt, RestoreReader, TopicPolicy};
 use crate::redact::redact_url;
 use crate::streak::ClientConfig;
 
@@ -253,6 +253,10 @@ fn kafka(
     c.topic_policy = match k.topic_policy {
         None | Some(TopicPolicySetting::Verify) => TopicPolicy::CreateAndVerify,
         Some(TopicPolicySetting::Trust) => TopicPolicy::Trust,
+    };
+    c.restore_reader = match k.restore_reader {
+        None | Some(RestoreReaderSetting::Auto) => RestoreReader::Auto,
+        Some(RestoreReaderSetting::Librdkafka) => RestoreReader::Librdkafka,
     };
     c.skip_state_records = skip_state_records(args, k)?;
     c.validate().map_err(from_kafka)?;

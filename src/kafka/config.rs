@@ -61,6 +61,18 @@ pub enum TopicPolicy {
     Trust,
 }
 
+/// Which consumer reads the state topic at start-up (`kafka.restore_reader`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestoreReader {
+    /// The connector's own reader of the fetch protocol on a plaintext cluster
+    /// (several times faster), librdkafka's consumer on any other, or wherever the
+    /// own reader cannot finish (it then says why, and librdkafka reads again).
+    #[default]
+    Auto,
+    /// Always librdkafka's consumer.
+    Librdkafka,
+}
+
 /// Everything the Kafka layer needs to know, validated. `Debug` redacts the values
 /// of secret-bearing properties (`sasl.password`, ...).
 #[derive(Clone, PartialEq, Eq)]
@@ -95,6 +107,8 @@ pub struct KafkaConfig {
     pub request_timeout: Duration,
     /// Consumers the restore runs in parallel (each reads a share of the partitions).
     pub restore_parallelism: usize,
+    /// Which consumer the restore uses ([`RestoreReader`]).
+    pub restore_reader: RestoreReader,
     /// Transactional producers that commit in parallel (1 to
     /// [`super::pool::MAX_PRODUCERS`]; every id up to that maximum is fenced at
     /// start-up whatever this is). The configuration sets it to
@@ -146,6 +160,7 @@ impl KafkaConfig {
             transaction_timeout: DEFAULT_TRANSACTION_TIMEOUT,
             request_timeout: Duration::from_secs(30),
             restore_parallelism: 4,
+            restore_reader: RestoreReader::Auto,
             // One per organization polled at once, by default 4 (the
             // configuration's `max_concurrent_polls`, which sets it).
             producers: 4,
@@ -308,6 +323,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("transaction_timeout", &self.transaction_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("restore_parallelism", &self.restore_parallelism)
+            .field("restore_reader", &self.restore_reader)
             .field("producers", &self.producers)
             .field("topic_policy", &self.topic_policy)
             .field("skip_state_records", &self.skip_state_records)

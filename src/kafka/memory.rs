@@ -362,12 +362,14 @@ impl StateSource for MemoryStore {
         stats.tombstones = s.tombstones;
         stats.bytes = s.bytes;
         stats.duration = started.elapsed();
+        stats.reader = "memory";
         StateRestored {
             topic: &self.state_topic,
             partitions: 1,
             records: stats.records,
             live: entries.len(),
             duration: stats.duration,
+            reader: stats.reader,
         }
         .emit(&self.metrics);
         Ok(Restored { entries, stats })

@@ -13,7 +13,8 @@
 //!   topic when absent, and refuses a state topic that is not compacted.
 //! - [`restore`]: [`KafkaStateSource`] reads every partition of the state topic from
 //!   the beginning to its end, read committed, in parallel, and keeps the last value
-//!   per key (tombstones delete).
+//!   per key (tombstones delete), through its own reader of the fetch protocol
+//!   (`wire`) on a plaintext cluster, through librdkafka's consumer otherwise.
 //! - [`publisher`]: [`TransactionalPublisher`] commits one batch of records (events,
 //!   state records, tombstones, checkpoint) as one Kafka transaction.
 //! - [`pool`]: [`ProducerPool`], several transactional publishers so that
@@ -42,12 +43,13 @@ pub(crate) mod stats;
 pub(crate) mod survivors;
 mod telemetry;
 pub(crate) mod topics;
+mod wire;
 
 use async_trait::async_trait;
 
 pub use chunked::{RecordChunks, SourceFailed};
 pub(crate) use config::ConfigError;
-pub use config::{KafkaConfig, TopicPolicy};
+pub use config::{KafkaConfig, RestoreReader, TopicPolicy};
 pub use memory::{InjectedFailure, MemoryStore};
 pub use pool::{transactional_ids, ProducerPool, MAX_PRODUCERS};
 pub(crate) use publisher::CommitStats;

@@ -33,9 +33,13 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::client_log::ClientLog;
 use super::config::KafkaConfig;
+use super::config::RestoreReader;
 use super::restored::{RecordAt, RestoreError, Restored, StateDecoder};
 use super::survivors::{merge, Survivors};
-use super::telemetry::{RestoreWorkerPanicked, StateRecordsSkipped, StateRestored};
+use super::telemetry::{
+    RestoreFellBack, RestoreWorkerPanicked, StateRecordsSkipped, StateRestored,
+};
+use super::wire::{self, Failure, WireError};
 use super::StateSource;
 use crate::metrics::Metrics;
 use crate::release::drop_in_background;
@@ -62,57 +66,36 @@ impl StateSource for KafkaStateSource {
     ) -> Result<Restored<D::Value>, RestoreError> {
         let started = Instant::now();
         let topic = self.config.state_topic.clone();
-        let partitions = {
-            let config = self.config.clone();
-            blocking(move || list_partitions(&config)).await?
-        };
-        let workers = balanced_workers(self.config.restore_parallelism, partitions.len());
-        let cancel = Arc::new(AtomicBool::new(false));
         let decoder = Arc::new(decoder);
-        let mut handles = Vec::with_capacity(workers);
-        for w in 0..workers {
-            let share: Vec<i32> = partitions
-                .iter()
-                .copied()
-                .enumerate()
-                .filter(|(i, _)| i % workers == w)
-                .map(|(_, p)| p)
-                .collect();
-            let config = self.config.clone();
-            let cancel = Arc::clone(&cancel);
-            let decoder = Arc::clone(&decoder);
-            handles.push(tokio::task::spawn_blocking(move || {
-                let out = read_partitions(&config, &share, &cancel, &*decoder);
-                if out.is_err() {
-                    cancel.store(true, Ordering::Relaxed);
-                }
-                out
-            }));
-        }
-        let mut parts = Vec::with_capacity(workers);
-        let mut first_err = None;
-        for h in handles {
-            match h.await {
-                Ok(Ok(part)) => parts.push(part),
-                Ok(Err(e)) => {
-                    // Keep the root cause, not a worker that only saw the cancel flag.
-                    if first_err.is_none() || matches!(e, RestoreError::KeyInTwoPartitions { .. }) {
-                        first_err = Some(e);
+        let mut read = None;
+        if self.config.restore_reader == RestoreReader::Auto {
+            match wire::bootstrap(&self.config) {
+                Ok(_) => match self.read_own(Arc::clone(&decoder)).await {
+                    Ok(parts) => read = Some((parts, "own")),
+                    Err(Failure::Restore(e)) => return Err(e),
+                    Err(Failure::Fallback(e)) => {
+                        RestoreFellBack {
+                            topic: &topic,
+                            reason: &e,
+                        }
+                        .emit(&self.metrics);
                     }
-                }
-                Err(join) => {
-                    first_err.get_or_insert(RestoreError::Kafka {
-                        topic: topic.clone(),
-                        what: "the partitions".into(),
-                        source: KafkaError::Canceled,
-                    });
-                    RestoreWorkerPanicked { error: &join }.emit(&self.metrics);
-                }
+                    Err(Failure::Cancelled) => {
+                        let e = WireError::Unsupported("its workers were cancelled".into());
+                        RestoreFellBack {
+                            topic: &topic,
+                            reason: &e,
+                        }
+                        .emit(&self.metrics);
+                    }
+                },
+                Err(why) => tracing::debug!(topic, why, "Restoring through librdkafka"),
             }
         }
-        if let Some(e) = first_err {
-            return Err(e);
-        }
+        let ((parts, partitions), reader) = match read {
+            Some(read) => read,
+            None => (self.read_librdkafka(decoder).await?, "librdkafka"),
+        };
         // Off the async thread: the cross-check walks every key (each worker sorted
         // its own hashes in parallel before it returned).
         let merged = {
@@ -129,17 +112,148 @@ impl StateSource for KafkaStateSource {
             let topic = topic.clone();
             blocking(move || merged.finish(&topic)).await?
         };
-        restored.stats.partitions = partitions.len();
+        restored.stats.partitions = partitions;
         restored.stats.duration = started.elapsed();
+        restored.stats.reader = reader;
         StateRestored {
             topic: &topic,
-            partitions: partitions.len(),
+            partitions,
             records: restored.stats.records,
             live: restored.entries.len(),
             duration: restored.stats.duration,
+            reader,
         }
         .emit(&self.metrics);
         Ok(restored)
+    }
+}
+
+/// Each worker's survivors and the topic's partition count.
+type Parts<T> = (Vec<Survivors<T>>, usize);
+
+impl KafkaStateSource {
+    /// Reads every partition with the connector's own reader ([`wire`]).
+    async fn read_own<D: StateDecoder>(&self, decoder: Arc<D>) -> Result<Parts<D::Value>, Failure> {
+        let config = self.config.clone();
+        let plan = match tokio::task::spawn_blocking(move || wire::plan(&config)).await {
+            Ok(plan) => plan?,
+            Err(_) => return Err(Failure::Cancelled),
+        };
+        let ids = plan.partitions.clone();
+        let config = self.config.clone();
+        let plan = Arc::new(plan);
+        let parts = run_workers(
+            self.config.restore_parallelism,
+            &ids,
+            move |share, cancel| wire::read_partitions(&config, &plan, share, cancel, &*decoder),
+            // The root cause first: a key in two partitions, then another answer of
+            // the topic, then a limit of the reader; a cancelled worker last.
+            |e| match e {
+                Failure::Restore(RestoreError::KeyInTwoPartitions { .. }) => 3,
+                Failure::Restore(_) => 2,
+                Failure::Fallback(_) => 1,
+                Failure::Cancelled => 0,
+            },
+            |join| {
+                RestoreWorkerPanicked { error: join }.emit(&self.metrics);
+                Failure::Cancelled
+            },
+        )
+        .await?;
+        Ok((parts, ids.len()))
+    }
+
+    /// Reads every partition with librdkafka's consumers.
+    async fn read_librdkafka<D: StateDecoder>(
+        &self,
+        decoder: Arc<D>,
+    ) -> Result<Parts<D::Value>, RestoreError> {
+        let topic = self.config.state_topic.clone();
+        let partitions = {
+            let config = self.config.clone();
+            blocking(move || list_partitions(&config)).await?
+        };
+        let config = self.config.clone();
+        let parts = run_workers(
+            self.config.restore_parallelism,
+            &partitions,
+            move |share, cancel| read_partitions(&config, share, cancel, &*decoder),
+            // The root cause first, not a worker that only saw the cancel flag.
+            |e| match e {
+                RestoreError::KeyInTwoPartitions { .. } => 2,
+                RestoreError::Kafka {
+                    source: KafkaError::Canceled,
+                    ..
+                } => 0,
+                _ => 1,
+            },
+            |join| {
+                RestoreWorkerPanicked { error: join }.emit(&self.metrics);
+                RestoreError::Kafka {
+                    topic: topic.clone(),
+                    what: "the partitions".into(),
+                    source: KafkaError::Canceled,
+                }
+            },
+        )
+        .await?;
+        Ok((parts, partitions.len()))
+    }
+}
+
+/// Runs `read` on each worker's share of `partitions` ([`balanced_workers`] of
+/// them), each on its own blocking thread; a worker's error cancels the others.
+/// The error of highest `rank` is returned (the first of equals); `panicked` names
+/// a worker that panicked.
+async fn run_workers<T, E, F>(
+    parallelism: usize,
+    partitions: &[i32],
+    read: F,
+    rank: impl Fn(&E) -> u8,
+    panicked: impl Fn(&tokio::task::JoinError) -> E,
+) -> Result<Vec<Survivors<T>>, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    F: Fn(&[i32], &AtomicBool) -> Result<Survivors<T>, E> + Send + Sync + 'static,
+{
+    let workers = balanced_workers(parallelism, partitions.len());
+    let cancel = Arc::new(AtomicBool::new(false));
+    let read = Arc::new(read);
+    let mut handles = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let share: Vec<i32> = (partitions.iter().copied().enumerate())
+            .filter(|(i, _)| i % workers == w)
+            .map(|(_, p)| p)
+            .collect();
+        let cancel = Arc::clone(&cancel);
+        let read = Arc::clone(&read);
+        handles.push(tokio::task::spawn_blocking(move || {
+            let out = read(&share, &cancel);
+            if out.is_err() {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            out
+        }));
+    }
+    let mut parts = Vec::with_capacity(workers);
+    let mut first_err: Option<E> = None;
+    for h in handles {
+        let e = match h.await {
+            Ok(Ok(part)) => {
+                parts.push(part);
+                continue;
+            }
+            Ok(Err(e)) => e,
+            Err(join) => panicked(&join),
+        };
+        if first_err.as_ref().is_none_or(|f| rank(&e) > rank(f)) {
+            first_err = Some(e);
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(parts),
     }
 }
 

@@ -87,6 +87,9 @@ pub struct RestoreStats {
     pub bytes: u64,
     pub partitions: usize,
     pub duration: Duration,
+    /// Which reader read the topic: `own` (the connector's reader of the fetch
+    /// protocol), `librdkafka`, or `memory` (the in-memory twin).
+    pub reader: &'static str,
 }
 
 /// Why the state could not be restored.

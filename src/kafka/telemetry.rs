@@ -61,6 +61,8 @@ pub(crate) struct StateRestored<'a> {
     pub(crate) records: u64,
     pub(crate) live: usize,
     pub(crate) duration: Duration,
+    /// `own` or `librdkafka`.
+    pub(crate) reader: &'static str,
 }
 
 impl InternalEvent for StateRestored<'_> {
@@ -72,6 +74,7 @@ impl InternalEvent for StateRestored<'_> {
             records = self.records,
             live_entries = self.live,
             duration_ms = self.duration.as_millis() as u64,
+            reader = self.reader,
             records_per_second = if secs > 0.0 {
                 (self.records as f64 / secs) as u64
             } else {
@@ -83,6 +86,25 @@ impl InternalEvent for StateRestored<'_> {
         metrics
             .state_restore_records
             .set(i64::try_from(self.records).unwrap_or(i64::MAX));
+    }
+}
+
+/// The connector's own reader of the state topic could not finish: librdkafka's
+/// consumer reads the topic again from its start.
+#[derive(Debug)]
+pub(crate) struct RestoreFellBack<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) reason: &'a dyn std::error::Error,
+}
+
+impl InternalEvent for RestoreFellBack<'_> {
+    fn emit(self, metrics: &Metrics) {
+        tracing::warn!(
+            topic = self.topic,
+            reason = %self.reason,
+            "The restore's own reader cannot read this cluster or topic; reading it again through librdkafka (set kafka.restore_reader = \"librdkafka\" to skip the attempt)"
+        );
+        metrics.state_restore_fallbacks_total.inc();
     }
 }
 

@@ -142,6 +142,9 @@ pub struct Metrics {
     pub state_restore_duration_seconds: prometheus::Gauge,
     /// Records read by the last state restore.
     pub state_restore_records: IntGauge,
+    /// Restores that the connector's own reader could not finish, read again by
+    /// librdkafka's consumer.
+    pub state_restore_fallbacks_total: IntCounter,
 
     // --- Start-up and oversized data (issue 11) ---
     /// Start-up attempts of `run` that failed with an error that may go away (an
@@ -360,6 +363,11 @@ impl Metrics {
             ),
             state_restore_duration_seconds: restore_duration,
             state_restore_records: restore_records,
+            state_restore_fallbacks_total: plain_counter(
+                r,
+                "state_restore_fallbacks_total",
+                "Restores of the state topic that the connector's own reader could not finish (a compressed batch, a moved leader, a cut connection), read again through librdkafka's consumer.",
+            ),
             kafka: KafkaStatsMetrics::register(r),
             startup_retries_total: plain_counter(
                 r,

@@ -19,8 +19,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 use streak_connector::kafka::{
-    InjectedFailure, KafkaConfig, KafkaStateSource, MemoryStore, OutRecord, RestoreError, Restored,
-    StateDecoder, StateSource, TransactionalPublisher, TransactionalSink,
+    InjectedFailure, KafkaConfig, KafkaStateSource, MemoryStore, OutRecord, RestoreError,
+    RestoreReader, Restored, StateDecoder, StateSource, TransactionalPublisher, TransactionalSink,
 };
 use streak_connector::metrics::Metrics;
 use streak_connector::recovery::{Classified as _, Recovery};
@@ -379,12 +379,26 @@ struct Kafka {
     publisher: TransactionalPublisher,
     source: KafkaStateSource,
     metrics: Arc<Metrics>,
+    /// The reader every successful restore must have used.
+    reader: &'static str,
 }
 
 impl Kafka {
+    /// The default reader: on these plaintext brokers, the connector's own.
     async fn new() -> Kafka {
+        Kafka::with_reader(RestoreReader::Auto).await
+    }
+
+    /// librdkafka's consumer, as `kafka.restore_reader = "librdkafka"` (and every
+    /// cluster with TLS or SASL) reads.
+    async fn librdkafka() -> Kafka {
+        Kafka::with_reader(RestoreReader::Librdkafka).await
+    }
+
+    async fn with_reader(restore_reader: RestoreReader) -> Kafka {
         let broker = Broker::start().await;
-        let config = broker.config("contract");
+        let mut config = broker.config("contract");
+        config.restore_reader = restore_reader;
         broker.prepare_topics(&config).await;
         let metrics = Arc::new(Metrics::new());
         let publisher =
@@ -397,6 +411,10 @@ impl Kafka {
             publisher,
             source,
             metrics,
+            reader: match restore_reader {
+                RestoreReader::Auto => "own",
+                RestoreReader::Librdkafka => "librdkafka",
+            },
         }
     }
 }
@@ -413,7 +431,12 @@ impl Harness for Kafka {
         &self.metrics
     }
     async fn restore<D: StateDecoder>(&self, d: D) -> Result<Restored<D::Value>, RestoreError> {
-        self.source.restore(d).await
+        let out = self.source.restore(d).await;
+        if let Ok(r) = &out {
+            assert_eq!(r.stats.reader, self.reader, "the restore's reader");
+            assert_eq!(self.metrics.state_restore_fallbacks_total.get(), 0);
+        }
+        out
     }
     async fn write_aborted(&self, records: Vec<OutRecord>) {
         // Another transactional producer: same partitioner, its own id.
@@ -502,6 +525,11 @@ impl Harness for Kafka {
 mod kafka {
     use super::*;
     contract_tests!(Kafka::new);
+}
+
+mod kafka_through_librdkafka {
+    use super::*;
+    contract_tests!(Kafka::librdkafka);
 }
 
 /// A slow cluster (every request to the broker takes 150 ms, more than the first
