@@ -23,7 +23,10 @@
 //!
 //! `STREAK_KAFKA_BENCH_RECORDS` changes the member-state count (default 1000000,
 //! in organizations of 1000 members, plus one checkpoint each);
-//! `STREAK_KAFKA_BENCH_PARALLELISM=1,6` picks the restore consumer counts.
+//! `STREAK_KAFKA_BENCH_PARALLELISM=1,6` picks the restore consumer counts;
+//! `STREAK_KAFKA_BENCH_READERS=own,librdkafka` (the default) the readers
+//! (`kafka.restore_reader`: the connector's own reader of the fetch protocol, or
+//! librdkafka's consumer).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,7 +37,7 @@ use rdkafka::ClientConfig;
 use streak_connector::avro::{Decoder, Encoder, Schemas, TopicNames};
 use streak_connector::connector::{Restore as _, StateReader};
 use streak_connector::kafka::{
-    KafkaConfig, KafkaStateSource, OutRecord, StateSource, TransactionalPublisher,
+    KafkaConfig, KafkaStateSource, OutRecord, RestoreReader, StateSource, TransactionalPublisher,
     TransactionalSink,
 };
 use streak_connector::membership::{
@@ -83,10 +86,21 @@ async fn restore_connector_state_records() {
         .ok()
         .map(|s| s.split(',').filter_map(|p| p.parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 2]);
-    for parallelism in parallelism {
-        let mut c = config.clone();
-        c.restore_parallelism = parallelism;
-        measure(&c, &schemas, total, members).await;
+    let readers: Vec<String> = std::env::var("STREAK_KAFKA_BENCH_READERS")
+        .unwrap_or_else(|_| "own,librdkafka".into())
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    for reader in &readers {
+        for &parallelism in &parallelism {
+            let mut c = config.clone();
+            c.restore_parallelism = parallelism;
+            c.restore_reader = match reader.as_str() {
+                "librdkafka" => RestoreReader::Librdkafka,
+                _ => RestoreReader::Auto,
+            };
+            measure(&c, &schemas, total, members).await;
+        }
     }
 
     eprintln!("state topic: {}", config.state_topic);
@@ -110,6 +124,7 @@ async fn restore_connector_state_records() {
 async fn measure(config: &KafkaConfig, schemas: &Arc<Schemas>, total: usize, members: usize) {
     let decoder = Decoder::new(Arc::clone(schemas));
     let (mut read, mut decode, mut fold, mut whole) = (vec![], vec![], vec![], vec![]);
+    let mut reader = "";
     for _ in 0..RUNS {
         let metrics = Arc::new(Metrics::new());
         let source = KafkaStateSource::new(config.clone(), Arc::clone(&metrics));
@@ -119,6 +134,7 @@ async fn measure(config: &KafkaConfig, schemas: &Arc<Schemas>, total: usize, mem
             .await
             .expect("restore");
         read.push(started.elapsed());
+        reader = restored.stats.reader;
         assert_eq!(restored.entries.len(), total);
         assert_eq!(restored.stats.records, total as u64);
 
@@ -160,7 +176,7 @@ async fn measure(config: &KafkaConfig, schemas: &Arc<Schemas>, total: usize, mem
     ] {
         let secs = median(times).as_secs_f64();
         eprintln!(
-            "restore {stage}: {total} records, {p} consumer(s): median of {RUNS} {secs:.2} s, {:.0} records/s",
+            "restore {stage}: {total} records, {reader} reader, {p} consumer(s): median of {RUNS} {secs:.2} s, {:.0} records/s",
             total as f64 / secs
         );
     }

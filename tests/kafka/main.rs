@@ -8,6 +8,7 @@
 
 mod avro_docker;
 mod chunked;
+mod own_reader;
 mod pool;
 mod publisher;
 mod restore_rules;

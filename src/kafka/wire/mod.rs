@@ -436,3 +436,49 @@ fn unreadable(e: batch::Unreadable) -> WireError {
         batch::Unreadable::Malformed(m) => WireError::Malformed(m.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(bootstrap: &str, properties: &[(&str, &str)]) -> KafkaConfig {
+        let mut c = KafkaConfig::new(bootstrap.to_owned(), "txn".to_owned());
+        for (k, v) in properties {
+            c.properties.insert((*k).into(), (*v).into());
+        }
+        c
+    }
+
+    #[test]
+    fn only_a_plaintext_cluster_is_read_by_the_own_reader() {
+        assert_eq!(
+            bootstrap(&config("b1:9092, b2:19092", &[])),
+            Ok(vec!["b1:9092".to_owned(), "b2:19092".to_owned()])
+        );
+        assert_eq!(
+            bootstrap(&config("b1:9092", &[("security.protocol", "PLAINTEXT")])),
+            Ok(vec!["b1:9092".to_owned()])
+        );
+        for protocol in ["SSL", "SASL_SSL", "sasl_plaintext"] {
+            let why = bootstrap(&config("b1:9092", &[("security.protocol", protocol)]))
+                .expect_err("not plaintext");
+            assert!(why.contains(protocol), "{why}");
+        }
+        let why = bootstrap(&config("SSL://b1:9093", &[])).expect_err("a TLS listener");
+        assert!(why.contains("SSL"), "{why}");
+        assert!(bootstrap(&config(" , ", &[])).is_err());
+    }
+
+    #[test]
+    fn bootstrap_servers_are_taken_as_librdkafka_takes_them() {
+        assert_eq!(
+            bootstrap(&config("PLAINTEXT://b1:9092,b2,[::1]:9093,[::1]", &[])),
+            Ok(vec![
+                "b1:9092".to_owned(),
+                "b2:9092".to_owned(),
+                "[::1]:9093".to_owned(),
+                "[::1]:9092".to_owned(),
+            ])
+        );
+    }
+}
