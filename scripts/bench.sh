@@ -23,6 +23,9 @@
 #                          connector's 512 MiB, which fits the 1M organization)
 #   BENCH_MAX_CONCURRENT_POLLS   max_concurrent_polls for every run (default: the
 #                          connector's 4), which is also the number of producers
+#   BENCH_RESTORE_READER   kafka.restore_reader for every run (default: the
+#                          connector's `auto`, its own reader on this plaintext
+#                          broker; `librdkafka` for the consumer it falls back to)
 #   BENCH_BIN=PATH         measure this binary instead of building the release one
 #   BENCH_KEEP=1           keep the work directory (logs, scenarios) and print it
 set -euo pipefail
@@ -62,6 +65,7 @@ cfg="$work/connector.toml"
 {
   [[ -n "${BENCH_MAX_CONCURRENT_POLLS:-}" ]] && printf 'max_concurrent_polls = %s\n' "$BENCH_MAX_CONCURRENT_POLLS"
   printf '[kafka]\npartitions = 6\nreplication_factor = 1\n'
+  [[ -n "${BENCH_RESTORE_READER:-}" ]] && printf 'restore_reader = "%s"\n' "$BENCH_RESTORE_READER"
   [[ -n "${BENCH_MAX_BODY_BYTES:-}" ]] && printf '[streak]\nmax_body_bytes = %s\n' "$BENCH_MAX_BODY_BYTES"
 } >"$cfg"
 results="$work/results.tsv" # row <TAB> value (a number, or "FAILED: why")
