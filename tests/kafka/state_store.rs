@@ -533,11 +533,17 @@ mod kafka_through_librdkafka {
 }
 
 /// A slow cluster (every request to the broker takes 150 ms, more than the first
-/// bound of a watermark query): each query is asked again with a larger bound
-/// until answered, and the restore returns what was committed. librdkafka's mock
-/// cluster, whose round-trip time can be set.
+/// bound of librdkafka's watermark query): each query is asked again with a larger
+/// bound until answered, and both readers return what was committed. librdkafka's
+/// mock cluster, whose round-trip time can be set.
 #[tokio::test]
 async fn a_slow_cluster_still_restores_everything() {
+    for reader in [RestoreReader::Librdkafka, RestoreReader::Auto] {
+        slow_cluster_restores_everything(reader).await;
+    }
+}
+
+async fn slow_cluster_restores_everything(reader: RestoreReader) {
     let broker = Broker::mock();
     let config = broker.config("slow");
     broker.prepare_topics(&config).await;
@@ -552,11 +558,18 @@ async fn a_slow_cluster_still_restores_everything() {
     let mock = broker.mock_cluster().expect("a mock cluster");
     mock.broker_round_trip_time(1, Duration::from_millis(150))
         .expect("the round-trip time is set");
+    let mut config = config;
+    config.restore_reader = reader;
     let source = KafkaStateSource::new(config.clone(), Arc::clone(&metrics));
     let restored = tokio::time::timeout(Duration::from_secs(120), source.restore(decode))
         .await
         .expect("the restore ends")
         .expect("restores");
+    let expected = match reader {
+        RestoreReader::Auto => "own",
+        RestoreReader::Librdkafka => "librdkafka",
+    };
+    assert_eq!(restored.stats.reader, expected);
     assert_eq!(restored.entries.len(), 20);
     assert_eq!(
         restored
