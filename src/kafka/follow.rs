@@ -99,8 +99,9 @@ pub(crate) fn follow_topic(
     let mut end = HashMap::new();
     let mut assignment = TopicPartitionList::new();
     for &p in &partitions {
-        let (low, high) = super::restore::watermarks(&consumer, topic, p, config.request_timeout)
-            .map_err(|e| kafka_err("the offsets", e))?;
+        let (low, high) =
+            super::restore_consumer::watermarks(&consumer, topic, p, config.request_timeout)
+                .map_err(|e| kafka_err("the offsets", e))?;
         if high > low {
             end.insert(p, high);
         }

@@ -37,6 +37,7 @@ pub(crate) mod memory;
 pub(crate) mod pool;
 pub(crate) mod publisher;
 pub(crate) mod restore;
+mod restore_consumer;
 mod restored;
 mod stage;
 pub(crate) mod stats;

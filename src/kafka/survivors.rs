@@ -37,6 +37,11 @@ use super::restored::{
     printable_key, RecordAt, RestoreError, RestoreStats, Restored, StateDecoder,
 };
 
+/// The most keys a restore worker sizes its table for up front (at most one key an
+/// offset: sized once rather than grown, since each growth moves every position;
+/// bounded, for a log of mostly superseded records).
+pub(crate) const MAX_RESERVED_KEYS: usize = 4 << 20;
+
 /// Why a record did not decode, kept until the restore knows whether it survives.
 type Undecodable = Box<dyn std::error::Error + Send + Sync>;
 

@@ -40,7 +40,7 @@ use self::conn::Connection;
 use self::protocol::FetchLimits;
 use super::config::KafkaConfig;
 use super::restored::{RecordAt, RestoreError, StateDecoder};
-use super::survivors::Survivors;
+use super::survivors::{Survivors, MAX_RESERVED_KEYS};
 
 /// Why the own reader gave up: the restore then reads through librdkafka.
 #[derive(Debug, thiserror::Error)]
@@ -233,9 +233,6 @@ const LIMITS: FetchLimits = FetchLimits {
     max_bytes: 8 << 20,
     partition_max_bytes: 4 << 20,
 };
-
-/// The most keys a restore worker sizes its table for up front.
-const MAX_RESERVED_KEYS: usize = 4 << 20;
 
 /// Reads `partitions` of the state topic to their ends (their last stable offsets
 /// when this starts), keeping the last record of each key (see
