@@ -105,9 +105,16 @@ impl Connection {
             .ok_or_else(|| {
                 WireError::Malformed(format!("a response of {size} bytes from {}", self.broker))
             })?;
+        // Read into the buffer's spare room: no zeroing of megabytes per fetch.
         buf.clear();
-        buf.resize(size, 0);
-        self.stream.read_exact(buf).map_err(io)?;
+        buf.reserve(size);
+        let got = (&mut self.stream)
+            .take(size as u64)
+            .read_to_end(buf)
+            .map_err(io)?;
+        if got < size {
+            return Err(io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
         let got = Reader::new(buf)
             .i32("correlation id")
             .map_err(|e| WireError::Malformed(e.to_string()))?;
