@@ -121,7 +121,13 @@ impl Broker {
 
     /// librdkafka's in-process mock cluster, one broker.
     pub fn mock() -> Broker {
-        let mock = MockCluster::new(1).expect("the mock cluster starts");
+        Self::mock_of(1)
+    }
+
+    /// librdkafka's in-process mock cluster of `brokers` brokers (ids 1 to
+    /// `brokers`).
+    pub fn mock_of(brokers: i32) -> Broker {
+        let mock = MockCluster::new(brokers).expect("the mock cluster starts");
         Broker {
             bootstrap: mock.bootstrap_servers(),
             kind: BrokerKind::Mock,

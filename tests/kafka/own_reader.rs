@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 use streak_connector::kafka::{
@@ -256,4 +257,82 @@ async fn corrupting_proxy(upstream: String, corrupted: Arc<AtomicUsize>) -> Stri
         }
     });
     address
+}
+
+/// A mock cluster (librdkafka's) with `brokers` brokers, its state topic of three
+/// partitions holding 300 committed records; the broker and its configuration.
+async fn mock_with_records(brokers: i32, name: &str) -> (Broker, KafkaConfig) {
+    let broker = Broker::mock_of(brokers);
+    let config = broker.config(name);
+    broker.prepare_topics(&config).await;
+    let mock = broker.mock_cluster().expect("a mock cluster");
+    for p in 0..3 {
+        // Partition p led by broker p + 1 (all by broker 1 on a cluster of one).
+        mock.partition_leader(&config.state_topic, p, Some(p % brokers + 1))
+            .expect("the leader is set");
+    }
+    let metrics = Arc::new(Metrics::new());
+    let publisher = TransactionalPublisher::new(&config, metrics).expect("producer");
+    publisher.init().await.expect("init_transactions");
+    let t = config.state_topic.clone();
+    publisher
+        .commit_batch(
+            (0..300)
+                .map(|i| OutRecord::new(&t, format!("o/{i}"), format!("v:{i}")))
+                .collect(),
+        )
+        .await
+        .expect("commit");
+    (broker, config)
+}
+
+/// Each partition led by another broker: one worker reads from three leaders, three
+/// workers from one each, and both give what librdkafka's consumer gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_led_by_different_brokers_are_read_from_each_leader() {
+    let (_broker, mut config) = mock_with_records(3, "leaders").await;
+    let (lib, _) = restore(&config, RestoreReader::Librdkafka).await;
+    assert_eq!(lib.entries.len(), 300);
+    for parallelism in [1, 3] {
+        config.restore_parallelism = parallelism;
+        let (own, metrics) = restore(&config, RestoreReader::Auto).await;
+        assert_eq!(own.stats.reader, "own", "{parallelism} worker(s)");
+        assert_eq!(metrics.state_restore_fallbacks_total.get(), 0);
+        assert!(as_map(&own) == as_map(&lib), "{parallelism} worker(s)");
+        assert_eq!(own.stats.partitions, 3);
+    }
+}
+
+/// A broker that does not serve Fetch v11 (an older or a future Kafka): the own
+/// reader says so and librdkafka's consumer, which speaks its versions, restores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_without_the_fetch_version_is_left_to_librdkafka() {
+    let (broker, config) = mock_with_records(1, "versions").await;
+    let mock = broker.mock_cluster().expect("a mock cluster");
+    mock.apiversion(RDKafkaApiKey::Fetch, Some(0), Some(10))
+        .expect("the versions are set");
+    let (restored, metrics) = restore(&config, RestoreReader::Auto).await;
+    assert_eq!(restored.stats.reader, "librdkafka");
+    assert_eq!(metrics.state_restore_fallbacks_total.get(), 1);
+    assert_eq!(restored.entries.len(), 300);
+}
+
+/// A fetch answered with an error (a leader that moved) or a connection the broker
+/// drops mid-restore: the own reader stops, counts the fallback, and librdkafka's
+/// consumer reads everything again from the start, nothing lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_error_or_a_cut_connection_falls_back_to_librdkafka() {
+    for error in [
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR__TRANSPORT,
+    ] {
+        let (broker, config) = mock_with_records(1, "fetch-error").await;
+        let mock = broker.mock_cluster().expect("a mock cluster");
+        mock.request_errors(RDKafkaApiKey::Fetch, &[error]);
+        let (restored, metrics) = restore(&config, RestoreReader::Auto).await;
+        assert_eq!(restored.stats.reader, "librdkafka", "{error:?}");
+        assert_eq!(metrics.state_restore_fallbacks_total.get(), 1, "{error:?}");
+        assert_eq!(restored.entries.len(), 300, "{error:?}");
+        assert_eq!(restored.stats.records, 300, "{error:?}");
+    }
 }
