@@ -280,3 +280,61 @@ impl Broker {
         }
     }
 }
+
+/// Waits until every partition of `topic` shows read-committed readers all it holds:
+/// its last stable offset has reached its high watermark. A commit returns once the
+/// transaction coordinator has it; the markers reach each partition a moment later,
+/// and a read-committed reader in between sees the partitions already marked and not
+/// the others (Kafka's protocol, not a fault). Tests that read right after a commit,
+/// with no other transaction open on the topic, call this first. Panics after 30 s.
+pub async fn settle(bootstrap: &str, topic: &str) {
+    let bootstrap = bootstrap.to_owned();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || settle_blocking(&bootstrap, &topic))
+        .await
+        .expect("the settle task joins");
+}
+
+fn settle_blocking(bootstrap: &str, topic: &str) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let client = |isolation: &str| -> BaseConsumer {
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", unique("settle"))
+            .set("isolation.level", isolation)
+            .set("allow.auto.create.topics", "false")
+            .create()
+            .expect("a consumer")
+    };
+    let (committed, uncommitted) = (client("read_committed"), client("read_uncommitted"));
+    let timeout = Duration::from_secs(10);
+    let md = committed
+        .fetch_metadata(Some(topic), timeout)
+        .expect("the topic's metadata");
+    let partitions: Vec<i32> = md
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    drop(md);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for p in partitions {
+        loop {
+            let (_, lso) = committed
+                .fetch_watermarks(topic, p, timeout)
+                .expect("the last stable offset");
+            let (_, hw) = uncommitted
+                .fetch_watermarks(topic, p, timeout)
+                .expect("the high watermark");
+            if lso >= hw {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{topic} partition {p}: last stable offset {lso} still below the high watermark {hw} after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

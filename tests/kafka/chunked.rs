@@ -71,6 +71,7 @@ async fn publisher(config: &KafkaConfig) -> (TransactionalPublisher, Arc<Metrics
 }
 
 async fn restored_count(config: &KafkaConfig) -> usize {
+    testkit::broker::settle(&config.bootstrap_servers, &config.state_topic).await;
     let source = KafkaStateSource::new(config.clone(), Arc::new(Metrics::new()));
     let decode = |_k: &[u8], v: Option<&[u8]>| -> Result<usize, std::io::Error> {
         Ok(v.map_or(0, <[u8]>::len))

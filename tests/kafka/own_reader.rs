@@ -30,6 +30,7 @@ fn decode(_key: &[u8], value: Option<&[u8]>) -> Result<Vec<u8>, BadRecord> {
 }
 
 async fn restore(config: &KafkaConfig, reader: RestoreReader) -> (Restored<Vec<u8>>, Arc<Metrics>) {
+    testkit::broker::settle(&config.bootstrap_servers, &config.state_topic).await;
     let mut config = config.clone();
     config.restore_reader = reader;
     let metrics = Arc::new(Metrics::new());

@@ -20,6 +20,7 @@ fn decode(_key: &[u8], value: Option<&[u8]>) -> Result<Vec<u8>, std::io::Error> 
 }
 
 async fn restored_keys(config: &KafkaConfig) -> BTreeSet<String> {
+    testkit::broker::settle(&config.bootstrap_servers, &config.state_topic).await;
     let source = KafkaStateSource::new(config.clone(), Arc::new(Metrics::new()));
     let r = source.restore(decode).await.expect("restore");
     r.entries

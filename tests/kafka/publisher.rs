@@ -32,7 +32,14 @@ async fn publisher(config: &KafkaConfig) -> (TransactionalPublisher, Arc<Metrics
     (p, metrics)
 }
 
+/// The restored keys, once every committed transaction is visible.
 async fn restored_keys(config: &KafkaConfig) -> Vec<String> {
+    testkit::broker::settle(&config.bootstrap_servers, &config.state_topic).await;
+    restored_keys_now(config).await
+}
+
+/// The restored keys now (a transaction may be open: nothing to wait for).
+async fn restored_keys_now(config: &KafkaConfig) -> Vec<String> {
     let source = KafkaStateSource::new(config.clone(), Arc::new(Metrics::new()));
     let r = source.restore(decode).await.expect("restore");
     let mut keys: Vec<String> = r
@@ -304,6 +311,7 @@ async fn restore_ends_at_the_last_stable_offset_under_an_open_transaction() {
     )
     .await
     .expect("commit");
+    testkit::broker::settle(broker.bootstrap(), &t).await;
     let other: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
         .set("transactional.id", testkit::unique("open"))
@@ -329,7 +337,7 @@ async fn restore_ends_at_the_last_stable_offset_under_an_open_transaction() {
             .await
             .expect("delivered");
     }
-    let keys = tokio::time::timeout(Duration::from_secs(30), restored_keys(&config))
+    let keys = tokio::time::timeout(Duration::from_secs(30), restored_keys_now(&config))
         .await
         .expect("the restore ends although a transaction is open");
     assert_eq!(keys.len(), 30);

@@ -62,6 +62,7 @@ impl Rig {
         &self,
         config: &KafkaConfig,
     ) -> Result<streak_connector::kafka::Restored<String>, RestoreError> {
+        testkit::broker::settle(&config.bootstrap_servers, &config.state_topic).await;
         let source = KafkaStateSource::new(config.clone(), self.metrics.clone());
         tokio::time::timeout(Duration::from_secs(90), source.restore(decode))
             .await

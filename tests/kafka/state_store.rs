@@ -431,6 +431,7 @@ impl Harness for Kafka {
         &self.metrics
     }
     async fn restore<D: StateDecoder>(&self, d: D) -> Result<Restored<D::Value>, RestoreError> {
+        testkit::broker::settle(&self.config.bootstrap_servers, &self.config.state_topic).await;
         let out = self.source.restore(d).await;
         if let Ok(r) = &out {
             assert_eq!(r.stats.reader, self.reader, "the restore's reader");

@@ -152,6 +152,7 @@ async fn a_cycle_interrupted_by_a_broker_outage_commits_exactly_once_after_it() 
         );
     }
     assert_eq!(events.len(), 100);
+    testkit::broker::settle(&config.bootstrap_servers, &config.state_topic).await;
     let restored = KafkaStateSource::new(config.clone(), Arc::new(Metrics::new()))
         .restore(|_k: &[u8], v: Option<&[u8]>| {
             Ok::<_, std::io::Error>(String::from_utf8_lossy(v.unwrap_or_default()).into_owned())
