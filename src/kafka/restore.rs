@@ -65,7 +65,7 @@ impl StateSource for KafkaStateSource {
         let mut read = None;
         if self.config.restore_reader == RestoreReader::Auto {
             match wire::bootstrap(&self.config) {
-                Ok(_) => match self.read_own(Arc::clone(&decoder)).await {
+                Ok(servers) => match self.read_own(servers, Arc::clone(&decoder)).await {
                     Ok(parts) => read = Some((parts, "own")),
                     Err(Failure::Restore(e)) => return Err(e),
                     Err(Failure::Fallback(e)) => {
@@ -128,9 +128,13 @@ type Parts<T> = (Vec<Survivors<T>>, usize);
 
 impl KafkaStateSource {
     /// Reads every partition with the connector's own reader ([`wire`]).
-    async fn read_own<D: StateDecoder>(&self, decoder: Arc<D>) -> Result<Parts<D::Value>, Failure> {
+    async fn read_own<D: StateDecoder>(
+        &self,
+        servers: Vec<String>,
+        decoder: Arc<D>,
+    ) -> Result<Parts<D::Value>, Failure> {
         let config = self.config.clone();
-        let plan = match tokio::task::spawn_blocking(move || wire::plan(&config)).await {
+        let plan = match tokio::task::spawn_blocking(move || wire::plan(&config, &servers)).await {
             Ok(plan) => plan?,
             Err(_) => return Err(Failure::Cancelled),
         };

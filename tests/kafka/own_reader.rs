@@ -46,8 +46,9 @@ fn as_map(r: &Restored<Vec<u8>>) -> BTreeMap<Vec<u8>, Vec<u8>> {
     r.entries.iter().cloned().collect()
 }
 
-/// Writes `records` in a transaction of another producer that is then aborted.
-async fn write_aborted(bootstrap: &str, records: &[OutRecord]) {
+/// Writes `records` in a transaction of another producer (same partitioner, its
+/// own id) that is then aborted.
+pub(crate) async fn write_aborted(bootstrap: &str, records: &[OutRecord]) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("transactional.id", testkit::unique("aborter"))

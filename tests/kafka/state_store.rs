@@ -15,8 +15,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 use streak_connector::kafka::{
     InjectedFailure, KafkaConfig, KafkaStateSource, MemoryStore, OutRecord, RestoreError,
@@ -440,38 +438,7 @@ impl Harness for Kafka {
         out
     }
     async fn write_aborted(&self, records: Vec<OutRecord>) {
-        // Another transactional producer: same partitioner, its own id.
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", self.broker.bootstrap())
-            .set("transactional.id", testkit::unique("aborter"))
-            .set("partitioner", "murmur2_random")
-            .create()
-            .expect("producer");
-        let p = producer.clone();
-        tokio::task::spawn_blocking(move || {
-            p.init_transactions(Timeout::After(Duration::from_secs(30)))?;
-            p.begin_transaction()
-        })
-        .await
-        .unwrap()
-        .expect("begin");
-        for r in &records {
-            let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&r.topic).key(&r.key);
-            if let Some(v) = &r.value {
-                rec = rec.payload(v);
-            }
-            producer
-                .send(rec, Duration::from_secs(10))
-                .await
-                .expect("delivered");
-        }
-        let p = producer.clone();
-        tokio::task::spawn_blocking(move || {
-            p.abort_transaction(Timeout::After(Duration::from_secs(30)))
-        })
-        .await
-        .unwrap()
-        .expect("abort");
+        crate::own_reader::write_aborted(self.broker.bootstrap(), &records).await;
     }
     fn hides_aborted(&self) -> bool {
         self.broker.is_real()

@@ -80,22 +80,7 @@ pub(crate) fn walk<'a, E>(
     let mut next = fetch_offset;
     let mut batches = 0;
     let mut rest = Reader::new(records);
-    while rest.remaining() >= LOG_OVERHEAD {
-        let start = rest.position();
-        let mut head = rest.clone();
-        let base_offset = head.i64("batch base offset")?;
-        let length = head.i32("batch length")?;
-        let Ok(length) = usize::try_from(length) else {
-            return Err(Malformed {
-                what: "batch length",
-                at: start + 8,
-            }
-            .into());
-        };
-        if head.remaining() < length {
-            break; // cut off: the next fetch starts at it
-        }
-        let batch = rest.bytes(LOG_OVERHEAD + length, "record batch")?;
+    while let Some((start, base_offset, batch)) = whole_batch(&mut rest)? {
         let parsed = Batch::parse(batch, base_offset).map_err(|e| shift(e, start))?;
         batches += 1;
         next = next.max(parsed.last_offset + 1);
@@ -136,25 +121,40 @@ pub(crate) fn walk<'a, E>(
 pub(crate) fn next_offset(records: &[u8], fetch_offset: i64) -> Result<i64, Unreadable> {
     let mut next = fetch_offset;
     let mut rest = Reader::new(records);
-    while rest.remaining() >= LOG_OVERHEAD {
-        let start = rest.position();
-        let mut head = rest.clone();
-        let base_offset = head.i64("batch base offset")?;
-        let length = head.i32("batch length")?;
-        let length = usize::try_from(length).map_err(|_| Malformed {
-            what: "batch length",
-            at: start + 8,
-        })?;
-        if head.remaining() < length {
-            break;
-        }
-        // partition leader epoch, magic, crc, attributes: 4 + 1 + 4 + 2 bytes.
-        head.bytes(11, "batch header")?;
+    while let Some((_, base_offset, batch)) = whole_batch(&mut rest)? {
+        // base offset, length, partition leader epoch, magic, crc, attributes:
+        // 8 + 4 + 4 + 1 + 4 + 2 bytes, then the last offset delta.
+        let mut head = Reader::new(batch);
+        head.bytes(23, "batch header")?;
         let last_offset_delta = head.i32("last offset delta")?;
         next = next.max(base_offset.saturating_add(i64::from(last_offset_delta.max(0))) + 1);
-        rest.bytes(LOG_OVERHEAD + length, "record batch")?;
     }
     Ok(next)
+}
+
+/// A whole batch: its start in the fetched bytes, its base offset, and its bytes
+/// (length prefix included).
+type WholeBatch<'a> = (usize, i64, &'a [u8]);
+
+/// The next whole batch of `rest`, moving past it; `None` at the end or at a batch
+/// cut off by the fetch's size limit (the next fetch starts at it).
+fn whole_batch<'a>(rest: &mut Reader<'a>) -> Result<Option<WholeBatch<'a>>, Unreadable> {
+    if rest.remaining() < LOG_OVERHEAD {
+        return Ok(None);
+    }
+    let start = rest.position();
+    let mut head = rest.clone();
+    let base_offset = head.i64("batch base offset")?;
+    let length = head.i32("batch length")?;
+    let length = usize::try_from(length).map_err(|_| Malformed {
+        what: "batch length",
+        at: start + 8,
+    })?;
+    if head.remaining() < length {
+        return Ok(None);
+    }
+    let batch = rest.bytes(LOG_OVERHEAD + length, "record batch")?;
+    Ok(Some((start, base_offset, batch)))
 }
 
 /// A malformed field's place in the whole fetched bytes rather than in its batch.

@@ -142,15 +142,14 @@ fn connect(config: &KafkaConfig, broker: &str, buf: &mut Vec<u8>) -> Result<Conn
     Ok(conn)
 }
 
-/// The state topic's partitions and leaders, from the first bootstrap server that
-/// answers. Right after the topic's creation its partitions may have no leader
+/// The state topic's partitions and leaders, from the first of `servers` (what
+/// [`bootstrap`] gave) that answers. Right after the topic's creation its partitions may have no leader
 /// yet: asked again every 50 ms within `request_timeout`.
-pub(crate) fn plan(config: &KafkaConfig) -> Result<Plan, Failure> {
-    let servers = bootstrap(config).map_err(WireError::Unsupported)?;
+pub(crate) fn plan(config: &KafkaConfig, servers: &[String]) -> Result<Plan, Failure> {
     let topic = &config.state_topic;
     let mut buf = Vec::new();
     let mut last = None;
-    for server in &servers {
+    for server in servers {
         let mut conn = match connect(config, server, &mut buf) {
             Ok(c) => c,
             Err(e) => {
